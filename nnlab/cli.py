@@ -1,0 +1,184 @@
+"""The ``nnlab`` command: thin Click commands over the library in nnlab.experiment.
+
+Exit codes (DESIGN.md): 0 success; 1 a run failed or diverged; 2 bad usage, bad config or
+missing data (one line on stderr, ``nnlab: error: ...``); 130 interrupted.
+
+Only Click and nnlab.errors are imported at start-up, so ``nnlab --help`` answers at once;
+NumPy, scikit-learn and matplotlib load when a command needs them, torch only for the DCN.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from nnlab import __version__
+from nnlab.errors import NnlabError
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+GRADCHECK_TOLERANCE = 1e-6
+
+overrides_option = click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key, e.g. -s model.activation=relu -s model.layers=[2,5,2].",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nnlab")
+def cli() -> None:
+    """Run neural-network lab experiments from YAML configs.
+
+    Each run writes config, metrics, model and plots into its own timestamped folder.
+    """
+
+
+class _Progress:
+    """A tqdm bar on stderr with rate and ETA; logged metric rows are printed above it."""
+
+    def __init__(self, desc: str, quiet: bool):
+        self.desc, self.quiet, self.bar = desc, quiet, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                desc=self.desc,
+                unit="it",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=False,
+            )
+        self.bar.update(done - self.bar.n)
+
+    def row(self, row: dict[str, float]) -> None:
+        if self.quiet:
+            return
+        text = "  ".join(_fmt_metric(k, v) for k, v in row.items())
+        if self.bar is None:
+            click.echo(text, err=True)
+        else:
+            self.bar.write(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _fmt_metric(key: str, value: float) -> str:
+    if key in ("step", "epoch"):
+        return f"{key} {value:>6d}"
+    if key.endswith("_acc"):
+        return f"{key} {value:7.2%}"
+    return f"{key} {value:.6f}"
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@overrides_option
+@click.option(
+    "--runs-dir",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder that receives the run folder.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or metric rows.")
+def train(config: Path, overrides: tuple[str, ...], runs_dir: Path, quiet: bool) -> int:
+    """Train the experiment described by CONFIG (a YAML file).
+
+    Prints progress on stderr and the run folder's path as the last line of stdout.
+    """
+    from nnlab.experiment import RunInterrupted
+    from nnlab.experiment import train as train_run
+
+    progress = _Progress(config.stem, quiet)
+    try:
+        run = train_run(config, overrides, runs_dir, progress=progress, on_row=progress.row)
+    except RunInterrupted as exc:
+        progress.close()
+        click.echo(f"nnlab: interrupted; metrics so far are in {exc.run.path}", err=True)
+        click.echo(str(exc.run.path))
+        return EXIT_INTERRUPTED
+    progress.close()
+    final = run.summary.get("final", {})
+    metrics = "  ".join(_fmt_metric(k, v) for k, v in final.items() if k != "step")
+    for warning in run.meta.get("warnings", []):
+        click.echo(f"nnlab: warning: {warning}", err=True)
+    if run.status == "completed":
+        click.echo(f"completed in {run.summary['train_seconds']:.2f} s: {metrics}")
+    elif run.status == "diverged":
+        click.echo(f"nnlab: run diverged: {run.error}", err=True)
+    else:
+        click.echo(
+            f"nnlab: error: run failed: {run.error} (traceback in {run.path / 'error.log'})",
+            err=True,
+        )
+    click.echo(str(run.path))
+    return EXIT_OK if run.status == "completed" else EXIT_RUN_FAILED
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@overrides_option
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Number of training examples in the checked batch.",
+)
+def gradcheck(config: Path, overrides: tuple[str, ...], batch: int) -> int:
+    """Compare backprop gradients with central finite differences, per parameter array.
+
+    Exits 1 if any relative error exceeds 1e-6.
+    """
+    from nnlab.experiment import gradcheck as check
+
+    results = check(config, overrides, batch=batch)
+    click.echo(f"{'param':<6} {'shape':<12} {'rel. error':>11}")
+    for r in results:
+        verdict = "ok" if r.rel_error <= GRADCHECK_TOLERANCE else "FAIL"
+        click.echo(f"{r.name:<6} {str(r.shape):<12} {r.rel_error:11.3e}  {verdict}")
+    worst = max(r.rel_error for r in results)
+    ok = worst <= GRADCHECK_TOLERANCE
+    click.echo(
+        f"max relative error {worst:.3e} ({'ok' if ok else 'above'} {GRADCHECK_TOLERANCE:g})"
+    )
+    return EXIT_OK if ok else EXIT_RUN_FAILED
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn every outcome into DESIGN.md's exit codes."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        code = cli.main(args=argv, prog_name="nnlab", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"nnlab: error: {exc.format_message()}{hint}", err=True)
+        code = EXIT_USAGE
+    except click.ClickException as exc:
+        click.echo(f"nnlab: error: {exc.format_message()}", err=True)
+        code = EXIT_USAGE
+    except NnlabError as exc:
+        click.echo(f"nnlab: error: {exc}", err=True)
+        code = EXIT_USAGE
+    except (KeyboardInterrupt, click.Abort):
+        click.echo("nnlab: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -1,0 +1,389 @@
+"""Experiment configs: the schema, YAML loading, dotted overrides and validation.
+
+The schema below is the single source of truth for every key, its default, its type and what
+is allowed. Everything is validated before any work starts, and every error names the dotted
+key, what was given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nnlab.errors import ConfigError
+
+DATASETS = ("moons", "circles", "blobs", "breast_cancer", "digits")
+GENERATED_DATASETS = ("moons", "circles", "blobs")
+# Data sets whose held-out fraction defaults to something other than 0 (`data.test_size: null`).
+DEFAULT_TEST_SIZE = {"breast_cancer": 0.2}
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+MLP_INITS = ("classic", "xavier", "he")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One config key: its default, its type and the values allowed.
+
+    kind is one of "str", "int", "float", "bool", "int_list". Bounds are inclusive unless the
+    matching ``*_open`` flag is set.
+    """
+
+    default: Any
+    kind: str
+    doc: str
+    choices: tuple = ()
+    low: float | None = None
+    low_open: bool = False
+    high: float | None = None
+    high_open: bool = False
+    nullable: bool = False
+    min_len: int = 0
+
+
+SCHEMA: dict[str, Option] = {
+    "name": Option(
+        None,
+        "str",
+        "run name, used in the run folder's name; default: the file's stem",
+        nullable=True,
+    ),
+    "seed": Option(
+        0,
+        "int",
+        "drives data generation, the train/test split and initialisation",
+        low=0,
+        high=2**32 - 1,
+    ),
+    "data.name": Option("moons", "str", "data set", choices=DATASETS),
+    "data.n_samples": Option(200, "int", "number of points (generated sets only)", low=2),
+    "data.noise": Option(0.2, "float", "noise of moons / circles", low=0),
+    "data.test_size": Option(
+        None,
+        "float",
+        "fraction held out for testing; null: 0.2 for breast_cancer, else 0.0",
+        low=0,
+        high=1,
+        high_open=True,
+        nullable=True,
+    ),
+    "data.standardize": Option(
+        False, "bool", "z-score features with statistics of the training split"
+    ),
+    "model.kind": Option("mlp", "str", "model family: the NumPy MLP", choices=("mlp",)),
+    "model.layers": Option(
+        [2, 3, 2], "int_list", "layer sizes: input, hidden..., output", low=1, min_len=2
+    ),
+    "model.activation": Option("tanh", "str", "hidden-layer activation", choices=ACTIVATIONS),
+    "model.init": Option(
+        "classic",
+        "str",
+        "weight init: classic randn/sqrt(fan_in), xavier (Glorot normal), "
+        "he (randn*sqrt(2/fan_in)); biases zero",
+        choices=MLP_INITS,
+    ),
+    "train.epsilon": Option(0.01, "float", "learning rate", low=0, low_open=True),
+    "train.reg_lambda": Option(0.01, "float", "L2 penalty on the weights", low=0),
+    "train.iterations": Option(20000, "int", "full-batch gradient-descent steps", low=1),
+    "train.log_every": Option(1000, "int", "iterations between metric rows", low=1),
+}
+
+SECTIONS = tuple(dict.fromkeys(k.split(".")[0] for k in SCHEMA if "." in k))
+
+# Names people reach for that mean one of ours; used for "did you mean ...?" hints.
+ALIASES = {
+    "learning_rate": "epsilon",
+    "lr": "epsilon",
+    "eta": "epsilon",
+    "alpha": "epsilon",
+    "step_size": "epsilon",
+    "weight_decay": "reg_lambda",
+    "l2": "reg_lambda",
+    "lambda": "reg_lambda",
+    "reg": "reg_lambda",
+    "regularization": "reg_lambda",
+    "l2_lambda": "reg_lambda",
+    "epochs": "iterations",
+    "n_iter": "iterations",
+    "max_iter": "iterations",
+    "steps": "iterations",
+    "num_iterations": "iterations",
+    "iters": "iterations",
+    "hidden_layers": "layers",
+    "sizes": "layers",
+    "architecture": "layers",
+    "shape": "layers",
+    "activation_function": "activation",
+    "nonlinearity": "activation",
+    "dataset": "name",
+    "random_state": "seed",
+    "random_seed": "seed",
+    "print_every": "log_every",
+    "log_interval": "log_every",
+}
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses every tag outside plain YAML, with a message that says so."""
+
+
+def _refuse_tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Any:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise ConfigError(
+        f"YAML tag {tag!r} is not allowed (line {node.start_mark.line + 1}): "
+        "nnlab reads plain YAML only, no tags that construct objects"
+    )
+
+
+# YAML 1.1 reads `1e-3` (no dot) as a string; read it as the float everyone means.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+_StrictLoader.add_multi_constructor("", _refuse_tag)
+_StrictLoader.add_multi_constructor("!", _refuse_tag)
+_StrictLoader.add_multi_constructor("tag:yaml.org,2002:python/", _refuse_tag)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML text safely; ``where`` names the source in error messages."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "cannot parse"
+        raise ConfigError(f"{where}: malformed YAML{at}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: malformed YAML: {exc}") from None
+
+
+def read_yaml_file(path: str | Path) -> Any:
+    """Read and parse a YAML file, turning every file problem into a one-line ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {str(path)!r} is a folder, not a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["train.epsilon=0.005", ...]`` into ``{"train.epsilon": 0.005, ...}``.
+
+    Values are parsed as YAML scalars or lists, so ``model.layers=[2,5,2]`` is a list.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(
+                f"override {item!r} is not of the form KEY=VALUE (e.g. -s train.epsilon=0.005)"
+            )
+        out[key] = parse_yaml(value, f"override {key}") if value.strip() else None
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy of the raw nested config with dotted-key overrides set."""
+    out = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        node = out
+        parts = dotted.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(f"override {dotted}: {where} is {child!r}, not a section of keys")
+            node = child
+        node[parts[-1]] = copy.deepcopy(value)
+    return out
+
+
+def suggest(key: str) -> str:
+    """A " (did you mean X?)" hint for an unknown dotted key, or ""."""
+    section, _, leaf = key.rpartition(".")
+    leaf_l = leaf.lower()
+    candidates = []
+    if leaf_l in ALIASES:
+        target = ALIASES[leaf_l]
+        candidates = [k for k in SCHEMA if k.rsplit(".", 1)[-1] == target]
+        same = [k for k in candidates if k.startswith(section + ".")] if section else []
+        candidates = same or candidates
+    if not candidates:
+        candidates = [k for k in SCHEMA if k.rsplit(".", 1)[-1] == leaf_l]
+    if not candidates:
+        candidates = difflib.get_close_matches(key.lower(), list(SCHEMA), n=1, cutoff=0.6)
+    if not candidates:
+        leaves = {k.rsplit(".", 1)[-1]: k for k in SCHEMA}
+        close = difflib.get_close_matches(leaf_l, list(leaves), n=1, cutoff=0.75)
+        candidates = [leaves[c] for c in close]
+    return f" (did you mean {candidates[0]}?)" if candidates else ""
+
+
+def _describe(opt: Option) -> str:
+    """What an option allows, in words: 'a number > 0', 'one of sigmoid, tanh, relu'."""
+    if opt.choices:
+        return "one of " + ", ".join(map(str, opt.choices))
+    noun = {
+        "str": "a string",
+        "int": "an integer",
+        "float": "a number",
+        "bool": "true or false",
+        "int_list": f"a list of at least {opt.min_len} integers",
+    }[opt.kind]
+    bounds = []
+    if opt.low is not None:
+        bounds.append(f"{'>' if opt.low_open else '>='} {opt.low}")
+    if opt.high is not None:
+        bounds.append(f"{'<' if opt.high_open else '<='} {opt.high}")
+    if bounds:
+        noun += (" with every entry " if opt.kind == "int_list" else " ") + " and ".join(bounds)
+    if opt.nullable:
+        noun += " (or null)"
+    return noun
+
+
+def _in_bounds(opt: Option, x: float) -> bool:
+    if opt.low is not None and (x <= opt.low if opt.low_open else x < opt.low):
+        return False
+    return not (opt.high is not None and (x >= opt.high if opt.high_open else x > opt.high))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_value(key: str, value: Any) -> Any:
+    """Validate one value against the schema; return it normalised (ints become floats...)."""
+    opt = SCHEMA[key]
+    if value is None and opt.nullable:
+        return None
+    ok = False
+    if opt.kind == "str":
+        ok = isinstance(value, str) and value != ""
+    elif opt.kind == "bool":
+        ok = isinstance(value, bool)
+    elif opt.kind == "int":
+        ok = _is_int(value) and _in_bounds(opt, value)
+    elif opt.kind == "float":
+        ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+        ok = ok and _in_bounds(opt, value)
+        value = float(value) if ok else value
+    elif opt.kind == "int_list":
+        ok = (
+            isinstance(value, list)
+            and len(value) >= opt.min_len
+            and all(_is_int(v) and _in_bounds(opt, v) for v in value)
+        )
+    if ok and opt.choices and value not in opt.choices:
+        close = difflib.get_close_matches(
+            str(value), [str(c) for c in opt.choices], n=1, cutoff=0.7
+        )
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"{key} must be {_describe(opt)}; got {value!r}{hint}")
+    if not ok:
+        raise ConfigError(f"{key} must be {_describe(opt)}; got {value!r}")
+    return copy.deepcopy(value)
+
+
+def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
+    """Validate a raw nested config and fill in every default.
+
+    Returns the fully resolved nested dict ``{"name", "seed", "data": {...}, ...}`` — the form
+    that is saved as config.yaml and that the trainers read.
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
+    for top, value in raw.items():
+        if top in SECTIONS:
+            if not isinstance(value, dict) and value is not None:
+                raise ConfigError(f"{top} must be a section of keys, got {value!r}")
+            for sub in value or {}:
+                dotted = f"{top}.{sub}"
+                if dotted not in SCHEMA:
+                    raise ConfigError(f"unknown key {dotted}{suggest(dotted)}")
+        elif str(top) not in SCHEMA:
+            raise ConfigError(f"unknown key {top}{suggest(str(top))}")
+
+    resolved: dict[str, Any] = {}
+    for dotted, opt in SCHEMA.items():
+        section, _, leaf = dotted.rpartition(".")
+        given = (raw.get(section) or {}) if section else raw
+        value = given[leaf] if leaf in given else copy.deepcopy(opt.default)
+        target = resolved.setdefault(section, {}) if section else resolved
+        target[leaf] = check_value(dotted, value)
+
+    if resolved["name"] is None:
+        resolved["name"] = default_name
+    if resolved["data"]["test_size"] is None:
+        resolved["data"]["test_size"] = DEFAULT_TEST_SIZE.get(resolved["data"]["name"], 0.0)
+    return resolved
+
+
+def load_config(
+    source: str | Path | Mapping[str, Any],
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Load, override and validate a config.
+
+    ``source`` is a YAML file path or an already-parsed mapping. ``overrides`` is a mapping of
+    dotted keys to values, or a list of ``"key=value"`` strings as given to ``-s``.
+    """
+    if isinstance(source, Mapping):
+        raw, default_name = copy.deepcopy(dict(source)), "run"
+    else:
+        raw, default_name = read_yaml_file(source), Path(source).stem
+    if overrides:
+        if not isinstance(overrides, Mapping):
+            overrides = parse_overrides(overrides)
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
+        raw = apply_overrides(raw, overrides)
+    return resolve(raw, default_name)
+
+
+class _FlowListDumper(yaml.SafeDumper):
+    """Dumps lists inline (``layers: [2, 3, 2]``) and mappings in block style."""
+
+
+_FlowListDumper.add_representer(
+    list,
+    lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True),
+)
+
+
+def dump_config(cfg: Mapping[str, Any]) -> str:
+    """The YAML text of a resolved config, keys in schema order."""
+    return yaml.dump(dict(cfg), Dumper=_FlowListDumper, sort_keys=False)
+
+
+def reference_markdown() -> str:
+    """The README's config reference table, generated from the schema."""
+    lines = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    for key, opt in SCHEMA.items():
+        default = yaml.safe_dump(opt.default, default_flow_style=True).strip()
+        default = default.removesuffix("...").strip()
+        lines.append(f"| `{key}` | `{default}` | {_describe(opt)} | {opt.doc} |")
+    return "\n".join(lines) + "\n"

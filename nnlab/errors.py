@@ -1,0 +1,17 @@
+"""Exceptions that carry a message meant for the user.
+
+Anything raised as an :class:`NnlabError` is reported by the CLI as one line,
+``nnlab: error: <message>``, with exit status 2 — never as a traceback.
+"""
+
+
+class NnlabError(Exception):
+    """A problem with the user's input (config, overrides, data, folders)."""
+
+
+class ConfigError(NnlabError):
+    """The experiment config is missing, malformed or invalid."""
+
+
+class DataError(NnlabError):
+    """The data set cannot be loaded or does not fit the model."""

@@ -1,0 +1,218 @@
+"""The library entry points behind the CLI: train a config into a run folder, check gradients.
+
+Usable from a notebook: nothing here prints or exits; progress goes to an optional callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnlab.config import dump_config, load_config
+from nnlab.data import Dataset, check_fits, load_data
+from nnlab.mlp import MLP, Diverged, backprop, fit, loss, one_hot
+from nnlab.runs import Run, RunRecorder
+
+ConfigSource = str | Path | Mapping[str, Any]
+Overrides = Mapping[str, Any] | Iterable[str] | None
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM via the CLI) stopped a run; ``run`` is its folder, marked interrupted."""
+
+    def __init__(self, run: Run):
+        super().__init__(f"run interrupted: {run.path}")
+        self.run = run
+
+
+@contextlib.contextmanager
+def _no_sigint() -> Iterator[None]:
+    """Hold off a second Ctrl-C while the run's final files are written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def title(cfg: dict[str, Any]) -> str:
+    """What a figure's title says about the run, e.g. 'moons_tanh: [2, 3, 2] tanh'."""
+    model = cfg["model"]
+    return f"{cfg['name']}: {model['layers']} {model['activation']}"
+
+
+def render_plots(
+    cfg: dict[str, Any], rows: list[dict], model: MLP, data: Dataset, out_dir: Path
+) -> list[Path]:
+    """Every figure of an MLP run, as PNG files in ``out_dir``."""
+    from nnlab import plots
+
+    name = title(cfg)
+    made = [
+        plots.loss_curve(rows, out_dir / "loss.png", name),
+        plots.accuracy_curve(rows, out_dir / "accuracy.png", name),
+    ]
+    if data.n_features == 2:
+        label = " (standardized)" if cfg["data"]["standardize"] else ""
+        made.append(
+            plots.decision_boundary(
+                model.predict,
+                data.X_train,
+                data.y_train,
+                out_dir / "decision_boundary.png",
+                name,
+                X_test=data.X_test,
+                y_test=data.y_test,
+                axis_labels=[f + label for f in data.feature_names],
+            )
+        )
+    if data.X_test is not None:
+        made.append(
+            plots.confusion_matrix(
+                data.y_test,
+                model.predict(data.X_test),
+                data.class_names,
+                out_dir / "confusion_matrix.png",
+                name,
+            )
+        )
+    return [p for p in made if p is not None]
+
+
+def _save_model(model: MLP, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, **model.state())
+    os.replace(tmp, path)
+
+
+def train(
+    config: ConfigSource,
+    overrides: Overrides = None,
+    runs_dir: str | Path = "runs",
+    progress: Callable[[int, int], None] | None = None,
+    on_row: Callable[[dict[str, float]], None] | None = None,
+) -> Run:
+    """Train one experiment and leave its run folder under ``runs_dir``.
+
+    Everything the user gave is validated, and the data loaded, before the folder is created,
+    so bad input (:class:`nnlab.errors.NnlabError`) leaves nothing behind. A run that
+    diverges or fails returns a Run with that status; Ctrl-C raises :class:`RunInterrupted`
+    after marking the folder. ``progress(done, total)`` is called about a hundred times.
+    """
+    cfg = load_config(config, overrides)
+    data = load_data(cfg)
+    check_fits(cfg, data)
+    model = MLP.create(
+        cfg["model"]["layers"], cfg["model"]["activation"], cfg["model"]["init"], cfg["seed"]
+    )
+    recorder = RunRecorder(runs_dir, cfg, dump_config(cfg))
+    total = cfg["train"]["iterations"]
+
+    def log_row(row: dict[str, float]) -> None:
+        recorder.metrics(row)
+        if on_row is not None:
+            on_row(row)
+
+    status, error, interrupted = "completed", None, False
+    t0 = time.perf_counter()
+    try:
+        fit(
+            model,
+            data,
+            cfg["train"],
+            log_row,
+            None if progress is None else (lambda done: progress(done, total)),
+        )
+    except Diverged as exc:
+        status, error = "diverged", str(exc)
+    except KeyboardInterrupt:
+        status, error, interrupted = "interrupted", "interrupted by the user", True
+    except Exception as exc:  # a bug or resource fault: keep the folder honest, report it
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        (recorder.path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+    train_seconds = time.perf_counter() - t0
+
+    with _no_sigint():
+        _save_model(model, recorder.path / "model.npz")
+        if recorder.metrics.rows:
+            try:
+                render_plots(cfg, recorder.metrics.rows, model, data, recorder.path / "plots")
+            except Exception as exc:
+                recorder.meta["warnings"] = [f"plotting failed: {type(exc).__name__}: {exc}"]
+        run = recorder.finish(status, model.n_params, train_seconds, error)
+    if interrupted:
+        raise RunInterrupted(run)
+    return run
+
+
+@dataclass
+class GradCheck:
+    """Backprop against central finite differences for one parameter array."""
+
+    name: str
+    shape: tuple[int, ...]
+    rel_error: float
+
+
+def numeric_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Central differences of ``f()`` with respect to every entry of ``x`` (perturbed in place)."""
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        up = f()
+        x[i] = old - h
+        down = f()
+        x[i] = old
+        grad[i] = (up - down) / (2 * h)
+    return grad
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """``||a - b|| / (||a|| + ||b||)``, 0 when both are zero."""
+    denom = np.linalg.norm(a) + np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / denom) if denom > 0 else 0.0
+
+
+def gradcheck(
+    config: ConfigSource, overrides: Overrides = None, batch: int = 16, h: float = 1e-6
+) -> list[GradCheck]:
+    """Compare hand-derived gradients with finite differences of J = N * L, per array.
+
+    Uses the config's network at its initial weights and ``batch`` training examples drawn
+    with the config's seed.
+    """
+    cfg = load_config(config, overrides)
+    data = load_data(cfg)
+    check_fits(cfg, data)
+    m = MLP.create(
+        cfg["model"]["layers"], cfg["model"]["activation"], cfg["model"]["init"], cfg["seed"]
+    )
+    rng = np.random.RandomState(cfg["seed"])
+    idx = rng.choice(len(data.y_train), size=min(batch, len(data.y_train)), replace=False)
+    X, y = data.X_train[idx], data.y_train[idx]
+    lam = cfg["train"]["reg_lambda"]
+    dW, db = backprop(m.W, m.b, X, one_hot(y, m.layers[-1]), m.activation, lam)
+
+    def objective() -> float:
+        return len(y) * loss(m.W, m.b, X, y, m.activation, lam)
+
+    results = []
+    for i in range(len(m.W)):
+        for name, param, grad in ((f"W{i + 1}", m.W[i], dW[i]), (f"b{i + 1}", m.b[i], db[i])):
+            numeric = numeric_gradient(objective, param, h)
+            results.append(GradCheck(name, param.shape, relative_error(grad, numeric)))
+    return results

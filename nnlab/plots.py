@@ -1,0 +1,169 @@
+"""Figures of one run, rendered to PNG with matplotlib's Agg backend (no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def _curves(
+    rows: Sequence[dict],
+    keys: Sequence[str],
+    path: Path,
+    title: str,
+    ylabel: str,
+    percent: bool = False,
+) -> Path | None:
+    keys = [k for k in keys if any(k in r for r in rows)]
+    if not keys:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for key in keys:
+        pts = [(r["step"], r[key]) for r in rows if key in r and np.isfinite(r[key])]
+        steps, values = zip(*pts, strict=True) if pts else ((), ())
+        ax.plot(
+            steps, values, marker="o" if len(pts) < 40 else None, ms=3, label=key.replace("_", " ")
+        )
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    if percent:
+        from matplotlib.ticker import PercentFormatter
+
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def loss_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
+    """Training (and test) loss against step."""
+    return _curves(
+        rows,
+        ["train_loss", "val_loss", "test_loss"],
+        path,
+        f"Loss — {title}",
+        "loss (cross-entropy + L2)",
+    )
+
+
+def accuracy_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
+    """Training (and validation / test) accuracy against step."""
+    return _curves(
+        rows,
+        ["train_acc", "val_acc", "test_acc"],
+        path,
+        f"Accuracy — {title}",
+        "accuracy",
+        percent=True,
+    )
+
+
+def decision_boundary(
+    predict: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    path: Path,
+    title: str,
+    X_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    axis_labels: Sequence[str] = ("x1", "x2"),
+    step: float | None = None,
+) -> Path:
+    """The classic filled contour of the predicted class over the plane, points on top."""
+    plt = _pyplot()
+    pts = X if X_test is None else np.vstack([X, X_test])
+    x_min, x_max = pts[:, 0].min() - 0.5, pts[:, 0].max() + 0.5
+    y_min, y_max = pts[:, 1].min() - 0.5, pts[:, 1].max() + 0.5
+    h = step or max(x_max - x_min, y_max - y_min) / 400
+    xx, yy = np.meshgrid(np.arange(x_min, x_max, h), np.arange(y_min, y_max, h))
+    Z = predict(np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
+    n_classes = int(max(y.max(), Z.max(), -1 if y_test is None else y_test.max())) + 1
+    levels = np.arange(n_classes + 1) - 0.5
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    ax.contourf(xx, yy, Z, levels=levels, cmap=plt.cm.Spectral, alpha=0.8)
+    ax.scatter(
+        X[:, 0],
+        X[:, 1],
+        c=y,
+        cmap=plt.cm.Spectral,
+        vmin=0,
+        vmax=n_classes - 1,
+        edgecolors="k",
+        linewidths=0.5,
+        s=22,
+        label="train",
+    )
+    if X_test is not None:
+        ax.scatter(
+            X_test[:, 0],
+            X_test[:, 1],
+            c=y_test,
+            cmap=plt.cm.Spectral,
+            vmin=0,
+            vmax=n_classes - 1,
+            edgecolors="k",
+            marker="^",
+            s=34,
+            label="test",
+        )
+        ax.legend(loc="best")
+    ax.set_xlim(xx.min(), xx.max())
+    ax.set_ylim(yy.min(), yy.max())
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    ax.set_title(f"Decision boundary — {title}")
+    return _save(fig, path)
+
+
+def confusion_matrix(
+    y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], path: Path, title: str
+) -> Path:
+    """Counts of (true class, predicted class) on the test split, annotated."""
+    plt = _pyplot()
+    k = len(class_names)
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (y_true, y_pred), 1)
+    size = max(4.0, 0.55 * k + 2.5)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="examples")
+    ax.set_xticks(
+        range(k), class_names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center"
+    )
+    ax.set_yticks(range(k), class_names)
+    threshold = counts.max() / 2
+    for i in range(k):
+        for j in range(k):
+            ax.text(
+                j,
+                i,
+                str(counts[i, j]),
+                ha="center",
+                va="center",
+                color="white" if counts[i, j] > threshold else "black",
+            )
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    acc = np.trace(counts) / max(counts.sum(), 1)
+    ax.set_title(f"Confusion matrix (test, accuracy {acc:.1%}) — {title}")
+    return _save(fig, path)

@@ -1,0 +1,241 @@
+"""Run folders: creating them, writing their files safely, and reading them back.
+
+Layout (DESIGN.md): ``<runs_dir>/<YYYYmmdd-HHMMSS>-<name>[-<k>]/`` holding config.yaml,
+meta.json, metrics.csv, summary.json, the model file and plots/. Files other commands read are
+written atomically (temporary file + rename), so a crash never leaves one half-written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import re
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from nnlab.errors import NnlabError
+
+STATUSES = ("running", "completed", "failed", "diverged", "interrupted")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def safe_name(name: str) -> str:
+    """A run name made safe as one path component: no separators, no leading dots."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.+=,-]+", "_", name).strip("._") or "run"
+    return cleaned[:80]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).astimezone()
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of nnlab, Python and the numeric libraries, without importing torch."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for pkg in ("nnlab", "numpy", "scikit-learn", "torch"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def create_run_dir(runs_dir: str | Path, name: str, when: datetime | None = None) -> Path:
+    """Make a new, empty run folder; never reuses one (``-1``, ``-2``... on a clash).
+
+    ``os.mkdir`` fails if the folder exists, so concurrent processes get distinct folders.
+    """
+    runs_dir = Path(runs_dir)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NnlabError(f"cannot create runs folder {str(runs_dir)!r}: {exc.strerror}") from None
+    stem = f"{(when or _now()):%Y%m%d-%H%M%S}-{safe_name(name)}"
+    for k in range(10_000):
+        path = runs_dir / (stem if k == 0 else f"{stem}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise NnlabError(
+                f"cannot create run folder in {str(runs_dir)!r}: {exc.strerror}"
+            ) from None
+    raise NnlabError(f"too many runs named {stem!r} in {str(runs_dir)!r}")
+
+
+class MetricsWriter:
+    """Appends metric rows to metrics.csv as they come, flushed, so a crash keeps them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict[str, float]] = []
+        self._file = None
+        self._writer: csv.DictWriter | None = None
+
+    def __call__(self, row: dict[str, float]) -> None:
+        if self._writer is None:
+            self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._writer = csv.DictWriter(self._file, fieldnames=list(row))
+            self._writer.writeheader()
+        self._writer.writerow({k: _fmt(v) for k, v in row.items()})
+        self._file.flush()
+        self.rows.append(dict(row))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _fmt(v: float) -> str:
+    # repr keeps every bit of a float64, so metrics read back equal what was computed.
+    return str(v) if isinstance(v, int) else repr(float(v))
+
+
+def summarize(rows: list[dict[str, float]]) -> tuple[dict, dict]:
+    """(final row, best value of each metric): lowest loss, highest accuracy."""
+    final = dict(rows[-1]) if rows else {}
+    best: dict[str, float] = {}
+    for key in final:
+        if key.endswith("_loss") or key.endswith("_acc"):
+            values = [r[key] for r in rows if key in r and math.isfinite(r[key])]
+            if values:
+                best[key] = min(values) if key.endswith("_loss") else max(values)
+    return final, best
+
+
+@dataclass
+class Run:
+    """A run folder read back, or the result of :func:`nnlab.train`."""
+
+    path: Path
+    config: dict[str, Any]
+    meta: dict[str, Any]
+    summary: dict[str, Any] = field(default_factory=dict)
+    metrics: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.meta.get("status", "unknown")
+
+    @property
+    def error(self) -> str | None:
+        return self.meta.get("error")
+
+
+class RunRecorder:
+    """Owns one run folder while it runs: meta.json status, metrics, summary and model."""
+
+    def __init__(self, runs_dir: str | Path, config: dict[str, Any], config_text: str):
+        self.path = create_run_dir(runs_dir, config["name"])
+        self.config = config
+        (self.path / "config.yaml").write_text(config_text, encoding="utf-8")
+        self.started = _now()
+        self._t0 = time.perf_counter()
+        self.meta: dict[str, Any] = {
+            "status": "running",
+            "name": config["name"],
+            "kind": config["model"]["kind"],
+            "start_time": self.started.isoformat(timespec="seconds"),
+            "end_time": None,
+            "duration_seconds": None,
+            "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+            "versions": versions(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "error": None,
+        }
+        atomic_write_json(self.path / "meta.json", self.meta)
+        self.metrics = MetricsWriter(self.path / "metrics.csv")
+
+    def finish(
+        self, status: str, n_params: int, train_seconds: float, error: str | None = None
+    ) -> Run:
+        """Write summary.json and the final meta.json; return the Run."""
+        self.metrics.close()
+        final, best = summarize(self.metrics.rows)
+        summary = {
+            "status": status,
+            "final": final,
+            "best": best,
+            "n_params": n_params,
+            "train_seconds": round(train_seconds, 4),
+        }
+        atomic_write_json(self.path / "summary.json", summary)
+        self.meta.update(
+            status=status,
+            end_time=_now().isoformat(timespec="seconds"),
+            duration_seconds=round(time.perf_counter() - self._t0, 3),
+            error=error,
+        )
+        atomic_write_json(self.path / "meta.json", self.meta)
+        return Run(self.path, self.config, self.meta, summary, self.metrics.rows)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NnlabError(f"{path.parent}: no {path.name} (not a run folder?)") from None
+    except (OSError, ValueError) as exc:
+        raise NnlabError(f"{path}: cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise NnlabError(f"{path}: is not a JSON object")
+    return data
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    """metrics.csv as a list of rows of floats (``step`` and ``epoch`` as ints)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        return [
+            {k: (int(v) if k in ("step", "epoch") else float(v)) for k, v in r.items() if v != ""}
+            for r in rows
+        ]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, csv.Error) as exc:
+        raise NnlabError(f"{path}: cannot be read: {exc}") from None
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder back: config, meta, summary (if written) and metrics."""
+    from nnlab.config import read_yaml_file
+
+    path = Path(path)
+    if not path.is_dir():
+        raise NnlabError(f"{str(path)!r} is not a folder")
+    meta = _read_json(path / "meta.json")
+    config = read_yaml_file(path / "config.yaml")
+    summary = _read_json(path / "summary.json") if (path / "summary.json").exists() else {}
+    return Run(path, config, meta, summary, read_metrics(path / "metrics.csv"))

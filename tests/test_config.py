@@ -1,0 +1,133 @@
+"""Config loading, overrides and validation (library level; the CLI tests cover exit codes)."""
+
+import re
+
+import pytest
+
+from nnlab.config import SCHEMA, dump_config, load_config, parse_yaml, reference_markdown
+from nnlab.errors import ConfigError
+from tests.conftest import CONFIGS, ROOT
+
+
+def test_empty_config_gets_every_default():
+    cfg = load_config({})
+    for dotted, opt in SCHEMA.items():
+        section, _, leaf = dotted.rpartition(".")
+        value = (cfg[section] if section else cfg)[leaf]
+        if dotted == "name":
+            assert value == "run"
+        elif dotted == "data.test_size":
+            assert value == 0.0
+        else:
+            assert value == opt.default
+
+
+def test_name_defaults_to_file_stem_and_breast_cancer_holds_out_20_percent(tmp_path):
+    path = tmp_path / "my_exp.yaml"
+    path.write_text("data:\n  name: breast_cancer\n")
+    cfg = load_config(path)
+    assert cfg["name"] == "my_exp"
+    assert cfg["data"]["test_size"] == 0.2
+
+
+def test_overrides_as_strings_are_parsed_as_yaml():
+    cfg = load_config(
+        {},
+        [
+            "model.layers=[2,5,5,2]",
+            "train.epsilon=5e-3",
+            "model.activation=relu",
+            "data.standardize=true",
+            "seed=3",
+        ],
+    )
+    assert cfg["model"]["layers"] == [2, 5, 5, 2]
+    assert cfg["train"]["epsilon"] == 0.005
+    assert cfg["model"]["activation"] == "relu"
+    assert cfg["data"]["standardize"] is True
+    assert cfg["seed"] == 3
+
+
+def test_integer_given_for_a_float_is_accepted_as_float():
+    cfg = load_config({"train": {"epsilon": 1}})
+    assert cfg["train"]["epsilon"] == 1.0 and isinstance(cfg["train"]["epsilon"], float)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (
+            {"train": {"learning_rate": 0.1}},
+            "unknown key train.learning_rate (did you mean train.epsilon?)",
+        ),
+        ({"train": {"weight_decay": 0.1}}, "did you mean train.reg_lambda?"),
+        ({"model": {"activaton": "tanh"}}, "did you mean model.activation?"),
+        ({"model": {"epsilon": 0.1}}, "did you mean train.epsilon?"),
+        ({"sead": 1}, "unknown key sead (did you mean seed?)"),
+        ({"train": {"iterations": True}}, "train.iterations must be an integer >= 1; got True"),
+        ({"train": {"iterations": "100"}}, "train.iterations must be an integer"),
+        ({"train": {"epsilon": -0.1}}, "train.epsilon must be a number > 0; got -0.1"),
+        ({"train": {"epsilon": float("nan")}}, "train.epsilon must be a number > 0"),
+        ({"model": {"layers": [2]}}, "model.layers must be a list of at least 2 integers"),
+        ({"model": {"layers": "2,3,2"}}, "model.layers must be a list"),
+        (
+            {"model": {"activation": "rleu"}},
+            "one of sigmoid, tanh, relu; got 'rleu' (did you mean relu?)",
+        ),
+        (
+            {"data": {"test_size": 1.0}},
+            "data.test_size must be a number >= 0 and < 1 (or null); got 1.0",
+        ),
+        ({"data": []}, "data must be a section of keys"),
+    ],
+)
+def test_invalid_configs_name_the_key_and_what_is_allowed(raw, message):
+    with pytest.raises(ConfigError) as exc:
+        load_config(raw)
+    assert message in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: [1\n", "malformed YAML at line 2, column 1"),
+        ("a: b: c\n", "malformed YAML at line 1, column 5"),
+        (
+            "x: !!python/object/apply:os.system [echo]\n",
+            "YAML tag '!!python/object/apply:os.system'",
+        ),
+        ("x: !custom 3\n", "YAML tag '!custom' is not allowed"),
+    ],
+)
+def test_yaml_problems(text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_yaml(text, "f.yaml")
+
+
+def test_override_must_have_an_equals_sign():
+    with pytest.raises(ConfigError, match="'train.epsilon' is not of the form KEY=VALUE"):
+        load_config({}, ["train.epsilon"])
+
+
+def test_dumped_config_loads_back_identically(tmp_path):
+    cfg = load_config(CONFIGS / "breast_cancer_relu.yaml", ["model.layers=[30, 7, 2]"])
+    path = tmp_path / "again.yaml"
+    path.write_text(dump_config(cfg))
+    assert load_config(path) == cfg
+    assert "layers: [30, 7, 2]" in path.read_text()
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_configs_are_valid_and_fit_their_data(path):
+    from nnlab.data import check_fits, load_data
+
+    cfg = load_config(path)
+    check_fits(cfg, load_data(cfg))
+
+
+def test_readme_config_reference_is_generated_from_the_schema():
+    readme = (ROOT / "README.md").read_text()
+    assert reference_markdown() in readme, (
+        "README's config reference is stale; regenerate it with "
+        "`python -c 'from nnlab.config import reference_markdown as r; print(r())'`"
+    )
