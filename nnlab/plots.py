@@ -87,45 +87,23 @@ def decision_boundary(
     X_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     axis_labels: Sequence[str] = ("x1", "x2"),
-    step: float | None = None,
 ) -> Path:
     """The classic filled contour of the predicted class over the plane, points on top."""
     plt = _pyplot()
     pts = X if X_test is None else np.vstack([X, X_test])
     x_min, x_max = pts[:, 0].min() - 0.5, pts[:, 0].max() + 0.5
     y_min, y_max = pts[:, 1].min() - 0.5, pts[:, 1].max() + 0.5
-    h = step or max(x_max - x_min, y_max - y_min) / 400
+    h = max(x_max - x_min, y_max - y_min) / 400  # a 400-cell grid along the longer side
     xx, yy = np.meshgrid(np.arange(x_min, x_max, h), np.arange(y_min, y_max, h))
     Z = predict(np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
     n_classes = int(max(y.max(), Z.max(), -1 if y_test is None else y_test.max())) + 1
     levels = np.arange(n_classes + 1) - 0.5
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     ax.contourf(xx, yy, Z, levels=levels, cmap=plt.cm.Spectral, alpha=0.8)
-    ax.scatter(
-        X[:, 0],
-        X[:, 1],
-        c=y,
-        cmap=plt.cm.Spectral,
-        vmin=0,
-        vmax=n_classes - 1,
-        edgecolors="k",
-        linewidths=0.5,
-        s=22,
-        label="train",
-    )
+    points = dict(cmap=plt.cm.Spectral, vmin=0, vmax=n_classes - 1, edgecolors="k")
+    ax.scatter(X[:, 0], X[:, 1], c=y, linewidths=0.5, s=22, label="train", **points)
     if X_test is not None:
-        ax.scatter(
-            X_test[:, 0],
-            X_test[:, 1],
-            c=y_test,
-            cmap=plt.cm.Spectral,
-            vmin=0,
-            vmax=n_classes - 1,
-            edgecolors="k",
-            marker="^",
-            s=34,
-            label="test",
-        )
+        ax.scatter(X_test[:, 0], X_test[:, 1], c=y_test, marker="^", s=34, label="test", **points)
         ax.legend(loc="best")
     ax.set_xlim(xx.min(), xx.max())
     ax.set_ylim(yy.min(), yy.max())

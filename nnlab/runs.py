@@ -68,6 +68,12 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def _command_line() -> list[str]:
+    """The command as the user typed it (``python -m nnlab`` reads as ``nnlab``)."""
+    prog = Path(sys.argv[0]).name
+    return ["nnlab" if prog == "__main__.py" else prog, *sys.argv[1:]]
+
+
 def create_run_dir(runs_dir: str | Path, name: str, when: datetime | None = None) -> Path:
     """Make a new, empty run folder; never reuses one (``-1``, ``-2``... on a clash).
 
@@ -168,7 +174,7 @@ class RunRecorder:
             "start_time": self.started.isoformat(timespec="seconds"),
             "end_time": None,
             "duration_seconds": None,
-            "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+            "command": _command_line(),
             "versions": versions(),
             "host": socket.gethostname(),
             "pid": os.getpid(),
