@@ -41,24 +41,22 @@ def cli() -> None:
 
 
 class _Progress:
-    """A tqdm bar on stderr with rate and ETA; logged metric rows are printed above it."""
+    """A tqdm bar on stderr with rate and ETA (a new bar per epoch for the DCN); logged metric
+    rows are printed above it."""
 
     def __init__(self, desc: str, quiet: bool):
         self.desc, self.quiet, self.bar = desc, quiet, None
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, desc: str | None = None, unit: str = "it") -> None:
         if self.quiet:
             return
-        if self.bar is None:
+        label = f"{self.desc} {desc}" if desc else self.desc
+        if self.bar is None or self.bar.desc != label:
             from tqdm import tqdm
 
+            self.close()
             self.bar = tqdm(
-                total=total,
-                desc=self.desc,
-                unit="it",
-                file=sys.stderr,
-                dynamic_ncols=True,
-                leave=False,
+                total=total, desc=label, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False
             )
         self.bar.update(done - self.bar.n)
 
@@ -74,18 +72,21 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def _fmt_metric(key: str, value: float) -> str:
     if key in ("step", "epoch"):
         return f"{key} {value:>6d}"
+    if key == "lr":
+        return f"lr {value:.3g}"
     if key.endswith("_acc"):
         return f"{key} {value:7.2%}"
     return f"{key} {value:.6f}"
 
 
 @cli.command()
-@click.argument("config", type=click.Path(path_type=Path))
+@click.argument("config", type=click.Path(path_type=Path), required=False)
 @overrides_option
 @click.option(
     "--runs-dir",
@@ -94,18 +95,34 @@ def _fmt_metric(key: str, value: float) -> str:
     show_default=True,
     help="Folder that receives the run folder.",
 )
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR",
+    help="Continue an interrupted DCN run in its folder, from its last epoch end.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or metric rows.")
-def train(config: Path, overrides: tuple[str, ...], runs_dir: Path, quiet: bool) -> int:
-    """Train the experiment described by CONFIG (a YAML file).
+def train(
+    config: Path | None,
+    overrides: tuple[str, ...],
+    runs_dir: Path,
+    resume: Path | None,
+    quiet: bool,
+) -> int:
+    """Train the experiment described by CONFIG (a YAML file), or --resume a DCN run.
 
     Prints progress on stderr and the run folder's path as the last line of stdout.
     """
+    if config is None and resume is None:
+        raise click.UsageError("Missing argument 'CONFIG' (or --resume RUN_DIR).")
     from nnlab.experiment import RunInterrupted
     from nnlab.experiment import train as train_run
 
-    progress = _Progress(config.stem, quiet)
+    progress = _Progress(config.stem if config else resume.name, quiet)
     try:
-        run = train_run(config, overrides, runs_dir, progress=progress, on_row=progress.row)
+        run = train_run(
+            config, overrides, runs_dir, progress=progress, on_row=progress.row, resume=resume
+        )
     except RunInterrupted as exc:
         progress.close()
         click.echo(f"nnlab: interrupted; metrics so far are in {exc.run.path}", err=True)

@@ -15,3 +15,16 @@ class ConfigError(NnlabError):
 
 class DataError(NnlabError):
     """The data set cannot be loaded or does not fit the model."""
+
+
+class Diverged(Exception):
+    """Training produced a non-finite loss or gradient; ``step`` is where it was seen.
+
+    Not an NnlabError: a diverged run is a result (status ``diverged``, exit 1), not bad input.
+    """
+
+    def __init__(self, step: int, what: str):
+        super().__init__(
+            f"training diverged at step {step}: {what} is not finite (try a smaller train.epsilon)"
+        )
+        self.step = step

@@ -20,7 +20,8 @@ import numpy as np
 
 from nnlab.config import dump_config, load_config
 from nnlab.data import Dataset, check_fits, load_data
-from nnlab.mlp import MLP, Diverged, backprop, fit, loss, one_hot
+from nnlab.errors import Diverged, NnlabError
+from nnlab.mlp import MLP, backprop, fit, loss, one_hot
 from nnlab.runs import Run, RunRecorder
 
 ConfigSource = str | Path | Mapping[str, Any]
@@ -98,28 +99,115 @@ def _save_model(model: MLP, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class MLPJob:
+    """One NumPy MLP run: data and initial network, built and validated up front."""
+
+    metric_columns = None  # the first row's keys: step, train_*, test_* with a test split
+
+    def __init__(self, cfg: dict[str, Any]):
+        self.cfg = cfg
+        self.data = load_data(cfg)
+        check_fits(cfg, self.data)
+        model = cfg["model"]
+        self.model = MLP.create(model["layers"], model["activation"], model["init"], cfg["seed"])
+
+    @property
+    def n_params(self) -> int:
+        return self.model.n_params
+
+    def fit(
+        self,
+        run_dir: Path,
+        on_row: Callable[[dict], None],
+        progress: Callable[..., None] | None = None,
+    ) -> None:
+        total = self.cfg["train"]["iterations"]
+        tick = None if progress is None else (lambda done: progress(done, total))
+        fit(self.model, self.data, self.cfg["train"], on_row, tick)
+
+    def save_model(self, run_dir: Path) -> None:
+        _save_model(self.model, run_dir / "model.npz")
+
+    def extra_summary(self) -> dict[str, Any]:
+        return {}
+
+    def render_plots(self, rows: list[dict], out_dir: Path, run_dir: Path) -> list[Path]:
+        return render_plots(self.cfg, rows, self.model, self.data, out_dir)
+
+
+def make_job(cfg: dict[str, Any]):
+    """The trainer for the config's model kind; loads and checks the data (NnlabError if bad)."""
+    if cfg["model"]["kind"] == "dcn":
+        from nnlab.dcn import DCNJob
+
+        return DCNJob(cfg)
+    return MLPJob(cfg)
+
+
 def train(
-    config: ConfigSource,
+    config: ConfigSource | None = None,
     overrides: Overrides = None,
     runs_dir: str | Path = "runs",
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[..., None] | None = None,
     on_row: Callable[[dict[str, float]], None] | None = None,
+    resume: str | Path | None = None,
 ) -> Run:
     """Train one experiment and leave its run folder under ``runs_dir``.
 
     Everything the user gave is validated, and the data loaded, before the folder is created,
     so bad input (:class:`nnlab.errors.NnlabError`) leaves nothing behind. A run that
     diverges or fails returns a Run with that status; Ctrl-C raises :class:`RunInterrupted`
-    after marking the folder. ``progress(done, total)`` is called about a hundred times.
+    after marking the folder. ``progress(done, total, desc=None, unit="it")`` is called as
+    work is done. ``resume`` names an interrupted DCN run folder to continue in place from its
+    last epoch-end checkpoint (``config`` and ``overrides`` must then be left out).
     """
+    if resume is not None:
+        if config is not None or overrides:
+            raise NnlabError(
+                "--resume continues a run with its saved config; give no CONFIG "
+                "or -s overrides with it"
+            )
+        return _resume(Path(resume), progress, on_row)
     cfg = load_config(config, overrides)
-    data = load_data(cfg)
-    check_fits(cfg, data)
-    model = MLP.create(
-        cfg["model"]["layers"], cfg["model"]["activation"], cfg["model"]["init"], cfg["seed"]
+    job = make_job(cfg)
+    recorder = RunRecorder(runs_dir, cfg, dump_config(cfg), job.metric_columns)
+    return _execute(job, recorder, progress, on_row)
+
+
+RESUMABLE = ("interrupted", "failed", "running")  # running: the process was killed outright
+
+
+def _resume(path: Path, progress, on_row) -> Run:
+    from nnlab.runs import load_run
+
+    if not (path / "meta.json").is_file():
+        raise NnlabError(f"{path} is not a run folder (no meta.json), so it cannot be resumed")
+    previous = load_run(path)
+    cfg = load_config(path / "config.yaml")
+    if cfg["model"]["kind"] != "dcn":
+        raise NnlabError(
+            f"{path} is a {cfg['model']['kind']} run; only DCN runs checkpoint "
+            "and resume (an MLP run is quick to repeat)"
+        )
+    if previous.status not in RESUMABLE:
+        raise NnlabError(
+            f"{path} is a {previous.status} run; only an interrupted, failed or "
+            "killed run can be resumed"
+        )
+    job = make_job(cfg)
+    rows = job.load_checkpoint(path)
+    recorder = RunRecorder.reopen(path, cfg, job.metric_columns, rows)
+    return _execute(
+        job,
+        recorder,
+        progress,
+        on_row,
+        previous_seconds=previous.summary.get("train_seconds") or 0.0,
     )
-    recorder = RunRecorder(runs_dir, cfg, dump_config(cfg))
-    total = cfg["train"]["iterations"]
+
+
+def _execute(job, recorder: RunRecorder, progress, on_row, previous_seconds: float = 0.0) -> Run:
+    """Run a job's training loop, then save the model, the figures and an honest status."""
 
     def log_row(row: dict[str, float]) -> None:
         recorder.metrics(row)
@@ -129,13 +217,7 @@ def train(
     status, error, interrupted = "completed", None, False
     t0 = time.perf_counter()
     try:
-        fit(
-            model,
-            data,
-            cfg["train"],
-            log_row,
-            None if progress is None else (lambda done: progress(done, total)),
-        )
+        job.fit(recorder.path, log_row, progress)
     except Diverged as exc:
         status, error = "diverged", str(exc)
     except KeyboardInterrupt:
@@ -143,16 +225,16 @@ def train(
     except Exception as exc:  # a bug or resource fault: keep the folder honest, report it
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         (recorder.path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
-    train_seconds = time.perf_counter() - t0
+    train_seconds = previous_seconds + time.perf_counter() - t0
 
     with _no_sigint():
-        _save_model(model, recorder.path / "model.npz")
+        job.save_model(recorder.path)
         if recorder.metrics.rows:
             try:
-                render_plots(cfg, recorder.metrics.rows, model, data, recorder.path / "plots")
+                job.render_plots(recorder.metrics.rows, recorder.path / "plots", recorder.path)
             except Exception as exc:
                 recorder.meta["warnings"] = [f"plotting failed: {type(exc).__name__}: {exc}"]
-        run = recorder.finish(status, model.n_params, train_seconds, error)
+        run = recorder.finish(status, job.n_params, train_seconds, error, job.extra_summary())
     if interrupted:
         raise RunInterrupted(run)
     return run

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from nnlab.errors import Diverged
+
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     # exp(-z) overflows to inf for z < -709; 1 / (1 + inf) = 0 is the right limit.
@@ -174,16 +176,6 @@ class MLP:
         b = [np.asarray(state[f"b{i}"], dtype=np.float64) for i in range(1, n + 1)]
         layers = [W[0].shape[0]] + [W_l.shape[1] for W_l in W]
         return cls(layers, activation, W, b)
-
-
-class Diverged(Exception):
-    """Training produced a non-finite loss or gradient; ``step`` is where it was seen."""
-
-    def __init__(self, step: int, what: str):
-        super().__init__(
-            f"training diverged at step {step}: {what} is not finite (try a smaller train.epsilon)"
-        )
-        self.step = step
 
 
 def evaluate(model: MLP, X: np.ndarray, y: np.ndarray, reg_lambda: float) -> tuple[float, float]:

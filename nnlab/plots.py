@@ -145,3 +145,45 @@ def confusion_matrix(
     acc = np.trace(counts) / max(counts.sum(), 1)
     ax.set_title(f"Confusion matrix (test, accuracy {acc:.1%}) — {title}")
     return _save(fig, path)
+
+
+STATISTICS = ("min", "max", "mean", "std")
+QUANTITIES = ("weights", "biases", "net_input", "activation", "pool")
+
+
+def layer_stats(stats_csv: Path, path: Path, title: str) -> Path | None:
+    """The DCN's layer statistics over steps: a row of panels per quantity (weights, biases,
+    net inputs, activations, pool outputs), one panel per statistic, a line per layer."""
+    import csv
+
+    series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+    with open(stats_csv, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            for stat in STATISTICS:
+                series.setdefault((r["quantity"], stat, r["layer"]), []).append(
+                    (int(r["step"]), float(r[stat]))
+                )
+    quantities = [q for q in QUANTITIES if any(k[0] == q for k in series)]
+    if not quantities:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(
+        len(quantities),
+        len(STATISTICS),
+        squeeze=False,
+        figsize=(4.2 * len(STATISTICS), 2.6 * len(quantities)),
+    )
+    for row, quantity in enumerate(quantities):
+        for col, stat in enumerate(STATISTICS):
+            ax = axes[row][col]
+            for (q, s, layer), pts in sorted(series.items()):
+                if q == quantity and s == stat:
+                    ax.plot(*zip(*pts, strict=True), label=layer)
+            ax.set_title(f"{quantity.replace('_', ' ')}: {stat}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if row == len(quantities) - 1:
+                ax.set_xlabel("step")
+        axes[row][0].legend(fontsize=8)
+    fig.suptitle(f"Layer statistics — {title}")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -26,6 +26,8 @@ from typing import Any
 from nnlab.errors import NnlabError
 
 STATUSES = ("running", "completed", "failed", "diverged", "interrupted")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -33,6 +35,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -100,18 +103,31 @@ def create_run_dir(runs_dir: str | Path, name: str, when: datetime | None = None
 
 
 class MetricsWriter:
-    """Appends metric rows to metrics.csv as they come, flushed, so a crash keeps them."""
+    """Appends metric rows to metrics.csv as they come, flushed, so a crash keeps them.
 
-    def __init__(self, path: Path):
-        self.path = path
+    ``fieldnames`` fixes the columns (rows may leave some empty); by default they are the
+    first row's keys. ``rows`` are written first (a resumed run's rows so far).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        fieldnames: list[str] | None = None,
+        rows: list[dict[str, float]] | None = None,
+    ):
+        self.path, self.fieldnames = path, fieldnames
         self.rows: list[dict[str, float]] = []
         self._file = None
         self._writer: csv.DictWriter | None = None
+        for row in rows or []:
+            self(row)
 
     def __call__(self, row: dict[str, float]) -> None:
         if self._writer is None:
             self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-            self._writer = csv.DictWriter(self._file, fieldnames=list(row))
+            self._writer = csv.DictWriter(
+                self._file, fieldnames=self.fieldnames or list(row), restval=""
+            )
             self._writer.writeheader()
         self._writer.writerow({k: _fmt(v) for k, v in row.items()})
         self._file.flush()
@@ -161,17 +177,20 @@ class Run:
 class RunRecorder:
     """Owns one run folder while it runs: meta.json status, metrics, summary and model."""
 
-    def __init__(self, runs_dir: str | Path, config: dict[str, Any], config_text: str):
+    def __init__(
+        self,
+        runs_dir: str | Path,
+        config: dict[str, Any],
+        config_text: str,
+        metric_columns: list[str] | None = None,
+    ):
         self.path = create_run_dir(runs_dir, config["name"])
-        self.config = config
         (self.path / "config.yaml").write_text(config_text, encoding="utf-8")
-        self.started = _now()
-        self._t0 = time.perf_counter()
-        self.meta: dict[str, Any] = {
+        meta = {
             "status": "running",
             "name": config["name"],
             "kind": config["model"]["kind"],
-            "start_time": self.started.isoformat(timespec="seconds"),
+            "start_time": _now().isoformat(timespec="seconds"),
             "end_time": None,
             "duration_seconds": None,
             "command": _command_line(),
@@ -180,11 +199,39 @@ class RunRecorder:
             "pid": os.getpid(),
             "error": None,
         }
+        self._open(config, meta, MetricsWriter(self.path / "metrics.csv", metric_columns))
+
+    @classmethod
+    def reopen(
+        cls,
+        path: Path,
+        config: dict[str, Any],
+        metric_columns: list[str] | None,
+        rows: list[dict[str, float]],
+    ) -> RunRecorder:
+        """Take over an existing run folder to resume it; metrics.csv restarts from ``rows``."""
+        self = cls.__new__(cls)
+        self.path = path
+        meta = _read_json(path / "meta.json")
+        meta.setdefault("resumed", []).append(_now().isoformat(timespec="seconds"))
+        meta.update(
+            status="running", end_time=None, error=None, pid=os.getpid(), command=_command_line()
+        )
+        self._open(config, meta, MetricsWriter(path / "metrics.csv", metric_columns, rows))
+        return self
+
+    def _open(self, config: dict[str, Any], meta: dict[str, Any], metrics: MetricsWriter) -> None:
+        self.config, self.meta, self.metrics = config, meta, metrics
+        self._t0 = time.perf_counter()
         atomic_write_json(self.path / "meta.json", self.meta)
-        self.metrics = MetricsWriter(self.path / "metrics.csv")
 
     def finish(
-        self, status: str, n_params: int, train_seconds: float, error: str | None = None
+        self,
+        status: str,
+        n_params: int,
+        train_seconds: float,
+        error: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> Run:
         """Write summary.json and the final meta.json; return the Run."""
         self.metrics.close()
@@ -195,6 +242,7 @@ class RunRecorder:
             "best": best,
             "n_params": n_params,
             "train_seconds": round(train_seconds, 4),
+            **(extra or {}),
         }
         atomic_write_json(self.path / "summary.json", summary)
         self.meta.update(

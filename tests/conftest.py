@@ -63,3 +63,62 @@ def moons_small() -> dict:
         "model": {"layers": [2, 3, 2], "activation": "tanh"},
         "train": {"iterations": 2000, "log_every": 200},
     }
+
+
+def write_idx(path: Path, array) -> Path:
+    """Write a uint8 array as an IDX file (gzipped when the name ends in .gz), by the format's
+    definition: two zero bytes, type 0x08, the number of dimensions, big-endian sizes, data."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+    return path
+
+
+def small_mnist(folder: Path, n_train: int = 300, n_test: int = 100, gz: bool = False) -> Path:
+    """MNIST-format IDX files of real handwritten digits (scikit-learn's 8x8 digits scaled x3
+    and padded to 28x28), written by the tests themselves."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.kron(digits.images, np.ones((3, 3))) * (255 / 16)
+    images = np.pad(images, ((0, 0), (2, 2), (2, 2))).round().astype(np.uint8)
+    labels = digits.target.astype(np.uint8)
+    ext = ".gz" if gz else ""
+    write_idx(folder / f"train-images-idx3-ubyte{ext}", images[:n_train])
+    write_idx(folder / f"train-labels-idx1-ubyte{ext}", labels[:n_train])
+    write_idx(folder / f"t10k-images-idx3-ubyte{ext}", images[n_train : n_train + n_test])
+    write_idx(folder / f"t10k-labels-idx1-ubyte{ext}", labels[n_train : n_train + n_test])
+    return folder
+
+
+def interrupt_after_rows(
+    args: list, runs_dir: Path, rows: int, sig: int, timeout: float = 120
+) -> tuple[int, str, str]:
+    """Start ``nnlab ARGS``, wait until its metrics.csv under runs_dir holds ``rows`` rows,
+    send ``sig``; return (exit code, stdout, stderr)."""
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnlab", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        metrics = list(Path(runs_dir).glob("*/metrics.csv"))
+        if metrics and len(read_csv(metrics[0])) >= rows:
+            break
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err

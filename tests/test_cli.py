@@ -56,11 +56,12 @@ BAD_INPUTS = {
     ),
     "init": (
         ["train", MOONS, "-s", "model.init=glorot"],
-        "model.init must be one of classic, xavier, he; got 'glorot'",
+        "model.init must be one of classic, xavier, he for model.kind mlp; got 'glorot'",
     ),
     "data set": (
         ["train", MOONS, "-s", "data.name=iris"],
-        "data.name must be one of moons, circles, blobs, breast_cancer, digits; got 'iris'",
+        "data.name must be one of moons, circles, blobs, breast_cancer, digits for model.kind "
+        "mlp; got 'iris'",
     ),
     "override without =": (
         ["train", MOONS, "-s", "train.epsilon"],

@@ -9,17 +9,54 @@ from nnlab.errors import ConfigError
 from tests.conftest import CONFIGS, ROOT
 
 
-def test_empty_config_gets_every_default():
-    cfg = load_config({})
+@pytest.mark.parametrize("kind", ["mlp", "dcn"])
+def test_empty_config_gets_every_default_of_its_kind(kind):
+    cfg = load_config({"model": {"kind": kind}})
     for dotted, opt in SCHEMA.items():
-        section, _, leaf = dotted.rpartition(".")
-        value = (cfg[section] if section else cfg)[leaf]
-        if dotted == "name":
-            assert value == "run"
+        *sections, leaf = dotted.split(".")
+        node = cfg
+        for section in sections:
+            node = node.get(section, {})
+        if kind not in opt.kinds:
+            assert leaf not in node, dotted
+        elif dotted == "name":
+            assert node[leaf] == "run"
+        elif dotted == "model.kind":
+            assert node[leaf] == kind
         elif dotted == "data.test_size":
-            assert value == 0.0
+            assert node[leaf] == (0.0 if kind == "mlp" else 0.2)  # moons / digits
         else:
-            assert value == opt.default
+            assert node[leaf] == opt.default_for(kind), dotted
+
+
+def test_keys_of_the_other_kind_are_refused():
+    with pytest.raises(ConfigError, match="train.optimizer applies only to model.kind dcn"):
+        load_config({"train": {"optimizer": "adam"}})
+    with pytest.raises(ConfigError, match="model.layers applies only to model.kind mlp"):
+        load_config({"model": {"kind": "dcn", "layers": [2, 2]}})
+    with pytest.raises(
+        ConfigError,
+        match="data.name must be one of digits, mnist, fashion_mnist "
+        "for model.kind dcn; got 'moons'",
+    ):
+        load_config({"model": {"kind": "dcn"}, "data": {"name": "moons"}})
+
+
+def test_nested_lr_decay_section_and_dotted_override():
+    cfg = load_config(
+        {"model": {"kind": "dcn"}, "train": {"lr_decay": {"kind": "step"}}},
+        ["train.lr_decay.gamma=0.5"],
+    )
+    assert cfg["train"]["lr_decay"] == {"kind": "step", "gamma": 0.5, "step_size": 1}
+    with pytest.raises(ConfigError, match="unknown key train.lr_decay.rate"):
+        load_config({"model": {"kind": "dcn"}}, ["train.lr_decay.rate=1"])
+
+
+def test_idx_data_sets_have_their_own_test_files():
+    cfg = load_config({"model": {"kind": "dcn"}, "data": {"name": "fashion_mnist"}})
+    assert cfg["data"]["test_size"] is None
+    with pytest.raises(ConfigError, match="data.test_size does not apply to mnist"):
+        load_config({"model": {"kind": "dcn"}, "data": {"name": "mnist", "test_size": 0.1}})
 
 
 def test_name_defaults_to_file_stem_and_breast_cancer_holds_out_20_percent(tmp_path):
@@ -119,10 +156,16 @@ def test_dumped_config_loads_back_identically(tmp_path):
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_configs_are_valid_and_fit_their_data(path):
-    from nnlab.data import check_fits, load_data
-
     cfg = load_config(path)
-    check_fits(cfg, load_data(cfg))
+    if cfg["model"]["kind"] == "mlp":
+        from nnlab.data import check_fits, load_data
+
+        check_fits(cfg, load_data(cfg))
+    elif cfg["data"]["name"] == "digits":  # the IDX sets are not bundled; digits always is
+        from nnlab.dcn import check_image_size
+        from nnlab.images import load_images
+
+        check_image_size(load_images(cfg).image_size, cfg["model"]["conv_channels"])
 
 
 def test_readme_config_reference_is_generated_from_the_schema():

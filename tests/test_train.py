@@ -2,9 +2,6 @@
 
 import json
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -12,7 +9,7 @@ import pytest
 import nnlab
 from nnlab.config import load_config
 from nnlab.data import load_data
-from tests.conftest import CONFIGS, check_run, read_csv, run_dir_of
+from tests.conftest import CONFIGS, check_run, interrupt_after_rows, read_csv, run_dir_of
 from tests.conftest import nnlab as run_nnlab
 
 
@@ -178,33 +175,18 @@ def test_an_exception_during_training_marks_the_run_failed(tmp_path, moons_small
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_status_interrupted_with_metrics_so_far(tmp_path, sig):
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nnlab",
-            "train",
-            str(CONFIGS / "moons_tanh.yaml"),
-            "--runs-dir",
-            str(tmp_path),
-            "-s",
-            "train.iterations=100000000",
-            "-s",
-            "train.log_every=500",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        metrics = list(tmp_path.glob("*/metrics.csv"))
-        if metrics and len(read_csv(metrics[0])) >= 3:
-            break
-        time.sleep(0.1)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    args = [
+        "train",
+        CONFIGS / "moons_tanh.yaml",
+        "--runs-dir",
+        tmp_path,
+        "-s",
+        "train.iterations=100000000",
+        "-s",
+        "train.log_every=500",
+    ]
+    code, out, err = interrupt_after_rows(args, tmp_path, rows=3, sig=sig)
+    assert code == 130, err
     assert "Traceback" not in err
     run = tmp_path / out.strip().splitlines()[-1]
     meta = json.loads((run / "meta.json").read_text())

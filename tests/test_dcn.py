@@ -1,0 +1,421 @@
+"""The PyTorch DCN end to end on small IDX files the tests write: run folder, TensorBoard,
+model.pt, resume, determinism, initialisation, learning-rate schedules, data loading."""
+
+import json
+import math
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import nnlab
+from nnlab.config import load_config
+from nnlab.dcn import DCN, evaluate, initialise, make_optimizer, make_scheduler
+from nnlab.errors import DataError
+from nnlab.images import find_idx_files, load_images, read_idx
+from tests.conftest import (
+    check_run,
+    interrupt_after_rows,
+    read_csv,
+    run_dir_of,
+    small_mnist,
+    write_idx,
+)
+from tests.conftest import nnlab as run_nnlab
+
+FAST = {  # a small network so that the tests stay quick on two cores
+    "model.conv_channels": [8, 16],
+    "model.fc_units": 64,
+    "train.epochs": 3,
+    "train.batch_size": 50,
+    "train.log_every": 2,
+    "train.eval_every": 4,
+    "train.stats_every": 3,
+}
+
+
+def dcn_config(root: Path, **extra) -> dict:
+    cfg = {
+        "name": "small_dcn",
+        "data": {"name": "mnist", "root": str(root), "val_size": 30},
+        "model": {"kind": "dcn", "init": "xavier"},
+        "train": {"optimizer": "sgd", "epsilon": 0.05, "reg_lambda": 0.0001},
+    }
+    return load_config(cfg, {**FAST, **extra})
+
+
+@pytest.fixture(scope="module")
+def idx_root(tmp_path_factory) -> Path:
+    return small_mnist(tmp_path_factory.mktemp("mnist"))
+
+
+def test_idx_reader_reads_what_the_tests_wrote_gzipped_or_not(tmp_path):
+    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    for name in ("x-idx3-ubyte", "x-idx3-ubyte.gz"):
+        assert np.array_equal(read_idx(write_idx(tmp_path / name, a)), a)
+
+
+def test_idx_files_are_found_flat_or_in_torchvisions_layout(tmp_path):
+    small_mnist(tmp_path / "flat")
+    small_mnist(tmp_path / "tv" / "MNIST" / "raw", gz=True)
+    assert find_idx_files("mnist", str(tmp_path / "flat"))["train"][0].parent == tmp_path / "flat"
+    found = find_idx_files("mnist", str(tmp_path / "tv"))
+    assert found["test"][1].name == "t10k-labels-idx1-ubyte.gz"
+
+
+def test_bad_idx_files_are_named(tmp_path):
+    (tmp_path / "bad").write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x05\x00\x00\x00\x1c")
+    with pytest.raises(DataError, match="truncated IDX header"):
+        read_idx(tmp_path / "bad")
+    (tmp_path / "magic").write_bytes(b"\x12\x34\x56\x78" + bytes(100))
+    with pytest.raises(DataError, match=r"magic number 0x12345678"):
+        read_idx(tmp_path / "magic")
+    path = write_idx(tmp_path / "short", np.zeros((10, 28, 28)))
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DataError, match=r"truncated: .* 7840 bytes .* holds 7740"):
+        read_idx(path)
+
+
+def test_images_are_split_and_normalised_with_training_statistics(idx_root):
+    data = load_images(dcn_config(idx_root))
+    assert data.X_train.shape == (270, 1, 28, 28) and data.X_val.shape == (30, 1, 28, 28)
+    assert data.X_test.shape == (100, 1, 28, 28)
+    assert abs(data.X_train.mean().item()) < 1e-5 and data.X_train.std().item() == pytest.approx(1)
+    assert data.X_train.dtype == torch.float32 and data.y_train.dtype == torch.int64
+
+
+def test_digits_are_resized_to_28x28_with_a_capped_validation_split():
+    cfg = load_config({"model": {"kind": "dcn"}, "data": {"name": "digits"}})
+    data = load_images(cfg)
+    assert data.image_size == (28, 28)
+    assert len(data.y_test) == 360 and len(data.y_val) == 143  # 10% of 1,437
+    assert len(data.y_train) == 1437 - 143
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
+def test_fashion_mnist_is_found_in_debians_folder_by_itself():
+    files = find_idx_files("fashion_mnist", None)
+    assert str(files["train"][0]).startswith("/usr/share/datasets/fashion-mnist")
+    assert read_idx(files["test"][1]).shape == (10000,)
+
+
+def test_cli_train_produces_every_file_tensorboard_and_a_reloadable_model(idx_root, tmp_path):
+    cfg_path = tmp_path / "small_dcn.yaml"
+    cfg_path.write_text(nnlab.config.dump_config(dcn_config(idx_root)))
+    result = run_nnlab("train", cfg_path, "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 0, result.stderr
+    assert "img/s" in result.stderr and "epoch 3/3" in result.stderr
+    run = run_dir_of(result, tmp_path)
+    for name in (
+        "config.yaml",
+        "meta.json",
+        "metrics.csv",
+        "summary.json",
+        "model.pt",
+        "stats.csv",
+        "plots/loss.png",
+        "plots/accuracy.png",
+        "plots/confusion_matrix.png",
+        "plots/layer_stats.png",
+    ):
+        assert (run / name).is_file(), name
+    assert not (run / "checkpoint.pt").exists()  # a completed run needs none
+    check_run(run)
+
+    rows = read_csv(run / "metrics.csv")
+    assert list(rows[0]) == [
+        "step",
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "test_loss",
+        "test_acc",
+    ]
+    steps_per_epoch = math.ceil(270 / 50)
+    eval_steps = [int(r["step"]) for r in rows if r["test_acc"]]
+    assert {steps_per_epoch * e for e in (1, 2, 3)} <= set(eval_steps)
+    assert {4, 8, 12} <= set(eval_steps)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["final"]["test_acc"] > 0.5  # 3 short epochs of a tiny net on 270 images
+    assert summary["best"]["test_acc"] >= summary["final"]["test_acc"]
+
+    stats = read_csv(run / "stats.csv")
+    seen = {(r["layer"], r["quantity"]) for r in stats}
+    for layer in ("conv1", "conv2"):
+        for q in ("weights", "biases", "net_input", "activation", "pool"):
+            assert (layer, q) in seen
+    assert ("fc1", "activation") in seen and ("fc2", "net_input") in seen
+    relu = [r for r in stats if r["quantity"] == "activation"]
+    assert all(float(r["min"]) >= 0 for r in relu)
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    tags = events.Tags()
+    for tag in (
+        "metrics/test_acc",
+        "metrics/train_loss",
+        "metrics/lr",
+        "conv1/weights/mean",
+        "conv2/pool/std",
+        "fc1/activation/max",
+        "fc2/biases/min",
+    ):
+        assert tag in tags["scalars"], tag
+    for tag in (
+        "conv1/weights",
+        "conv1/biases",
+        "conv1/net_input",
+        "conv1/activation",
+        "conv1/pool",
+        "fc1/weights",
+        "fc2/net_input",
+    ):
+        assert tag in tags["histograms"], tag
+    test_acc = events.Scalars("metrics/test_acc")
+    assert test_acc[-1].value == pytest.approx(summary["final"]["test_acc"], rel=1e-6)
+    hist = events.Histograms("conv1/weights")[0].histogram_value
+    assert hist.num == 8 * 1 * 5 * 5
+
+    cfg = dcn_config(idx_root)
+    model = DCN((28, 28), 10, [8, 16], 5, 64, 0.5)
+    model.load_state_dict(torch.load(run / "model.pt", weights_only=True))
+    data = load_images(cfg)
+    _, acc = evaluate(model, data.X_test, data.y_test)
+    assert acc == pytest.approx(summary["final"]["test_acc"], abs=1e-12)
+
+
+def test_same_config_twice_gives_identical_metrics(idx_root, tmp_path):
+    cfg = dcn_config(idx_root, **{"train.stats_every": 0, "train.tensorboard": False})
+    a = nnlab.train(cfg, runs_dir=tmp_path)
+    b = nnlab.train(cfg, runs_dir=tmp_path)
+    assert (a.path / "metrics.csv").read_text() == (b.path / "metrics.csv").read_text()
+    c = nnlab.train(cfg, {"seed": 1}, runs_dir=tmp_path)
+    assert (a.path / "metrics.csv").read_text() != (c.path / "metrics.csv").read_text()
+
+
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(idx_root, tmp_path):
+    cfg = dcn_config(
+        idx_root,
+        **{
+            "train.lr_decay.kind": "exponential",
+            "train.lr_decay.gamma": 0.7,
+            "train.optimizer": "adam",
+            "train.epsilon": 0.002,
+        },
+    )
+    whole = nnlab.train(cfg, runs_dir=tmp_path / "whole")
+
+    def stop_in_epoch_two(row):
+        if row["step"] >= 8:  # epoch 2 is steps 7-12; its checkpoint is at the end of epoch 1
+            raise KeyboardInterrupt
+
+    with pytest.raises(nnlab.RunInterrupted) as exc:
+        nnlab.train(cfg, runs_dir=tmp_path / "cut", on_row=stop_in_epoch_two)
+    cut = exc.value.run
+    assert cut.status == "interrupted" and (cut.path / "checkpoint.pt").is_file()
+    assert json.loads((cut.path / "meta.json").read_text())["status"] == "interrupted"
+
+    resumed = nnlab.train(resume=cut.path)
+    assert resumed.path == cut.path and resumed.status == "completed"
+    for name in ("metrics.csv", "stats.csv"):
+        assert (resumed.path / name).read_text() == (whole.path / name).read_text(), name
+    meta = json.loads((resumed.path / "meta.json").read_text())
+    assert len(meta["resumed"]) == 1
+    a = torch.load(whole.path / "model.pt", weights_only=True)
+    b = torch.load(resumed.path / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    check_run(resumed.path)
+
+
+def test_sigint_then_cli_resume_completes_the_run(idx_root, tmp_path):
+    cfg = dcn_config(idx_root, **{"train.epochs": 30, "train.stats_every": 0})
+    cfg_path = tmp_path / "long.yaml"
+    cfg_path.write_text(nnlab.config.dump_config(cfg))
+    code, out, err = interrupt_after_rows(
+        ["train", cfg_path, "--runs-dir", tmp_path], tmp_path, rows=8, sig=signal.SIGINT
+    )
+    assert code == 130, err
+    run = Path(out.strip().splitlines()[-1])
+    assert json.loads((run / "meta.json").read_text())["status"] == "interrupted"
+    done = run_nnlab("train", "--resume", run, "-q", "-s", "train.epochs=3")
+    assert done.returncode == 2 and "give no CONFIG or -s overrides" in done.stderr
+    done = run_nnlab("train", "--resume", run, "-q", timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run / "meta.json").read_text())["status"] == "completed"
+    assert int(read_csv(run / "metrics.csv")[-1]["epoch"]) == 30
+
+
+def test_xavier_init_gives_the_glorot_variance():
+    torch.manual_seed(0)
+    model = DCN((28, 28), 10, [32, 64], 5, 1024, 0.5)
+    initialise(model, "xavier")
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+            w = module.weight
+            receptive = w[0, 0].numel() if w.dim() == 4 else 1
+            fan_in, fan_out = w.shape[1] * receptive, w.shape[0] * receptive
+            # a uniform sample's variance estimate has relative std sqrt(0.8 / n): allow 4 of them
+            tolerance = 4 * math.sqrt(0.8 / w.numel())
+            assert w.var().item() == pytest.approx(2 / (fan_in + fan_out), rel=tolerance)
+            bound = math.sqrt(6 / (fan_in + fan_out))
+            assert w.abs().max().item() <= bound  # uniform, not normal
+            assert not module.bias.any()
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("none", lambda e: 0.1),
+    ("step", lambda e: 0.1 * 0.5 ** (e // 2)),
+    ("exponential", lambda e: 0.1 * 0.5**e),
+    ("cosine", lambda e: 0.1 * (1 + math.cos(math.pi * e / 6)) / 2),
+])  # fmt: skip
+def test_each_lr_decay_gives_the_expected_rate_per_epoch(kind, expected):
+    train_cfg = {
+        "optimizer": "sgd",
+        "epsilon": 0.1,
+        "reg_lambda": 0.0,
+        "momentum": 0.9,
+        "epochs": 6,
+        "lr_decay": {"kind": kind, "gamma": 0.5, "step_size": 2},
+    }
+    opt = make_optimizer(torch.nn.Linear(2, 2), train_cfg)
+    sched = make_scheduler(opt, train_cfg)
+    for epoch in range(6):
+        assert opt.param_groups[0]["lr"] == pytest.approx(expected(epoch), abs=1e-12), epoch
+        opt.step()
+        sched.step()
+
+
+def test_metrics_record_the_decayed_rate_of_each_epoch(idx_root, tmp_path):
+    cfg = dcn_config(
+        idx_root,
+        **{
+            "train.lr_decay.kind": "exponential",
+            "train.lr_decay.gamma": 0.5,
+            "train.stats_every": 0,
+        },
+    )
+    run = nnlab.train(cfg, runs_dir=tmp_path)
+    for row in run.metrics:
+        assert row["lr"] == pytest.approx(0.05 * 0.5 ** (row["epoch"] - 1))
+
+
+DCN_BAD = {
+    "files missing": (
+        ["-s", "data.root={tmp}/nowhere"],
+        "mnist IDX files not found; looked in {tmp}/nowhere",
+    ),
+    "wrong magic": (["-s", "data.root={tmp}/magic"], "not an IDX file of unsigned bytes"),
+    "truncated": (["-s", "data.root={tmp}/short"], "truncated"),
+    "image too small": (
+        ["-s", "model.conv_channels=[4,4,4,4,4]"],
+        "images are 28x28 but model.conv_channels has 5 conv + max-pool stages",
+    ),
+    "batch_size < 1": (["-s", "train.batch_size=0"], "train.batch_size must be an integer >= 1"),
+    "epochs < 1": (["-s", "train.epochs=0"], "train.epochs must be an integer >= 1; got 0"),
+    "optimizer": (
+        ["-s", "train.optimizer=rmsprop"],
+        "train.optimizer must be one of sgd, adam; got 'rmsprop'",
+    ),
+    "decay kind": (
+        ["-s", "train.lr_decay.kind=linear"],
+        "train.lr_decay.kind must be one of none, step, exponential, cosine",
+    ),
+    "resume a folder that is not a run": (["--resume", "{tmp}"], "is not a run folder"),
+}
+
+
+@pytest.mark.parametrize("case", list(DCN_BAD), ids=list(DCN_BAD))
+def test_dcn_bad_input_is_one_line_exit_2(case, idx_root, tmp_path):
+    small_mnist(tmp_path / "magic")
+    (tmp_path / "magic" / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x0d\x01" + bytes(8))
+    small_mnist(tmp_path / "short")
+    short = tmp_path / "short" / "t10k-images-idx3-ubyte"
+    short.write_bytes(short.read_bytes()[:5000])
+    cfg_path = tmp_path / "dcn.yaml"
+    cfg_path.write_text(nnlab.config.dump_config(dcn_config(idx_root)))
+    args, message = DCN_BAD[case]
+    args = [a.format(tmp=tmp_path) for a in args]
+    if args[0] != "--resume":
+        args = [str(cfg_path), *args]
+    result = run_nnlab("train", *args, "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nnlab: error: ")
+    assert message.format(tmp=tmp_path) in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_fashion_mnist_says_how_to_get_it(tmp_path):
+    result = run_nnlab(
+        "train",
+        "-q",
+        str(Path(__file__).parents[1] / "configs" / "fashion_mnist_dcn.yaml"),
+        "-s",
+        f"data.root={tmp_path}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "data.download: true" in result.stderr
+    assert "apt-get install dataset-fashion-mnist" in result.stderr
+
+
+def test_resume_refuses_completed_and_mlp_runs(idx_root, tmp_path):
+    cfg = dcn_config(idx_root, **{"train.epochs": 1, "train.stats_every": 0})
+    done = nnlab.train(cfg, runs_dir=tmp_path)
+    result = run_nnlab("train", "--resume", done.path)
+    assert result.returncode == 2 and "is a completed run" in result.stderr
+    mlp = nnlab.train({"train": {"iterations": 10}}, runs_dir=tmp_path)
+    result = run_nnlab("train", "--resume", mlp.path)
+    assert result.returncode == 2 and "only DCN runs checkpoint" in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_clear_error(idx_root, tmp_path):
+    with pytest.raises(nnlab.NnlabError, match="train.device is cuda but CUDA is not available"):
+        nnlab.train(dcn_config(idx_root, **{"train.device": "cuda"}), runs_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def _online() -> bool:
+    import socket
+
+    try:
+        socket.getaddrinfo("ossci-datasets.s3.amazonaws.com", 443)
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(_online(), reason="the download would succeed: this machine is online")
+def test_download_without_internet_is_a_one_line_error(tmp_path):
+    result = run_nnlab(
+        "train",
+        "-q",
+        Path(__file__).parents[1] / "configs" / "mnist_adam.yaml",
+        "-s",
+        "data.download=true",
+        "-s",
+        f"data.root={tmp_path / 'dl'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "downloading mnist with torchvision" in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_huge_learning_rate_diverges_with_the_step_named(idx_root, tmp_path):
+    cfg = dcn_config(idx_root, **{"train.epsilon": 1e6, "train.stats_every": 0})
+    run = nnlab.train(cfg, runs_dir=tmp_path)
+    assert run.status == "diverged" and "diverged at step" in run.error
+    check_run(run.path)
