@@ -47,7 +47,14 @@ class _Progress:
     def __init__(self, desc: str, quiet: bool):
         self.desc, self.quiet, self.bar = desc, quiet, None
 
-    def __call__(self, done: int, total: int, desc: str | None = None, unit: str = "it") -> None:
+    def __call__(
+        self,
+        done: int,
+        total: int,
+        desc: str | None = None,
+        unit: str = "it",
+        postfix: str | None = None,
+    ) -> None:
         if self.quiet:
             return
         label = f"{self.desc} {desc}" if desc else self.desc
@@ -58,16 +65,20 @@ class _Progress:
             self.bar = tqdm(
                 total=total, desc=label, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False
             )
+        if postfix is not None:
+            self.bar.set_postfix_str(postfix, refresh=False)
         self.bar.update(done - self.bar.n)
 
-    def row(self, row: dict[str, float]) -> None:
+    def line(self, text: str) -> None:
         if self.quiet:
             return
-        text = "  ".join(_fmt_metric(k, v) for k, v in row.items())
         if self.bar is None:
             click.echo(text, err=True)
         else:
             self.bar.write(text, file=sys.stderr)
+
+    def row(self, row: dict[str, float]) -> None:
+        self.line("  ".join(_fmt_metric(k, v) for k, v in row.items()))
 
     def close(self) -> None:
         if self.bar is not None:
@@ -85,16 +96,20 @@ def _fmt_metric(key: str, value: float) -> str:
     return f"{key} {value:.6f}"
 
 
+def runs_dir_option(what: str):
+    return click.option(
+        "--runs-dir",
+        type=click.Path(path_type=Path),
+        default=Path("runs"),
+        show_default=True,
+        help=f"Folder that receives the {what} folder.",
+    )
+
+
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path), required=False)
 @overrides_option
-@click.option(
-    "--runs-dir",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder that receives the run folder.",
-)
+@runs_dir_option("run")
 @click.option(
     "--resume",
     type=click.Path(path_type=Path),
@@ -174,6 +189,101 @@ def gradcheck(config: Path, overrides: tuple[str, ...], batch: int) -> int:
         f"max relative error {worst:.3e} ({'ok' if ok else 'above'} {GRADCHECK_TOLERANCE:g})"
     )
     return EXIT_OK if ok else EXIT_RUN_FAILED
+
+
+@cli.command()
+@click.argument("sweep_file", metavar="SWEEP", type=click.Path(path_type=Path), required=False)
+@overrides_option
+@runs_dir_option("sweep")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Jobs run at once [default: the number of CPU cores].",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local"]),
+    default="local",
+    show_default=True,
+    help="Where jobs run: local worker processes.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    metavar="SWEEP_DIR",
+    help="Finish a stopped sweep: run only its jobs not completed or diverged.",
+)
+@click.option("--force", is_flag=True, help="With --resume: go on although the sweep changed.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first job that fails.")
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Run a failed job again up to N times (a diverged job is a result).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or per-job lines.")
+def sweep(
+    sweep_file: Path | None,
+    overrides: tuple[str, ...],
+    runs_dir: Path,
+    jobs: int | None,
+    executor: str,
+    resume: Path | None,
+    force: bool,
+    fail_fast: bool,
+    retries: int,
+    quiet: bool,
+) -> int:
+    """Run every variant that the sweep file SWEEP describes, in parallel, and tabulate them.
+
+    Prints the tables at the end and the sweep folder's path as the last line of stdout.
+    """
+    from nnlab.sweeps import SweepInterrupted, run_sweep, sweep_summary_text
+
+    if sweep_file is None and resume is None:
+        raise click.UsageError("Missing argument 'SWEEP' (or --resume SWEEP_DIR).")
+    progress = _Progress("sweep", quiet)
+
+    def on_job(job_id: str, entry: dict) -> None:
+        final = entry.get("final") or {}
+        shown = "  ".join(
+            _fmt_metric(k, v) for k, v in final.items() if k.endswith(("_loss", "_acc"))
+        )
+        detail = shown if entry["status"] != "failed" else entry.get("error")
+        progress.line(f"{entry['status']:>11}  {job_id}  {detail}")
+
+    try:
+        result = run_sweep(
+            sweep_file,
+            overrides,
+            runs_dir,
+            jobs=jobs,
+            resume=resume,
+            force=force,
+            fail_fast=fail_fast,
+            retries=retries,
+            progress=progress,
+            on_job=on_job,
+        )
+    except SweepInterrupted as exc:
+        progress.close()
+        click.echo(
+            f"nnlab: sweep interrupted; resume it with: nnlab sweep --resume {exc.sweep.path}",
+            err=True,
+        )
+        click.echo(str(exc.sweep.path))
+        return EXIT_INTERRUPTED
+    progress.close()
+    click.echo(sweep_summary_text(result))
+    click.echo(str(result.path))
+    if result.failed:
+        click.echo(
+            f"nnlab: {len(result.failed)} job(s) failed: " + ", ".join(result.failed), err=True
+        )
+        return EXIT_RUN_FAILED
+    return EXIT_OK
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -22,7 +22,7 @@ from nnlab.config import dump_config, load_config
 from nnlab.data import Dataset, check_fits, load_data
 from nnlab.errors import Diverged, NnlabError
 from nnlab.mlp import MLP, backprop, fit, loss, one_hot
-from nnlab.runs import Run, RunRecorder
+from nnlab.runs import Run, RunRecorder, create_run_dir, make_exact_dir
 
 ConfigSource = str | Path | Mapping[str, Any]
 Overrides = Mapping[str, Any] | Iterable[str] | None
@@ -151,15 +151,18 @@ def train(
     progress: Callable[..., None] | None = None,
     on_row: Callable[[dict[str, float]], None] | None = None,
     resume: str | Path | None = None,
+    run_dir: str | Path | None = None,
 ) -> Run:
     """Train one experiment and leave its run folder under ``runs_dir``.
 
     Everything the user gave is validated, and the data loaded, before the folder is created,
     so bad input (:class:`nnlab.errors.NnlabError`) leaves nothing behind. A run that
     diverges or fails returns a Run with that status; Ctrl-C raises :class:`RunInterrupted`
-    after marking the folder. ``progress(done, total, desc=None, unit="it")`` is called as
-    work is done. ``resume`` names an interrupted DCN run folder to continue in place from its
-    last epoch-end checkpoint (``config`` and ``overrides`` must then be left out).
+    after marking the folder. ``progress(done, total, desc=None, unit="it")`` is called as work
+    is done. ``run_dir`` puts the run in exactly that new folder instead of a timestamped one
+    under ``runs_dir`` (sweeps use it for their jobs). ``resume`` names an interrupted DCN run
+    folder to continue in place from its last epoch-end checkpoint (``config`` and
+    ``overrides`` must then be left out).
     """
     if resume is not None:
         if config is not None or overrides:
@@ -170,7 +173,8 @@ def train(
         return _resume(Path(resume), progress, on_row)
     cfg = load_config(config, overrides)
     job = make_job(cfg)
-    recorder = RunRecorder(runs_dir, cfg, dump_config(cfg), job.metric_columns)
+    path = make_exact_dir(Path(run_dir)) if run_dir else create_run_dir(runs_dir, cfg["name"])
+    recorder = RunRecorder(path, cfg, dump_config(cfg), job.metric_columns)
     return _execute(job, recorder, progress, on_row)
 
 

@@ -154,7 +154,9 @@ class MLP:
         return sum(W_l.size + b_l.size for W_l, b_l in zip(self.W, self.b, strict=True))
 
     def logits(self, X: np.ndarray) -> np.ndarray:
-        return forward(self.W, self.b, X, self.activation)[1]
+        # a diverged network's weights may be inf: its (meaningless) output must not warn
+        with np.errstate(over="ignore", invalid="ignore"):
+            return forward(self.W, self.b, X, self.activation)[1]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return softmax(self.logits(X))

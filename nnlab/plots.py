@@ -78,6 +78,36 @@ def accuracy_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
     )
 
 
+def _draw_boundary(
+    ax,
+    predict: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    size: float = 22,
+) -> None:
+    """Filled contour of the predicted class over the points' box, the points on top."""
+    plt = _pyplot()
+    pts = X if X_test is None else np.vstack([X, X_test])
+    x_min, x_max = pts[:, 0].min() - 0.5, pts[:, 0].max() + 0.5
+    y_min, y_max = pts[:, 1].min() - 0.5, pts[:, 1].max() + 0.5
+    h = max(x_max - x_min, y_max - y_min) / 400  # a 400-cell grid along the longer side
+    xx, yy = np.meshgrid(np.arange(x_min, x_max, h), np.arange(y_min, y_max, h))
+    Z = predict(np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
+    n_classes = int(max(y.max(), Z.max(), -1 if y_test is None else y_test.max())) + 1
+    levels = np.arange(n_classes + 1) - 0.5
+    ax.contourf(xx, yy, Z, levels=levels, cmap=plt.cm.Spectral, alpha=0.8)
+    points = dict(cmap=plt.cm.Spectral, vmin=0, vmax=n_classes - 1, edgecolors="k")
+    ax.scatter(X[:, 0], X[:, 1], c=y, linewidths=0.5, s=size, label="train", **points)
+    if X_test is not None:
+        ax.scatter(
+            X_test[:, 0], X_test[:, 1], c=y_test, marker="^", s=size * 1.5, label="test", **points
+        )
+    ax.set_xlim(xx.min(), xx.max())
+    ax.set_ylim(yy.min(), yy.max())
+
+
 def decision_boundary(
     predict: Callable[[np.ndarray], np.ndarray],
     X: np.ndarray,
@@ -89,27 +119,60 @@ def decision_boundary(
     axis_labels: Sequence[str] = ("x1", "x2"),
 ) -> Path:
     """The classic filled contour of the predicted class over the plane, points on top."""
-    plt = _pyplot()
-    pts = X if X_test is None else np.vstack([X, X_test])
-    x_min, x_max = pts[:, 0].min() - 0.5, pts[:, 0].max() + 0.5
-    y_min, y_max = pts[:, 1].min() - 0.5, pts[:, 1].max() + 0.5
-    h = max(x_max - x_min, y_max - y_min) / 400  # a 400-cell grid along the longer side
-    xx, yy = np.meshgrid(np.arange(x_min, x_max, h), np.arange(y_min, y_max, h))
-    Z = predict(np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
-    n_classes = int(max(y.max(), Z.max(), -1 if y_test is None else y_test.max())) + 1
-    levels = np.arange(n_classes + 1) - 0.5
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    ax.contourf(xx, yy, Z, levels=levels, cmap=plt.cm.Spectral, alpha=0.8)
-    points = dict(cmap=plt.cm.Spectral, vmin=0, vmax=n_classes - 1, edgecolors="k")
-    ax.scatter(X[:, 0], X[:, 1], c=y, linewidths=0.5, s=22, label="train", **points)
+    fig, ax = _pyplot().subplots(figsize=(6.4, 4.8))
+    _draw_boundary(ax, predict, X, y, X_test, y_test)
     if X_test is not None:
-        ax.scatter(X_test[:, 0], X_test[:, 1], c=y_test, marker="^", s=34, label="test", **points)
         ax.legend(loc="best")
-    ax.set_xlim(xx.min(), xx.max())
-    ax.set_ylim(yy.min(), yy.max())
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
     ax.set_title(f"Decision boundary — {title}")
+    return _save(fig, path)
+
+
+def decision_boundary_grid(
+    panels: Sequence[tuple], shape: tuple[int, int], path: Path, title: str
+) -> Path:
+    """Decision boundaries side by side: ``panels`` holds ((row, col), predict, data,
+    panel title) with data an nnlab Dataset; empty places stay blank."""
+    rows, cols = shape
+    fig, axes = _pyplot().subplots(rows, cols, squeeze=False, figsize=(3.6 * cols, 3.0 * rows))
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for (r, c), predict, data, panel_title in panels:
+        ax = axes[r][c]
+        ax.set_axis_on()
+        _draw_boundary(ax, predict, data.X_train, data.y_train, data.X_test, data.y_test, 10)
+        ax.set_title(panel_title, fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def overlaid_curves(
+    runs: Sequence[tuple[str, Sequence[dict]]], candidates: Sequence[str], path: Path, title: str
+) -> Path | None:
+    """One line per run of the first metric in ``candidates`` that every run logged (test
+    before train), labelled by what distinguishes the run."""
+    metric = next(
+        (m for m in candidates if all(any(m in r for r in rows) for _, rows in runs)), None
+    )
+    if metric is None:
+        return None
+    fig, ax = _pyplot().subplots(figsize=(7.5, 4.6))
+    for label, rows in runs:
+        pts = [(r["step"], r[metric]) for r in rows if metric in r and np.isfinite(r[metric])]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), label=label, lw=1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel(metric.replace("_", " "))
+    if metric.endswith("_acc"):
+        from matplotlib.ticker import PercentFormatter
+
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2 if len(runs) > 8 else 1, loc="best")
     return _save(fig, path)
 
 

@@ -71,14 +71,29 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def make_exact_dir(path: Path) -> Path:
+    """Make exactly this new folder (its parents as needed); refuse one that exists."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir()
+    except FileExistsError:
+        raise NnlabError(f"{path} exists already; a run never reuses a folder") from None
+    except OSError as exc:
+        raise NnlabError(f"cannot create run folder {str(path)!r}: {exc.strerror}") from None
+    return path
+
+
 def _command_line() -> list[str]:
     """The command as the user typed it (``python -m nnlab`` reads as ``nnlab``)."""
     prog = Path(sys.argv[0]).name
     return ["nnlab" if prog == "__main__.py" else prog, *sys.argv[1:]]
 
 
-def create_run_dir(runs_dir: str | Path, name: str, when: datetime | None = None) -> Path:
-    """Make a new, empty run folder; never reuses one (``-1``, ``-2``... on a clash).
+def create_run_dir(
+    runs_dir: str | Path, name: str, when: datetime | None = None, kind: str = ""
+) -> Path:
+    """Make a new, empty ``<stamp>-[<kind>-]<name>`` folder; never reuses one (``-1``, ``-2``...
+    on a clash).
 
     ``os.mkdir`` fails if the folder exists, so concurrent processes get distinct folders.
     """
@@ -87,7 +102,7 @@ def create_run_dir(runs_dir: str | Path, name: str, when: datetime | None = None
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NnlabError(f"cannot create runs folder {str(runs_dir)!r}: {exc.strerror}") from None
-    stem = f"{(when or _now()):%Y%m%d-%H%M%S}-{safe_name(name)}"
+    stem = f"{(when or _now()):%Y%m%d-%H%M%S}-{kind + '-' if kind else ''}{safe_name(name)}"
     for k in range(10_000):
         path = runs_dir / (stem if k == 0 else f"{stem}-{k}")
         try:
@@ -179,12 +194,13 @@ class RunRecorder:
 
     def __init__(
         self,
-        runs_dir: str | Path,
+        path: Path,
         config: dict[str, Any],
         config_text: str,
         metric_columns: list[str] | None = None,
     ):
-        self.path = create_run_dir(runs_dir, config["name"])
+        """Start recording into ``path``, a new empty folder made by the caller."""
+        self.path = path
         (self.path / "config.yaml").write_text(config_text, encoding="utf-8")
         meta = {
             "status": "running",

@@ -100,6 +100,16 @@ def small_mnist(folder: Path, n_train: int = 300, n_test: int = 100, gz: bool = 
     return folder
 
 
+def spawn_nnlab(*args) -> subprocess.Popen:
+    """Start ``python -m nnlab ARGS`` in the background, its output captured as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "nnlab", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def interrupt_after_rows(
     args: list, runs_dir: Path, rows: int, sig: int, timeout: float = 120
 ) -> tuple[int, str, str]:

@@ -1,0 +1,200 @@
+"""Where a sweep's jobs run. An executor takes tasks and reports their outcomes; the sweep driver
+(nnlab.sweeps) owns the state, the retries and the summary, so a new executor (a cluster, say)
+only has to move tasks and outcomes.
+
+The local executor keeps ``jobs`` worker processes, each limited to a fair share of the CPU
+threads so that parallel jobs do not oversubscribe the cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+import signal
+import traceback
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
+
+
+@dataclass
+class Task:
+    """One attempt of one job: its resolved config and the new folder it must run in."""
+
+    job_id: str
+    attempt: int
+    config: dict[str, Any]
+    run_dir: str
+    threads: int = 1
+
+
+@dataclass
+class Outcome:
+    """How an attempt ended: a run status (completed, diverged, failed, interrupted)."""
+
+    job_id: str
+    attempt: int
+    status: str
+    error: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class Executor(ABC):
+    """Runs tasks somewhere and reports their outcomes as they finish."""
+
+    slots: int  # how many tasks may run at once
+
+    @abstractmethod
+    def submit(self, task: Task) -> None:
+        """Start a task; the driver never submits more than ``slots`` at a time."""
+
+    @abstractmethod
+    def wait(self, timeout: float) -> list[Outcome]:
+        """Outcomes of tasks that ended since the last call (empty after ``timeout`` seconds)."""
+
+    @abstractmethod
+    def shutdown(self, cancel: bool = False) -> list[Outcome]:
+        """Stop the workers. With ``cancel``, running tasks are stopped (their runs end
+        ``interrupted``); returns the outcomes that arrived meanwhile."""
+
+
+def run_task(task: Task) -> Outcome:
+    """Run one attempt in this process through the same path as ``nnlab train``."""
+    from nnlab.errors import NnlabError
+    from nnlab.experiment import RunInterrupted, train
+
+    if task.config["model"]["kind"] == "dcn":
+        import torch
+
+        torch.set_num_threads(task.threads)
+    try:
+        run = train(task.config, run_dir=task.run_dir)
+    except RunInterrupted as exc:
+        return Outcome(task.job_id, task.attempt, "interrupted", exc.run.error, exc.run.summary)
+    except NnlabError as exc:
+        return Outcome(task.job_id, task.attempt, "failed", str(exc))
+    except Exception as exc:  # a crash outside the run's own handling: report, don't die
+        detail = traceback.format_exc(limit=3).strip().splitlines()[-1]
+        return Outcome(task.job_id, task.attempt, "failed", f"{type(exc).__name__}: {detail}")
+    return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the sweep process dies, even by SIGKILL, so that a
+    worker marks its run interrupted instead of running on unseen."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
+    for name in THREAD_VARIABLES:  # before NumPy or torch is imported in this process
+        os.environ[name] = str(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    _die_with_parent()
+    while True:
+        try:
+            task = inbox.get()
+        except (KeyboardInterrupt, EOFError, OSError):
+            return
+        if task is None:
+            return
+        task.threads = threads
+        outcome = run_task(task)
+        with contextlib.suppress(Exception):
+            outbox.put(outcome)
+        if outcome.status == "interrupted":
+            return
+
+
+class LocalExecutor(Executor):
+    """``jobs`` worker processes on this machine, each pinned to ``cores // jobs`` threads."""
+
+    def __init__(self, jobs: int | None = None):
+        cores = os.cpu_count() or 1
+        self.slots = max(1, jobs or cores)
+        self.threads = max(1, cores // self.slots)
+        self._ctx = mp.get_context("spawn")  # a clean interpreter: no inherited thread pools
+        self._outbox = self._ctx.Queue()
+        self._workers: list[dict[str, Any]] = []
+        self._pending: list[Outcome] = []
+
+    def _start_worker(self) -> dict[str, Any]:
+        inbox = self._ctx.Queue()
+        proc = self._ctx.Process(
+            target=_worker, args=(inbox, self._outbox, self.threads), daemon=True
+        )
+        proc.start()
+        worker = {"proc": proc, "inbox": inbox, "task": None}
+        self._workers.append(worker)
+        return worker
+
+    def submit(self, task: Task) -> None:
+        idle = [w for w in self._workers if w["task"] is None and w["proc"].is_alive()]
+        worker = idle[0] if idle else self._start_worker()
+        worker["task"] = task
+        worker["inbox"].put(task)
+
+    def _collect(self, timeout: float) -> list[Outcome]:
+        out = []
+        try:
+            out.append(self._outbox.get(timeout=timeout))
+            while True:
+                out.append(self._outbox.get_nowait())
+        except queue.Empty:
+            pass
+        for outcome in out:
+            for w in self._workers:
+                task = w["task"]
+                if task and (task.job_id, task.attempt) == (outcome.job_id, outcome.attempt):
+                    w["task"] = None
+        return out
+
+    def wait(self, timeout: float) -> list[Outcome]:
+        out = self._collect(timeout)
+        for w in list(self._workers):
+            if not w["proc"].is_alive():
+                self._workers.remove(w)
+                task = w["task"]
+                # its outcome may still be in the pipe: look once more before calling it lost
+                late = self._collect(0.2) if task else []
+                out += late
+                if task and not any(
+                    o.job_id == task.job_id and o.attempt == task.attempt for o in out
+                ):
+                    out.append(
+                        Outcome(
+                            task.job_id,
+                            task.attempt,
+                            "failed",
+                            f"worker process died (exit code {w['proc'].exitcode})",
+                        )
+                    )
+        return out
+
+    def shutdown(self, cancel: bool = False) -> list[Outcome]:
+        out: list[Outcome] = []
+        for w in self._workers:
+            if cancel and w["task"] is not None and w["proc"].is_alive():
+                os.kill(w["proc"].pid, signal.SIGTERM)
+            with contextlib.suppress(Exception):
+                w["inbox"].put(None)
+        for w in self._workers:
+            w["proc"].join(timeout=30)
+            if w["proc"].is_alive():
+                w["proc"].kill()
+                w["proc"].join(timeout=5)
+        out += self._collect(0.1)
+        self._workers = []
+        return out

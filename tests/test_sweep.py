@@ -1,0 +1,331 @@
+"""Sweeps through the real CLI: expansion, tables, failures, resume after SIGKILL, changes."""
+
+import csv
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from nnlab.errors import ConfigError
+from nnlab.sweeps import job_id, load_sweep
+from tests.conftest import CONFIGS, check_run, nnlab, small_mnist, spawn_nnlab
+
+
+def write_sweep(folder: Path, body: str, base: str = "moons_tanh.yaml") -> Path:
+    path = folder / "sweep.yaml"
+    path.write_text(f"sweep:\n  base: {CONFIGS / base}\n" + body)
+    return path
+
+
+def sweep_dir(result) -> Path:
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def state_of(folder: Path) -> dict:
+    return json.loads((folder / "state.json").read_text())
+
+
+GRID = """  name: small
+  grid:
+    model.activation: [tanh, relu]
+    model.layers: [[2, 3, 2], [2, 4, 2]]
+  seeds: [0, 1]
+  table: {rows: model.layers, cols: model.activation, value: train_acc}
+"""
+
+
+def test_grid_expands_to_every_job_and_the_table_holds_their_numbers(tmp_path):
+    path = write_sweep(tmp_path, GRID)
+    result = nnlab(
+        "sweep",
+        path,
+        "-s",
+        "train.iterations=400",
+        "-s",
+        "train.log_every=100",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--jobs",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    folder = sweep_dir(result)
+    assert folder.name.endswith("-sweep-small")
+    check_run(folder)
+    state = state_of(folder)
+    expected = {
+        f"activation={a},layers={layers},seed={s}"
+        for a in ("tanh", "relu")
+        for layers in ("2-3-2", "2-4-2")
+        for s in (0, 1)
+    }
+    assert set(state["jobs"]) == expected
+    assert all(j["status"] == "completed" and j["attempts"] == 1 for j in state["jobs"].values())
+    cfg = folder / "jobs" / "activation=relu,layers=2-4-2,seed=1" / "attempt-1" / "config.yaml"
+    text = cfg.read_text()
+    assert "activation: relu" in text and "layers: [2, 4, 2]" in text and "seed: 1" in text
+    assert "iterations: 400" in text  # -s applies to the base of every job
+
+    with open(folder / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"completed"}
+
+    # every cell of summary.md is the mean ± std of its jobs' summary.json values
+    import statistics
+
+    acc = {}
+    for job in state["jobs"].values():
+        summary = json.loads((folder / job["run"] / "summary.json").read_text())
+        o = job["overrides"]
+        acc.setdefault((json.dumps(o["model.layers"]), o["model.activation"]), []).append(
+            summary["final"]["train_acc"]
+        )
+    md = (folder / "summary.md").read_text()
+    lines = [line for line in md.splitlines() if line.startswith("| [2")]
+    assert len(lines) == 2
+    for line in lines:
+        cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+        layers = json.dumps(json.loads(cells[0]))
+        for act, cell in zip(("tanh", "relu"), cells[1:], strict=True):
+            values = acc[(layers, act)]
+            mean, sd = (float(x) for x in cell.split(" ± "))
+            assert mean == pytest.approx(100 * statistics.mean(values), abs=0.005)
+            assert sd == pytest.approx(100 * statistics.stdev(values), abs=0.005)
+    assert "Train accuracy (%) | Tanh | ReLU" in md
+    assert "Train accuracy (%) | Tanh | ReLU" in result.stdout  # printed at the end too
+    for name in ("loss.png", "accuracy.png", "decision_boundaries.png"):
+        assert (folder / "plots" / name).is_file()
+
+
+def test_an_invalid_job_stops_the_sweep_before_it_starts(tmp_path):
+    path = write_sweep(tmp_path, "  grid:\n    model.activation: [tanh, rleu]\n")
+    result = nnlab("sweep", path, "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 2
+    assert result.stderr.startswith("nnlab: error: job activation=rleu: model.activation must be")
+    assert not (tmp_path / "runs").exists()
+    path = write_sweep(tmp_path, "  grid:\n    model.layers: [[2, 3, 2], [3, 3, 2]]\n")
+    result = nnlab("sweep", path, "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 2 and "job layers=3-3-2: model.layers[0] is 3" in result.stderr
+
+
+@pytest.mark.parametrize("body, message", [
+    ("  grid:\n    train.lr: [1]\n", "unknown key train.lr (did you mean train.epsilon?)"),
+    ("  grid:\n    seed: []\n", "sweep.grid.seed must be a non-empty list"),
+    ("  gird: {}\n", "unknown key sweep.gird (did you mean sweep.grid?)"),
+    ("  seeds: [a]\n", "sweep.seeds must be a non-empty list of integers"),
+    ("  table: {rows: model.layers}\n", "each sweep.table needs rows and cols"),
+    ("  table: {rows: model.layers, cols: seed, value: f1}\n", "'f1' is not a metric"),
+])  # fmt: skip
+def test_bad_sweep_files_are_one_line_errors(tmp_path, body, message):
+    result = nnlab("sweep", write_sweep(tmp_path, body), "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+def test_a_failing_job_is_recorded_and_the_others_complete(tmp_path):
+    good = small_mnist(tmp_path / "good")
+    dcn = {
+        "model.kind": "dcn", "data.name": "mnist", "data.val_size": 20, "train.epochs": 1,
+        "model.conv_channels": [4], "model.fc_units": 16, "train.stats_every": 0,
+        "train.tensorboard": False,
+    }  # fmt: skip
+    base = tmp_path / "dcn.yaml"
+    base.write_text(json.dumps({"model": {"kind": "dcn"}, "data": {"name": "mnist"}}))
+    sets = " ".join(f"-s {k}={json.dumps(v)}" for k, v in dcn.items() if k != "model.kind")
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        f"sweep:\n  base: {base}\n  grid:\n    data.root: [{tmp_path}/nowhere, {good}]\n"
+    )
+    result = nnlab(
+        "sweep",
+        path,
+        *sets.split(),
+        "--runs-dir",
+        tmp_path / "runs",
+        "--jobs",
+        "1",
+        "--retries",
+        "1",
+    )
+    assert result.returncode == 1
+    assert "1 job(s) failed" in result.stderr
+    state = state_of(sweep_dir(result))
+    jobs = list(state["jobs"].values())
+    bad, ok = sorted(jobs, key=lambda j: "nowhere" not in j["overrides"]["data.root"])
+    assert bad["status"] == "failed" and bad["attempts"] == 2  # retried once
+    assert "IDX files not found" in bad["error"]
+    assert ok["status"] == "completed"
+    md = (sweep_dir(result) / "summary.md").read_text()
+    assert "## Failed jobs" in md and "IDX files not found" in md
+
+
+def _wait_for(predicate, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_resume_after_sigkill_finishes_and_reruns_no_completed_job(tmp_path):
+    path = write_sweep(
+        tmp_path,
+        "  name: killme\n  grid:\n    model.layers: "
+        "[[2, 3, 2], [2, 4, 2], [2, 5, 2], [2, 6, 2], [2, 7, 2]]\n",
+    )
+    runs = tmp_path / "runs"
+    proc = spawn_nnlab(
+        "sweep",
+        str(path),
+        "-q",
+        "--jobs",
+        "1",
+        "--runs-dir",
+        str(runs),
+        "-s",
+        "train.iterations=6000",
+    )
+
+    def two_done() -> bool:
+        states = list(runs.glob("*/state.json"))
+        if not states:
+            return False
+        try:
+            jobs = json.loads(states[0].read_text())["jobs"].values()
+        except ValueError:
+            return False
+        return sum(j["status"] == "completed" for j in jobs) >= 2
+
+    _wait_for(two_done)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    folder = next(runs.glob("*-sweep-killme"))
+    before = state_of(folder)["jobs"]
+    done_before = {k for k, j in before.items() if j["status"] == "completed"}
+    stamps = {k: (folder / before[k]["run"] / "meta.json").stat().st_mtime_ns for k in done_before}
+
+    result = nnlab("sweep", "--resume", folder, "-q")
+    assert result.returncode == 0, result.stderr
+    after = state_of(folder)["jobs"]
+    assert all(j["status"] == "completed" for j in after.values())
+    for k in done_before:  # not run again: one attempt, its folder untouched
+        assert after[k]["attempts"] == 1
+        assert (folder / after[k]["run"] / "meta.json").stat().st_mtime_ns == stamps[k]
+        assert sorted(p.name for p in (folder / "jobs" / k).iterdir()) == ["attempt-1"]
+    with open(folder / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["job"] for r in rows) == sorted(after) and len(rows) == 5
+    check_run(folder)
+    # the job that was running when the sweep died got a new attempt folder
+    for k, j in after.items():
+        attempts = sorted(p.name for p in (folder / "jobs" / k).iterdir())
+        assert attempts == [f"attempt-{i}" for i in range(1, j["attempts"] + 1)]
+
+
+def test_resume_refuses_a_changed_sweep_file_unless_forced(tmp_path):
+    path = write_sweep(tmp_path, "  grid:\n    model.activation: [tanh, relu]\n")
+    first = nnlab("sweep", path, "-q", "-s", "train.iterations=200", "--runs-dir", tmp_path)
+    folder = sweep_dir(first)
+    path.write_text(path.read_text().replace("[tanh, relu]", "[tanh, sigmoid]"))
+    result = nnlab("sweep", path, "--resume", folder, "-q", "-s", "train.iterations=200")
+    assert result.returncode == 2
+    assert "the sweep changed since it started" in result.stderr
+    assert "1 new jobs (activation=sigmoid" in result.stderr
+    result = nnlab("sweep", path, "--resume", folder, "-q", "-s", "train.iterations=300")
+    assert result.returncode == 2 and "train.iterations 200 -> 300" in result.stderr
+    forced = nnlab("sweep", path, "--resume", folder, "-q", "-s", "train.iterations=200", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert state_of(folder)["jobs"]["activation=sigmoid"]["status"] == "completed"
+
+
+def test_sigint_stops_the_sweep_and_marks_running_jobs_interrupted(tmp_path):
+    path = write_sweep(tmp_path, "  grid:\n    model.activation: [tanh, relu, sigmoid]\n")
+    runs = tmp_path / "runs"
+    proc = spawn_nnlab(
+        "sweep",
+        str(path),
+        "-q",
+        "--jobs",
+        "1",
+        "--runs-dir",
+        str(runs),
+        "-s",
+        "train.iterations=100000000",
+        "-s",
+        "train.log_every=1000",
+    )
+    _wait_for(lambda: any(p.stat().st_size > 100 for p in runs.glob("*/jobs/*/*/metrics.csv")))
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    folder = Path(out.strip().splitlines()[-1])
+    jobs = state_of(folder)["jobs"]
+    assert [j["status"] for j in jobs.values()] == ["interrupted", "pending", "pending"]
+    run = folder / jobs["activation=tanh"]["run"]
+    assert json.loads((run / "meta.json").read_text())["status"] == "interrupted"
+    assert state_of(folder)["status"] == "interrupted"
+
+
+def test_job_ids_are_readable_short_and_safe():
+    assert (
+        job_id({"model.activation": "tanh", "model.layers": [2, 3, 3, 2], "seed": 0})
+        == "activation=tanh,layers=2-3-3-2,seed=0"
+    )
+    assert (
+        job_id({"model.kind": "dcn", "train.lr_decay.kind": "step"})
+        == "model.kind=dcn,train.lr_decay.kind=step"
+    )
+    assert (
+        job_id({"train.epsilon": 0.001, "data.standardize": True})
+        == "epsilon=0.001,standardize=true"
+    )
+    unsafe = job_id({"data.root": "/tmp/../x y"})
+    assert "/" not in unsafe and " " not in unsafe and len(unsafe) < 110
+    assert unsafe != job_id({"data.root": "/tmp/../x_y"})  # a hash keeps them apart
+    long = job_id({"model.layers": list(range(1, 80))})
+    assert len(long) <= 100
+
+
+def test_shipped_sweeps_expand_and_validate():
+    counts = {
+        "moons_activations": 3,
+        "moons_depth": 6,
+        "moons_hidden_units": 5,
+        "breast_cancer_table": 45,
+        "dcn_hparams": 8,
+    }
+    for name, n in counts.items():
+        sweep = load_sweep(CONFIGS / "sweeps" / f"{name}.yaml")
+        assert len(sweep.jobs) == n, name
+    deep = {j.id: j.config for j in load_sweep(CONFIGS / "sweeps" / "moons_depth.yaml").jobs}
+    relu = next(c for k, c in deep.items() if "2-3-3-2" in k and "relu" in k)
+    assert relu["train"]["epsilon"] == 0.001 and relu["train"]["reg_lambda"] == 0.001
+
+
+def test_sweep_file_structure_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid: {}\n")
+    with pytest.raises(ConfigError, match="one mapping under the key 'sweep:'"):
+        load_sweep(bad)
+
+
+def test_python_api_runs_a_sweep(tmp_path):
+    import nnlab
+
+    path = write_sweep(tmp_path, "  grid:\n    model.activation: [tanh, relu]\n")
+    sweep = nnlab.sweep(path, overrides={"train.iterations": 100}, runs_dir=tmp_path, jobs=2)
+    assert sweep.path.parent == tmp_path and sweep.failed == {}
+    assert {k: j["status"] for k, j in sweep.state["jobs"].items()} == {
+        "activation=tanh": "completed",
+        "activation=relu": "completed",
+    }
+    assert (
+        nnlab.load_run(sweep.path / sweep.state["jobs"]["activation=relu"]["run"]).config["model"][
+            "activation"
+        ]
+        == "relu"
+    )
