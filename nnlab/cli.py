@@ -286,6 +286,135 @@ def sweep(
     return EXIT_OK
 
 
+def _each(paths: tuple[Path, ...], action) -> int:
+    """Apply ``action`` to every folder, reporting a bad one in a line and going on."""
+    failures = 0
+    for path in paths:
+        try:
+            for made in action(path):
+                click.echo(str(made))
+        except NnlabError as exc:
+            click.echo(f"nnlab: error: {exc}", err=True)
+            failures += 1
+    if not failures:
+        return EXIT_OK
+    return EXIT_USAGE if failures == len(paths) else EXIT_RUN_FAILED
+
+
+@cli.command()
+@click.argument(
+    "folders",
+    metavar="RUN_OR_SWEEP_DIR...",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path),
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the figures go [default: each folder's plots/; for several runs "
+    "overlaid: ./comparison].",
+)
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="NAME",
+    help="With several runs: a metric to overlay, e.g. test_acc (repeatable) "
+    "[default: loss and accuracy].",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["png", "pdf", "svg"]), default="png", show_default=True
+)
+def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], fmt: str) -> int:
+    """Re-render the figures of run or sweep folders from their files, without training.
+
+    Given several run folders, draws their curves overlaid, one line per run, labelled by the
+    config keys in which they differ.
+    """
+    from nnlab.results import compare, folder_kind, load_run_with_metrics, replot
+
+    if len(folders) == 1:
+        return _each(folders, lambda p: replot(p, out, fmt))
+    runs = []
+    for path in folders:
+        try:
+            if folder_kind(path) != "run":
+                raise NnlabError(
+                    f"{path}: a sweep folder; overlay run folders (a sweep's "
+                    "own figures already overlay its jobs)"
+                )
+            runs.append(load_run_with_metrics(path))
+        except NnlabError as exc:
+            click.echo(f"nnlab: error: {exc}", err=True)
+    if len(runs) < 2:
+        click.echo("nnlab: error: need at least two readable run folders to overlay", err=True)
+        return EXIT_USAGE
+    code = _each(
+        (tuple(runs),),
+        lambda group: compare(list(group), out or Path("comparison"), list(metrics) or None, fmt),
+    )
+    return EXIT_RUN_FAILED if code == EXIT_OK and len(runs) < len(folders) else code
+
+
+@cli.command()
+@click.argument(
+    "folders",
+    metavar="RUN_OR_SWEEP_DIR...",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path),
+)
+def report(folders: tuple[Path, ...]) -> int:
+    """Write report.md and a self-contained report.html for each run or sweep folder."""
+    from nnlab.report import write_report
+
+    return _each(folders, write_report)
+
+
+@cli.command()
+@runs_dir_option("runs")
+@click.option(
+    "--status",
+    type=click.Choice(["running", "completed", "failed", "diverged", "interrupted"]),
+    default=None,
+)
+@click.option(
+    "--name",
+    "pattern",
+    metavar="GLOB",
+    default=None,
+    help="Only names matching this pattern, e.g. 'moons_*'.",
+)
+def runs(runs_dir: Path, status: str | None, pattern: str | None) -> int:
+    """List the runs and sweeps in a runs folder, newest first."""
+    from nnlab.results import list_runs
+
+    rows = list_runs(runs_dir, status, pattern)
+    if not rows:
+        click.echo(f"no runs in {runs_dir}" + (" matching" if status or pattern else ""))
+        return EXIT_OK
+    table = [("started", "name", "kind", "status", "time", "results", "folder")]
+    for r in rows:
+        took = "" if r.duration is None else f"{r.duration:.1f}s"
+        table.append(
+            (
+                r.started.replace("T", " ")[:19],
+                r.name,
+                r.kind,
+                r.status,
+                took,
+                r.metrics,
+                r.path.name,
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 

@@ -456,7 +456,14 @@ class DCNJob:
             else round(self.images_per_second, 1),
         }
 
-    def render_plots(self, rows: list[dict], out_dir: Path, run_dir: Path) -> list[Path]:
+    def load_model(self, run_dir: Path) -> None:
+        """Take the trained weights from a finished run's model.pt."""
+        state = torch.load(run_dir / "model.pt", map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state)
+
+    def render_plots(
+        self, rows: list[dict], out_dir: Path, run_dir: Path, ext: str = "png"
+    ) -> list[Path]:
         from nnlab import plots
 
         name = (
@@ -464,16 +471,18 @@ class DCNJob:
             f"{self.cfg['train']['optimizer']}"
         )
         made = [
-            plots.loss_curve(rows, out_dir / "loss.png", name),
-            plots.accuracy_curve(rows, out_dir / "accuracy.png", name),
+            plots.loss_curve(rows, out_dir / f"loss.{ext}", name),
+            plots.accuracy_curve(rows, out_dir / f"accuracy.{ext}", name),
             plots.confusion_matrix(
                 self.data.y_test.numpy(),
                 predict(self.model, self.X_test, precision=self.precision).numpy(),
                 self.data.class_names,
-                out_dir / "confusion_matrix.png",
+                out_dir / f"confusion_matrix.{ext}",
                 name,
             ),
         ]
         if (run_dir / "stats.csv").exists():
-            made.append(plots.layer_stats(run_dir / "stats.csv", out_dir / "layer_stats.png", name))
+            made.append(
+                plots.layer_stats(run_dir / "stats.csv", out_dir / f"layer_stats.{ext}", name)
+            )
         return [p for p in made if p is not None]

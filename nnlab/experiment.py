@@ -56,15 +56,20 @@ def title(cfg: dict[str, Any]) -> str:
 
 
 def render_plots(
-    cfg: dict[str, Any], rows: list[dict], model: MLP, data: Dataset, out_dir: Path
+    cfg: dict[str, Any],
+    rows: list[dict],
+    model: MLP,
+    data: Dataset,
+    out_dir: Path,
+    ext: str = "png",
 ) -> list[Path]:
     """Every figure of an MLP run, as PNG files in ``out_dir``."""
     from nnlab import plots
 
     name = title(cfg)
     made = [
-        plots.loss_curve(rows, out_dir / "loss.png", name),
-        plots.accuracy_curve(rows, out_dir / "accuracy.png", name),
+        plots.loss_curve(rows, out_dir / f"loss.{ext}", name),
+        plots.accuracy_curve(rows, out_dir / f"accuracy.{ext}", name),
     ]
     if data.n_features == 2:
         label = " (standardized)" if cfg["data"]["standardize"] else ""
@@ -73,7 +78,7 @@ def render_plots(
                 model.predict,
                 data.X_train,
                 data.y_train,
-                out_dir / "decision_boundary.png",
+                out_dir / f"decision_boundary.{ext}",
                 name,
                 X_test=data.X_test,
                 y_test=data.y_test,
@@ -86,7 +91,7 @@ def render_plots(
                 data.y_test,
                 model.predict(data.X_test),
                 data.class_names,
-                out_dir / "confusion_matrix.png",
+                out_dir / f"confusion_matrix.{ext}",
                 name,
             )
         )
@@ -131,8 +136,15 @@ class MLPJob:
     def extra_summary(self) -> dict[str, Any]:
         return {}
 
-    def render_plots(self, rows: list[dict], out_dir: Path, run_dir: Path) -> list[Path]:
-        return render_plots(self.cfg, rows, self.model, self.data, out_dir)
+    def load_model(self, run_dir: Path) -> None:
+        """Take the trained weights from a finished run's model.npz."""
+        with np.load(run_dir / "model.npz") as state:
+            self.model = MLP.from_state(dict(state), self.cfg["model"]["activation"])
+
+    def render_plots(
+        self, rows: list[dict], out_dir: Path, run_dir: Path, ext: str = "png"
+    ) -> list[Path]:
+        return render_plots(self.cfg, rows, self.model, self.data, out_dir, ext)
 
 
 def make_job(cfg: dict[str, Any]):

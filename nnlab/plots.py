@@ -153,13 +153,15 @@ def overlaid_curves(
     runs: Sequence[tuple[str, Sequence[dict]]], candidates: Sequence[str], path: Path, title: str
 ) -> Path | None:
     """One line per run of the first metric in ``candidates`` that every run logged (test
-    before train), labelled by what distinguishes the run."""
+    before train), labelled by what distinguishes the run. Losses use a log scale (they span
+    decades); with many runs the legend moves beside the axes."""
     metric = next(
         (m for m in candidates if all(any(m in r for r in rows) for _, rows in runs)), None
     )
     if metric is None:
         return None
-    fig, ax = _pyplot().subplots(figsize=(7.5, 4.6))
+    many = len(runs) > 10
+    fig, ax = _pyplot().subplots(figsize=(11.5 if many else 7.5, 4.8))
     for label, rows in runs:
         pts = [(r["step"], r[metric]) for r in rows if metric in r and np.isfinite(r[metric])]
         if pts:
@@ -170,9 +172,14 @@ def overlaid_curves(
         from matplotlib.ticker import PercentFormatter
 
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    else:
+        ax.set_yscale("log")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 if len(runs) > 8 else 1, loc="best")
+    if many:
+        ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=7, loc="best")
     return _save(fig, path)
 
 

@@ -288,10 +288,20 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
-        return [
-            {k: (int(v) if k in ("step", "epoch") else float(v)) for k, v in r.items() if v != ""}
-            for r in rows
-        ]
+        out = []
+        for line, r in enumerate(rows, start=2):
+            if None in r or None in r.values():
+                raise ValueError(
+                    f"line {line} has {'too many' if None in r else 'too few'} fields (truncated?)"
+                )
+            out.append(
+                {
+                    k: (int(v) if k in ("step", "epoch") else float(v))
+                    for k, v in r.items()
+                    if v != ""
+                }
+            )
+        return out
     except FileNotFoundError:
         return []
     except (OSError, ValueError, csv.Error) as exc:

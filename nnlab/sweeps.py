@@ -10,7 +10,6 @@ resumes where it stopped.
 
 from __future__ import annotations
 
-import copy
 import csv
 import difflib
 import hashlib
@@ -61,6 +60,7 @@ class SweepSpec:
     variants: list[dict[str, Any]]
     seeds: list[int] | None
     tables: list[dict[str, str]]
+    base_config: dict[str, Any]  # the resolved base config, -s overrides included
     jobs: list[Job] = field(default_factory=list)
 
     @property
@@ -85,21 +85,9 @@ class SweepSpec:
                 "seeds": self.seeds,
                 "table": self.tables,
             },
-            "base_config": _base_view(self.jobs),
+            "base_config": self.base_config,
             "jobs": {job.id: job.overrides for job in self.jobs},
         }
-
-
-def _base_view(jobs: list[Job]) -> dict[str, Any]:
-    """The config every job shares: the first job's, with the keys it varies left out."""
-    cfg = copy.deepcopy(jobs[0].config)
-    for key in jobs[0].overrides:
-        *sections, leaf = key.split(".")
-        node = cfg
-        for s in sections:
-            node = node.get(s, {})
-        node.pop(leaf, None)
-    return cfg
 
 
 # -- expanding a sweep file ------------------------------------------------------------------
@@ -192,10 +180,10 @@ def load_sweep(
         raise ConfigError(f"{path}: sweep.name must be a string")
     tables = spec.get("table") or []
     tables = [tables] if isinstance(tables, dict) else tables
-    sweep = SweepSpec(
-        name, base_path, dict(overrides), grid, [v for v in variants if v] or [], seeds, []
-    )
     base_cfg = load_config(base_path, overrides)
+    sweep = SweepSpec(
+        name, base_path, dict(overrides), grid, [v for v in variants if v], seeds, [], base_cfg
+    )
     for values in itertools.product(*grid.values()):
         for variant in variants:
             for seed in seeds or [None]:
@@ -475,6 +463,31 @@ def run_sweep(
 sweep = run_sweep  # the public name: nnlab.sweep("configs/sweeps/x.yaml", jobs=2)
 
 
+def load_sweep_folder(folder: Path) -> tuple[SweepSpec, SweepState]:
+    """A sweep folder read back from its sweep.yaml and state.json alone (the sweep file and
+    its base config may have moved or changed since)."""
+    saved = _read_saved_sweep(folder)
+    state = SweepState.load(folder)
+    try:
+        spec, base = saved["sweep"], saved["base_config"]
+        sweep = SweepSpec(
+            spec["name"],
+            Path(spec["base"]),
+            spec["overrides"],
+            spec["grid"],
+            spec["variants"],
+            spec["seeds"],
+            spec["table"],
+            base,
+        )
+        sweep.jobs = [Job(k, v, load_config(base, v)) for k, v in saved["jobs"].items()]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise NnlabError(
+            f"{folder / 'sweep.yaml'}: not a sweep record nnlab wrote ({exc})"
+        ) from None
+    return sweep, state
+
+
 def _read_saved_sweep(folder: Path) -> dict[str, Any]:
     try:
         saved = yaml.safe_load((folder / "sweep.yaml").read_text(encoding="utf-8"))
@@ -611,48 +624,65 @@ def pivot(
     return rows, cols, cells, diverged
 
 
-def table_markdown(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> str:
-    """One pivot table: mean (± std over seeds) per cell, the best cell in bold."""
+@dataclass
+class Table:
+    """A pivot table ready to render: cells are (text, is_best) pairs."""
+
+    title: str
+    header: list[str]
+    rows: list[list[tuple[str, bool]]]
+    note: str
+
+    def markdown(self) -> str:
+        def md(text: str, best: bool = False) -> str:
+            text = text.replace("|", "\\|")
+            return f"**{text}**" if best else text
+
+        lines = [
+            self.title,
+            "",
+            "| " + " | ".join(md(h) for h in self.header) + " |",
+            "|---" * len(self.header) + "|",
+        ]
+        lines += ["| " + " | ".join(md(t, b) for t, b in row) + " |" for row in self.rows]
+        return "\n".join([*lines, "", self.note]) + "\n"
+
+
+def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Table:
+    """One pivot table: mean (± std when a cell holds several jobs), the best cell marked."""
     rows, cols, cells, diverged = pivot(state, sweep, table)
     value = table["value"]
     percent = value.endswith("_acc")
     means = {k: statistics.mean(v) for k, v in cells.items()}
     best = (max if percent else min)(means.values()) if means else None
 
-    def cell(r: Any, c: Any) -> str:
+    def cell(r: Any, c: Any) -> tuple[str, bool]:
         key = (json.dumps(r), json.dumps(c))
         vals = cells.get(key)
         note = f" ({diverged[key]} diverged)" if key in diverged else ""
         if not vals:
-            return "—" + note
+            return "—" + note, False
         scale = 100 if percent else 1
         mean = statistics.mean(vals)
         text = f"{mean * scale:.2f}" if percent else f"{mean:.4f}"
         if len(vals) > 1:
             sd = statistics.stdev(vals) * scale
             text += f" ± {sd:.2f}" if percent else f" ± {sd:.4f}"
-        return (f"**{text}**" if mean == best else text) + note
+        return text + note, mean == best
 
-    head = f"| {METRIC_LABELS[value]} | " + " | ".join(_show(c) for c in cols) + " |"
-    lines = [
+    many = any(len(v) > 1 for v in cells.values())
+    spread = "mean ± std over the completed jobs in each cell; " if many else ""
+    return Table(
         f"{table['rows']} (rows) × {table['cols']} (columns)",
-        "",
-        head,
-        "|---" * (len(cols) + 1) + "|",
-    ]
-    for r in rows:
-        lines.append(f"| {_show(r)} | " + " | ".join(cell(r, c) for c in cols) + " |")
-    spread = (
-        "mean ± std over the seeds of completed jobs; "
-        if sweep.seeds and len(sweep.seeds) > 1
-        else ""
+        [METRIC_LABELS[value], *(_show(c) for c in cols)],
+        [[(_show(r), False), *(cell(r, c) for c in cols)] for r in rows],
+        f"{spread}best cell in bold; — : no completed job; diverged jobs are counted beside "
+        "the cell, not averaged.",
     )
-    lines += [
-        "",
-        f"{spread}best cell in bold; — : no completed job; diverged jobs are "
-        "counted beside the cell, not averaged.",
-    ]
-    return "\n".join(lines) + "\n"
+
+
+def table_markdown(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> str:
+    return pivot_table(state, sweep, table).markdown()
 
 
 def write_summary(folder: Path, sweep: SweepSpec, state: SweepState) -> list[str]:
@@ -718,7 +748,9 @@ def _finished(folder: Path, state: dict, sweep: SweepSpec):
             yield job, folder / e["run"]
 
 
-def comparison_plots(folder: Path, sweep: SweepSpec, state: dict[str, Any]) -> list[Path]:
+def comparison_plots(
+    folder: Path, sweep: SweepSpec, state: dict[str, Any], out: Path | None = None, ext: str = "png"
+) -> list[Path]:
     """Overlaid curves of every finished job and, for 2-D data, a grid of decision
     boundaries laid out like the first table."""
     from nnlab import plots
@@ -727,25 +759,25 @@ def comparison_plots(folder: Path, sweep: SweepSpec, state: dict[str, Any]) -> l
     done = list(_finished(folder, state, sweep))
     if not done:
         return []
-    out = folder / "plots"
+    out = out or folder / "plots"
     runs = [(_label(job.overrides), read_metrics(path / "metrics.csv")) for job, path in done]
     made = [
         plots.overlaid_curves(
             runs,
             ["test_loss", "val_loss", "train_loss"],
-            out / "loss.png",
+            out / f"loss.{ext}",
             f"Loss — sweep {sweep.name}",
         ),
         plots.overlaid_curves(
             runs,
             ["test_acc", "val_acc", "train_acc"],
-            out / "accuracy.png",
+            out / f"accuracy.{ext}",
             f"Accuracy — sweep {sweep.name}",
         ),
     ]
     first = done[0][0].config
     if first["model"]["kind"] == "mlp" and first["model"]["layers"][0] == 2:
-        made.append(_boundary_grid(done, sweep, out / "decision_boundaries.png"))
+        made.append(_boundary_grid(done, sweep, out / f"decision_boundaries.{ext}"))
     return [p for p in made if p is not None]
 
 

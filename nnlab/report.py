@@ -1,0 +1,322 @@
+"""`nnlab report`: a run or sweep folder as report.md and a self-contained report.html.
+
+The report is built once as a list of blocks (headings, paragraphs, code, tables, figures,
+lists) and rendered twice: Markdown beside the folder's files, and HTML with the figures
+embedded as data URIs so that it opens anywhere without a network. Every string that came
+from a config or a run is escaped in the HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnlab.config import dump_config
+from nnlab.errors import NnlabError
+from nnlab.results import folder_kind, load_run_with_metrics, replot
+from nnlab.runs import atomic_write_text, load_run
+
+CAPTIONS = {
+    "loss": "Loss against training step (cross-entropy, plus the L2 penalty for the MLP).",
+    "accuracy": "Accuracy against training step, as fractions shown in percent.",
+    "decision_boundary": "Decision boundary: the predicted class over the input plane, with the "
+                         "training points (circles) and test points (triangles).",
+    "decision_boundaries": "Decision boundaries of the jobs, laid out like the first table "
+                           "(first seed), each titled with its network and final loss.",
+    "confusion_matrix": "Confusion matrix on the test split: true class against prediction.",
+    "layer_stats": "Statistics of every layer over training: minimum, maximum, mean and "
+                   "standard deviation of weights, biases, net inputs, activations and "
+                   "pool outputs.",
+}  # fmt: skip
+FIGURE_ORDER = ["loss", "accuracy", "decision_boundary", "decision_boundaries",
+                "confusion_matrix", "layer_stats"]  # fmt: skip
+
+
+@dataclass
+class Doc:
+    """A report as blocks: ("h1"|"h2"|"p"|"code"|"list"|"table"|"figure", payload)."""
+
+    blocks: list[tuple[str, Any]] = field(default_factory=list)
+
+    def add(self, kind: str, payload: Any) -> None:
+        self.blocks.append((kind, payload))
+
+
+def _pct(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def _metric(key: str, value: Any) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)
+    if key.endswith("_acc"):
+        return _pct(value)
+    if key in ("step", "epoch"):
+        return str(int(value))
+    return f"{value:.4g}" if key == "lr" else f"{value:.4f}"
+
+
+def _figures(doc: Doc, plots_dir: Path) -> None:
+    pngs = sorted(
+        plots_dir.glob("*.png"),
+        key=lambda p: (
+            FIGURE_ORDER.index(p.stem) if p.stem in FIGURE_ORDER else len(FIGURE_ORDER),
+            p.name,
+        ),
+    )
+    doc.add("h2", "Figures")
+    for i, png in enumerate(pngs, start=1):
+        doc.add("figure", (png, f"Figure {i}. {CAPTIONS.get(png.stem, png.stem)}"))
+
+
+def _environment(doc: Doc, meta: dict[str, Any], extra: list[str]) -> None:
+    doc.add("h2", "Environment")
+    versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items() if v)
+    doc.add("list", [f"Versions: {versions}", f"Host: {meta.get('host', '?')}", *extra])
+
+
+def run_report(path: Path) -> Doc:
+    run = load_run_with_metrics(path)
+    cfg, meta, final = run.config, run.meta, run.summary.get("final") or run.metrics[-1]
+    model = cfg["model"]
+    net = (
+        f"a NumPy MLP {model['layers']} with {model['activation']} hidden units"
+        if model["kind"] == "mlp"
+        else f"a PyTorch DCN (conv channels {model['conv_channels']}, fc {model['fc_units']}) "
+        f"trained with {cfg['train']['optimizer']}"
+    )
+    doc = Doc()
+    doc.add("h1", f"Report: {cfg['name']}")
+    doc.add(
+        "p",
+        f"This run trained {net} on the {cfg['data']['name']} data set (seed "
+        f"{cfg['seed']}). Its status is {run.status}.",
+    )
+    if run.error:
+        doc.add("p", f"Error: {run.error}")
+    doc.add("h2", "What was run")
+    doc.add("p", "The fully resolved config (`nnlab train` on this file repeats the run):")
+    doc.add("code", dump_config(cfg))
+    doc.add("h2", "Results")
+    steps = f"step {final.get('step')}" + (f", epoch {final['epoch']}" if "epoch" in final else "")
+    parts = [
+        f"{k.replace('_', ' ')} {_metric(k, v)}"
+        for k, v in final.items()
+        if k.endswith(("_loss", "_acc"))
+    ]
+    doc.add("p", f"At the last logged {steps}: " + ", ".join(parts) + ".")
+    best = run.summary.get("best", {})
+    doc.add(
+        "table",
+        (
+            ["metric", "final", "best"],
+            [
+                [k, _metric(k, final[k]), _metric(k, best.get(k, final[k]))]
+                for k in final
+                if k.endswith(("_loss", "_acc"))
+            ],
+        ),
+    )
+    _figures(doc, path / "plots")
+    _environment(
+        doc,
+        meta,
+        [
+            f"Command: {' '.join(meta.get('command') or [])}",
+            f"Started {meta.get('start_time')}, ended {meta.get('end_time')}, "
+            f"{meta.get('duration_seconds')} s in all, "
+            f"{run.summary.get('train_seconds', '?')} s training",
+        ],
+    )
+    return doc
+
+
+def sweep_report(path: Path) -> Doc:
+    from nnlab.sweeps import DONE, load_sweep_folder, pivot_table
+
+    sweep, state = load_sweep_folder(path)
+    jobs, counts = state.jobs, state.counts()
+    doc = Doc()
+    doc.add("h1", f"Report: sweep {sweep.name}")
+    doc.add(
+        "p",
+        f"{len(sweep.jobs)} runs of the base config {sweep.base_path.name}, varying "
+        + ", ".join(sweep.varying)
+        + ". Outcome: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + ".",
+    )
+    doc.add("h2", "What was run")
+    varying = [f"{k}: {', '.join(json.dumps(v) for v in vals)}" for k, vals in sweep.grid.items()]
+    varying += [f"variant: {json.dumps(v)}" for v in sweep.variants]
+    if sweep.seeds:
+        varying.append(f"seed: {', '.join(map(str, sweep.seeds))}")
+    doc.add("p", "Keys that vary between the runs (a grid is a cartesian product):")
+    doc.add("list", varying)
+    doc.add("p", "The base config every run starts from:")
+    doc.add("code", dump_config(sweep.base_config))
+    doc.add("h2", "Results")
+    for spec in sweep.tables:
+        table = pivot_table(state.data, sweep, spec)
+        doc.add("p", f"Table: {table.title}.")
+        doc.add("table", (table.header, table.rows))
+        doc.add("p", table.note[:1].upper() + table.note[1:])
+    _figures(doc, path / "plots")
+    doc.add("h2", "Jobs")
+    keys: list[str] = []
+    for e in jobs.values():
+        keys += [k for k in e.get("final", {}) if k.endswith(("_loss", "_acc")) and k not in keys]
+    doc.add(
+        "table",
+        (
+            ["job", "status", "attempts", *keys],
+            [
+                [
+                    k,
+                    e["status"],
+                    str(e["attempts"]),
+                    *(_metric(m, e["final"][m]) if m in e.get("final", {}) else "—" for m in keys),
+                ]
+                for k, e in jobs.items()
+            ],
+        ),
+    )
+    failed = {k: e for k, e in jobs.items() if e["status"] not in DONE}
+    if failed:
+        doc.add("h2", "Jobs that did not finish")
+        doc.add(
+            "list",
+            [
+                f"{k} ({e['status']}, {e['attempts']} attempts): {e.get('error')}"
+                for k, e in failed.items()
+            ],
+        )
+    first = next(
+        (
+            path / e["run"]
+            for e in jobs.values()
+            if e.get("run") and (path / e["run"] / "meta.json").exists()
+        ),
+        None,
+    )
+    meta = load_run(first).meta if first else {}
+    seconds = 0.0
+    for e in jobs.values():
+        if e.get("run") and (path / e["run"] / "meta.json").exists():
+            seconds += load_run(path / e["run"]).meta.get("duration_seconds") or 0.0
+    _environment(
+        doc,
+        meta,
+        [
+            f"Sweep started {state.data.get('created')}, last updated "
+            f"{state.data.get('updated')}; the runs took {seconds:.1f} s in "
+            "all (summed over jobs, which ran in parallel)"
+        ],
+    )
+    return doc
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def to_markdown(doc: Doc, base: Path) -> str:
+    def cell(value: Any) -> str:
+        text, best = value if isinstance(value, tuple) else (value, False)
+        text = html.escape(str(text), quote=False).replace("|", "\\|")
+        return f"**{text}**" if best else text
+
+    out = []
+    for kind, payload in doc.blocks:
+        if kind == "h1":
+            out.append(f"# {html.escape(payload, quote=False)}")
+        elif kind == "h2":
+            out.append(f"## {html.escape(payload, quote=False)}")
+        elif kind == "p":
+            out.append(html.escape(payload, quote=False))
+        elif kind == "code":
+            out.append(f"```yaml\n{payload.rstrip()}\n```")
+        elif kind == "list":
+            out.append("\n".join(f"- {html.escape(item, quote=False)}" for item in payload))
+        elif kind == "table":
+            header, rows = payload
+            out.append(
+                "\n".join(
+                    [
+                        f"| {' | '.join(cell(h) for h in header)} |",
+                        "|---" * len(header) + "|",
+                        *(f"| {' | '.join(cell(c) for c in row)} |" for row in rows),
+                    ]
+                )
+            )
+        elif kind == "figure":
+            png, caption = payload
+            out.append(f"![{caption}]({png.relative_to(base).as_posix()})\n\n*{caption}*")
+    return "\n\n".join(out) + "\n"
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
+color:#222;line-height:1.45}table{border-collapse:collapse;margin:.8rem 0}th,td{border:1px solid
+#bbb;padding:.3rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}th{
+background:#f0f0f0}pre{background:#f6f6f6;padding:.8rem;overflow:auto}figure{margin:1.2rem 0}
+img{max-width:100%}figcaption{font-style:italic;color:#444}"""
+
+
+def to_html(doc: Doc) -> str:
+    esc = html.escape
+
+    def cell(tag: str, value: Any) -> str:
+        text, best = value if isinstance(value, tuple) else (value, False)
+        inner = f"<strong>{esc(str(text))}</strong>" if best else esc(str(text))
+        return f"<{tag}>{inner}</{tag}>"
+
+    title = next((p for k, p in doc.blocks if k == "h1"), "nnlab report")
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
+    ]
+    for kind, payload in doc.blocks:
+        if kind in ("h1", "h2"):
+            out.append(f"<{kind}>{esc(payload)}</{kind}>")
+        elif kind == "p":
+            out.append(f"<p>{esc(payload)}</p>")
+        elif kind == "code":
+            out.append(f"<pre><code>{esc(payload)}</code></pre>")
+        elif kind == "list":
+            out.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in payload) + "</ul>")
+        elif kind == "table":
+            header, rows = payload
+            out.append(
+                "<table><thead><tr>"
+                + "".join(cell("th", h) for h in header)
+                + "</tr></thead><tbody>"
+                + "".join("<tr>" + "".join(cell("td", c) for c in row) + "</tr>" for row in rows)
+                + "</tbody></table>"
+            )
+        elif kind == "figure":
+            png, caption = payload
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            out.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption)}">'
+                f"<figcaption>{esc(caption)}</figcaption></figure>"
+            )
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def write_report(path: Path) -> tuple[Path, Path]:
+    """report.md and report.html in the folder; figures are re-rendered if plots/ is empty."""
+    kind = folder_kind(path)
+    if not list((path / "plots").glob("*.png")):
+        replot(path)
+    doc = sweep_report(path) if kind == "sweep" else run_report(path)
+    if not doc.blocks:
+        raise NnlabError(f"{path}: nothing to report")
+    md, page = path / "report.md", path / "report.html"
+    atomic_write_text(md, to_markdown(doc, path))
+    atomic_write_text(page, to_html(doc))
+    return md, page

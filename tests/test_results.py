@@ -1,0 +1,265 @@
+"""`nnlab plot`, `nnlab report` and `nnlab runs` on real run and sweep folders."""
+
+import base64
+import csv
+import io
+import shutil
+from html.parser import HTMLParser
+
+import matplotlib.image
+import pytest
+
+import nnlab
+from nnlab.results import differing_labels
+from tests.conftest import CONFIGS, small_mnist
+from tests.conftest import nnlab as run_nnlab
+
+QUICK = {"train.iterations": 300, "train.log_every": 100}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Two MLP runs, a DCN run and a small sweep, made once for the module."""
+    root = tmp_path_factory.mktemp("results")
+    runs = root / "runs"
+    a = nnlab.train(CONFIGS / "moons_tanh.yaml", QUICK, runs_dir=runs)
+    b = nnlab.train(
+        CONFIGS / "moons_tanh.yaml",
+        {**QUICK, "model.activation": "relu", "train.epsilon": 0.02},
+        runs_dir=runs,
+    )
+    idx = small_mnist(root / "mnist")
+    dcn = nnlab.train(
+        {
+            "model": {"kind": "dcn", "conv_channels": [4], "fc_units": 16},
+            "data": {"name": "mnist", "root": str(idx), "val_size": 20},
+            "train": {"epochs": 1, "stats_every": 2, "log_every": 2},
+        },
+        runs_dir=runs,
+    )
+    sweep_file = root / "sweep.yaml"
+    sweep_file.write_text(
+        f"sweep:\n  name: table\n  base: {CONFIGS / 'breast_cancer_tanh.yaml'}"
+        "\n  grid:\n    model.activation: [tanh, relu]\n  seeds: [0, 1]\n"
+        "  table: {rows: model.layers, cols: model.activation}\n"
+    )
+    sweep = nnlab.sweep(sweep_file, overrides=QUICK, runs_dir=runs, jobs=2)
+    return {"a": a.path, "b": b.path, "dcn": dcn.path, "sweep": sweep.path, "runs": runs}
+
+
+@pytest.mark.parametrize("which", ["a", "dcn", "sweep"])
+def test_plot_recreates_the_same_figures_after_plots_is_deleted(folders, which, tmp_path):
+    folder = tmp_path / which
+    shutil.copytree(folders[which], folder)
+    before = sorted(p.name for p in (folder / "plots").iterdir())
+    assert before
+    shutil.rmtree(folder / "plots")
+    result = run_nnlab("plot", folder)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (folder / "plots").iterdir()) == before
+    for png in (folder / "plots").iterdir():
+        assert matplotlib.image.imread(png).shape[0] > 100
+    pdf = run_nnlab("plot", folder, "--format", "pdf", "--out", tmp_path / "pdf")
+    assert pdf.returncode == 0
+    made = sorted(p.name for p in (tmp_path / "pdf").iterdir())
+    assert made == sorted(n.replace(".png", ".pdf") for n in before)
+    assert all((tmp_path / "pdf" / n).read_bytes()[:4] == b"%PDF" for n in made)
+
+
+def test_overlaying_two_runs_labels_them_by_the_keys_that_differ(folders, tmp_path):
+    configs = [nnlab.load_run(folders[k]).config for k in ("a", "b")]
+    assert differing_labels(configs) == [
+        "activation=tanh epsilon=0.01",
+        "activation=relu epsilon=0.02",
+    ]
+    result = run_nnlab(
+        "plot",
+        folders["a"],
+        folders["b"],
+        "--out",
+        tmp_path,
+        "--metric",
+        "train_loss",
+        "--metric",
+        "accuracy",
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "compare_accuracy.png",
+        "compare_train_loss.png",
+    ]
+
+
+def test_dcn_keys_are_labelled_as_a_course_compares_them():
+    base = nnlab.load_config({"model": {"kind": "dcn"}})
+    other = nnlab.load_config(
+        {
+            "model": {"kind": "dcn", "init": "xavier"},
+            "train": {"optimizer": "adam", "lr_decay": {"kind": "step"}},
+        }
+    )
+    assert differing_labels([base, other]) == [
+        "init=default optimizer=sgd lr_decay=none",
+        "init=xavier optimizer=adam lr_decay=step",
+    ]
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tables, self.images, self.scripts = [], [], 0
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+        elif tag == "img":
+            self.images.append(dict(attrs)["src"])
+        elif tag == "script":
+            self.scripts += 1
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell.strip())
+            self._cell = None
+
+
+def test_sweep_report_holds_the_numbers_of_summary_csv_and_decodable_images(folders):
+    result = run_nnlab("report", folders["sweep"])
+    assert result.returncode == 0, result.stderr
+    page = _Page()
+    page.feed((folders["sweep"] / "report.html").read_text())
+    with open(folders["sweep"] / "summary.csv", newline="") as f:
+        summary = {row["job"]: row for row in csv.DictReader(f)}
+    jobs = next(t for t in page.tables if t[0][0] == "job")
+    header = jobs[0]
+    assert len(jobs) - 1 == len(summary) == 4
+    for row in jobs[1:]:
+        expected = summary[row[0]]
+        assert row[1] == expected["status"]
+        for metric in ("test_acc", "train_loss"):
+            value = float(expected[metric])
+            shown = row[header.index(metric)]
+            assert shown == (f"{value:.2%}" if metric.endswith("_acc") else f"{value:.4f}")
+    pivot = next(t for t in page.tables if t[0][0] == "Test accuracy (%)")
+    assert pivot[0][1:] == ["Tanh", "ReLU"] and len(pivot) == 2
+    assert len(page.images) == 2  # loss and accuracy of the sweep
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        img = matplotlib.image.imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        assert img.shape[0] > 100
+    md = (folders["sweep"] / "report.md").read_text()
+    assert "## Results" in md and "| Test accuracy (%) | Tanh | ReLU |" in md
+    assert "## Environment" in md and "numpy" in md
+
+
+def test_run_report_and_strings_from_configs_are_escaped(folders, tmp_path):
+    run = nnlab.train(
+        CONFIGS / "moons_tanh.yaml",
+        {**QUICK, "name": "<script>alert(1)</script>"},
+        runs_dir=tmp_path,
+    )
+    assert "<" not in run.path.name and "/" not in run.path.name.split("-", 2)[-1]
+    result = run_nnlab("report", run.path)
+    assert result.returncode == 0, result.stderr
+    text = (run.path / "report.html").read_text()
+    page = _Page()
+    page.feed(text)
+    assert page.scripts == 0 and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert len(page.images) == 3  # loss, accuracy, decision boundary
+    assert "&lt;script&gt;" in (run.path / "report.md").read_text()
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_the_report_renders_in_a_real_browser(folders, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    run_nnlab("report", folders["dcn"])
+    page_path = folders["dcn"] / "report.html"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=_chromium(),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(page_path.as_uri())
+        images = page.evaluate(
+            "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+        )
+        tables = page.evaluate("document.querySelectorAll('table').length")
+        heading = page.inner_text("h1")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert heading.startswith("Report: ")
+    assert tables == 1 and len(images) == 4  # loss, accuracy, confusion matrix, layer stats
+    assert all(done and w > 300 and h > 200 for done, w, h in images)
+    shot = matplotlib.image.imread(tmp_path / "report.png")
+    assert shot.shape[0] > 1500  # the whole page, figures included
+
+
+def test_bad_folders_are_named_and_the_others_still_processed(folders, tmp_path):
+    (tmp_path / "empty").mkdir()
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(folders["a"], corrupt)
+    (corrupt / "meta.json").write_text("{not json")
+    truncated = tmp_path / "truncated"
+    shutil.copytree(folders["a"], truncated)
+    (truncated / "metrics.csv").write_text("step,train_loss,train_acc\n0,0.5\n1,")
+    result = run_nnlab(
+        "plot",
+        tmp_path / "empty",
+        corrupt,
+        truncated,
+        folders["a"],
+        folders["b"],
+        "--out",
+        tmp_path / "overlay",
+    )
+    assert result.returncode == 1
+    assert (tmp_path / "overlay" / "compare_loss.png").is_file()  # the good two, overlaid
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 3 and all(e.startswith("nnlab: error: ") for e in errors)
+    assert "not a run or sweep folder" in errors[0] and str(tmp_path / "empty") in errors[0]
+    single = run_nnlab("report", corrupt)
+    assert single.returncode == 2 and "meta.json: cannot be read" in single.stderr
+    single = run_nnlab("report", truncated)
+    assert single.returncode == 2 and "metrics.csv" in single.stderr
+    missing = run_nnlab("plot", folders["a"], folders["b"], "--metric", "f1", "--out", tmp_path)
+    assert missing.returncode == 2
+    assert "no metric 'f1'" in missing.stderr and "train_loss" in missing.stderr
+    assert "Traceback" not in result.stderr + single.stderr + missing.stderr
+
+
+def test_runs_lists_runs_and_sweeps_newest_first_with_filters(folders):
+    result = run_nnlab("runs", "--runs-dir", folders["runs"])
+    assert result.returncode == 0
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split() == ["started", "name", "kind", "status", "time", "results", "folder"]
+    assert len(lines) == 1 + 4  # three runs and the sweep (its jobs live inside it)
+    assert "sweep" in lines[1] and "4 jobs: 4 completed" in lines[1]  # made last
+    assert any("dcn" in line and "test_acc" in line for line in lines)
+    only = run_nnlab("runs", "--runs-dir", folders["runs"], "--name", "moons*")
+    assert len(only.stdout.strip().splitlines()) == 1 + 2
+    none = run_nnlab("runs", "--runs-dir", folders["runs"], "--status", "failed")
+    assert none.stdout.startswith("no runs in")
