@@ -96,6 +96,15 @@ def _fmt_metric(key: str, value: float) -> str:
     return f"{key} {value:.6f}"
 
 
+folders_argument = click.argument(
+    "folders",
+    metavar="RUN_OR_SWEEP_DIR...",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path),
+)
+
+
 def runs_dir_option(what: str):
     return click.option(
         "--runs-dir",
@@ -302,13 +311,7 @@ def _each(paths: tuple[Path, ...], action) -> int:
 
 
 @cli.command()
-@click.argument(
-    "folders",
-    metavar="RUN_OR_SWEEP_DIR...",
-    nargs=-1,
-    required=True,
-    type=click.Path(path_type=Path),
-)
+@folders_argument
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -359,13 +362,7 @@ def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
 
 
 @cli.command()
-@click.argument(
-    "folders",
-    metavar="RUN_OR_SWEEP_DIR...",
-    nargs=-1,
-    required=True,
-    type=click.Path(path_type=Path),
-)
+@folders_argument
 def report(folders: tuple[Path, ...]) -> int:
     """Write report.md and a self-contained report.html for each run or sweep folder."""
     from nnlab.report import write_report

@@ -370,6 +370,18 @@ def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys: ``{"train": {"epsilon": 0.1}}`` -> ``{"train.epsilon":
+    0.1}`` (no validation; for comparing and labelling configs)."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for dotted, value in flat.items():

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nnlab.config import flatten
 from nnlab.errors import NnlabError
 from nnlab.runs import Run, load_run
 
@@ -63,16 +64,6 @@ def replot(path: Path, out: Path | None = None, ext: str = "png") -> list[Path]:
     return job.render_plots(run.metrics, out or path / "plots", path, ext)
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _short(key: str) -> str:
     """train.lr_decay.kind → lr_decay; model.activation → activation."""
     parts = key.split(".")
@@ -81,7 +72,7 @@ def _short(key: str) -> str:
 
 def differing_labels(configs: list[dict[str, Any]]) -> list[str]:
     """For each config, the keys in which the configs differ: 'optimizer=sgd epsilon=0.01'."""
-    flats = [_flat(c) for c in configs]
+    flats = [flatten(c) for c in configs]
     keys = [k for k in flats[0] if k != "name" and len({json.dumps(f.get(k)) for f in flats}) > 1]
     keys += [k for f in flats for k in f if k not in flats[0] and k not in keys]
     if not keys:

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from nnlab.config import SCHEMA, load_config, parse_overrides, read_yaml_file
+from nnlab.config import SCHEMA, flatten, load_config, parse_overrides, read_yaml_file
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.executors import Executor, LocalExecutor, Outcome, Task
 from nnlab.runs import atomic_write_json, atomic_write_text, create_run_dir, load_run
@@ -346,7 +346,7 @@ class SweepInterrupted(KeyboardInterrupt):
 def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     changes = []
     if old.get("base_config") != new.get("base_config"):
-        a, b = _flat(old.get("base_config", {})), _flat(new.get("base_config", {}))
+        a, b = flatten(old.get("base_config", {})), flatten(new.get("base_config", {}))
         keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         changes.append(
             "the base config changed: "
@@ -361,16 +361,6 @@ def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     if old.get("sweep", {}).get("table") != new.get("sweep", {}).get("table"):
         changes.append("the tables changed")
     return changes
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _adopt_finished_attempt(folder: Path, job: dict[str, Any]) -> None:
