@@ -419,6 +419,8 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn every outcome into DESIGN.md's exit codes."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # past a file-size limit, get an OSError (reported, status kept honest), not a silent kill
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         code = cli.main(args=argv, prog_name="nnlab", standalone_mode=False)
     except click.UsageError as exc:
@@ -429,8 +431,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"nnlab: error: {exc.format_message()}", err=True)
         code = EXIT_USAGE
     except NnlabError as exc:
-        click.echo(f"nnlab: error: {exc}", err=True)
-        code = EXIT_USAGE
+        click.echo(f"nnlab: error: {' '.join(str(exc).split())}", err=True)  # one line, always
+        code = exc.exit_code
     except (KeyboardInterrupt, click.Abort):
         click.echo("nnlab: interrupted", err=True)
         code = EXIT_INTERRUPTED

@@ -209,8 +209,8 @@ def parse_yaml(text: str, where: str) -> Any:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "cannot parse"
         raise ConfigError(f"{where}: malformed YAML{at}: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: malformed YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # e.g. a control character: its message spans lines
+        raise ConfigError(f"{where}: malformed YAML: {' '.join(str(exc).split())}") from None
 
 
 def read_yaml_file(path: str | Path) -> Any:

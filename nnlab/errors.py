@@ -8,6 +8,14 @@ Anything raised as an :class:`NnlabError` is reported by the CLI as one line,
 class NnlabError(Exception):
     """A problem with the user's input (config, overrides, data, folders)."""
 
+    exit_code = 2
+
+
+class RunStorageError(NnlabError):
+    """A run's folder could not be written to the end (disk full, folder removed)."""
+
+    exit_code = 1
+
 
 class ConfigError(NnlabError):
     """The experiment config is missing, malformed or invalid."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from nnlab.config import dump_config, load_config
 from nnlab.data import Dataset, check_fits, load_data
-from nnlab.errors import Diverged, NnlabError
+from nnlab.errors import Diverged, NnlabError, RunStorageError
 from nnlab.mlp import MLP, backprop, fit, loss, one_hot
 from nnlab.runs import Run, RunRecorder, create_run_dir, make_exact_dir
 
@@ -222,6 +222,13 @@ def _resume(path: Path, progress, on_row) -> Run:
     )
 
 
+def _storage_error(path: Path, reason: str, status: str, error: str | None) -> RunStorageError:
+    return RunStorageError(
+        f"run folder {path} cannot be written any more ({reason}); the run "
+        f"ended {status}" + (f": {error}" if error else "")
+    )
+
+
 def _execute(job, recorder: RunRecorder, progress, on_row, previous_seconds: float = 0.0) -> Run:
     """Run a job's training loop, then save the model, the figures and an honest status."""
 
@@ -240,17 +247,29 @@ def _execute(job, recorder: RunRecorder, progress, on_row, previous_seconds: flo
         status, error, interrupted = "interrupted", "interrupted by the user", True
     except Exception as exc:  # a bug or resource fault: keep the folder honest, report it
         status, error = "failed", f"{type(exc).__name__}: {exc}"
-        (recorder.path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        with contextlib.suppress(OSError):  # the disk may be why it failed
+            (recorder.path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
     train_seconds = previous_seconds + time.perf_counter() - t0
 
     with _no_sigint():
-        job.save_model(recorder.path)
-        if recorder.metrics.rows:
+        if not (recorder.path / "config.yaml").is_file():  # never recreate a removed folder
+            raise _storage_error(recorder.path, "it was removed", status, error)
+        try:
+            job.save_model(recorder.path)
+        except OSError as exc:  # a full disk, a folder gone: the status still says so
+            status, error = (
+                ("failed" if status == "completed" else status),
+                (error or f"saving the model failed: {exc}"),
+            )
+        if recorder.metrics.rows and status != "failed":
             try:
                 job.render_plots(recorder.metrics.rows, recorder.path / "plots", recorder.path)
             except Exception as exc:
                 recorder.meta["warnings"] = [f"plotting failed: {type(exc).__name__}: {exc}"]
-        run = recorder.finish(status, job.n_params, train_seconds, error, job.extra_summary())
+        try:
+            run = recorder.finish(status, job.n_params, train_seconds, error, job.extra_summary())
+        except OSError as exc:
+            raise _storage_error(recorder.path, exc.strerror or str(exc), status, error) from None
     if interrupted:
         raise RunInterrupted(run)
     return run

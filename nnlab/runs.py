@@ -7,7 +7,10 @@ written atomically (temporary file + rename), so a crash never leaves one half-w
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import io
 import json
 import math
 import os
@@ -118,10 +121,12 @@ def create_run_dir(
 
 
 class MetricsWriter:
-    """Appends metric rows to metrics.csv as they come, flushed, so a crash keeps them.
+    """Appends metric rows to metrics.csv as they come, so a crash keeps them.
 
-    ``fieldnames`` fixes the columns (rows may leave some empty); by default they are the
-    first row's keys. ``rows`` are written first (a resumed run's rows so far).
+    Each row goes to the file in one ``os.write``; if the disk refuses part of it, the file is
+    cut back to the last whole row before the error is raised, so metrics.csv never ends in a
+    half row. ``fieldnames`` fixes the columns (rows may leave some empty); by default they are
+    the first row's keys. ``rows`` are written first (a resumed run's rows so far).
     """
 
     def __init__(
@@ -132,25 +137,37 @@ class MetricsWriter:
     ):
         self.path, self.fieldnames = path, fieldnames
         self.rows: list[dict[str, float]] = []
-        self._file = None
-        self._writer: csv.DictWriter | None = None
+        self._fd: int | None = None
+        self._size = 0
         for row in rows or []:
             self(row)
 
+    def _append(self, values: list[str]) -> None:
+        buf = io.StringIO()
+        csv.writer(buf).writerow(values)
+        data = buf.getvalue().encode("utf-8")
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise OSError(errno.EFBIG, "File too large (a partial write)")
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
+        self._size += written
+
     def __call__(self, row: dict[str, float]) -> None:
-        if self._writer is None:
-            self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-            self._writer = csv.DictWriter(
-                self._file, fieldnames=self.fieldnames or list(row), restval=""
-            )
-            self._writer.writeheader()
-        self._writer.writerow({k: _fmt(v) for k, v in row.items()})
-        self._file.flush()
+        if self._fd is None:
+            self.fieldnames = self.fieldnames or list(row)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            self._append(self.fieldnames)
+        self._append([_fmt(row[k]) if k in row else "" for k in self.fieldnames])
         self.rows.append(dict(row))
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _fmt(v: float) -> str:

@@ -237,12 +237,13 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(idx_root, tmp_
     check_run(resumed.path)
 
 
-def test_sigint_then_cli_resume_completes_the_run(idx_root, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_then_cli_resume_completes_the_run(idx_root, tmp_path, sig):
     cfg = dcn_config(idx_root, **{"train.epochs": 30, "train.stats_every": 0})
     cfg_path = tmp_path / "long.yaml"
     cfg_path.write_text(nnlab.config.dump_config(cfg))
     code, out, err = interrupt_after_rows(
-        ["train", cfg_path, "--runs-dir", tmp_path], tmp_path, rows=8, sig=signal.SIGINT
+        ["train", cfg_path, "--runs-dir", tmp_path], tmp_path, rows=8, sig=sig
     )
     assert code == 130, err
     run = Path(out.strip().splitlines()[-1])

@@ -329,3 +329,28 @@ def test_python_api_runs_a_sweep(tmp_path):
         ]
         == "relu"
     )
+
+
+def test_a_diverged_job_is_a_result_not_a_failure(tmp_path):
+    path = write_sweep(tmp_path, "  grid:\n    train.epsilon: [0.01, 1000000.0]\n")
+    result = nnlab(
+        "sweep",
+        path,
+        "-q",
+        "--retries",
+        "2",
+        "--runs-dir",
+        tmp_path,
+        "-s",
+        "train.iterations=300",
+        "-s",
+        "train.log_every=1",
+    )
+    assert result.returncode == 0, result.stderr
+    jobs = state_of(sweep_dir(result))["jobs"]
+    assert {k: (j["status"], j["attempts"]) for k, j in jobs.items()} == {
+        "epsilon=0.01": ("completed", 1),
+        "epsilon=1e+06": ("diverged", 1),
+    }  # not retried
+    run = sweep_dir(result) / jobs["epsilon=1e+06"]["run"]
+    assert (run / "plots" / "loss.png").is_file()  # drawn from the finite part

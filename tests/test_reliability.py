@@ -1,0 +1,200 @@
+"""Guarantees under faults: a full disk, a vanished folder, concurrent runs, hostile names and
+checkpoints, determinism of every shipped config, and fuzzed configs through the CLI."""
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nnlab
+from tests.conftest import CONFIGS, check_run, read_csv, spawn_nnlab
+from tests.conftest import nnlab as run_nnlab
+
+
+def _all_json_parses(root: Path) -> int:
+    count = 0
+    for path in root.rglob("*.json"):
+        json.loads(path.read_text())
+        count += 1
+    return count
+
+
+def test_a_full_disk_fails_the_run_honestly_and_corrupts_nothing(tmp_path):
+    def limit_file_size():  # every file this process writes stops at 6 kB: a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nnlab",
+            "train",
+            str(CONFIGS / "moons_tanh.yaml"),
+            "-q",
+            "--runs-dir",
+            str(tmp_path),
+            "-s",
+            "train.log_every=1",
+            "-s",
+            "train.iterations=5000",
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_file_size,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "File too large" in result.stderr
+    run = next(tmp_path.iterdir())
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "failed" and "File too large" in meta["error"]
+    rows = read_csv(run / "metrics.csv")  # every row whole: the partial one was cut back
+    assert rows and all(r["train_acc"] for r in rows)
+    assert [int(r["step"]) for r in rows] == list(range(len(rows)))
+    assert _all_json_parses(tmp_path) == 2
+    check_run(run)
+
+
+def test_a_run_folder_removed_mid_run_is_a_clear_error(tmp_path):
+    proc = spawn_nnlab(
+        "train",
+        CONFIGS / "moons_tanh.yaml",
+        "--runs-dir",
+        tmp_path,
+        "-q",
+        "-s",
+        "train.iterations=100000000",
+        "-s",
+        "train.log_every=1000",
+    )
+    import time
+
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(
+        len(read_csv(p)) >= 2 for p in tmp_path.glob("*/metrics.csv")
+    ):
+        time.sleep(0.1)
+    shutil.rmtree(next(tmp_path.iterdir()))
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "cannot be written any more" in lines[0]
+    assert "the run ended interrupted" in lines[0]
+
+
+def test_a_runs_folder_that_cannot_be_made_is_exit_2(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    result = run_nnlab("train", CONFIGS / "moons_tanh.yaml", "--runs-dir", tmp_path / "file" / "x")
+    assert result.returncode == 2
+    assert result.stderr.startswith("nnlab: error: cannot create runs folder")
+
+
+def test_runs_started_together_with_one_name_get_distinct_folders(tmp_path):
+    procs = [
+        spawn_nnlab(
+            "train",
+            CONFIGS / "moons_tanh.yaml",
+            "-q",
+            "--runs-dir",
+            tmp_path,
+            "-s",
+            "train.iterations=200",
+        )
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    folders = {o.strip().splitlines()[-1] for o, _ in outs}
+    assert len(folders) == 4 and len(list(tmp_path.iterdir())) == 4
+    check_run(tmp_path)
+
+
+def test_two_sweeps_in_one_runs_folder_do_not_interfere(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"sweep:\n  name: same\n  base: {CONFIGS / 'moons_tanh.yaml'}\n  grid:\n"
+        "    model.activation: [tanh, relu]\n"
+    )
+    procs = [
+        spawn_nnlab(
+            "sweep",
+            path,
+            "-q",
+            "--jobs",
+            "1",
+            "--runs-dir",
+            tmp_path / "runs",
+            "-s",
+            "train.iterations=300",
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    sweeps = sorted((tmp_path / "runs").iterdir())
+    assert len(sweeps) == 2
+    for folder in sweeps:
+        state = json.loads((folder / "state.json").read_text())
+        assert [j["status"] for j in state["jobs"].values()] == ["completed", "completed"]
+    check_run(*sweeps)
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b/c", "/abs", ".hidden", "..", "<x>"])
+def test_a_run_name_cannot_write_outside_the_runs_folder(tmp_path, name):
+    runs = tmp_path / "inner" / "runs"
+    run = nnlab.train(
+        CONFIGS / "moons_tanh.yaml", {"name": name, "train.iterations": 10}, runs_dir=runs
+    )
+    assert run.path.parent == runs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inner"]
+    assert sorted(p.name for p in (tmp_path / "inner").iterdir()) == ["runs"]
+
+
+class Payload:  # noqa: D101 - an object a malicious checkpoint would smuggle in
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/nnlab-pwned",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
+    import torch
+
+    from tests.conftest import small_mnist
+
+    root = small_mnist(tmp_path / "mnist")
+    cfg = {
+        "model": {"kind": "dcn", "conv_channels": [4], "fc_units": 8},
+        "data": {"name": "mnist", "root": str(root), "val_size": 10},
+        "train": {"epochs": 2, "stats_every": 0, "tensorboard": False},
+    }
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(nnlab.RunInterrupted) as exc:
+        nnlab.train(cfg, runs_dir=tmp_path / "runs", on_row=stop)
+    run = exc.value.run.path
+    torch.save({"evil": Payload()}, run / "checkpoint.pt")
+    Path("/tmp/nnlab-pwned").unlink(missing_ok=True)
+    result = run_nnlab("train", "--resume", run)
+    assert result.returncode == 2 and "not a usable checkpoint" in result.stderr
+    assert not Path("/tmp/nnlab-pwned").exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in CONFIGS.glob("*.yaml") if "kind: dcn" not in p.read_text()),
+    ids=lambda p: p.stem,
+)
+def test_every_shipped_mlp_config_is_bit_identical_across_two_runs(path, tmp_path):
+    a = nnlab.train(path, runs_dir=tmp_path)
+    b = nnlab.train(path, runs_dir=tmp_path)
+    assert (a.path / "metrics.csv").read_bytes() == (b.path / "metrics.csv").read_bytes()
+    assert (a.path / "model.npz").read_bytes() == (b.path / "model.npz").read_bytes()
