@@ -212,10 +212,24 @@ def gradcheck(config: Path, overrides: tuple[str, ...], batch: int) -> int:
 )
 @click.option(
     "--executor",
-    type=click.Choice(["local"]),
+    type=click.Choice(["local", "ray"]),
     default="local",
     show_default=True,
-    help="Where jobs run: local worker processes.",
+    help="Where jobs run: local worker processes, or Ray tasks.",
+)
+@click.option(
+    "--address",
+    default=None,
+    metavar="ADDR",
+    help="With --executor ray: the cluster (auto, host:port or ray://host:port) "
+    "[default: a local Ray instance].",
+)
+@click.option(
+    "--cpus-per-job",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --executor ray: CPUs each job asks for.",
 )
 @click.option(
     "--resume",
@@ -239,6 +253,8 @@ def sweep(
     runs_dir: Path,
     jobs: int | None,
     executor: str,
+    address: str | None,
+    cpus_per_job: int,
     resume: Path | None,
     force: bool,
     fail_fast: bool,
@@ -275,6 +291,9 @@ def sweep(
             retries=retries,
             progress=progress,
             on_job=on_job,
+            executor=executor,
+            address=address,
+            cpus_per_job=cpus_per_job,
         )
     except SweepInterrupted as exc:
         progress.close()

@@ -42,6 +42,7 @@ class Outcome:
     status: str
     error: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    node: str | None = None  # where it ran, when the executor knows (a cluster node's id)
 
 
 class Executor(ABC):

@@ -384,19 +384,24 @@ def run_sweep(
     overrides: Iterable[str] | Mapping[str, Any] | None = None,
     runs_dir: str | Path = "runs",
     jobs: int | None = None,
-    executor: Executor | None = None,
+    executor: Executor | str = "local",
     resume: str | Path | None = None,
     force: bool = False,
     fail_fast: bool = False,
     retries: int = 0,
     progress: Callable[..., None] | None = None,
     on_job: Callable[[str, dict[str, Any]], None] | None = None,
+    address: str | None = None,
+    cpus_per_job: int = 1,
 ) -> Sweep:
     """Run (or resume) a sweep and write its tables and figures.
 
     Returns the Sweep; raises :class:`SweepInterrupted` on Ctrl-C after marking running jobs
     interrupted. ``progress(done, total, desc=..., unit="job", postfix=...)`` follows the jobs;
-    ``on_job(job_id, state_entry)`` is called as each attempt ends.
+    ``on_job(job_id, state_entry)`` is called as each attempt ends. ``executor`` is "local",
+    "ray" (``address`` names the cluster; each job asks for ``cpus_per_job`` CPUs) or an
+    :class:`~nnlab.executors.Executor`; it is set up before the sweep folder is touched, so
+    a cluster that cannot be reached leaves no job marked running.
     """
     if resume is not None:
         folder = Path(resume)
@@ -413,6 +418,7 @@ def run_sweep(
                 + "; ".join(changes)
                 + "); use --force to resume anyway"
             )
+        executor = make_executor(executor, jobs, address, cpus_per_job)
         state = SweepState.load(folder)
         for job in sweep.jobs:
             if job.id not in state.jobs:
@@ -429,6 +435,7 @@ def run_sweep(
         state.save()
     else:
         sweep = load_sweep(sweep_file, overrides)
+        executor = make_executor(executor, jobs, address, cpus_per_job)
         folder = create_run_dir(runs_dir, sweep.name, kind="sweep")
         record = sweep.resolved()
         record["sweep"]["file"] = str(Path(sweep_file).resolve())
@@ -437,7 +444,6 @@ def run_sweep(
         state = SweepState.new(folder, sweep)
 
     todo = [j for j in sweep.jobs if state.jobs[j.id]["status"] not in DONE]
-    executor = executor or LocalExecutor(jobs)
     interrupted = _drive(sweep, state, folder, todo, executor, fail_fast, retries, progress, on_job)
     counts = state.counts()
     state.data["status"] = (
@@ -448,6 +454,20 @@ def run_sweep(
     if interrupted:
         raise SweepInterrupted(result)
     return result
+
+
+def make_executor(
+    executor: Executor | str, jobs: int | None, address: str | None, cpus_per_job: int
+) -> Executor:
+    if isinstance(executor, Executor):
+        return executor
+    if executor == "ray":
+        from nnlab.ray_executor import RayExecutor
+
+        return RayExecutor(address, cpus_per_job, jobs)
+    if address is not None:
+        raise NnlabError("--address names a Ray cluster: use it with --executor ray")
+    return LocalExecutor(jobs)
 
 
 sweep = run_sweep  # the public name: nnlab.sweep("configs/sweeps/x.yaml", jobs=2)
@@ -536,6 +556,7 @@ def _drive(
         made = entry["run"] and (folder / entry["run"]).is_dir()  # bad data fails before
         state.update(
             outcome.job_id,
+            node=outcome.node,
             status=outcome.status,
             error=outcome.error,
             final=outcome.summary.get("final", {}),

@@ -1,0 +1,138 @@
+"""Sweeps on a Ray cluster: each job is a Ray task; no shared filesystem is assumed.
+
+A task runs the job in a temporary folder on whichever node Ray picks, through the same code as
+`nnlab train`, and returns the run folder's files; the driver writes them under the sweep
+folder. A worker process or node that dies mid-task surfaces as a failed attempt, which the
+sweep driver retries (``--retries``) like any other failure. Ray is imported here only, so
+importing nnlab or running any other command never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nnlab.errors import NnlabError
+from nnlab.executors import Executor, Outcome, Task, run_task
+
+CONNECT_TIMEOUT = 10.0  # seconds for the address check; ray.init itself follows
+
+
+def _remote_run(task: Task, threads: int) -> tuple[Outcome, dict[str, bytes]]:
+    """On a worker: run the attempt in a temporary folder, return its outcome and files."""
+    import ray
+    from threadpoolctl import threadpool_limits
+
+    task.threads = threads
+    with tempfile.TemporaryDirectory(prefix="nnlab-") as tmp:
+        local = Task(task.job_id, task.attempt, task.config, str(Path(tmp) / "run"), threads)
+        with threadpool_limits(threads):
+            outcome = run_task(local)
+        outcome.node = ray.get_runtime_context().get_node_id()
+        root = Path(local.run_dir)
+        files = (
+            {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+            if root.is_dir()
+            else {}
+        )
+    return outcome, files
+
+
+def _check_reachable(address: str) -> None:
+    """Fail within seconds, with a clear message, when host:port does not answer."""
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise NnlabError(f"--address {address!r} is not auto, host:port or ray://host:port")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        raise NnlabError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; "
+            "is `ray start --head` running there?"
+        ) from None
+
+
+class RayExecutor(Executor):
+    """Jobs as Ray tasks of ``cpus_per_job`` CPUs (and one GPU when a job's device is cuda).
+
+    Without an address, a local Ray instance is started for the sweep and stopped after it.
+    """
+
+    def __init__(self, address: str | None = None, cpus_per_job: int = 1, jobs: int | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise NnlabError("the ray executor needs Ray: pip install 'nnlab[ray]'") from None
+        self.ray = ray
+        if address is not None:
+            _check_reachable(address)
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        try:
+            ray.init(
+                address=address,
+                logging_level="ERROR",
+                log_to_driver=False,
+                include_dashboard=False if address is None else None,
+                ignore_reinit_error=True,
+            )
+        except Exception as exc:  # ConnectionError, RuntimeError, ...: one clear line
+            where = address or "a new local instance"
+            reason = " ".join(str(exc).split())[:300]
+            raise NnlabError(f"cannot connect to the Ray cluster at {where}: {reason}") from None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.cpus_per_job = cpus_per_job
+        self.slots = max(1, jobs or cpus // cpus_per_job)
+        self._remote = ray.remote(_remote_run)
+        self._running: dict[Any, Task] = {}
+
+    def submit(self, task: Task) -> None:
+        gpus = 1 if task.config["train"].get("device") == "cuda" else 0
+        ref = self._remote.options(num_cpus=self.cpus_per_job, num_gpus=gpus, max_retries=0).remote(
+            task, self.cpus_per_job
+        )
+        self._running[ref] = task
+
+    def _finish(self, ref: Any) -> Outcome:
+        task = self._running.pop(ref)
+        try:
+            outcome, files = self.ray.get(ref)
+        except Exception as exc:  # the worker or its node died, or the task was cancelled
+            cancelled = isinstance(exc, self.ray.exceptions.TaskCancelledError)
+            reason = " ".join(str(exc).split())[:300]
+            return Outcome(
+                task.job_id,
+                task.attempt,
+                "interrupted" if cancelled else "failed",
+                f"the Ray task ended: {type(exc).__name__}: {reason}",
+            )
+        root = Path(task.run_dir)
+        for rel, data in files.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return outcome
+
+    def wait(self, timeout: float) -> list[Outcome]:
+        if not self._running:
+            return []
+        ready, _ = self.ray.wait(list(self._running), num_returns=1, timeout=timeout)
+        if ready:
+            more, _ = self.ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
+            ready = list(dict.fromkeys(ready + more))
+        return [self._finish(ref) for ref in ready]
+
+    def shutdown(self, cancel: bool = False) -> list[Outcome]:
+        out = []
+        if cancel:
+            for ref in list(self._running):
+                self.ray.cancel(ref, force=True)
+            out = [self._finish(ref) for ref in list(self._running)]
+        self.ray.shutdown()
+        return out
