@@ -26,10 +26,16 @@ from typing import Any
 
 import yaml
 
-from nnlab.config import SCHEMA, flatten, load_config, parse_overrides, read_yaml_file
+from nnlab.config import SCHEMA, flatten, load_config, parse_overrides, read_yaml_file, suggest
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.executors import Executor, LocalExecutor, Outcome, Task
-from nnlab.runs import atomic_write_json, atomic_write_text, create_run_dir, load_run
+from nnlab.runs import (
+    atomic_write_json,
+    atomic_write_text,
+    create_run_dir,
+    load_run,
+    read_metrics,
+)
 
 SWEEP_KEYS = ("name", "base", "grid", "variants", "seeds", "table")
 DONE = ("completed", "diverged")  # results: never run again
@@ -122,8 +128,6 @@ def job_id(overrides: Mapping[str, Any]) -> str:
 
 def _check_key(key: Any, where: str) -> str:
     if not isinstance(key, str) or (key not in SCHEMA):
-        from nnlab.config import suggest
-
         raise ConfigError(f"{where}: unknown key {key}{suggest(str(key))}")
     return key
 
@@ -765,7 +769,6 @@ def comparison_plots(
     """Overlaid curves of every finished job and, for 2-D data, a grid of decision
     boundaries laid out like the first table."""
     from nnlab import plots
-    from nnlab.runs import read_metrics
 
     done = list(_finished(folder, state, sweep))
     if not done:
