@@ -195,9 +195,7 @@ _StrictLoader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
     list("-+0123456789."),
 )
-_StrictLoader.add_multi_constructor("", _refuse_tag)
-_StrictLoader.add_multi_constructor("!", _refuse_tag)
-_StrictLoader.add_multi_constructor("tag:yaml.org,2002:python/", _refuse_tag)
+_StrictLoader.add_multi_constructor("", _refuse_tag)  # every tag SafeLoader does not know
 
 
 def parse_yaml(text: str, where: str) -> Any:

@@ -313,11 +313,8 @@ def gradcheck(
     with the config's seed.
     """
     cfg = load_config(config, overrides)
-    data = load_data(cfg)
-    check_fits(cfg, data)
-    m = MLP.create(
-        cfg["model"]["layers"], cfg["model"]["activation"], cfg["model"]["init"], cfg["seed"]
-    )
+    job = MLPJob(cfg)
+    data, m = job.data, job.model
     rng = np.random.RandomState(cfg["seed"])
     idx = rng.choice(len(data.y_train), size=min(batch, len(data.y_train)), replace=False)
     X, y = data.X_train[idx], data.y_train[idx]

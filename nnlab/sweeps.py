@@ -622,21 +622,21 @@ def pivot(
     cell the number of diverged jobs (kept out of the numbers: their last finite row is not
     a result to average)."""
     rows_key, cols_key, value = table["rows"], table["cols"], table["value"]
-    rows, cols, cells, diverged = [], [], {}, {}
+    rows: dict[str, Any] = {}  # serialised value -> value, in order of first appearance
+    cols: dict[str, Any] = {}
+    cells, diverged = {}, {}
     for job in sweep.jobs:
         r, c = config_value(job.config, rows_key), config_value(job.config, cols_key)
         rk, ck = json.dumps(r), json.dumps(c)
-        if rk not in [json.dumps(x) for x in rows]:
-            rows.append(r)
-        if ck not in [json.dumps(x) for x in cols]:
-            cols.append(c)
+        rows.setdefault(rk, r)
+        cols.setdefault(ck, c)
         entry = state["jobs"][job.id]
         metric = entry.get("final", {}).get(value)
         if entry["status"] == "completed" and metric is not None:
             cells.setdefault((rk, ck), []).append(metric)
         elif entry["status"] == "diverged":
             diverged[(rk, ck)] = diverged.get((rk, ck), 0) + 1
-    return rows, cols, cells, diverged
+    return list(rows.values()), list(cols.values()), cells, diverged
 
 
 @dataclass
@@ -791,7 +791,7 @@ def comparison_plots(
     ]
     first = done[0][0].config
     if first["model"]["kind"] == "mlp" and first["model"]["layers"][0] == 2:
-        made.append(_boundary_grid(done, sweep, out / f"decision_boundaries.{ext}"))
+        made.append(_boundary_grid(done, sweep, state, out / f"decision_boundaries.{ext}"))
     return [p for p in made if p is not None]
 
 
@@ -799,12 +799,9 @@ def _label(overrides: dict[str, Any]) -> str:
     return " ".join(f"{k.rsplit('.', 1)[-1]}={_fmt_value(v)}" for k, v in overrides.items())
 
 
-def _boundary_grid(done: list, sweep: SweepSpec, path: Path) -> Path:
-    import numpy as np
-
+def _boundary_grid(done: list, sweep: SweepSpec, state: dict[str, Any], path: Path) -> Path:
     from nnlab import plots
-    from nnlab.data import load_data
-    from nnlab.mlp import MLP
+    from nnlab.experiment import MLPJob
 
     first_seed = sweep.seeds[0] if sweep.seeds else None
     done = [(j, p) for j, p in done if first_seed is None or j.overrides.get("seed") == first_seed]
@@ -824,15 +821,13 @@ def _boundary_grid(done: list, sweep: SweepSpec, path: Path) -> Path:
         shape = (math.ceil(len(done) / ncols), ncols)
     panels = []
     for job, run_path in done:
-        cfg = job.config
-        data = load_data(cfg)
-        model = MLP.from_state(dict(np.load(run_path / "model.npz")), cfg["model"]["activation"])
-        final = load_run(run_path).summary.get("final", {})
+        trained = MLPJob(job.config)
+        trained.load_model(run_path)
+        loss = state["jobs"][job.id].get("final", {}).get("train_loss", float("nan"))
         title = (
-            f"{cfg['model']['layers']} {cfg['model']['activation']}\n"
-            f"loss {final.get('train_loss', float('nan')):.4f}"
+            f"{job.config['model']['layers']} {job.config['model']['activation']}\nloss {loss:.4f}"
         )
-        panels.append((place[job.id], model.predict, data, title))
+        panels.append((place[job.id], trained.model.predict, trained.data, title))
     return plots.decision_boundary_grid(
         panels, shape, path, f"Decision boundaries — sweep {sweep.name}"
     )
