@@ -1,8 +1,8 @@
 """Training throughput of the DCN: the reference pipeline against nnlab's trainer.
 
-Both train the same model (nnlab.dcn.DCN, the course network) with the same optimizer and batch
-size on the same images, in this one process, alternating rounds so that machine noise hits
-both alike:
+Both train the same model (nnlab.models.dcn.network.DCN, the course network) with the same
+optimizer and batch size on the same images, in this one process, alternating rounds so that
+machine noise hits both alike:
 
 - reference: the course code / pytorch/examples pipeline — torchvision's MNIST dataset with
   ToTensor + Normalize applied per sample, a DataLoader with shuffle, NCHW tensors;
@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 
 import nnlab
-from nnlab.dcn import DCN
-from nnlab.images import find_idx_files, read_idx
+from nnlab.models.dcn.images import find_idx_files, read_idx
+from nnlab.models.dcn.network import DCN
 
 BATCH = 50
 

@@ -4,7 +4,8 @@ For each shape — moons(200) at [2, 3, 2] for 20,000 iterations, breast cancer 
 examples, standardized) at [30, 50, 2] for 2,000 — and each activation (tanh, sigmoid), time
 full-batch gradient descent four ways:
 
-- nnlab: `nnlab.mlp.fit`, the trainer itself (a metric row every 1,000 steps included);
+- nnlab: `nnlab.models.mlp.trainer.gradient_descent`, the trainer itself (a metric row every
+  1,000 steps included);
 - textbook: the classic course loop in NumPy (allocates on every step, one-hot by fancy
   indexing every iteration, max and sum over the 2-wide class axis);
 - scikit-learn: MLPClassifier with full-batch SGD, no momentum;
@@ -28,8 +29,10 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from nnlab.config import load_config
-from nnlab.data import load_data
-from nnlab.mlp import MLP, fit
+from nnlab.models import Hooks
+from nnlab.models.mlp.data import load_data
+from nnlab.models.mlp.math import MLP
+from nnlab.models.mlp.trainer import gradient_descent
 
 CASES = [
     ("moons(200), [2,3,2]", {"data": {"name": "moons"}, "model": {"layers": [2, 3, 2]}}, 20000),
@@ -44,7 +47,7 @@ def run_nnlab(data, layers, activation, iterations):
     model = MLP.create(layers, activation, "classic", 0)
     cfg = {"epsilon": EPS, "reg_lambda": LAM, "iterations": iterations, "log_every": 1000}
     t0 = time.perf_counter()
-    fit(model, data, cfg, on_row=lambda row: None)
+    gradient_descent(model, data, cfg, Hooks())
     return time.perf_counter() - t0
 
 

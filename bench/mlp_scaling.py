@@ -22,7 +22,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from nnlab.mlp import MLP, Engine
+from nnlab.models.mlp.engine import Engine
+from nnlab.models.mlp.math import MLP
 
 CORES = os.cpu_count() or 1
 

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "train": "nnlab.experiment",
-    "gradcheck": "nnlab.experiment",
+    "gradcheck": "nnlab.models.mlp.gradcheck",
     "RunInterrupted": "nnlab.experiment",
     "load_run": "nnlab.runs",
     "sweep": "nnlab.sweeps",
@@ -24,6 +24,11 @@ _LAZY = {
     "SweepInterrupted": "nnlab.sweeps",
     "Run": "nnlab.runs",
     "load_config": "nnlab.config",
+    "StopRun": "nnlab.models",
+    "register": "nnlab.models",
+    "Kind": "nnlab.models",
+    "Trainer": "nnlab.models",
+    "Hooks": "nnlab.models",
     "NnlabError": "nnlab.errors",
     "ConfigError": "nnlab.errors",
     "DataError": "nnlab.errors",

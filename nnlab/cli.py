@@ -1,9 +1,11 @@
-"""The ``nnlab`` command: thin Click commands over the library in nnlab.experiment.
+"""The ``nnlab`` command: thin Click commands over the library (nnlab.experiment, nnlab.sweeps,
+nnlab.results, nnlab.report).
 
-Exit codes (DESIGN.md): 0 success; 1 a run failed or diverged; 2 bad usage, bad config or
-missing data (one line on stderr, ``nnlab: error: ...``); 130 interrupted.
+Exit codes (docs/design.md, 'Exit codes'): 0 success; 1 a run failed or diverged; 2 bad usage,
+bad config or missing data (one line on stderr, ``nnlab: error: ...``); 130 interrupted.
 
-Only Click and nnlab.errors are imported at start-up, so ``nnlab --help`` answers at once;
+Only Click and nnlab's light modules are imported at start-up, so ``nnlab --help`` answers at
+once;
 NumPy, scikit-learn and matplotlib load when a command needs them, torch only for the DCN.
 """
 
@@ -16,10 +18,12 @@ from pathlib import Path
 import click
 
 from nnlab import __version__
-from nnlab.errors import NnlabError
+from nnlab.errors import NnlabError, raise_interrupt
+from nnlab.metrics import is_result, metric_field
+from nnlab.results import FORMATS
+from nnlab.runs import STATUSES
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-GRADCHECK_TOLERANCE = 1e-6
 
 overrides_option = click.option(
     "-s",
@@ -78,22 +82,12 @@ class _Progress:
             self.bar.write(text, file=sys.stderr)
 
     def row(self, row: dict[str, float]) -> None:
-        self.line("  ".join(_fmt_metric(k, v) for k, v in row.items()))
+        self.line("  ".join(metric_field(k, v) for k, v in row.items()))
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-def _fmt_metric(key: str, value: float) -> str:
-    if key in ("step", "epoch"):
-        return f"{key} {value:>6d}"
-    if key == "lr":
-        return f"lr {value:.3g}"
-    if key.endswith("_acc"):
-        return f"{key} {value:7.2%}"
-    return f"{key} {value:.6f}"
 
 
 folders_argument = click.argument(
@@ -154,7 +148,7 @@ def train(
         return EXIT_INTERRUPTED
     progress.close()
     final = run.summary.get("final", {})
-    metrics = "  ".join(_fmt_metric(k, v) for k, v in final.items() if k != "step")
+    metrics = "  ".join(metric_field(k, v) for k, v in final.items() if k != "step")
     for warning in run.meta.get("warnings", []):
         click.echo(f"nnlab: warning: {warning}", err=True)
     if run.status == "completed":
@@ -185,18 +179,16 @@ def gradcheck(config: Path, overrides: tuple[str, ...], batch: int) -> int:
 
     Exits 1 if any relative error exceeds 1e-6.
     """
-    from nnlab.experiment import gradcheck as check
+    from nnlab.models.mlp.gradcheck import TOLERANCE, gradcheck
 
-    results = check(config, overrides, batch=batch)
+    results = gradcheck(config, overrides, batch=batch)
     click.echo(f"{'param':<6} {'shape':<12} {'rel. error':>11}")
     for r in results:
-        verdict = "ok" if r.rel_error <= GRADCHECK_TOLERANCE else "FAIL"
+        verdict = "ok" if r.rel_error <= TOLERANCE else "FAIL"
         click.echo(f"{r.name:<6} {str(r.shape):<12} {r.rel_error:11.3e}  {verdict}")
     worst = max(r.rel_error for r in results)
-    ok = worst <= GRADCHECK_TOLERANCE
-    click.echo(
-        f"max relative error {worst:.3e} ({'ok' if ok else 'above'} {GRADCHECK_TOLERANCE:g})"
-    )
+    ok = worst <= TOLERANCE
+    click.echo(f"max relative error {worst:.3e} ({'ok' if ok else 'above'} {TOLERANCE:g})")
     return EXIT_OK if ok else EXIT_RUN_FAILED
 
 
@@ -273,9 +265,7 @@ def sweep(
 
     def on_job(job_id: str, entry: dict) -> None:
         final = entry.get("final") or {}
-        shown = "  ".join(
-            _fmt_metric(k, v) for k, v in final.items() if k.endswith(("_loss", "_acc"))
-        )
+        shown = "  ".join(metric_field(k, v) for k, v in final.items() if is_result(k))
         detail = shown if entry["status"] != "failed" else entry.get("error")
         progress.line(f"{entry['status']:>11}  {job_id}  {detail}")
 
@@ -346,9 +336,7 @@ def _each(paths: tuple[Path, ...], action) -> int:
     help="With several runs: a metric to overlay, e.g. test_acc (repeatable) "
     "[default: loss and accuracy].",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["png", "pdf", "svg"]), default="png", show_default=True
-)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="png", show_default=True)
 def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], fmt: str) -> int:
     """Re-render the figures of run or sweep folders from their files, without training.
 
@@ -393,7 +381,7 @@ def report(folders: tuple[Path, ...]) -> int:
 @runs_dir_option("runs")
 @click.option(
     "--status",
-    type=click.Choice(["running", "completed", "failed", "diverged", "interrupted"]),
+    type=click.Choice(STATUSES),
     default=None,
 )
 @click.option(
@@ -431,13 +419,9 @@ def runs(runs_dir: Path, status: str | None, pattern: str | None) -> int:
     return EXIT_OK
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the CLI and turn every outcome into DESIGN.md's exit codes."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    """Console entry point: run the CLI and turn every outcome into an exit code."""
+    signal.signal(signal.SIGTERM, raise_interrupt)
     # past a file-size limit, get an OSError (reported, status kept honest), not a silent kill
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:

@@ -1,8 +1,10 @@
-"""Experiment configs: the schema, YAML loading, dotted overrides and validation.
+"""Experiment configs: options, YAML loading, dotted overrides and validation.
 
-The schema below is the single source of truth for every key, its default, its type and what
-is allowed. Everything is validated before any work starts, and every error names the dotted
-key, what was given and what is allowed.
+A config's schema is the common keys below plus the keys its model kind declares
+(:class:`nnlab.models.Kind`); together they are the single source of truth for every key, its
+default, its type and what is allowed (docs/design.md, 'Config'). Everything is validated
+before any work starts, and every error names the dotted key, what was given and what is
+allowed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,129 +22,58 @@ import yaml
 
 from nnlab.errors import ConfigError
 
-KINDS = ("mlp", "dcn")
-DATASETS = {
-    "mlp": ("moons", "circles", "blobs", "breast_cancer", "digits"),
-    "dcn": ("digits", "mnist", "fashion_mnist"),
-}
-IDX_DATASETS = ("mnist", "fashion_mnist")  # come with their own test set
-# Held-out fraction when `data.test_size` is null; IDX sets use their own test files instead.
+# Data-set facts the config rules use. IDX sets come with their own test files; the held-out
+# fraction when `data.test_size` is null is 0.2 for these tables and 0 for generated sets.
+IDX_DATASETS = ("mnist", "fashion_mnist")
 DEFAULT_TEST_SIZE = {"breast_cancer": 0.2, "digits": 0.2}
-ACTIVATIONS = ("sigmoid", "tanh", "relu")
-LR_DECAYS = ("none", "step", "exponential", "cosine")
-
-
-@dataclass(frozen=True)
-class ByKind:
-    """A default or a set of choices that differs between model kinds."""
-
-    mlp: Any
-    dcn: Any
 
 
 @dataclass(frozen=True)
 class Option:
-    """One config key: its default, its type, the values allowed and the model kinds it serves.
+    """One config key: its default, its type, the values allowed and what it means.
 
-    kind is one of "str", "int", "float", "bool", "int_list". Bounds are inclusive unless the
-    matching ``*_open`` flag is set. ``default`` and ``choices`` may be :class:`ByKind`.
+    type is one of "str", "int", "float", "bool", "int_list". Bounds are inclusive unless the
+    matching ``*_open`` flag is set. A model kind lists the options it reads in its schema
+    (:class:`nnlab.models.Kind`); an option several kinds share is one object here, stated
+    once, and :meth:`but` gives a kind its own default or words.
     """
 
     default: Any
     type: str
     doc: str
-    choices: tuple | ByKind = ()
+    choices: tuple = ()
     low: float | None = None
     low_open: bool = False
     high: float | None = None
     high_open: bool = False
     nullable: bool = False
     min_len: int = 0
-    kinds: tuple[str, ...] = KINDS
 
-    def default_for(self, kind: str) -> Any:
-        value = getattr(self.default, kind) if isinstance(self.default, ByKind) else self.default
-        return copy.deepcopy(value)
+    def but(self, **changes: Any) -> Option:
+        return replace(self, **changes)
 
-    def choices_for(self, kind: str) -> tuple:
-        return getattr(self.choices, kind) if isinstance(self.choices, ByKind) else self.choices
+    def default_value(self) -> Any:
+        return copy.deepcopy(self.default)
 
 
-MLP, DCN = ("mlp",), ("dcn",)
-
+# Keys every kind has.
 # fmt: off
-SCHEMA: dict[str, Option] = {
+COMMON: dict[str, Option] = {
     "name": Option(None, "str", "run name, used in the run folder's name; default: the file's stem",
                    nullable=True),
     "seed": Option(0, "int", "drives data generation, splits, initialisation, shuffling, dropout",
                    low=0, high=2**32 - 1),
-    "data.name": Option(ByKind("moons", "digits"), "str", "data set",
-                        choices=ByKind(DATASETS["mlp"], DATASETS["dcn"])),
-    "data.n_samples": Option(200, "int", "number of points (moons, circles, blobs)", low=2,
-                             kinds=MLP),
-    "data.noise": Option(0.2, "float", "noise of moons / circles", low=0, kinds=MLP),
-    "data.test_size": Option(None, "float", "fraction held out for testing; null: 0.2 for "
-                             "breast_cancer and digits, else 0 (mnist sets: their test files)",
-                             low=0, high=1, high_open=True, nullable=True),
-    "data.standardize": Option(False, "bool",
-                               "z-score features with statistics of the training split", kinds=MLP),
-    "data.val_size": Option(5000, "int", "validation images carved from the training images "
-                            "(at most 10% of them)", low=0, kinds=DCN),
-    "data.root": Option(None, "str", "folder holding the IDX files (flat or <root>/MNIST/raw/)",
-                        nullable=True, kinds=DCN),
-    "data.download": Option(False, "bool", "let torchvision download mnist / fashion_mnist",
-                            kinds=DCN),
-    "model.kind": Option("mlp", "str", "mlp: NumPy MLP; dcn: PyTorch convolutional network",
-                         choices=KINDS),
-    "model.layers": Option([2, 3, 2], "int_list", "layer sizes: input, hidden..., output",
-                           low=1, min_len=2, kinds=MLP),
-    "model.activation": Option("tanh", "str", "hidden-layer activation", choices=ACTIVATIONS,
-                               kinds=MLP),
-    "model.init": Option(ByKind("classic", "default"), "str",
-                         "mlp: classic randn/sqrt(fan_in), xavier (Glorot normal), he; "
-                         "dcn: default (PyTorch's), xavier (Glorot uniform), he; biases zero",
-                         choices=ByKind(("classic", "xavier", "he"), ("default", "xavier", "he"))),
-    "model.conv_channels": Option([32, 64], "int_list", "channels of each conv + ReLU + "
-                                  "max-pool 2 stage", low=1, min_len=1, kinds=DCN),
-    "model.kernel_size": Option(5, "int", "conv kernel size ('same' padding)", low=1, kinds=DCN),
-    "model.fc_units": Option(1024, "int", "units of the hidden fully connected layer", low=1,
-                             kinds=DCN),
-    "model.dropout": Option(0.5, "float", "dropout before the output layer", low=0, high=1,
-                            high_open=True, kinds=DCN),
-    "train.epsilon": Option(0.01, "float", "learning rate", low=0, low_open=True),
-    "train.reg_lambda": Option(0.01, "float", "L2 penalty (mlp) / weight decay (dcn)", low=0),
-    "train.iterations": Option(20000, "int", "full-batch gradient-descent steps", low=1,
-                               kinds=MLP),
-    "train.log_every": Option(ByKind(1000, 100), "int", "mlp: iterations between metric rows; "
-                              "dcn: steps between training rows", low=1),
-    "train.optimizer": Option("sgd", "str", "optimizer", choices=("sgd", "adam"), kinds=DCN),
-    "train.momentum": Option(0.9, "float", "SGD momentum", low=0, high=1, high_open=True,
-                             kinds=DCN),
-    "train.epochs": Option(2, "int", "passes over the training images", low=1, kinds=DCN),
-    "train.batch_size": Option(50, "int", "images per step", low=1, kinds=DCN),
-    "train.eval_every": Option(500, "int", "steps between validation/test evaluations (also "
-                               "at every epoch end)", low=1, kinds=DCN),
-    "train.lr_decay.kind": Option("none", "str", "learning-rate schedule, stepped per epoch",
-                                  choices=LR_DECAYS, kinds=DCN),
-    "train.lr_decay.gamma": Option(0.9, "float", "decay factor (step, exponential)", low=0,
-                                   low_open=True, high=1, kinds=DCN),
-    "train.lr_decay.step_size": Option(1, "int", "epochs between decays (step)", low=1,
-                                       kinds=DCN),
-    "train.stats_every": Option(100, "int", "steps between layer statistics (0: none)", low=0,
-                                kinds=DCN),
-    "train.precision": Option("float32", "str", "bfloat16: mixed-precision forward pass (fast "
-                              "on CPUs with AMX / avx512_bf16 and on recent GPUs)",
-                              choices=("float32", "bfloat16"), kinds=DCN),
-    "train.device": Option("auto", "str", "auto: cuda when available, else cpu",
-                           choices=("auto", "cpu", "cuda"), kinds=DCN),
-    "train.tensorboard": Option(True, "bool", "write TensorBoard event files to tb/", kinds=DCN),
+    "model.kind": Option("mlp", "str", "mlp: NumPy MLP; dcn: PyTorch convolutional network"),
 }
-# fmt: on
 
-# Every dotted prefix that names a section of keys: data, model, train, train.lr_decay.
-SECTIONS = tuple(
-    dict.fromkeys(".".join(k.split(".")[:i]) for k in SCHEMA for i in range(1, k.count(".") + 1))
-)
+# Options several kinds share, each stated once.
+TEST_SIZE = Option(None, "float", "fraction held out for testing; null: 0.2 for breast_cancer "
+                   "and digits, else 0 (mnist sets: their test files)", low=0, high=1,
+                   high_open=True, nullable=True)
+EPSILON = Option(0.01, "float", "learning rate", low=0, low_open=True)
+REG_LAMBDA = Option(0.01, "float", "L2 penalty (mlp) / weight decay (dcn)", low=0)
+LOG_EVERY = Option(1000, "int", "iterations between metric rows", low=1)
+# fmt: on
 
 # Names people reach for that mean one of ours; used for "did you mean ...?" hints.
 ALIASES = {
@@ -262,31 +193,65 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[s
     return out
 
 
+def schema_of(kind: str) -> dict[str, Option]:
+    """Every key a config of this model kind has, in the order config.yaml lists them:
+    name, seed, the data keys, model.kind, the other model keys, the training keys."""
+    from nnlab.models import get_kind, kinds
+
+    own = get_kind(kind).schema
+    out = {k: COMMON[k] for k in ("name", "seed")}
+    out.update((k, o) for k, o in own.items() if k.startswith("data."))
+    out["model.kind"] = COMMON["model.kind"].but(choices=tuple(kinds()))
+    out.update((k, o) for k, o in own.items() if not k.startswith("data."))
+    return out
+
+
+def _all_schemas() -> dict[str, dict[str, Option]]:
+    from nnlab.models import kinds
+
+    return {name: schema_of(name) for name in kinds()}
+
+
+def _owners(schemas: Mapping[str, Mapping[str, Option]]) -> dict[str, list[str]]:
+    """Every key of the given schemas -> the kinds that have it."""
+    out: dict[str, list[str]] = {}
+    for name, schema in schemas.items():
+        for key in schema:
+            out.setdefault(key, []).append(name)
+    return out
+
+
+def known_keys() -> list[str]:
+    """The dotted keys some kind's config may hold."""
+    return list(_owners(_all_schemas()))
+
+
 def suggest(key: str) -> str:
     """A " (did you mean X?)" hint for an unknown dotted key, or ""."""
+    keys = known_keys()
     section, _, leaf = key.rpartition(".")
     leaf_l = leaf.lower()
     candidates = []
     if leaf_l in ALIASES:
         target = ALIASES[leaf_l]
-        candidates = [k for k in SCHEMA if k.rsplit(".", 1)[-1] == target]
+        candidates = [k for k in keys if k.rsplit(".", 1)[-1] == target]
         same = [k for k in candidates if k.startswith(section + ".")] if section else []
         candidates = same or candidates
     if not candidates:
-        candidates = [k for k in SCHEMA if k.rsplit(".", 1)[-1] == leaf_l]
+        candidates = [k for k in keys if k.rsplit(".", 1)[-1] == leaf_l]
     if not candidates:
-        candidates = difflib.get_close_matches(key.lower(), list(SCHEMA), n=1, cutoff=0.6)
+        candidates = difflib.get_close_matches(key.lower(), keys, n=1, cutoff=0.6)
     if not candidates:
-        leaves = {k.rsplit(".", 1)[-1]: k for k in SCHEMA}
+        leaves = {k.rsplit(".", 1)[-1]: k for k in keys}
         close = difflib.get_close_matches(leaf_l, list(leaves), n=1, cutoff=0.75)
         candidates = [leaves[c] for c in close]
     return f" (did you mean {candidates[0]}?)" if candidates else ""
 
 
-def _describe(opt: Option, kind: str) -> str:
+def describe(opt: Option) -> str:
     """What an option allows, in words: 'a number > 0', 'one of sigmoid, tanh, relu'."""
-    if opt.choices_for(kind):
-        return "one of " + ", ".join(map(str, opt.choices_for(kind)))
+    if opt.choices:
+        return "one of " + ", ".join(map(str, opt.choices))
     noun = {
         "str": "a string",
         "int": "an integer",
@@ -316,9 +281,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_value(key: str, value: Any, kind: str = "mlp") -> Any:
-    """Validate one value against the schema; return it normalised (ints become floats...)."""
-    opt = SCHEMA[key]
+def check_value(key: str, opt: Option, value: Any, for_kind: str = "") -> Any:
+    """Validate one value against its option; return it normalised (ints become floats...).
+    ``for_kind`` names the model kind in the message when the choices depend on it."""
     if value is None and opt.nullable:
         return None
     ok = False
@@ -338,33 +303,32 @@ def check_value(key: str, value: Any, kind: str = "mlp") -> Any:
             and len(value) >= opt.min_len
             and all(_is_int(v) and _in_bounds(opt, v) for v in value)
         )
-    choices = opt.choices_for(kind)
-    if ok and choices and value not in choices:
-        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.7)
+    if ok and opt.choices and value not in opt.choices:
+        close = difflib.get_close_matches(
+            str(value), [str(c) for c in opt.choices], n=1, cutoff=0.7
+        )
         hint = f" (did you mean {close[0]}?)" if close else ""
-        for_kind = f" for model.kind {kind}" if isinstance(opt.choices, ByKind) else ""
-        raise ConfigError(f"{key} must be {_describe(opt, kind)}{for_kind}; got {value!r}{hint}")
+        where = f" for model.kind {for_kind}" if for_kind else ""
+        raise ConfigError(f"{key} must be {describe(opt)}{where}; got {value!r}{hint}")
     if not ok:
-        raise ConfigError(f"{key} must be {_describe(opt, kind)}; got {value!r}")
+        raise ConfigError(f"{key} must be {describe(opt)}; got {value!r}")
     return copy.deepcopy(value)
 
 
-def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(raw: dict[str, Any], sections: set[str], prefix: str = "") -> dict[str, Any]:
     """``{"train": {"lr_decay": {"kind": "step"}}}`` -> ``{"train.lr_decay.kind": "step"}``,
-    refusing unknown keys and sections that are not mappings."""
+    refusing sections that are not mappings (keys are checked against the kind later)."""
     flat: dict[str, Any] = {}
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
-        if dotted in SECTIONS:
+        if dotted in sections:
             if value is None:
                 continue
             if not isinstance(value, dict):
                 raise ConfigError(f"{dotted} must be a section of keys, got {value!r}")
-            flat.update(_flatten(value, dotted + "."))
-        elif dotted in SCHEMA:
-            flat[dotted] = value
+            flat.update(_flatten(value, sections, dotted + "."))
         else:
-            raise ConfigError(f"unknown key {dotted}{suggest(dotted)}")
+            flat[dotted] = value
     return flat
 
 
@@ -391,42 +355,60 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _sections(keys: Iterable[str]) -> set[str]:
+    """Every dotted prefix that names a section of keys: data, model, train, train.lr_decay."""
+    return {".".join(k.split(".")[:i]) for k in keys for i in range(1, k.count(".") + 1)}
+
+
 def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
     """Validate a raw nested config and fill in every default.
 
     Returns the fully resolved nested dict ``{"name", "seed", "data": {...}, ...}`` holding the
-    keys that serve its model kind — the form that is saved as config.yaml and that the
-    trainers read.
+    keys of its model kind — the form that is saved as config.yaml and that the trainers
+    read.
     """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
-    given = _flatten(raw)
-    kind = check_value("model.kind", given.get("model.kind", SCHEMA["model.kind"].default))
+    schemas = _all_schemas()
+    owners = _owners(schemas)
+    given = _flatten(raw, _sections(owners))
+    any_kind = next(iter(schemas.values()))["model.kind"]
+    kind = check_value("model.kind", any_kind, given.get("model.kind", any_kind.default))
+    schema = schemas[kind]
     for key in given:
-        if kind not in SCHEMA[key].kinds:
+        if key not in owners:
+            raise ConfigError(f"unknown key {key}{suggest(key)}")
+        if key not in schema:
             raise ConfigError(
-                f"{key} applies only to model.kind {' or '.join(SCHEMA[key].kinds)}, "
+                f"{key} applies only to model.kind {' or '.join(owners[key])}, "
                 f"and this config's model.kind is {kind}"
             )
-    flat = {
-        key: check_value(key, given[key] if key in given else opt.default_for(kind), kind)
-        for key, opt in SCHEMA.items()
-        if kind in opt.kinds
-    }
+    flat = {}
+    for key, opt in schema.items():
+        varies = len({schemas[k][key].choices for k in owners[key]}) > 1
+        value = given[key] if key in given else opt.default_value()
+        flat[key] = check_value(key, opt, value, kind if varies else "")
     if flat["name"] is None:
         flat["name"] = default_name
-    data_name, test_size = flat["data.name"], flat["data.test_size"]
-    if data_name in IDX_DATASETS:
-        if test_size is not None:
-            raise ConfigError(
-                f"data.test_size does not apply to {data_name}, which has its own test files; "
-                "leave it out (or null)"
-            )
-    elif test_size is None:
-        flat["data.test_size"] = DEFAULT_TEST_SIZE.get(data_name, 0.0)
+    if "data.test_size" in flat:
+        data_name, test_size = flat["data.name"], flat["data.test_size"]
+        if data_name in IDX_DATASETS:
+            if test_size is not None:
+                raise ConfigError(
+                    f"data.test_size does not apply to {data_name}, which has its own test "
+                    "files; leave it out (or null)"
+                )
+        elif test_size is None:
+            flat["data.test_size"] = DEFAULT_TEST_SIZE.get(data_name, 0.0)
     return _nest(flat)
+
+
+def has_test_split(cfg: Mapping[str, Any]) -> bool:
+    """Whether a resolved config's runs report test metrics."""
+    data = cfg.get("data", {})
+    return bool(data.get("test_size")) or data.get("name") in IDX_DATASETS
 
 
 def load_config(
@@ -468,21 +450,31 @@ def dump_config(cfg: Mapping[str, Any]) -> str:
     return yaml.dump(dict(cfg), Dumper=_FlowListDumper, sort_keys=False)
 
 
-def reference_markdown() -> str:
-    """The README's config reference table, generated from the schema."""
+def reference_markdown(names: tuple[str, ...] = ("mlp", "dcn")) -> str:
+    """The README's config reference table for nnlab's own kinds, generated from their
+    schemas: a row per key; where the kinds differ, each kind's default, values or words."""
 
     def show(value: Any) -> str:
         return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
+    def per_kind(texts: dict[str, str], wrap=lambda t: t, sep: str = "; ") -> str:
+        if len(set(texts.values())) == 1:
+            return wrap(next(iter(texts.values())))
+        return sep.join(f"{k}: {wrap(t)}" for k, t in texts.items())
+
+    schemas = {name: schema_of(name) for name in names}
+    keys = list(dict.fromkeys(k for s in schemas.values() for k in s))
+    order = ["name", "seed", "data.", "model.", "train."]
+    keys.sort(key=lambda k: next(i for i, p in enumerate(order) if k.startswith(p)))
     lines = ["| key | models | default | allowed | meaning |", "|---|---|---|---|---|"]
-    for key, opt in SCHEMA.items():
-        if isinstance(opt.default, ByKind):
-            default = " / ".join(f"`{show(opt.default_for(k))}` ({k})" for k in KINDS)
+    for key in keys:
+        opts = {name: s[key] for name, s in schemas.items() if key in s}
+        defaults = {name: show(o.default) for name, o in opts.items()}
+        if len(set(defaults.values())) == 1:
+            default = f"`{next(iter(defaults.values()))}`"
         else:
-            default = f"`{show(opt.default)}`"
-        if isinstance(opt.choices, ByKind):
-            allowed = "; ".join(f"{k}: {_describe(opt, k)}" for k in KINDS)
-        else:
-            allowed = _describe(opt, opt.kinds[0])
-        lines.append(f"| `{key}` | {', '.join(opt.kinds)} | {default} | {allowed} | {opt.doc} |")
+            default = " / ".join(f"`{d}` ({k})" for k, d in defaults.items())
+        allowed = per_kind({name: describe(o) for name, o in opts.items()})
+        doc = per_kind({name: o.doc for name, o in opts.items()})
+        lines.append(f"| `{key}` | {', '.join(opts)} | {default} | {allowed} | {doc} |")
     return "\n".join(lines) + "\n"

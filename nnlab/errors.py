@@ -1,8 +1,11 @@
-"""Exceptions that carry a message meant for the user.
+"""Exceptions that carry a message meant for the user, and how a signal becomes one.
 
 Anything raised as an :class:`NnlabError` is reported by the CLI as one line,
-``nnlab: error: <message>``, with exit status 2 — never as a traceback.
+``nnlab: error: <message>``, with its exit status — never as a traceback (docs/design.md,
+'Exit codes').
 """
+
+from typing import Any
 
 
 class NnlabError(Exception):
@@ -36,3 +39,8 @@ class Diverged(Exception):
             f"training diverged at step {step}: {what} is not finite (try a smaller train.epsilon)"
         )
         self.step = step
+
+
+def raise_interrupt(signum: int, frame: Any) -> None:
+    """A signal handler that turns SIGTERM into Ctrl-C, so a run ends ``interrupted``."""
+    raise KeyboardInterrupt

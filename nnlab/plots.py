@@ -1,11 +1,15 @@
-"""Figures of one run, rendered to PNG with matplotlib's Agg backend (no display needed)."""
+"""Figures of runs and sweeps, rendered with matplotlib's Agg backend (no display needed) to
+PNG, PDF or SVG, and written atomically."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from nnlab.files import atomic_write_bytes
 
 
 def _pyplot():
@@ -18,9 +22,12 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    """Render the figure in the format its file name says, and write it atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip("."), dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

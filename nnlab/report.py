@@ -17,8 +17,11 @@ from typing import Any
 
 from nnlab.config import dump_config
 from nnlab.errors import NnlabError
+from nnlab.files import atomic_write_text
+from nnlab.metrics import is_result, metric_text
+from nnlab.models import trainer_class
 from nnlab.results import folder_kind, load_run_with_metrics, replot
-from nnlab.runs import atomic_write_text, load_run
+from nnlab.runs import load_run
 
 CAPTIONS = {
     "loss": "Loss against training step (cross-entropy, plus the L2 penalty for the MLP).",
@@ -46,20 +49,6 @@ class Doc:
         self.blocks.append((kind, payload))
 
 
-def _pct(value: float) -> str:
-    return f"{value:.2%}"
-
-
-def _metric(key: str, value: Any) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return str(value)
-    if key.endswith("_acc"):
-        return _pct(value)
-    if key in ("step", "epoch"):
-        return str(int(value))
-    return f"{value:.4g}" if key == "lr" else f"{value:.4f}"
-
-
 def _figures(doc: Doc, plots_dir: Path) -> None:
     pngs = sorted(
         plots_dir.glob("*.png"),
@@ -82,13 +71,7 @@ def _environment(doc: Doc, meta: dict[str, Any], extra: list[str]) -> None:
 def run_report(path: Path) -> Doc:
     run = load_run_with_metrics(path)
     cfg, meta, final = run.config, run.meta, run.summary.get("final") or run.metrics[-1]
-    model = cfg["model"]
-    net = (
-        f"a NumPy MLP {model['layers']} with {model['activation']} hidden units"
-        if model["kind"] == "mlp"
-        else f"a PyTorch DCN (conv channels {model['conv_channels']}, fc {model['fc_units']}) "
-        f"trained with {cfg['train']['optimizer']}"
-    )
+    net = trainer_class(cfg).describe(cfg)
     doc = Doc()
     doc.add("h1", f"Report: {cfg['name']}")
     doc.add(
@@ -103,11 +86,7 @@ def run_report(path: Path) -> Doc:
     doc.add("code", dump_config(cfg))
     doc.add("h2", "Results")
     steps = f"step {final.get('step')}" + (f", epoch {final['epoch']}" if "epoch" in final else "")
-    parts = [
-        f"{k.replace('_', ' ')} {_metric(k, v)}"
-        for k, v in final.items()
-        if k.endswith(("_loss", "_acc"))
-    ]
+    parts = [f"{k.replace('_', ' ')} {metric_text(k, v)}" for k, v in final.items() if is_result(k)]
     doc.add("p", f"At the last logged {steps}: " + ", ".join(parts) + ".")
     best = run.summary.get("best", {})
     doc.add(
@@ -115,9 +94,9 @@ def run_report(path: Path) -> Doc:
         (
             ["metric", "final", "best"],
             [
-                [k, _metric(k, final[k]), _metric(k, best.get(k, final[k]))]
+                [k, metric_text(k, final[k]), metric_text(k, best.get(k, final[k]))]
                 for k in final
-                if k.endswith(("_loss", "_acc"))
+                if is_result(k)
             ],
         ),
     )
@@ -169,7 +148,7 @@ def sweep_report(path: Path) -> Doc:
     doc.add("h2", "Jobs")
     keys: list[str] = []
     for e in jobs.values():
-        keys += [k for k in e.get("final", {}) if k.endswith(("_loss", "_acc")) and k not in keys]
+        keys += [k for k in e.final if is_result(k) and k not in keys]
     doc.add(
         "table",
         (
@@ -177,37 +156,28 @@ def sweep_report(path: Path) -> Doc:
             [
                 [
                     k,
-                    e["status"],
-                    str(e["attempts"]),
-                    *(_metric(m, e["final"][m]) if m in e.get("final", {}) else "—" for m in keys),
+                    e.status,
+                    str(e.attempts),
+                    *(metric_text(m, e.final[m]) if m in e.final else "—" for m in keys),
                 ]
                 for k, e in jobs.items()
             ],
         ),
     )
-    failed = {k: e for k, e in jobs.items() if e["status"] not in DONE}
+    failed = {k: e for k, e in jobs.items() if e.status not in DONE}
     if failed:
         doc.add("h2", "Jobs that did not finish")
         doc.add(
             "list",
-            [
-                f"{k} ({e['status']}, {e['attempts']} attempts): {e.get('error')}"
-                for k, e in failed.items()
-            ],
+            [f"{k} ({e.status}, {e.attempts} attempts): {e.error}" for k, e in failed.items()],
         )
-    first = next(
-        (
-            path / e["run"]
-            for e in jobs.values()
-            if e.get("run") and (path / e["run"] / "meta.json").exists()
-        ),
-        None,
-    )
-    meta = load_run(first).meta if first else {}
-    seconds = 0.0
-    for e in jobs.values():
-        if e.get("run") and (path / e["run"] / "meta.json").exists():
-            seconds += load_run(path / e["run"]).meta.get("duration_seconds") or 0.0
+    runs = [
+        load_run(path / e.run)
+        for e in jobs.values()
+        if e.run and (path / e.run / "meta.json").exists()
+    ]
+    meta = runs[0].meta if runs else {}
+    seconds = sum(r.meta.get("duration_seconds") or 0.0 for r in runs)
     _environment(
         doc,
         meta,

@@ -15,13 +15,10 @@ from typing import Any
 
 from nnlab.config import flatten
 from nnlab.errors import NnlabError
+from nnlab.metrics import LISTED, PREFERRED, metric_text, short_key
 from nnlab.runs import Run, load_run
 
-FORMATS = ("png", "pdf", "svg")
-DEFAULT_METRICS = {
-    "loss": ["test_loss", "val_loss", "train_loss"],
-    "accuracy": ["test_acc", "val_acc", "train_acc"],
-}
+FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.plots)
 
 
 def folder_kind(path: Path) -> str:
@@ -50,24 +47,18 @@ def replot(path: Path, out: Path | None = None, ext: str = "png") -> list[Path]:
         sweep, state = load_sweep_folder(path)
         return comparison_plots(path, sweep, state.data, out, ext)
     from nnlab.config import load_config
-    from nnlab.experiment import make_job
+    from nnlab.models import build
 
     run = load_run_with_metrics(path)
     cfg = load_config(path / "config.yaml")
-    job = make_job(cfg)
+    trainer = build(cfg)
     try:
-        job.load_model(path)
+        trainer.load_model(path)
     except FileNotFoundError as exc:
         raise NnlabError(f"{path}: no saved model ({Path(exc.filename).name})") from None
     except Exception as exc:
         raise NnlabError(f"{path}: the saved model cannot be read: {exc}") from None
-    return job.render_plots(run.metrics, out or path / "plots", path, ext)
-
-
-def _short(key: str) -> str:
-    """train.lr_decay.kind → lr_decay; model.activation → activation."""
-    parts = key.split(".")
-    return parts[-2] if parts[-1] == "kind" and len(parts) > 2 else parts[-1]
+    return trainer.figures(run.metrics, out or path / "plots", path, ext)
 
 
 def differing_labels(configs: list[dict[str, Any]]) -> list[str]:
@@ -82,7 +73,7 @@ def differing_labels(configs: list[dict[str, Any]]) -> list[str]:
         return json.dumps(v).replace(" ", "") if isinstance(v, list) else f"{v}"
 
     return [
-        " ".join(f"{_short(k)}={show(f.get(k))}" for k in keys) or f.get("name", "run")
+        " ".join(f"{short_key(k)}={show(f.get(k))}" for k in keys) or f.get("name", "run")
         for f in flats
     ]
 
@@ -95,9 +86,9 @@ def compare(
 
     labels = differing_labels([r.config for r in runs])
     made = []
-    for metric in metrics or list(DEFAULT_METRICS):
-        candidates = DEFAULT_METRICS.get(metric, [metric])
-        if metric not in DEFAULT_METRICS:
+    for metric in metrics or list(PREFERRED):
+        candidates = PREFERRED.get(metric, [metric])
+        if metric not in PREFERRED:
             for run in runs:
                 available = sorted({k for row in run.metrics for k in row} - {"step", "epoch"})
                 if not any(metric in row for row in run.metrics):
@@ -155,11 +146,7 @@ def _listing(path: Path) -> Listing:
             )
         run = load_run(path)
         final = run.summary.get("final") or (run.metrics[-1] if run.metrics else {})
-        shown = [
-            f"{k} {final[k]:.2%}" if k.endswith("_acc") else f"{k} {final[k]:.4f}"
-            for k in ("test_acc", "train_acc", "train_loss")
-            if k in final
-        ]
+        shown = [f"{k} {metric_text(k, final[k])}" for k in LISTED if k in final]
         return Listing(
             path,
             run.meta.get("name", path.name),

@@ -1,8 +1,8 @@
-"""Run folders: creating them, writing their files safely, and reading them back.
+"""Run folders: creating them, recording a run into one, and reading them back.
 
-Layout (DESIGN.md): ``<runs_dir>/<YYYYmmdd-HHMMSS>-<name>[-<k>]/`` holding config.yaml,
-meta.json, metrics.csv, summary.json, the model file and plots/. Files other commands read are
-written atomically (temporary file + rename), so a crash never leaves one half-written.
+Layout (docs/design.md, 'Run folder'): ``<runs_dir>/<YYYYmmdd-HHMMSS>-<name>[-<k>]/`` holding
+config.yaml, meta.json, metrics.csv, summary.json, the model file and plots/. Files other
+commands read are written atomically (nnlab.files); metrics.csv is appended row by row.
 """
 
 from __future__ import annotations
@@ -11,56 +11,29 @@ import contextlib
 import csv
 import errno
 import io
-import json
-import math
 import os
 import platform
 import re
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from nnlab.errors import NnlabError
+from nnlab.files import atomic_write_json, atomic_write_text, now, now_iso, read_json
+from nnlab.metrics import COUNTERS, summarize
 
 STATUSES = ("running", "completed", "failed", "diverged", "interrupted")
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def safe_name(name: str) -> str:
     """A run name made safe as one path component: no separators, no leading dots."""
     cleaned = re.sub(r"[^A-Za-z0-9_.+=,-]+", "_", name).strip("._") or "run"
     return cleaned[:80]
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).astimezone()
 
 
 def versions() -> dict[str, str | None]:
@@ -105,7 +78,7 @@ def create_run_dir(
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NnlabError(f"cannot create runs folder {str(runs_dir)!r}: {exc.strerror}") from None
-    stem = f"{(when or _now()):%Y%m%d-%H%M%S}-{kind + '-' if kind else ''}{safe_name(name)}"
+    stem = f"{(when or now()):%Y%m%d-%H%M%S}-{kind + '-' if kind else ''}{safe_name(name)}"
     for k in range(10_000):
         path = runs_dir / (stem if k == 0 else f"{stem}-{k}")
         try:
@@ -175,18 +148,6 @@ def _fmt(v: float) -> str:
     return str(v) if isinstance(v, int) else repr(float(v))
 
 
-def summarize(rows: list[dict[str, float]]) -> tuple[dict, dict]:
-    """(final row, best value of each metric): lowest loss, highest accuracy."""
-    final = dict(rows[-1]) if rows else {}
-    best: dict[str, float] = {}
-    for key in final:
-        if key.endswith("_loss") or key.endswith("_acc"):
-            values = [r[key] for r in rows if key in r and math.isfinite(r[key])]
-            if values:
-                best[key] = min(values) if key.endswith("_loss") else max(values)
-    return final, best
-
-
 @dataclass
 class Run:
     """A run folder read back, or the result of :func:`nnlab.train`."""
@@ -218,12 +179,12 @@ class RunRecorder:
     ):
         """Start recording into ``path``, a new empty folder made by the caller."""
         self.path = path
-        (self.path / "config.yaml").write_text(config_text, encoding="utf-8")
+        atomic_write_text(self.path / "config.yaml", config_text)
         meta = {
             "status": "running",
             "name": config["name"],
             "kind": config["model"]["kind"],
-            "start_time": _now().isoformat(timespec="seconds"),
+            "start_time": now_iso(),
             "end_time": None,
             "duration_seconds": None,
             "command": _command_line(),
@@ -246,7 +207,7 @@ class RunRecorder:
         self = cls.__new__(cls)
         self.path = path
         meta = _read_json(path / "meta.json")
-        meta.setdefault("resumed", []).append(_now().isoformat(timespec="seconds"))
+        meta.setdefault("resumed", []).append(now_iso())
         meta.update(
             status="running", end_time=None, error=None, pid=os.getpid(), command=_command_line()
         )
@@ -280,7 +241,7 @@ class RunRecorder:
         atomic_write_json(self.path / "summary.json", summary)
         self.meta.update(
             status=status,
-            end_time=_now().isoformat(timespec="seconds"),
+            end_time=now_iso(),
             duration_seconds=round(time.perf_counter() - self._t0, 3),
             error=error,
         )
@@ -289,12 +250,7 @@ class RunRecorder:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NnlabError(f"{path.parent}: no {path.name} (not a run folder?)") from None
-    except (OSError, ValueError) as exc:
-        raise NnlabError(f"{path}: cannot be read: {exc}") from None
+    data = read_json(path, f"{path.parent}: no {path.name} (not a run folder?)")
     if not isinstance(data, dict):
         raise NnlabError(f"{path}: is not a JSON object")
     return data
@@ -312,11 +268,7 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
                     f"line {line} has {'too many' if None in r else 'too few'} fields (truncated?)"
                 )
             out.append(
-                {
-                    k: (int(v) if k in ("step", "epoch") else float(v))
-                    for k, v in r.items()
-                    if v != ""
-                }
+                {k: (int(v) if k in COUNTERS else float(v)) for k, v in r.items() if v != ""}
             )
         return out
     except FileNotFoundError:

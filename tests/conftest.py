@@ -1,34 +1,78 @@
-"""Shared helpers: running the real CLI in a subprocess, the shipped configs, check-run."""
+"""Test helpers: running the real CLI in a child process, the shipped configs, the run and
+sweep contracts."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import contract
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
-CHECK_RUN = ROOT.parent / "shared" / "check-run"
 
 
-def nnlab(
-    *args: str, cwd: Path | str | None = None, timeout: float = 300, **kwargs
-) -> subprocess.CompletedProcess:
-    """Run ``python -m nnlab ARGS`` as a user would, capturing its output."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "nnlab", *map(str, args)],
+@contextlib.contextmanager
+def child_process(
+    argv: list, *, cwd: Path | str | None = None, setup: Callable[[], None] | None = None
+) -> Iterator[subprocess.Popen]:
+    """Start ARGV with its output captured as text, in a session of its own; on the way out,
+    whatever happened, SIGKILL its whole process group so that no run goes on training.
+
+    The child gets SIGINT at its default: a test started from a script's background job
+    inherits SIGINT ignored, and a Python child that starts with SIGINT ignored installs no
+    KeyboardInterrupt handler, so Ctrl-C would never reach it. ``setup`` runs in the child
+    before exec too (to set a resource limit, say)."""
+
+    def before_exec() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if setup is not None:
+            setup()
+
+    proc = subprocess.Popen(
+        [str(a) for a in argv],
         cwd=cwd,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        env=env,
-        **kwargs,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+        preexec_fn=before_exec,
     )
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the group may be gone already
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.stdout.close()
+        proc.stderr.close()
+        proc.wait()
+
+
+def nnlab_process(*args, **kwargs) -> contextlib.AbstractContextManager[subprocess.Popen]:
+    """``python -m nnlab ARGS`` as a :func:`child_process`: signal it, wait for it, read it."""
+    return child_process([sys.executable, "-m", "nnlab", *args], **kwargs)
+
+
+def run_child(argv: list, *, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    """Run ARGV as a :func:`child_process` to its end, capturing its output."""
+    with child_process(argv, **kwargs) as proc:
+        out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def nnlab(*args, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python -m nnlab ARGS`` as a user would, capturing its output."""
+    return run_child([sys.executable, "-m", "nnlab", *args], **kwargs)
 
 
 def run_dir_of(result: subprocess.CompletedProcess, cwd: Path) -> Path:
@@ -45,13 +89,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def check_run(*folders: Path) -> None:
-    """Assert the folders pass ../shared/check-run, the contract checker of DESIGN.md."""
-    if not CHECK_RUN.exists():
-        pytest.skip(f"{CHECK_RUN} is not present in this checkout")
-    result = subprocess.run(
-        [sys.executable, str(CHECK_RUN), *map(str, folders)], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    """Assert the run, sweep or runs folders keep the contracts of docs/design.md."""
+    problems = contract.problems(*folders)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture
@@ -100,35 +140,18 @@ def small_mnist(folder: Path, n_train: int = 300, n_test: int = 100, gz: bool = 
     return folder
 
 
-def spawn_nnlab(*args) -> subprocess.Popen:
-    """Start ``python -m nnlab ARGS`` in the background, its output captured as text."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "nnlab", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def interrupt_after_rows(
     args: list, runs_dir: Path, rows: int, sig: int, timeout: float = 120
 ) -> tuple[int, str, str]:
     """Start ``nnlab ARGS``, wait until its metrics.csv under runs_dir holds ``rows`` rows,
     send ``sig``; return (exit code, stdout, stderr)."""
-    import time
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nnlab", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        metrics = list(Path(runs_dir).glob("*/metrics.csv"))
-        if metrics and len(read_csv(metrics[0])) >= rows:
-            break
-        time.sleep(0.1)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+    with nnlab_process(*args) as proc:
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None:
+            metrics = list(Path(runs_dir).glob("*/metrics.csv"))
+            if metrics and len(read_csv(metrics[0])) >= rows:
+                break
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
     return proc.returncode, out, err

@@ -1,12 +1,11 @@
 """The real `nnlab` command: bad input, help, gradcheck."""
 
-import subprocess
 import sys
 
 import pytest
 
 from nnlab import cli
-from tests.conftest import CONFIGS, nnlab
+from tests.conftest import CONFIGS, nnlab, run_child
 
 MOONS = str(CONFIGS / "moons_tanh.yaml")
 
@@ -109,7 +108,8 @@ def test_help_is_fast_and_imports_no_heavy_library():
         "heavy = [m for m in ('torch', 'numpy', 'sklearn', 'matplotlib') if m in sys.modules]\n"
         "print(heavy, time.perf_counter() - t)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = run_child([sys.executable, "-c", code], timeout=60)
+    assert out.returncode == 0, out.stderr
     heavy, seconds = out.stdout.strip().splitlines()[-1].rsplit(" ", 1)
     assert heavy == "[]"
     assert "train" in out.stdout and "gradcheck" in out.stdout
@@ -127,15 +127,15 @@ def test_gradcheck_passes_for_every_shipped_moons_config():
 
 
 def test_gradcheck_fails_with_exit_1_when_backprop_is_wrong(monkeypatch, capsys):
-    import nnlab.experiment as experiment
-    from nnlab.mlp import backprop
+    import nnlab.models.mlp.gradcheck as gradcheck
+    from nnlab.models.mlp.math import backprop
 
     def wrong(*args):
         dW, db = backprop(*args)
         dW[0] = dW[0] * 1.001
         return dW, db
 
-    monkeypatch.setattr(experiment, "backprop", wrong)
+    monkeypatch.setattr(gradcheck, "backprop", wrong)
     with pytest.raises(SystemExit) as exc:
         cli.main(["gradcheck", MOONS])
     assert exc.value.code == 1

@@ -4,7 +4,14 @@ import re
 
 import pytest
 
-from nnlab.config import SCHEMA, dump_config, load_config, parse_yaml, reference_markdown
+from nnlab.config import (
+    dump_config,
+    flatten,
+    load_config,
+    parse_yaml,
+    reference_markdown,
+    schema_of,
+)
 from nnlab.errors import ConfigError
 from tests.conftest import CONFIGS, ROOT
 
@@ -12,21 +19,21 @@ from tests.conftest import CONFIGS, ROOT
 @pytest.mark.parametrize("kind", ["mlp", "dcn"])
 def test_empty_config_gets_every_default_of_its_kind(kind):
     cfg = load_config({"model": {"kind": kind}})
-    for dotted, opt in SCHEMA.items():
+    schema = schema_of(kind)
+    assert flatten(cfg).keys() == schema.keys()  # its kind's keys, no other, in schema order
+    for dotted, opt in schema.items():
         *sections, leaf = dotted.split(".")
         node = cfg
         for section in sections:
             node = node.get(section, {})
-        if kind not in opt.kinds:
-            assert leaf not in node, dotted
-        elif dotted == "name":
+        if dotted == "name":
             assert node[leaf] == "run"
         elif dotted == "model.kind":
             assert node[leaf] == kind
         elif dotted == "data.test_size":
             assert node[leaf] == (0.0 if kind == "mlp" else 0.2)  # moons / digits
         else:
-            assert node[leaf] == opt.default_for(kind), dotted
+            assert node[leaf] == opt.default, dotted
 
 
 def test_keys_of_the_other_kind_are_refused():
@@ -158,12 +165,12 @@ def test_dumped_config_loads_back_identically(tmp_path):
 def test_shipped_configs_are_valid_and_fit_their_data(path):
     cfg = load_config(path)
     if cfg["model"]["kind"] == "mlp":
-        from nnlab.data import check_fits, load_data
+        from nnlab.models.mlp.data import check_fits, load_data
 
         check_fits(cfg, load_data(cfg))
     elif cfg["data"]["name"] == "digits":  # the IDX sets are not bundled; digits always is
-        from nnlab.dcn import check_image_size
-        from nnlab.images import load_images
+        from nnlab.models.dcn.images import load_images
+        from nnlab.models.dcn.network import check_image_size
 
         check_image_size(load_images(cfg).image_size, cfg["model"]["conv_channels"])
 

@@ -6,7 +6,7 @@ import pytest
 
 import nnlab
 from nnlab.config import load_config
-from nnlab.data import load_data
+from nnlab.models.mlp.data import load_data
 
 SHAPES = {
     "moons": (2, 2),

@@ -12,9 +12,9 @@ import torch
 
 import nnlab
 from nnlab.config import load_config
-from nnlab.dcn import DCN, evaluate, initialise, make_optimizer, make_scheduler
 from nnlab.errors import DataError
-from nnlab.images import find_idx_files, load_images, read_idx
+from nnlab.models.dcn.images import find_idx_files, load_images, read_idx
+from nnlab.models.dcn.network import DCN, evaluate, initialise, make_optimizer, make_scheduler
 from tests.conftest import (
     check_run,
     interrupt_after_rows,

@@ -1,4 +1,5 @@
-"""The fast MLP engine against a plain transcription of DESIGN.md's equations, kept here."""
+"""The fast MLP engine against a plain transcription of the equations
+(docs/design.md, 'MLP equations'), kept here."""
 
 import json
 
@@ -7,13 +8,14 @@ import pytest
 
 import nnlab
 from nnlab.config import load_config
-from nnlab.data import load_data
-from nnlab.mlp import MLP, Engine
+from nnlab.models.mlp.data import load_data
+from nnlab.models.mlp.engine import Engine
+from nnlab.models.mlp.math import MLP
 from tests.conftest import CONFIGS, read_csv
 
 
 def reference_step(W, b, X, Y, activation, eps, lam):
-    """DESIGN.md "MLP math", line by line, fresh arrays everywhere."""
+    """docs/design.md, "MLP equations", line by line, fresh arrays everywhere."""
     f = {
         "tanh": np.tanh,
         "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
@@ -75,7 +77,7 @@ def test_engine_equals_the_equations_after_1000_iterations(activation, hidden):
 
 
 def _reference_run(W, b, X, y, Y, activation, eps, lam, iterations):
-    """The reference run's loss at DESIGN's logged steps, each with the loss one step before
+    """The reference run's loss at the design's logged steps, each with the loss one step before
     (the other value of a period-2 cycle), and whether the run ends in such a cycle."""
     logged, previous, losses = {}, None, []
     for step in range(iterations):

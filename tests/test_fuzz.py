@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nnlab.cli import main
-from nnlab.config import SCHEMA
+from nnlab.config import known_keys
 
 EXAMPLES = int(os.environ.get("NNLAB_FUZZ_EXAMPLES", "200"))
-KEYS = [*SCHEMA, "bogus", "train.learning_rate", "model", "data", "train", "train.lr_decay"]
+KEYS = [*known_keys(), "bogus", "train.learning_rate", "model", "data", "train", "train.lr_decay"]
 SCALARS = (
     st.none()
     | st.booleans()

@@ -4,8 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from nnlab.experiment import numeric_gradient, relative_error
-from nnlab.mlp import MLP, backprop, forward, init_params, log_softmax, loss, one_hot, softmax
+from nnlab.models.mlp.gradcheck import numeric_gradient, relative_error
+from nnlab.models.mlp.math import (
+    MLP,
+    backprop,
+    forward,
+    init_params,
+    log_softmax,
+    loss,
+    one_hot,
+    softmax,
+)
 
 SHAPES = {1: [4, 5, 3], 2: [4, 5, 4, 3], 3: [4, 6, 5, 4, 3]}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIGS, check_run, nnlab, read_csv, spawn_nnlab
+from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, read_csv, run_child
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'nnlab[ray]')")
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -96,7 +96,7 @@ def test_a_sweep_on_two_nodes_equals_the_local_executor(cluster, tmp_path):
     state = json.loads((ray_folder / "state.json").read_text())
     nodes = {j["node"] for j in state["jobs"].values()}
     assert len(nodes) == 2, nodes  # both the head and the second node ran jobs
-    check_run(ray_folder)  # the run folders came back whole over Ray, no shared disk used
+    check_run(ray_folder)  # the run folders came back whole over Ray, not through a common disk
     for job in state["jobs"].values():
         assert (ray_folder / job["run"] / "model.npz").is_file()
 
@@ -107,7 +107,7 @@ def test_a_worker_killed_mid_job_is_retried_and_the_sweep_completes(cluster, tmp
         f"sweep:\n  name: kill\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
         "  grid:\n    model.activation: [tanh]\n"
     )
-    proc = spawn_nnlab(
+    with nnlab_process(
         "sweep",
         path,
         "-q",
@@ -121,18 +121,18 @@ def test_a_worker_killed_mid_job_is_retried_and_the_sweep_completes(cluster, tmp
         tmp_path,
         "-s",
         "train.iterations=60000",
-    )
-    deadline, victim = time.time() + 90, None
-    while time.time() < deadline and victim is None:
-        found = subprocess.run(
-            ["pgrep", "-f", "ray::_remote_run"], capture_output=True, text=True
-        ).stdout.split()
-        victim = int(found[0]) if found else None
-        time.sleep(0.2)
-    assert victim is not None, "the Ray task never started"
-    time.sleep(1.0)
-    os.kill(victim, signal.SIGKILL)
-    out, err = proc.communicate(timeout=180)
+    ) as proc:
+        deadline, victim = time.time() + 90, None
+        while time.time() < deadline and victim is None:
+            found = subprocess.run(
+                ["pgrep", "-f", "ray::_remote_run"], capture_output=True, text=True
+            ).stdout.split()
+            victim = int(found[0]) if found else None
+            time.sleep(0.2)
+        assert victim is not None, "the Ray task never started"
+        time.sleep(1.0)
+        os.kill(victim, signal.SIGKILL)
+        out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     folder = Path(out.strip().splitlines()[-1])
     job = json.loads((folder / "state.json").read_text())["jobs"]["activation=tanh"]
@@ -162,15 +162,13 @@ def test_an_unreachable_address_is_a_quick_clear_error(tmp_path):
 
 def test_ray_is_never_imported_otherwise_and_its_absence_is_explained(tmp_path):
     code = (
-        "import sys, nnlab, nnlab.cli, nnlab.sweeps, nnlab.executors\n"
+        "import sys, nnlab, nnlab.cli, nnlab.sweeps, nnlab.sweeps.executors\n"
         "assert 'ray' not in sys.modules\n"
         "sys.modules['ray'] = None  # as if Ray were not installed\n"
         "from nnlab.cli import main\n"
         f"main(['sweep', {str(_sweep_file(tmp_path, 'noray'))!r}, '--executor', 'ray', "
         f"'--runs-dir', {str(tmp_path / 'runs')!r}])\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    result = run_child([sys.executable, "-c", code], timeout=60)
     assert result.returncode == 2
     assert "pip install 'nnlab[ray]'" in result.stderr

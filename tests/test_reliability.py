@@ -1,19 +1,19 @@
 """Guarantees under faults: a full disk, a vanished folder, concurrent runs, hostile names and
 checkpoints, determinism of every shipped config, and fuzzed configs through the CLI."""
 
+import contextlib
 import json
 import os
 import resource
 import shutil
 import signal
-import subprocess
-import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import nnlab
-from tests.conftest import CONFIGS, check_run, read_csv, spawn_nnlab
+from tests.conftest import CONFIGS, check_run, nnlab_process, read_csv
 from tests.conftest import nnlab as run_nnlab
 
 
@@ -29,24 +29,17 @@ def test_a_full_disk_fails_the_run_honestly_and_corrupts_nothing(tmp_path):
     def limit_file_size():  # every file this process writes stops at 6 kB: a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
 
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nnlab",
-            "train",
-            str(CONFIGS / "moons_tanh.yaml"),
-            "-q",
-            "--runs-dir",
-            str(tmp_path),
-            "-s",
-            "train.log_every=1",
-            "-s",
-            "train.iterations=5000",
-        ],
-        capture_output=True,
-        text=True,
-        preexec_fn=limit_file_size,
+    result = run_nnlab(
+        "train",
+        CONFIGS / "moons_tanh.yaml",
+        "-q",
+        "--runs-dir",
+        tmp_path,
+        "-s",
+        "train.log_every=1",
+        "-s",
+        "train.iterations=5000",
+        setup=limit_file_size,
         timeout=120,
     )
     assert result.returncode == 1, result.stderr
@@ -62,7 +55,7 @@ def test_a_full_disk_fails_the_run_honestly_and_corrupts_nothing(tmp_path):
 
 
 def test_a_run_folder_removed_mid_run_is_a_clear_error(tmp_path):
-    proc = spawn_nnlab(
+    with nnlab_process(
         "train",
         CONFIGS / "moons_tanh.yaml",
         "--runs-dir",
@@ -72,17 +65,15 @@ def test_a_run_folder_removed_mid_run_is_a_clear_error(tmp_path):
         "train.iterations=100000000",
         "-s",
         "train.log_every=1000",
-    )
-    import time
-
-    deadline = time.time() + 60
-    while time.time() < deadline and not any(
-        len(read_csv(p)) >= 2 for p in tmp_path.glob("*/metrics.csv")
-    ):
-        time.sleep(0.1)
-    shutil.rmtree(next(tmp_path.iterdir()))
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    ) as proc:
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(
+            len(read_csv(p)) >= 2 for p in tmp_path.glob("*/metrics.csv")
+        ):
+            time.sleep(0.1)
+        shutil.rmtree(next(tmp_path.iterdir()))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "cannot be written any more" in lines[0]
@@ -97,19 +88,11 @@ def test_a_runs_folder_that_cannot_be_made_is_exit_2(tmp_path):
 
 
 def test_runs_started_together_with_one_name_get_distinct_folders(tmp_path):
-    procs = [
-        spawn_nnlab(
-            "train",
-            CONFIGS / "moons_tanh.yaml",
-            "-q",
-            "--runs-dir",
-            tmp_path,
-            "-s",
-            "train.iterations=200",
-        )
-        for _ in range(4)
-    ]
-    outs = [p.communicate(timeout=120) for p in procs]
+    args = ["train", CONFIGS / "moons_tanh.yaml", "-q", "--runs-dir", tmp_path]
+    args += ["-s", "train.iterations=200"]
+    with contextlib.ExitStack() as stack:
+        procs = [stack.enter_context(nnlab_process(*args)) for _ in range(4)]
+        outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
     folders = {o.strip().splitlines()[-1] for o, _ in outs}
     assert len(folders) == 4 and len(list(tmp_path.iterdir())) == 4
@@ -122,21 +105,11 @@ def test_two_sweeps_in_one_runs_folder_do_not_interfere(tmp_path):
         f"sweep:\n  name: same\n  base: {CONFIGS / 'moons_tanh.yaml'}\n  grid:\n"
         "    model.activation: [tanh, relu]\n"
     )
-    procs = [
-        spawn_nnlab(
-            "sweep",
-            path,
-            "-q",
-            "--jobs",
-            "1",
-            "--runs-dir",
-            tmp_path / "runs",
-            "-s",
-            "train.iterations=300",
-        )
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=180) for p in procs]
+    args = ["sweep", path, "-q", "--jobs", "1", "--runs-dir", tmp_path / "runs"]
+    args += ["-s", "train.iterations=300"]
+    with contextlib.ExitStack() as stack:
+        procs = [stack.enter_context(nnlab_process(*args)) for _ in range(2)]
+        outs = [p.communicate(timeout=180) for p in procs]
     assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
     sweeps = sorted((tmp_path / "runs").iterdir())
     assert len(sweeps) == 2

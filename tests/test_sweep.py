@@ -11,7 +11,7 @@ import pytest
 
 from nnlab.errors import ConfigError
 from nnlab.sweeps import job_id, load_sweep
-from tests.conftest import CONFIGS, check_run, nnlab, small_mnist, spawn_nnlab
+from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, small_mnist
 
 
 def write_sweep(folder: Path, body: str, base: str = "moons_tanh.yaml") -> Path:
@@ -178,17 +178,6 @@ def test_resume_after_sigkill_finishes_and_reruns_no_completed_job(tmp_path):
         "[[2, 3, 2], [2, 4, 2], [2, 5, 2], [2, 6, 2], [2, 7, 2]]\n",
     )
     runs = tmp_path / "runs"
-    proc = spawn_nnlab(
-        "sweep",
-        str(path),
-        "-q",
-        "--jobs",
-        "1",
-        "--runs-dir",
-        str(runs),
-        "-s",
-        "train.iterations=6000",
-    )
 
     def two_done() -> bool:
         states = list(runs.glob("*/state.json"))
@@ -200,15 +189,19 @@ def test_resume_after_sigkill_finishes_and_reruns_no_completed_job(tmp_path):
             return False
         return sum(j["status"] == "completed" for j in jobs) >= 2
 
-    _wait_for(two_done)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    folder = next(runs.glob("*-sweep-killme"))
-    before = state_of(folder)["jobs"]
-    done_before = {k for k, j in before.items() if j["status"] == "completed"}
-    stamps = {k: (folder / before[k]["run"] / "meta.json").stat().st_mtime_ns for k in done_before}
-
-    result = nnlab("sweep", "--resume", folder, "-q")
+    args = ["sweep", path, "-q", "--jobs", "1", "--runs-dir", runs, "-s", "train.iterations=6000"]
+    with nnlab_process(*args) as proc:
+        _wait_for(two_done)
+        os.kill(proc.pid, signal.SIGKILL)  # the sweep process alone, as a crash would
+        proc.wait(timeout=30)
+        folder = next(runs.glob("*-sweep-killme"))
+        before = state_of(folder)["jobs"]
+        done_before = {k for k, j in before.items() if j["status"] == "completed"}
+        stamps = {
+            k: (folder / before[k]["run"] / "meta.json").stat().st_mtime_ns for k in done_before
+        }
+        # its worker, sent SIGTERM by Linux as its parent died, winds down as the sweep resumes
+        result = nnlab("sweep", "--resume", folder, "-q")
     assert result.returncode == 0, result.stderr
     after = state_of(folder)["jobs"]
     assert all(j["status"] == "completed" for j in after.values())
@@ -245,22 +238,22 @@ def test_resume_refuses_a_changed_sweep_file_unless_forced(tmp_path):
 def test_sigint_stops_the_sweep_and_marks_running_jobs_interrupted(tmp_path):
     path = write_sweep(tmp_path, "  grid:\n    model.activation: [tanh, relu, sigmoid]\n")
     runs = tmp_path / "runs"
-    proc = spawn_nnlab(
+    with nnlab_process(
         "sweep",
-        str(path),
+        path,
         "-q",
         "--jobs",
         "1",
         "--runs-dir",
-        str(runs),
+        runs,
         "-s",
         "train.iterations=100000000",
         "-s",
         "train.log_every=1000",
-    )
-    _wait_for(lambda: any(p.stat().st_size > 100 for p in runs.glob("*/jobs/*/*/metrics.csv")))
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    ) as proc:
+        _wait_for(lambda: any(p.stat().st_size > 100 for p in runs.glob("*/jobs/*/*/metrics.csv")))
+        proc.send_signal(signal.SIGINT)  # the sweep process alone: it stops its workers itself
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     folder = Path(out.strip().splitlines()[-1])
     jobs = state_of(folder)["jobs"]

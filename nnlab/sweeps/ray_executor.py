@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.errors import NnlabError
-from nnlab.executors import Executor, Outcome, Task, run_task
+from nnlab.models import trainer_class
+from nnlab.sweeps.executors import Executor, Outcome, Task, run_task
 
 CONNECT_TIMEOUT = 10.0  # seconds for the address check; ray.init itself follows
 
@@ -60,12 +61,16 @@ def _check_reachable(address: str) -> None:
 
 
 class RayExecutor(Executor):
-    """Jobs as Ray tasks of ``cpus_per_job`` CPUs (and one GPU when a job's device is cuda).
+    """Jobs as Ray tasks of ``cpus_per_job`` CPUs (and the GPUs a job's model kind asks for,
+    :meth:`nnlab.models.Trainer.resources`: one for a DCN whose device is cuda).
 
+    At most ``workers`` tasks run at once (default: as many as the cluster's CPUs hold).
     Without an address, a local Ray instance is started for the sweep and stopped after it.
     """
 
-    def __init__(self, address: str | None = None, cpus_per_job: int = 1, jobs: int | None = None):
+    def __init__(
+        self, address: str | None = None, cpus_per_job: int = 1, workers: int | None = None
+    ):
         try:
             import ray
         except ImportError:
@@ -88,12 +93,12 @@ class RayExecutor(Executor):
             raise NnlabError(f"cannot connect to the Ray cluster at {where}: {reason}") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.cpus_per_job = cpus_per_job
-        self.slots = max(1, jobs or cpus // cpus_per_job)
+        self.slots = max(1, workers or cpus // cpus_per_job)
         self._remote = ray.remote(_remote_run)
         self._running: dict[Any, Task] = {}
 
     def submit(self, task: Task) -> None:
-        gpus = 1 if task.config["train"].get("device") == "cuda" else 0
+        gpus = trainer_class(task.config).resources(task.config).get("gpus", 0)
         ref = self._remote.options(num_cpus=self.cpus_per_job, num_gpus=gpus, max_retries=0).remote(
             task, self.cpus_per_job
         )

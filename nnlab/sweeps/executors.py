@@ -1,9 +1,9 @@
 """Where a sweep's jobs run. An executor takes tasks and reports their outcomes; the sweep driver
-(nnlab.sweeps) owns the state, the retries and the summary, so a new executor (a cluster, say)
-only has to move tasks and outcomes.
+(nnlab.sweeps.driver) owns the state, the retries and the summary, so a new executor (a cluster,
+say) only has to move tasks and outcomes (docs/design.md, 'Sweep folder').
 
-The local executor keeps ``jobs`` worker processes, each limited to a fair share of the CPU
-threads so that parallel jobs do not oversubscribe the cores.
+The local executor keeps up to ``workers`` worker processes, each limited to a fair share of the
+CPU threads so that parallel jobs do not oversubscribe the cores.
 """
 
 from __future__ import annotations
@@ -46,13 +46,35 @@ class Outcome:
 
 
 class Executor(ABC):
-    """Runs tasks somewhere and reports their outcomes as they finish."""
+    """Runs tasks somewhere and reports their outcomes as they finish.
+
+    The extension contract (like a Hydra launcher's): pass an instance as
+    ``nnlab.sweep(..., executor=MyExecutor())``. The driver calls, from one thread:
+
+    - ``__init__`` (yours): connect and check everything that can fail (a cluster that does not
+      answer, a missing library) and raise :class:`nnlab.errors.NnlabError` with one line: the
+      sweep folder is not touched yet, so no job is left marked running.
+    - ``slots``: how many tasks may run at once, read before every submit; at least 1.
+    - :meth:`submit`: start one task and return at once. ``task.run_dir`` is a new folder
+      that must hold the attempt's run folder, on this machine, by the time its outcome is
+      returned (run it there with :func:`run_task`, or copy the files back).
+    - :meth:`wait`: block at most ``timeout`` seconds; return the outcome of every task that
+      ended since the last call, each exactly once. A task must never be lost: one whose
+      worker, process or node died comes back as a ``failed`` outcome (the driver retries it
+      with ``--retries``).
+    - :meth:`shutdown`: at the end, release the workers and return the outcomes that arrived
+      meanwhile. On Ctrl-C or ``--fail-fast`` it is called with ``cancel`` first: stop the
+      running tasks too (their runs end ``interrupted``); a task with no outcome by then is
+      marked interrupted. It may be called again after that and must then do nothing.
+
+    The driver never has more than ``slots`` tasks submitted and not yet reported.
+    """
 
     slots: int  # how many tasks may run at once
 
     @abstractmethod
     def submit(self, task: Task) -> None:
-        """Start a task; the driver never submits more than ``slots`` at a time."""
+        """Start a task without waiting for it; never more than ``slots`` at a time."""
 
     @abstractmethod
     def wait(self, timeout: float) -> list[Outcome]:
@@ -68,13 +90,11 @@ def run_task(task: Task) -> Outcome:
     """Run one attempt in this process through the same path as ``nnlab train``."""
     from nnlab.errors import NnlabError
     from nnlab.experiment import RunInterrupted, train
+    from nnlab.models import trainer_class
 
-    if task.config["model"]["kind"] == "dcn":
-        import torch
-
-        torch.set_num_threads(task.threads)
     try:
-        run = train(task.config, run_dir=task.run_dir)
+        with trainer_class(task.config).limit_threads(task.config, task.threads):
+            run = train(task.config, run_dir=task.run_dir)
     except RunInterrupted as exc:
         return Outcome(task.job_id, task.attempt, "interrupted", exc.run.error, exc.run.summary)
     except NnlabError as exc:
@@ -83,10 +103,6 @@ def run_task(task: Task) -> Outcome:
         detail = traceback.format_exc(limit=3).strip().splitlines()[-1]
         return Outcome(task.job_id, task.attempt, "failed", f"{type(exc).__name__}: {detail}")
     return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _die_with_parent() -> None:
@@ -102,7 +118,9 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
     for name in THREAD_VARIABLES:  # before NumPy or torch is imported in this process
         os.environ[name] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    from nnlab.experiment import raise_interrupt  # light: NumPy and torch load with a run
+
+    signal.signal(signal.SIGTERM, raise_interrupt)
     _die_with_parent()
     while True:
         try:
@@ -120,16 +138,21 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
 
 
 class LocalExecutor(Executor):
-    """``jobs`` worker processes on this machine, each pinned to ``cores // jobs`` threads."""
+    """Up to ``workers`` processes on this machine (default: one per core), each pinned to
+    ``cores // slots`` threads. ``tasks``, when given, is how many jobs the sweep has to run:
+    never more slots than that, so the cores are shared among the workers that will exist.
+    A worker starts only when a task finds no idle one."""
 
-    def __init__(self, jobs: int | None = None):
+    def __init__(self, workers: int | None = None, tasks: int | None = None):
         cores = os.cpu_count() or 1
-        self.slots = max(1, jobs or cores)
+        wanted = workers or cores
+        if tasks is not None:
+            wanted = min(wanted, tasks)
+        self.slots = max(1, wanted)
         self.threads = max(1, cores // self.slots)
         self._ctx = mp.get_context("spawn")  # a clean interpreter: no inherited thread pools
         self._outbox = self._ctx.Queue()
         self._workers: list[dict[str, Any]] = []
-        self._pending: list[Outcome] = []
 
     def _start_worker(self) -> dict[str, Any]:
         inbox = self._ctx.Queue()

@@ -1,0 +1,68 @@
+"""Writing nnlab's files safely — one atomic-write helper for every file nnlab writes whole —
+and reading its JSON back with one-line errors.
+
+A file is written to a temporary file in the same folder, flushed to disk (fsync) and renamed
+over the target, so a crash or a full disk never leaves a half-written file behind: readers see
+the old content or the new, never a mix (docs/design.md, 'Run folder').
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from nnlab.errors import NnlabError
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 text atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    """Write indented JSON atomically; NaN and infinity are refused (they are not JSON)."""
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def now() -> datetime:
+    """The current local time, with its offset from UTC."""
+    return datetime.now(timezone.utc).astimezone()
+
+
+def now_iso() -> str:
+    """:func:`now` as ISO 8601 text to the second, as meta.json and state.json record it."""
+    return now().isoformat(timespec="seconds")
+
+
+def read_json(path: Path, missing: str) -> Any:
+    """The JSON in ``path``; NnlabError with the message ``missing`` when there is no such
+    file, or naming the file and the problem when it cannot be read or parsed."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NnlabError(missing) from None
+    except (OSError, ValueError) as exc:
+        raise NnlabError(f"{path}: cannot be read: {exc}") from None

@@ -1,0 +1,89 @@
+"""Metric names, their order, which is better, and how they are shown — in one place.
+
+A metric row holds ``step`` (and ``epoch`` and ``lr`` for epoch-based trainers) and, per split
+(train, val, test), ``<split>_loss`` and ``<split>_acc``. Accuracies are fractions in [0, 1] in
+every file; they are shown in percent (docs/design.md, 'Run folder').
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+SPLITS = ("train", "val", "test")
+ORDER = ("step", "epoch", "lr", *(f"{s}_{m}" for s in SPLITS for m in ("loss", "acc")))
+COUNTERS = ("step", "epoch")  # integers in metrics.csv
+# What a figure or a listing shows first when a run has several splits: held-out data first.
+PREFERRED = {
+    "loss": ("test_loss", "val_loss", "train_loss"),
+    "accuracy": ("test_acc", "val_acc", "train_acc"),
+}
+LISTED = ("test_acc", "train_acc", "train_loss")  # `nnlab runs` shows the first two a run has
+LABELS = {
+    "test_acc": "Test accuracy (%)", "train_acc": "Train accuracy (%)",
+    "val_acc": "Validation accuracy (%)", "test_loss": "Test loss", "train_loss": "Train loss",
+    "val_loss": "Validation loss",
+}  # fmt: skip
+
+
+def is_loss(key: str) -> bool:
+    return key.endswith("_loss")
+
+
+def is_accuracy(key: str) -> bool:
+    return key.endswith("_acc")
+
+
+def is_result(key: str) -> bool:
+    """A loss or an accuracy (not a counter or the learning rate)."""
+    return is_loss(key) or is_accuracy(key)
+
+
+def best(key: str, values: Iterable[float]) -> float | None:
+    """The best of the finite values: the lowest loss, the highest accuracy."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return None
+    return min(finite) if is_loss(key) else max(finite)
+
+
+def summarize(rows: list[dict[str, float]]) -> tuple[dict, dict]:
+    """(final row, best value of each loss and accuracy over the rows)."""
+    final = dict(rows[-1]) if rows else {}
+    bests: dict[str, float] = {}
+    for key in final:
+        if is_result(key):
+            value = best(key, (r[key] for r in rows if key in r))
+            if value is not None:
+                bests[key] = value
+    return final, bests
+
+
+def metric_text(key: str, value: Any) -> str:
+    """A value as tables, reports and listings show it: 97.50%, 0.0708, step 19999, lr 0.001."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)
+    if is_accuracy(key):
+        return f"{value:.2%}"
+    if key in COUNTERS:
+        return str(int(value))
+    return f"{value:.4g}" if key == "lr" else f"{value:.4f}"
+
+
+def metric_field(key: str, value: float) -> str:
+    """``key value`` as the console prints a metric row, aligned: 'train_acc  97.50%'."""
+    if key in COUNTERS:
+        return f"{key} {value:>6d}"
+    if key == "lr":
+        return f"lr {value:.3g}"
+    if is_accuracy(key):
+        return f"{key} {value:7.2%}"
+    return f"{key} {value:.6f}"
+
+
+def short_key(dotted: str) -> str:
+    """The part of a dotted config key that names it in a label: model.activation ->
+    activation; a ``kind`` key is named by its section: train.lr_decay.kind -> lr_decay."""
+    parts = dotted.split(".")
+    return parts[-2] if parts[-1] == "kind" and len(parts) > 2 else parts[-1]

@@ -1,0 +1,76 @@
+"""Model kinds: the registry keyed by ``model.kind`` (docs/design.md, 'Model kinds').
+
+mlp (the NumPy multilayer perceptron) and dcn (the PyTorch convolutional network) are built
+in. Other packages add kinds through the ``nnlab.kinds`` entry-point group, a notebook or a
+test with :func:`register`. Looking a kind up imports only its schema; its trainer (and
+libraries such as PyTorch) load when a run is built.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from nnlab.errors import ConfigError
+from nnlab.models.base import Hooks, Kind, StopRun, Trainer
+
+__all__ = ["Hooks", "Kind", "StopRun", "Trainer", "build", "get_kind", "kinds", "register"]
+
+ENTRY_POINTS = "nnlab.kinds"
+_KINDS: dict[str, Kind] = {}
+_PLUGINS_LOADED = False
+
+
+def _builtin() -> None:
+    if not _KINDS:
+        from nnlab.models.dcn import KIND as DCN
+        from nnlab.models.mlp import KIND as MLP
+
+        _KINDS.update({MLP.name: MLP, DCN.name: DCN})
+
+
+def register(kind: Kind) -> None:
+    """Add a model kind (or replace one of the same name)."""
+    _builtin()
+    _KINDS[kind.name] = kind
+
+
+def _load_plugins() -> None:
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    for entry in metadata.entry_points(group=ENTRY_POINTS):
+        try:
+            kind = entry.load()
+        except Exception as exc:  # a broken plug-in must not break nnlab's own kinds
+            raise ConfigError(
+                f"model kind {entry.name!r} (entry point {entry.value}) cannot be loaded: {exc}"
+            ) from None
+        _KINDS.setdefault(kind.name, kind)
+
+
+def kinds() -> dict[str, Kind]:
+    """Every known kind by name: built in, registered, and from entry points."""
+    _builtin()
+    _load_plugins()
+    return dict(_KINDS)
+
+
+def get_kind(name: str) -> Kind:
+    """The kind called ``name``; ConfigError listing the known kinds otherwise."""
+    _builtin()
+    if name not in _KINDS:
+        _load_plugins()
+    if name not in _KINDS:
+        raise ConfigError(f"model.kind must be one of {', '.join(kinds())}; got {name!r}")
+    return _KINDS[name]
+
+
+def trainer_class(cfg: dict[str, Any]) -> type[Trainer]:
+    return get_kind(cfg["model"]["kind"]).trainer_class()
+
+
+def build(cfg: dict[str, Any]) -> Trainer:
+    """The trainer for a resolved config; loads and checks the data (NnlabError if bad)."""
+    return trainer_class(cfg)(cfg)

@@ -1,0 +1,162 @@
+"""The trainer interface every model kind implements (docs/design.md, 'Model kinds').
+
+A *model kind* (``model.kind`` in a config) is declared by a :class:`Kind`: its name, the
+config keys it reads and its :class:`Trainer`. nnlab's commands only ever talk to this
+interface, so a new kind needs no change to them:
+
+- ``nnlab train`` resolves the config against the kind's schema, builds the trainer (which
+  loads and checks the data, creating no files), then calls :meth:`Trainer.fit` with
+  :class:`Hooks`, :meth:`Trainer.save_model`, :meth:`Trainer.figures` and
+  :meth:`Trainer.summary_extra`;
+- ``nnlab train --resume`` needs ``resumable = True`` and :meth:`Trainer.load_checkpoint`;
+- ``nnlab sweep`` calls :meth:`Trainer.precheck` on every job's config before the first
+  starts, :meth:`Trainer.limit_threads` in each worker, :meth:`Trainer.resources` for a
+  cluster, and :meth:`Trainer.predictor` for the grid of decision boundaries of 2-D data;
+- ``nnlab plot`` and ``nnlab report`` call :meth:`Trainer.load_model`, :meth:`Trainer.figures`
+  and :meth:`Trainer.describe`.
+
+Register a kind with :func:`nnlab.models.register`, or from another package through the
+``nnlab.kinds`` entry-point group (``mykind = mypackage:KIND``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from nnlab.config import Option
+
+
+class StopRun(Exception):
+    """Raised by a hook to end a run early and on purpose: the run is not failed, it ends with
+    ``status`` and the ``reason`` goes to meta.json with the step it stopped at."""
+
+    def __init__(self, reason: str, status: str = "completed"):
+        super().__init__(reason)
+        self.reason, self.status = reason, status
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+@dataclass
+class Hooks:
+    """What a trainer reports through while it fits; any hook may raise :class:`StopRun`.
+
+    ``row(row)`` after every metric row (the row a trainer logs is final: the hook writes it
+    to metrics.csv); ``step(step)`` after every optimizer step; ``progress(done, total,
+    desc=None, unit="it")`` as work is done.
+    """
+
+    row: Callable[[dict[str, float]], None] = _ignore
+    step: Callable[[int], None] | None = None
+    progress: Callable[..., None] = _ignore
+
+
+class Trainer(ABC):
+    """One run of a model kind, built and validated from a resolved config.
+
+    Subclasses set ``metric_columns`` when a run's metrics.csv has fixed columns (else the
+    first row's keys are the columns) and ``resumable`` when they implement checkpoints.
+    """
+
+    metric_columns: ClassVar[list[str] | None] = None
+    resumable: ClassVar[bool] = False
+
+    @abstractmethod
+    def __init__(self, cfg: dict[str, Any]):
+        """Load the data and build the model; raise :class:`nnlab.errors.NnlabError` naming
+        the key or file for bad input. Creates no files."""
+
+    @property
+    @abstractmethod
+    def n_params(self) -> int:
+        """Number of trained parameters."""
+
+    @abstractmethod
+    def fit(self, run_dir: Path, hooks: Hooks) -> None:
+        """Train, passing every metric row to ``hooks.row``. Raise
+        :class:`nnlab.errors.Diverged` on a non-finite loss; let KeyboardInterrupt and
+        :class:`StopRun` through (the caller records the status)."""
+
+    @abstractmethod
+    def save_model(self, run_dir: Path) -> None:
+        """Write the trained parameters into the run folder (atomically)."""
+
+    @abstractmethod
+    def load_model(self, run_dir: Path) -> None:
+        """Take the parameters a finished run saved (for figures after the fact)."""
+
+    @abstractmethod
+    def figures(
+        self, rows: list[dict[str, float]], out_dir: Path, run_dir: Path, ext: str = "png"
+    ) -> list[Path]:
+        """Render the run's figures into ``out_dir``; return the files made."""
+
+    def summary_extra(self) -> dict[str, Any]:
+        """Kind-specific fields for summary.json."""
+        return {}
+
+    def predictor(self) -> tuple[Callable[[np.ndarray], np.ndarray], Any] | None:
+        """For 2-D inputs: (a function from points ``(n, 2)`` to class indices, the data set
+        with X_train, y_train, X_test, y_test, class_names), for decision-boundary grids."""
+        return None
+
+    def load_checkpoint(self, run_dir: Path) -> list[dict[str, float]]:
+        """Resumable kinds: restore the last checkpoint; return the metric rows so far."""
+        raise NotImplementedError(f"{type(self).__name__} does not resume")
+
+    @classmethod
+    @abstractmethod
+    def describe(cls, cfg: dict[str, Any]) -> str:
+        """One line naming the network, e.g. 'a NumPy MLP [2, 3, 2] with tanh hidden units'."""
+
+    @classmethod
+    def precheck(cls, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
+        """Cheap checks of one sweep job's config before any job starts; raise NnlabError.
+        ``cache`` is shared by the sweep's jobs of this kind (e.g. for data loaded once)."""
+        return None
+
+    @classmethod
+    @contextmanager
+    def limit_threads(cls, cfg: dict[str, Any], threads: int) -> Iterator[None]:
+        """Keep a run to ``threads`` CPU threads (a sweep worker's share of the cores). BLAS
+        is limited for every kind by the worker's environment; a kind with its own thread
+        pool (PyTorch) limits it here."""
+        yield
+
+    @classmethod
+    def resources(cls, cfg: dict[str, Any]) -> dict[str, float]:
+        """What one run asks a cluster for beyond CPUs, e.g. ``{"gpus": 1}``."""
+        return {}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A model kind: its name, the config keys it reads beyond ``name``, ``seed`` and
+    ``model.kind`` (dotted key -> :class:`nnlab.config.Option`, in the order config.yaml
+    lists them), and its trainer — the class, or ``"module:Class"`` imported on first use so
+    that validating a config never imports a heavy library."""
+
+    name: str
+    schema: Mapping[str, Option]
+    trainer: type[Trainer] | str
+    doc: str = ""
+    _loaded: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def trainer_class(self) -> type[Trainer]:
+        if isinstance(self.trainer, type):
+            return self.trainer
+        if "class" not in self._loaded:
+            module, _, name = self.trainer.partition(":")
+            self._loaded["class"] = getattr(import_module(module), name)
+        return self._loaded["class"]

@@ -1,0 +1,66 @@
+"""The PyTorch deep convolutional network (DCN) on MNIST-format images.
+
+- :mod:`~nnlab.models.dcn.network`: the network, initialisation, optimizer, schedule,
+  evaluation;
+- :mod:`~nnlab.models.dcn.images`: IDX files, Fashion-MNIST, scikit-learn's digits as tensors;
+- :mod:`~nnlab.models.dcn.trainer`: the training step and loop, checkpoints, figures;
+- :mod:`~nnlab.models.dcn.callbacks`: layer statistics, TensorBoard, checkpoint writing.
+
+This module declares the kind and its config keys only, so validating a config imports no
+PyTorch.
+"""
+
+from nnlab.config import EPSILON, LOG_EVERY, REG_LAMBDA, TEST_SIZE, Option
+from nnlab.models.base import Kind
+
+DATASETS = ("digits", "mnist", "fashion_mnist")
+INITS = ("default", "xavier", "he")
+LR_DECAYS = ("none", "step", "exponential", "cosine")
+
+# fmt: off
+SCHEMA = {
+    "data.name": Option("digits", "str", "data set", choices=DATASETS),
+    "data.test_size": TEST_SIZE,
+    "data.val_size": Option(5000, "int", "validation images carved from the training images "
+                            "(at most 10% of them)", low=0),
+    "data.root": Option(None, "str", "folder holding the IDX files (flat or <root>/MNIST/raw/)",
+                        nullable=True),
+    "data.download": Option(False, "bool", "let torchvision download mnist / fashion_mnist"),
+    "model.init": Option("default", "str", "default (PyTorch's), xavier (Glorot uniform), he; "
+                         "biases zero", choices=INITS),
+    "model.conv_channels": Option([32, 64], "int_list", "channels of each conv + ReLU + "
+                                  "max-pool 2 stage", low=1, min_len=1),
+    "model.kernel_size": Option(5, "int", "conv kernel size ('same' padding)", low=1),
+    "model.fc_units": Option(1024, "int", "units of the hidden fully connected layer", low=1),
+    "model.dropout": Option(0.5, "float", "dropout before the output layer", low=0, high=1,
+                            high_open=True),
+    "train.epsilon": EPSILON,
+    "train.reg_lambda": REG_LAMBDA,
+    "train.log_every": LOG_EVERY.but(default=100, doc="steps between training rows"),
+    "train.optimizer": Option("sgd", "str", "optimizer", choices=("sgd", "adam")),
+    "train.momentum": Option(0.9, "float", "SGD momentum", low=0, high=1, high_open=True),
+    "train.epochs": Option(2, "int", "passes over the training images", low=1),
+    "train.batch_size": Option(50, "int", "images per step", low=1),
+    "train.eval_every": Option(500, "int", "steps between validation/test evaluations (also "
+                               "at every epoch end)", low=1),
+    "train.lr_decay.kind": Option("none", "str", "learning-rate schedule, stepped per epoch",
+                                  choices=LR_DECAYS),
+    "train.lr_decay.gamma": Option(0.9, "float", "decay factor (step, exponential)", low=0,
+                                   low_open=True, high=1),
+    "train.lr_decay.step_size": Option(1, "int", "epochs between decays (step)", low=1),
+    "train.stats_every": Option(100, "int", "steps between layer statistics (0: none)", low=0),
+    "train.precision": Option("float32", "str", "bfloat16: mixed-precision forward pass (fast "
+                              "on CPUs with AMX / avx512_bf16 and on recent GPUs)",
+                              choices=("float32", "bfloat16")),
+    "train.device": Option("auto", "str", "auto: cuda when available, else cpu",
+                           choices=("auto", "cpu", "cuda")),
+    "train.tensorboard": Option(True, "bool", "write TensorBoard event files to tb/"),
+}
+# fmt: on
+
+KIND = Kind(
+    "dcn",
+    SCHEMA,
+    "nnlab.models.dcn.trainer:DCNTrainer",
+    "PyTorch convolutional network on MNIST-format images",
+)

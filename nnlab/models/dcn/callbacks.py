@@ -1,0 +1,173 @@
+"""What happens around the DCN's training loop, as small callbacks beside it.
+
+The loop (:meth:`nnlab.models.dcn.trainer.DCNTrainer.fit`) calls, for every callback:
+``forward(step)`` — a context for the step's forward pass; ``step_end(step)`` after the
+optimizer step; ``row(row, step)`` for every metric row; ``epoch_end(epoch)``; ``close()`` at
+the end, however the loop ended.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from nnlab.files import atomic_write_bytes, atomic_write_text
+from nnlab.metrics import COUNTERS
+
+if TYPE_CHECKING:
+    from nnlab.models.dcn.trainer import DCNTrainer
+
+STAT_COLUMNS = ["step", "layer", "quantity", "min", "max", "mean", "std"]
+CHECKPOINT = "checkpoint.pt"
+
+
+class Callback:
+    """A no-op for every event; subclasses override what they need."""
+
+    def forward(self, step: int) -> AbstractContextManager:
+        return nullcontext()
+
+    def step_end(self, step: int) -> None:
+        pass
+
+    def row(self, row: dict[str, float], step: int) -> None:
+        pass
+
+    def epoch_end(self, epoch: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class TensorBoard(Callback):
+    """Metric rows to TensorBoard under ``metrics/``; the writer is shared with LayerStats."""
+
+    def __init__(self, log_dir: Path, first_step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(log_dir), purge_step=first_step)
+
+    def row(self, row: dict[str, float], step: int) -> None:
+        for key, value in row.items():
+            if key not in COUNTERS:
+                self.writer.add_scalar(f"metrics/{key}", value, step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class LayerStats(Callback):
+    """Every ``every`` steps: min, max, mean, std of each layer's weights, biases, net inputs
+    (pre-activation), ReLU activations and max-pool outputs — to stats.csv and, with a
+    writer, to TensorBoard as scalars and histograms."""
+
+    def __init__(self, model: nn.Module, csv_path: Path, every: int, writer: Any = None):
+        self.model, self.every, self.writer = model, every, writer
+        self._outputs: dict[tuple[str, str], torch.Tensor] = {}
+        self._file = open(csv_path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self._csv = csv.writer(self._file)
+        if csv_path.stat().st_size == 0:
+            self._csv.writerow(STAT_COLUMNS)
+
+    @staticmethod
+    def _role(name: str) -> tuple[str, str] | None:
+        """Module name → (layer, quantity) of its output, e.g. conv1_pool → (conv1, pool)."""
+        if name.startswith(("conv", "fc")):
+            layer, _, suffix = name.partition("_")
+            return layer, {"": "net_input", "relu": "activation", "pool": "pool"}[suffix]
+        return None
+
+    def forward(self, step: int) -> AbstractContextManager:
+        return self.capture() if step % self.every == 0 else nullcontext()
+
+    @contextmanager
+    def capture(self) -> Iterator[None]:
+        """Keep the outputs of every named layer during one forward pass."""
+        handles = []
+        for name, module in self.model.named_children():
+            role = self._role(name)
+            if role is not None:
+                handles.append(
+                    module.register_forward_hook(
+                        lambda _m, _i, out, role=role: self._outputs.__setitem__(role, out.detach())
+                    )
+                )
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def step_end(self, step: int) -> None:
+        if step % self.every == 0:
+            self.record(step)
+
+    def record(self, step: int) -> None:
+        tensors: dict[tuple[str, str], torch.Tensor] = {}
+        for name, module in self.model.named_children():
+            if isinstance(module, nn.Conv2d | nn.Linear):
+                tensors[(name, "weights")] = module.weight.detach()
+                tensors[(name, "biases")] = module.bias.detach()
+        tensors.update(self._outputs)
+        self._outputs = {}
+        keys = sorted(tensors, key=lambda k: (k[0], k[1]))
+        summary = (
+            torch.stack(
+                [
+                    torch.stack(
+                        [t.min(), t.max(), t.mean(), t.std() if t.numel() > 1 else t.new_zeros(())]
+                    )
+                    for t in (tensors[k].float() for k in keys)
+                ]
+            )
+            .cpu()
+            .tolist()
+        )
+        for (layer, quantity), values in zip(keys, summary, strict=True):
+            self._csv.writerow([step, layer, quantity, *map(repr, values)])
+            if self.writer is not None:
+                for stat, value in zip(("min", "max", "mean", "std"), values, strict=True):
+                    self.writer.add_scalar(f"{layer}/{quantity}/{stat}", value, step)
+                self.writer.add_histogram(f"{layer}/{quantity}", tensors[(layer, quantity)], step)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Checkpoints(Callback):
+    """checkpoint.pt at the start of a fresh run (so an interruption in the first epoch can
+    resume too) and at every epoch end, written atomically."""
+
+    def __init__(self, trainer: DCNTrainer, run_dir: Path):
+        self.trainer, self.path = trainer, run_dir / CHECKPOINT
+        if trainer.epoch == 0:
+            self.save()
+
+    def epoch_end(self, epoch: int) -> None:
+        self.save()
+
+    def save(self) -> None:
+        buffer = io.BytesIO()
+        torch.save(self.trainer.state(), buffer)
+        atomic_write_bytes(self.path, buffer.getvalue())
+
+
+def truncate_csv(path: Path, last_step: int) -> None:
+    """Keep the header and the rows whose first column (step) is ≤ last_step."""
+    if not path.exists():
+        return
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= last_step]
+    out = io.StringIO()
+    csv.writer(out).writerows(kept)
+    atomic_write_text(path, out.getvalue())

@@ -1,0 +1,323 @@
+"""The DCN trainer: read it like pytorch/examples' mnist — one training step
+(:meth:`DCNTrainer.train_step`), one evaluation (:func:`~nnlab.models.dcn.network.evaluate`),
+the loop (:meth:`DCNTrainer.fit`); layer statistics, TensorBoard and checkpoints are callbacks
+beside the loop (:mod:`nnlab.models.dcn.callbacks`).
+
+Steps count optimizer updates done, from 1. A training row is logged every ``log_every`` steps
+with the mean cross-entropy and accuracy of the batches since the previous row; validation and
+test metrics join the row every ``eval_every`` steps and at the end of every epoch. The loss is
+the cross-entropy alone: weight decay (``reg_lambda``) is applied by the optimizer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nnlab.errors import Diverged, NnlabError
+from nnlab.files import atomic_write_bytes
+from nnlab.metrics import ORDER
+from nnlab.models.base import Hooks, Trainer
+from nnlab.models.dcn.callbacks import (
+    CHECKPOINT,
+    Callback,
+    Checkpoints,
+    LayerStats,
+    TensorBoard,
+    truncate_csv,
+)
+from nnlab.models.dcn.images import ImageData, load_images
+from nnlab.models.dcn.network import (
+    DCN,
+    autocast,
+    channels_last,
+    check_image_size,
+    evaluate,
+    initialise,
+    make_optimizer,
+    make_scheduler,
+    predict,
+    resolve_device,
+)
+
+
+class RunningMetrics:
+    """Sums of the training loss and correct predictions since the last row, on the device
+    (no synchronising copy per step)."""
+
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.count = 0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.loss += loss * len(y)
+        self.correct += (logits.argmax(dim=1) == y).sum()
+        self.count += len(y)
+
+    def take(self) -> tuple[float, float]:
+        """(mean loss, accuracy) since the last take; then start again."""
+        out = self.loss.item() / self.count, self.correct.item() / self.count
+        self.loss.zero_(), self.correct.zero_()
+        self.count = 0
+        return out
+
+
+class DCNTrainer(Trainer):
+    """One DCN run: data, model, optimizer and schedule, built and validated up front."""
+
+    metric_columns = list(ORDER)
+    resumable = True
+
+    def __init__(self, cfg: dict[str, Any]):
+        self.cfg, self.train_cfg = cfg, cfg["train"]
+        self.device = resolve_device(self.train_cfg["device"])
+        self.precision = self.train_cfg["precision"]
+        model_cfg = cfg["model"]
+        self.data: ImageData = load_images(cfg)
+        check_image_size(self.data.image_size, model_cfg["conv_channels"])
+        torch.manual_seed(cfg["seed"])
+        self.model = DCN(
+            self.data.image_size,
+            len(self.data.class_names),
+            model_cfg["conv_channels"],
+            model_cfg["kernel_size"],
+            model_cfg["fc_units"],
+            model_cfg["dropout"],
+        )
+        initialise(self.model, model_cfg["init"])
+        self.model.to(self.device, memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(self.model, self.train_cfg)
+        self.scheduler = make_scheduler(self.optimizer, self.train_cfg)
+        self.shuffle = torch.Generator().manual_seed(cfg["seed"])
+        self.epoch = self.step = 0
+        self.rows: list[dict[str, float]] = []
+        self.images_per_second: float | None = None
+        d = self.data
+        self.X_train, self.y_train = d.X_train.to(self.device), d.y_train.to(self.device)
+        self.X_val, self.y_val = d.X_val.to(self.device), d.y_val.to(self.device)
+        self.X_test, self.y_test = d.X_test.to(self.device), d.y_test.to(self.device)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    # -- one step, one evaluation --------------------------------------------------------------
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer update on a batch; returns the (detached) loss and logits."""
+        with autocast(self.device, self.precision):
+            logits = self.model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), logits.detach()
+
+    def evaluate(self, row: dict[str, float]) -> None:
+        """Add validation (when there is a split) and test loss and accuracy to ``row``."""
+        if len(self.y_val):
+            row["val_loss"], row["val_acc"] = evaluate(
+                self.model, self.X_val, self.y_val, precision=self.precision
+            )
+        row["test_loss"], row["test_acc"] = evaluate(
+            self.model, self.X_test, self.y_test, precision=self.precision
+        )
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def batches(self) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """One epoch of shuffled batches: (index in the epoch, images, labels)."""
+        n, batch = len(self.y_train), self.train_cfg["batch_size"]
+        perm = torch.randperm(n, generator=self.shuffle).to(self.device)
+        for i in range(math.ceil(n / batch)):
+            idx = perm[i * batch : (i + 1) * batch]
+            yield i, channels_last(self.X_train[idx]), self.y_train[idx]
+
+    def fit(self, run_dir: Path, hooks: Hooks) -> None:
+        """Train from the current epoch to the last, checkpointing at every epoch end."""
+        cfg = self.train_cfg
+        n = len(self.y_train)
+        steps_per_epoch = math.ceil(n / cfg["batch_size"])
+        callbacks = self._callbacks(run_dir)
+        seen, t_train = 0, 0.0
+        try:
+            self.model.train()
+            while self.epoch < cfg["epochs"]:
+                running = RunningMetrics(self.device)
+                desc = f"epoch {self.epoch + 1}/{cfg['epochs']}"
+                for i, x, y in self.batches():
+                    t0 = time.perf_counter()
+                    self.step += 1
+                    with contextlib.ExitStack() as capture:
+                        for cb in callbacks:
+                            capture.enter_context(cb.forward(self.step))
+                        loss, logits = self.train_step(x, y)
+                    running.add(loss, logits, y)
+                    t_train += time.perf_counter() - t0
+                    seen += len(y)
+                    for cb in callbacks:
+                        cb.step_end(self.step)
+                    evaluate_now = i == steps_per_epoch - 1 or self.step % cfg["eval_every"] == 0
+                    if evaluate_now or self.step % cfg["log_every"] == 0:
+                        self._log(running, evaluate_now, hooks, callbacks)
+                    if hooks.step is not None:
+                        hooks.step(self.step)
+                    hooks.progress(min((i + 1) * cfg["batch_size"], n), n, desc=desc, unit="img")
+                self.scheduler.step()
+                self.epoch += 1
+                for cb in callbacks:
+                    cb.epoch_end(self.epoch)
+        finally:
+            self.images_per_second = seen / t_train if t_train > 0 else None
+            for cb in callbacks:
+                cb.close()
+
+    def _log(
+        self, running: RunningMetrics, evaluate_now: bool, hooks: Hooks, callbacks: list
+    ) -> None:
+        row = {
+            "step": self.step,
+            "epoch": self.epoch + 1,
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        row["train_loss"], row["train_acc"] = running.take()
+        if evaluate_now:
+            self.evaluate(row)
+        if not math.isfinite(row["train_loss"]):
+            raise Diverged(self.step, "the training loss")
+        self.rows.append(row)
+        hooks.row(row)
+        for cb in callbacks:
+            cb.row(row, self.step)
+
+    def _callbacks(self, run_dir: Path) -> list[Callback]:
+        cfg = self.train_cfg
+        callbacks: list[Callback] = []
+        writer = None
+        if cfg["tensorboard"]:
+            board = TensorBoard(run_dir / "tb", first_step=self.step + 1)
+            callbacks.append(board)
+            writer = board.writer
+        if self.step > 0:
+            truncate_csv(run_dir / "stats.csv", self.step)
+        if cfg["stats_every"]:
+            callbacks.append(
+                LayerStats(self.model, run_dir / "stats.csv", cfg["stats_every"], writer)
+            )
+        callbacks.append(Checkpoints(self, run_dir))
+        return callbacks
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything a resumed run needs to go on exactly where this one is."""
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "shuffle_rng": self.shuffle.get_state(),
+            "rows": self.rows,
+        }
+
+    def load_checkpoint(self, run_dir: Path) -> list[dict[str, float]]:
+        """Restore everything saved at the last epoch end; return the metric rows so far."""
+        path = run_dir / CHECKPOINT
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except FileNotFoundError:
+            raise NnlabError(f"{run_dir}: no {CHECKPOINT}, so the run cannot be resumed") from None
+        except Exception as exc:
+            raise NnlabError(f"{path}: not a usable checkpoint: {exc}") from None
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.shuffle.set_state(state["shuffle_rng"])
+        self.epoch, self.step, self.rows = state["epoch"], state["step"], state["rows"]
+        return list(self.rows)
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def save_model(self, run_dir: Path) -> None:
+        buffer = io.BytesIO()
+        torch.save({k: v.contiguous().cpu() for k, v in self.model.state_dict().items()}, buffer)
+        atomic_write_bytes(run_dir / "model.pt", buffer.getvalue())
+        if self.epoch == self.train_cfg["epochs"]:  # finished: nothing left to resume
+            (run_dir / CHECKPOINT).unlink(missing_ok=True)
+
+    def summary_extra(self) -> dict[str, Any]:
+        ips = self.images_per_second
+        return {
+            "device": str(self.device),
+            "train_images_per_second": None if ips is None else round(ips, 1),
+        }
+
+    def load_model(self, run_dir: Path) -> None:
+        state = torch.load(run_dir / "model.pt", map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state)
+
+    def figures(
+        self, rows: list[dict[str, float]], out_dir: Path, run_dir: Path, ext: str = "png"
+    ) -> list[Path]:
+        """Loss and accuracy curves, the test confusion matrix, the layer statistics."""
+        from nnlab import plots
+
+        name = (
+            f"{self.cfg['name']}: DCN {self.cfg['model']['conv_channels']} "
+            f"{self.cfg['train']['optimizer']}"
+        )
+        made = [
+            plots.loss_curve(rows, out_dir / f"loss.{ext}", name),
+            plots.accuracy_curve(rows, out_dir / f"accuracy.{ext}", name),
+            plots.confusion_matrix(
+                self.data.y_test.numpy(),
+                predict(self.model, self.X_test, precision=self.precision).numpy(),
+                self.data.class_names,
+                out_dir / f"confusion_matrix.{ext}",
+                name,
+            ),
+        ]
+        if (run_dir / "stats.csv").exists():
+            made.append(
+                plots.layer_stats(run_dir / "stats.csv", out_dir / f"layer_stats.{ext}", name)
+            )
+        return [p for p in made if p is not None]
+
+    # -- the kind's policies -------------------------------------------------------------------
+
+    @classmethod
+    def describe(cls, cfg: dict[str, Any]) -> str:
+        model = cfg["model"]
+        return (
+            f"a PyTorch DCN (conv channels {model['conv_channels']}, fc {model['fc_units']}) "
+            f"trained with {cfg['train']['optimizer']}"
+        )
+
+    @classmethod
+    @contextlib.contextmanager
+    def limit_threads(cls, cfg: dict[str, Any], threads: int) -> Iterator[None]:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+    @classmethod
+    def resources(cls, cfg: dict[str, Any]) -> dict[str, float]:
+        return {"gpus": 1} if cfg["train"]["device"] == "cuda" else {}

@@ -1,0 +1,333 @@
+"""Running a sweep: the sweep folder, resume, and the scheduler that feeds jobs to an executor
+(docs/design.md, 'Sweep folder' and 'Statuses').
+
+Each job is a normal run folder made by the same code as ``nnlab train``, under
+``jobs/<id>/attempt-<k>/``; state.json records every job's status and attempts at each change,
+so a sweep killed at any moment resumes where it stopped, and no attempt folder is ever reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nnlab.config import flatten, load_config
+from nnlab.errors import NnlabError
+from nnlab.files import atomic_write_text
+from nnlab.runs import create_run_dir, load_run
+from nnlab.sweeps.executors import Executor, LocalExecutor, Outcome, Task
+from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
+from nnlab.sweeps.state import DONE, JobEntry, SweepState
+from nnlab.sweeps.summary import write_summary
+
+Progress = Callable[..., None]
+OnJob = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class Sweep:
+    """A sweep folder and what happened in it (``state`` in state.json's shape)."""
+
+    path: Path
+    state: dict[str, Any]
+    tables: list[str] = field(default_factory=list)  # markdown, one per table
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {
+            k: j.get("error") or ""
+            for k, j in self.state["jobs"].items()
+            if j["status"] == "failed"
+        }
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    def __init__(self, sweep: Sweep):
+        super().__init__(f"sweep interrupted: {sweep.path}")
+        self.sweep = sweep
+
+
+# -- resume ------------------------------------------------------------------------------------
+
+
+def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    changes = []
+    if old.get("base_config") != new.get("base_config"):
+        a, b = flatten(old.get("base_config", {})), flatten(new.get("base_config", {}))
+        keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        changes.append(
+            "the base config changed: "
+            + ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:6])
+        )
+    old_jobs, new_jobs = old.get("jobs", {}), new.get("jobs", {})
+    added, removed = sorted(set(new_jobs) - set(old_jobs)), sorted(set(old_jobs) - set(new_jobs))
+    if added:
+        changes.append(f"{len(added)} new jobs ({', '.join(added[:3])}...)")
+    if removed:
+        changes.append(f"{len(removed)} jobs gone ({', '.join(removed[:3])}...)")
+    if old.get("sweep", {}).get("table") != new.get("sweep", {}).get("table"):
+        changes.append("the tables changed")
+    return changes
+
+
+def _adopt_finished_attempt(folder: Path, entry: JobEntry) -> None:
+    """A job marked running when the sweep died may have finished on its own: take its result
+    from the attempt's folder instead of running it again."""
+    if entry.status != "running" or not entry.run:
+        return
+    try:
+        run = load_run(folder / entry.run)
+    except NnlabError:
+        entry.update(status="interrupted")
+        return
+    if run.status in DONE:
+        entry.update(status=run.status, error=run.error, final=run.summary.get("final", {}))
+    else:
+        entry.update(status="interrupted", error="the sweep process stopped during this job")
+
+
+def _read_saved_sweep(folder: Path) -> dict[str, Any]:
+    try:
+        saved = yaml.safe_load((folder / "sweep.yaml").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NnlabError(f"{folder} is not a sweep folder (no sweep.yaml)") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise NnlabError(f"{folder / 'sweep.yaml'}: cannot be read: {exc}") from None
+    return saved
+
+
+def load_sweep_folder(folder: Path) -> tuple[SweepSpec, SweepState]:
+    """A sweep folder read back from its sweep.yaml and state.json alone (the sweep file and
+    its base config may have moved or changed since)."""
+    saved = _read_saved_sweep(folder)
+    state = SweepState.load(folder)
+    try:
+        spec, base = saved["sweep"], saved["base_config"]
+        sweep = SweepSpec(
+            spec["name"],
+            Path(spec["base"]),
+            spec["overrides"],
+            spec["grid"],
+            spec["variants"],
+            spec["seeds"],
+            spec["table"],
+            base,
+        )
+        sweep.jobs = [Job(k, v, load_config(base, v)) for k, v in saved["jobs"].items()]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise NnlabError(
+            f"{folder / 'sweep.yaml'}: not a sweep record nnlab wrote ({exc})"
+        ) from None
+    return sweep, state
+
+
+# -- scheduling --------------------------------------------------------------------------------
+
+
+class Scheduler:
+    """Feeds a sweep's jobs to an executor, at most ``executor.slots`` at a time, and records
+    every outcome in the state: a failed job goes back in the queue while it has retries left;
+    with ``fail_fast`` a failure without retries left stops the sweep, running jobs marked
+    interrupted; Ctrl-C cancels what runs and marks it interrupted too."""
+
+    def __init__(
+        self,
+        sweep: SweepSpec,
+        state: SweepState,
+        folder: Path,
+        executor: Executor,
+        todo: list[Job],
+        fail_fast: bool = False,
+        retries: int = 0,
+        progress: Progress | None = None,
+        on_job: OnJob | None = None,
+    ):
+        self.state, self.folder, self.executor = state, folder, executor
+        self.fail_fast, self.retries = fail_fast, retries
+        self.progress, self.on_job = progress, on_job
+        self.by_id = {j.id: j for j in sweep.jobs}
+        self.total = len(sweep.jobs)
+        self.queue: list[Job] = list(todo)
+        self.running: set[str] = set()
+        self.tries: dict[str, int] = {}  # attempts made by this scheduler, per job
+        self.stop = False  # --fail-fast: start nothing more
+
+    def report(self) -> None:
+        if self.progress is None:
+            return
+        c = self.state.counts()
+        self.progress(
+            c["completed"] + c["diverged"] + c["failed"],
+            self.total,
+            desc="jobs",
+            unit="job",
+            postfix=f"{c['completed']} done, {c['failed']} failed, "
+            f"{c['diverged']} diverged, {len(self.running)} running",
+        )
+
+    def start(self, job: Job) -> None:
+        """Record a new attempt of ``job`` as running and hand it to the executor."""
+        attempt = self.state.jobs[job.id].attempts + 1
+        run_rel = f"jobs/{job.id}/attempt-{attempt}"
+        self.state.update(job.id, status="running", attempts=attempt, run=run_rel, error=None)
+        self.tries[job.id] = self.tries.get(job.id, 0) + 1
+        self.running.add(job.id)
+        self.executor.submit(Task(job.id, attempt, job.config, str(self.folder / run_rel)))
+
+    def finish(self, outcome: Outcome) -> None:
+        """Record how an attempt ended; queue a retry, or stop for --fail-fast."""
+        job_id = outcome.job_id
+        self.running.discard(job_id)
+        entry = self.state.jobs[job_id]
+        made = entry.run and (self.folder / entry.run).is_dir()  # bad data fails before
+        self.state.update(
+            job_id,
+            node=outcome.node,
+            status=outcome.status,
+            error=outcome.error,
+            final=outcome.summary.get("final", {}),
+            run=entry.run if made else None,
+        )
+        if self.on_job is not None:
+            self.on_job(job_id, entry.to_json())
+        if outcome.status == "failed":
+            if self.tries[job_id] <= self.retries:
+                self.queue.append(self.by_id[job_id])
+            elif self.fail_fast:
+                self.stop = True
+
+    def _finish_all(self, outcomes: Iterable[Outcome]) -> None:
+        for outcome in outcomes:
+            self.finish(outcome)
+
+    def _interrupt_running(self, error: str) -> None:
+        for job_id in list(self.running):
+            self.state.update(job_id, status="interrupted", error=error)
+            self.running.discard(job_id)
+
+    def run(self) -> bool:
+        """Run the queue to the end; True if interrupted (Ctrl-C)."""
+        executor = self.executor
+        self.report()
+        try:
+            while (self.queue and not self.stop) or self.running:
+                while self.queue and not self.stop and len(self.running) < executor.slots:
+                    self.start(self.queue.pop(0))
+                self._finish_all(executor.wait(timeout=0.5))
+                self.report()
+                if self.stop and self.running:
+                    self._finish_all(executor.shutdown(cancel=True))
+                    self._interrupt_running("stopped by --fail-fast")
+            self._finish_all(executor.shutdown())
+            return False
+        except KeyboardInterrupt:
+            self._finish_all(executor.shutdown(cancel=True))
+            self._interrupt_running("interrupted by the user")
+            return True
+
+
+# -- the entry point -----------------------------------------------------------------------------
+
+
+def make_executor(
+    executor: Executor | str,
+    jobs: int | None,
+    address: str | None,
+    cpus_per_job: int,
+    tasks: int | None = None,
+) -> Executor:
+    """The executor a sweep runs on: an Executor passes through; "ray" connects to a cluster
+    (``address``); "local" keeps ``jobs`` worker processes (the CLI's --jobs; default one per
+    core), never more than ``tasks``, the number of jobs to run."""
+    if isinstance(executor, Executor):
+        return executor
+    if executor == "ray":
+        from nnlab.sweeps.ray_executor import RayExecutor
+
+        return RayExecutor(address, cpus_per_job, jobs)
+    if address is not None:
+        raise NnlabError("--address names a Ray cluster: use it with --executor ray")
+    return LocalExecutor(workers=jobs, tasks=tasks)
+
+
+def _todo(sweep: SweepSpec, state: SweepState) -> list[Job]:
+    return [j for j in sweep.jobs if state.jobs[j.id].status not in DONE]
+
+
+def run_sweep(
+    sweep_file: str | Path | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] | None = None,
+    runs_dir: str | Path = "runs",
+    jobs: int | None = None,
+    executor: Executor | str = "local",
+    resume: str | Path | None = None,
+    force: bool = False,
+    fail_fast: bool = False,
+    retries: int = 0,
+    progress: Progress | None = None,
+    on_job: OnJob | None = None,
+    address: str | None = None,
+    cpus_per_job: int = 1,
+) -> Sweep:
+    """Run (or resume) a sweep and write its tables and figures.
+
+    Returns the Sweep; raises :class:`SweepInterrupted` on Ctrl-C after marking running jobs
+    interrupted. ``progress(done, total, desc=..., unit="job", postfix=...)`` follows the jobs;
+    ``on_job(job_id, state_entry)`` is called as each attempt ends, with the job's state.json
+    entry (a dict). ``jobs`` is how many run at once (default: one per core, or what the
+    cluster holds). ``executor`` is "local", "ray" (``address`` names the cluster; each job
+    asks for ``cpus_per_job`` CPUs) or an :class:`~nnlab.sweeps.executors.Executor`; it is set
+    up before the sweep folder is touched, so a cluster that cannot be reached leaves no job
+    marked running.
+    """
+    if resume is not None:
+        folder = Path(resume)
+        saved = _read_saved_sweep(folder)
+        if sweep_file is None:
+            sweep_file = saved["sweep"]["file"]
+            overrides = overrides or saved["sweep"]["overrides"]
+        sweep = load_sweep(sweep_file, overrides)
+        changes = _describe_change(saved, sweep.resolved())
+        if changes and not force:
+            raise NnlabError(
+                f"{folder}: the sweep changed since it started ("
+                + "; ".join(changes)
+                + "); use --force to resume anyway"
+            )
+        state = SweepState.load(folder)
+        for job in sweep.jobs:
+            entry = state.jobs.setdefault(job.id, JobEntry(job.overrides))
+            _adopt_finished_attempt(folder, entry)
+        # in memory so far: the folder is written only once the executor is up
+        executor = make_executor(executor, jobs, address, cpus_per_job, len(_todo(sweep, state)))
+        state.status = "running"
+        state.save()
+    else:
+        sweep = load_sweep(sweep_file, overrides)
+        executor = make_executor(executor, jobs, address, cpus_per_job, len(sweep.jobs))
+        folder = create_run_dir(runs_dir, sweep.name, kind="sweep")
+        record = sweep.resolved()
+        record["sweep"]["file"] = str(Path(sweep_file).resolve())
+        atomic_write_text(folder / "sweep.yaml", yaml.safe_dump(record, sort_keys=False))
+        (folder / "jobs").mkdir()
+        state = SweepState.new(folder, sweep)
+
+    scheduler = Scheduler(
+        sweep, state, folder, executor, _todo(sweep, state), fail_fast, retries, progress, on_job
+    )
+    interrupted = scheduler.run()
+    counts = state.counts()
+    state.status = "interrupted" if interrupted else "failed" if counts["failed"] else "completed"
+    state.save()
+    tables = write_summary(folder, sweep, state)
+    result = Sweep(folder, state.data, tables)
+    if interrupted:
+        raise SweepInterrupted(result)
+    return result
+
+
+sweep = run_sweep  # the public name: nnlab.sweep("configs/sweeps/x.yaml", jobs=2)

@@ -1,0 +1,236 @@
+"""A sweep file, read, expanded into jobs and validated (docs/design.md, 'Sweep folder').
+
+A sweep file names a base config and the dotted keys that vary (``grid``: a cartesian product;
+``variants``: explicit override sets; ``seeds``: repeat every point). Every job's config is
+expanded and validated, and checked by its model kind (:meth:`nnlab.models.Trainer.precheck`),
+before the first job starts, so that one bad job stops the sweep before its folder is made.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnlab.config import (
+    has_test_split,
+    known_keys,
+    load_config,
+    parse_overrides,
+    read_yaml_file,
+    suggest,
+)
+from nnlab.errors import ConfigError, NnlabError
+from nnlab.metrics import LABELS
+from nnlab.models import trainer_class
+
+SWEEP_KEYS = ("name", "base", "grid", "variants", "seeds", "table")
+
+
+@dataclass
+class Job:
+    """One point of a sweep ("job" in state.json and in ``jobs/<id>/``)."""
+
+    id: str
+    overrides: dict[str, Any]  # the dotted keys this job sets (grid, variant, seed)
+    config: dict[str, Any]  # fully resolved
+
+
+@dataclass
+class SweepSpec:
+    """A sweep file, expanded: its base config and every job, all validated."""
+
+    name: str
+    base_path: Path
+    base_overrides: dict[str, Any]
+    grid: dict[str, list]
+    variants: list[dict[str, Any]]
+    seeds: list[int] | None
+    tables: list[dict[str, str]]
+    base_config: dict[str, Any]  # the resolved base config, -s overrides included
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def varying(self) -> list[str]:
+        """The dotted keys that differ between jobs, in the order they were declared."""
+        keys = list(self.grid)
+        for variant in self.variants:
+            keys += [k for k in variant if k not in keys]
+        if self.seeds:
+            keys.append("seed")
+        return keys
+
+    def resolved(self) -> dict[str, Any]:
+        """What sweep.yaml records: enough to compare a later start with this one."""
+        return {
+            "sweep": {
+                "name": self.name,
+                "base": str(self.base_path),
+                "overrides": self.base_overrides,
+                "grid": self.grid,
+                "variants": self.variants,
+                "seeds": self.seeds,
+                "table": self.tables,
+            },
+            "base_config": self.base_config,
+            "jobs": {job.id: job.overrides for job in self.jobs},
+        }
+
+
+def format_value(value: Any) -> str:
+    """A value as a job id or a label shows it: lists joined by '-', 0.001 as 0.001."""
+    if isinstance(value, list):
+        return "-".join(format_value(v) for v in value)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def job_id(overrides: Mapping[str, Any]) -> str:
+    """A stable, readable folder name from a job's overrides, e.g.
+    ``activation=tanh,layers=2-3-3-2,seed=0``; keys are shortened to their last part unless
+    two would collide, unsafe characters become ``_``, and long names end in a hash.
+
+    The folder names are a contract (resume finds its jobs by them): never change this rule.
+    """
+    leaves = [k.rsplit(".", 1)[-1] for k in overrides]
+    parts = []
+    for key, value in overrides.items():
+        leaf = key.rsplit(".", 1)[-1]
+        parts.append(f"{leaf if leaves.count(leaf) == 1 else key}={format_value(value)}")
+    text = ",".join(parts) or "base"
+    safe = re.sub(r"[^A-Za-z0-9._=,+-]", "_", text).strip(".")
+    if len(safe) > 100 or safe != text:
+        digest = hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+        safe = f"{safe[:90]}-{digest}"
+    return safe
+
+
+def _check_key(key: Any, where: str) -> str:
+    if not isinstance(key, str) or key not in known_keys():
+        raise ConfigError(f"{where}: unknown key {key}{suggest(str(key))}")
+    return key
+
+
+def load_sweep(
+    path: str | Path, overrides: Iterable[str] | Mapping[str, Any] | None = None
+) -> SweepSpec:
+    """Read, expand and validate a sweep file (``-s`` overrides apply to the base config)."""
+    path = Path(path)
+    raw = read_yaml_file(path)
+    if not isinstance(raw, dict) or set(raw) != {"sweep"} or not isinstance(raw["sweep"], dict):
+        raise ConfigError(f"{path}: a sweep file holds one mapping under the key 'sweep:'")
+    spec = raw["sweep"]
+    for key in spec:
+        if key not in SWEEP_KEYS:
+            close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
+            hint = f" (did you mean sweep.{close[0]}?)" if close else ""
+            raise ConfigError(
+                f"{path}: unknown key sweep.{key}{hint}; allowed: " + ", ".join(SWEEP_KEYS)
+            )
+    if not isinstance(spec.get("base"), str):
+        raise ConfigError(
+            f"{path}: sweep.base must name the base config file (relative to the sweep file)"
+        )
+    base_path = (path.parent / spec["base"]).resolve()
+    if not isinstance(overrides, Mapping):
+        overrides = parse_overrides(overrides or [])
+    for key in overrides:
+        _check_key(key, "-s")
+
+    grid = spec.get("grid") or {}
+    if not isinstance(grid, dict):
+        raise ConfigError(f"{path}: sweep.grid must map dotted keys to lists of values")
+    for key, values in grid.items():
+        _check_key(key, f"{path}: sweep.grid")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{path}: sweep.grid.{key} must be a non-empty list of values")
+    variants = spec.get("variants") or [{}]
+    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+        raise ConfigError(f"{path}: sweep.variants must be a list of mappings of dotted keys")
+    for variant in variants:
+        for key in variant:
+            _check_key(key, f"{path}: sweep.variants")
+    seeds = spec.get("seeds")
+    if seeds is not None and (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and s >= 0 for s in seeds)
+    ):
+        raise ConfigError(f"{path}: sweep.seeds must be a non-empty list of integers >= 0")
+
+    name = spec.get("name") or path.stem
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}: sweep.name must be a string")
+    tables = spec.get("table") or []
+    tables = [tables] if isinstance(tables, dict) else tables
+    base_cfg = load_config(base_path, overrides)
+    sweep = SweepSpec(
+        name, base_path, dict(overrides), grid, [v for v in variants if v], seeds, [], base_cfg
+    )
+    sweep.jobs = _expand(sweep, variants, path)
+    sweep.tables = [_check_table(t, base_cfg, path) for t in tables]
+    _precheck(sweep)
+    return sweep
+
+
+def _expand(sweep: SweepSpec, variants: list[dict[str, Any]], path: Path) -> list[Job]:
+    """Every job: the grid's cartesian product × the variants × the seeds, each config
+    resolved and validated (ConfigError naming the job)."""
+    jobs = []
+    for values in itertools.product(*sweep.grid.values()):
+        for variant in variants:
+            for seed in sweep.seeds or [None]:
+                job_over = dict(zip(sweep.grid, values, strict=True)) | variant
+                if seed is not None:
+                    job_over["seed"] = seed
+                try:
+                    cfg = load_config(sweep.base_path, {**sweep.base_overrides, **job_over})
+                except NnlabError as exc:
+                    raise ConfigError(f"job {job_id(job_over)}: {exc}") from None
+                jobs.append(Job(job_id(job_over), job_over, cfg))
+    ids = [j.id for j in jobs]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise ConfigError(f"{path}: several jobs have the same overrides: {', '.join(dupes)}")
+    return jobs
+
+
+def _check_table(table: Any, base_cfg: dict, path: Path) -> dict[str, str]:
+    if (
+        not isinstance(table, dict)
+        or not {"rows", "cols"} <= set(table)
+        or not set(table) <= {"rows", "cols", "value"}
+    ):
+        raise ConfigError(
+            f"{path}: each sweep.table needs rows and cols (dotted keys that "
+            "vary) and may name a value (a metric, e.g. test_acc)"
+        )
+    for axis in ("rows", "cols"):
+        _check_key(table[axis], f"{path}: sweep.table.{axis}")
+    value = table.get("value") or ("test_acc" if has_test_split(base_cfg) else "train_acc")
+    if value not in LABELS:
+        raise ConfigError(
+            f"{path}: sweep.table.value {value!r} is not a metric; allowed: " + ", ".join(LABELS)
+        )
+    return {"rows": table["rows"], "cols": table["cols"], "value": value}
+
+
+def _precheck(sweep: SweepSpec) -> None:
+    """Each job's model kind checks its config cheaply (the MLP: layer sizes against the
+    data), so that a wrong job stops the sweep before it starts; one cache per kind."""
+    caches: dict[str, dict[str, Any]] = {}
+    for job in sweep.jobs:
+        cfg = job.config
+        try:
+            trainer_class(cfg).precheck(cfg, caches.setdefault(cfg["model"]["kind"], {}))
+        except NnlabError as exc:
+            raise ConfigError(f"job {job.id}: {exc}") from None

@@ -1,0 +1,205 @@
+"""state.json: a sweep's status and, per job, its status and attempts (docs/design.md,
+'Sweep folder' and 'Statuses').
+
+The file is rewritten atomically at every change, so a sweep killed at any moment resumes where
+it stopped. Its JSON shape is a contract that other commands (``nnlab report``, ``nnlab runs``)
+and people's scripts read::
+
+    {"name": ..., "created": ..., "updated": ..., "status": "running",
+     "jobs": {"<job id>": {"overrides": {...}, "status": "pending", "attempts": 0,
+                           "run": null, "error": null, "final": {}, "node": null}},
+     "plot_error": ...}
+
+``node`` appears once an executor has reported on an attempt of the job (null when it cannot
+tell where the attempt ran); ``plot_error`` only when the comparison figures failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nnlab.errors import NnlabError
+from nnlab.files import atomic_write_json, now_iso, read_json
+
+if TYPE_CHECKING:
+    from nnlab.sweeps.spec import SweepSpec
+
+JOB_STATUSES = ("pending", "running", "completed", "failed", "diverged", "interrupted")
+DONE = ("completed", "diverged")  # results: never run again
+SWEEP_STATUSES = ("running", "completed", "failed", "interrupted")
+
+
+@dataclass
+class JobEntry:
+    """One job's line in state.json."""
+
+    overrides: dict[str, Any]
+    status: str = "pending"
+    attempts: int = 0
+    run: str | None = None  # the latest attempt's folder, relative to the sweep folder
+    error: str | None = None
+    final: dict[str, Any] = field(default_factory=dict)  # the attempt's final metric row
+    node: str | None = None  # where the attempt ran, when the executor knows
+    # Whether state.json holds "node" for this job: once an executor reported on an attempt.
+    has_node: bool = field(default=False, repr=False, compare=False)
+
+    def update(self, **changes: Any) -> None:
+        for key, value in changes.items():
+            if key not in _JOB_KEYS:
+                raise TypeError(f"JobEntry has no field {key!r}")
+            setattr(self, key, value)
+        if "node" in changes:
+            self.has_node = True
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "overrides": self.overrides,
+            "status": self.status,
+            "attempts": self.attempts,
+            "run": self.run,
+            "error": self.error,
+            "final": self.final,
+        }
+        if self.has_node:
+            out["node"] = self.node
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> JobEntry:
+        """A job entry read back; ValueError saying what is wrong with it."""
+        if not isinstance(data, dict):
+            raise ValueError("a job is not a mapping")
+        unknown = set(data) - set(_JOB_KEYS)
+        missing = set(_JOB_KEYS) - {"node"} - set(data)
+        if unknown or missing:
+            raise ValueError("a job has " + _keys_text(unknown, missing))
+        checks = {
+            "overrides": isinstance(data["overrides"], dict),
+            "status": data["status"] in JOB_STATUSES,
+            "attempts": isinstance(data["attempts"], int) and data["attempts"] >= 0,
+            "run": data["run"] is None or isinstance(data["run"], str),
+            "error": data["error"] is None or isinstance(data["error"], str),
+            "final": isinstance(data["final"], dict),
+            "node": data.get("node") is None or isinstance(data["node"], str),
+        }
+        bad = [key for key, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"a job's {bad[0]} is {data[bad[0]]!r}")
+        return cls(**data, has_node="node" in data)
+
+
+_JOB_KEYS = tuple(f.name for f in fields(JobEntry) if f.name != "has_node")
+_STATE_KEYS = ("name", "created", "updated", "status", "jobs")
+
+
+def _keys_text(unknown: set[str], missing: set[str]) -> str:
+    parts = []
+    if unknown:
+        parts.append("unknown keys " + ", ".join(sorted(map(str, unknown))))
+    if missing:
+        parts.append("no " + ", ".join(sorted(missing)))
+    return " and ".join(parts)
+
+
+class SweepState:
+    """state.json in memory: the sweep's status and a typed entry per job; :meth:`save`
+    (and :meth:`update`) rewrite the file atomically."""
+
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        jobs: dict[str, JobEntry],
+        created: str | None = None,
+        updated: str | None = None,
+        status: str = "running",
+        plot_error: str | None = None,
+    ):
+        self.path, self.name, self.jobs = path, name, jobs
+        self.created = created or now_iso()
+        self.updated = updated or now_iso()
+        self.status = status
+        self.plot_error = plot_error  # why the comparison figures could not be drawn
+
+    @classmethod
+    def new(cls, folder: Path, sweep: SweepSpec) -> SweepState:
+        """A new state.json with every job pending, written at once."""
+        jobs = {j.id: JobEntry(j.overrides) for j in sweep.jobs}
+        state = cls(folder / "state.json", sweep.name, jobs)
+        state.save()
+        return state
+
+    @classmethod
+    def load(cls, folder: Path) -> SweepState:
+        """The state.json of a sweep folder; NnlabError (one line, naming the file) when it is
+        missing, unreadable or not of the shape nnlab writes."""
+        path = folder / "state.json"
+        data = read_json(path, f"{folder} is not a sweep folder (no state.json)")
+        try:
+            return cls._from_json(path, data)
+        except ValueError as exc:
+            raise NnlabError(f"{path}: not a sweep state nnlab wrote ({exc})") from None
+
+    @classmethod
+    def _from_json(cls, path: Path, data: Any) -> SweepState:
+        if not isinstance(data, dict):
+            raise ValueError("not a mapping")
+        unknown = set(data) - {*_STATE_KEYS, "plot_error"}
+        missing = set(_STATE_KEYS) - set(data)
+        if unknown or missing:
+            raise ValueError(_keys_text(unknown, missing))
+        if data["status"] not in SWEEP_STATUSES:
+            raise ValueError(f"status is {data['status']!r}")
+        if not isinstance(data["jobs"], dict):
+            raise ValueError("jobs is not a mapping")
+        jobs = {}
+        for job_id, entry in data["jobs"].items():
+            try:
+                jobs[job_id] = JobEntry.from_json(entry)
+            except ValueError as exc:
+                raise ValueError(f"job {job_id}: {exc}") from None
+        return cls(
+            path,
+            data["name"],
+            jobs,
+            data["created"],
+            data["updated"],
+            data["status"],
+            data.get("plot_error"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "name": self.name,
+            "created": self.created,
+            "updated": self.updated,
+            "status": self.status,
+            "jobs": {job_id: entry.to_json() for job_id, entry in self.jobs.items()},
+        }
+        if self.plot_error is not None:
+            out["plot_error"] = self.plot_error
+        return out
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """A snapshot in state.json's shape (what pivot tables and figures read); changing it
+        changes nothing here."""
+        return self.to_json()
+
+    def update(self, job_id: str, **changes: Any) -> None:
+        """Change fields of one job's entry and save."""
+        self.jobs[job_id].update(**changes)
+        self.save()
+
+    def save(self) -> None:
+        self.updated = now_iso()
+        atomic_write_json(self.path, self.to_json())
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs have each status, every status listed."""
+        out = dict.fromkeys(JOB_STATUSES, 0)
+        for entry in self.jobs.values():
+            out[entry.status] += 1
+        return out

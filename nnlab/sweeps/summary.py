@@ -1,0 +1,306 @@
+"""A sweep's results: summary.csv, summary.md with its pivot tables, and the comparison figures
+in plots/ (docs/design.md, 'Sweep folder').
+
+Everything here reads the state in state.json's shape (a dict), so that ``nnlab plot`` and
+``nnlab report`` can redraw them from a sweep folder alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nnlab.files import atomic_write_text
+from nnlab.metrics import LABELS, PREFERRED, is_accuracy, short_key
+from nnlab.models import Trainer, build, trainer_class
+from nnlab.sweeps.spec import Job, SweepSpec, format_value
+from nnlab.sweeps.state import DONE, SweepState
+
+if TYPE_CHECKING:
+    from nnlab.sweeps.driver import Sweep
+
+PRETTY = {"relu": "ReLU", "sgd": "SGD", "adam": "Adam"}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return PRETTY.get(value, value[:1].upper() + value[1:])
+    return json.dumps(value) if isinstance(value, list | bool) or value is None else str(value)
+
+
+def config_value(cfg: dict[str, Any], dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _axis(job: Job, key: str) -> str:
+    """A job's value of ``key`` as a hashable cell coordinate."""
+    return json.dumps(config_value(job.config, key))
+
+
+# -- tables --------------------------------------------------------------------------------
+
+
+def pivot(
+    state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]
+) -> tuple[list, list, dict[tuple, list[float]], dict[tuple, int]]:
+    """Row values, column values, per cell the metric of every completed job in it, and per
+    cell the number of diverged jobs (kept out of the numbers: their last finite row is not
+    a result to average)."""
+    rows_key, cols_key, value = table["rows"], table["cols"], table["value"]
+    rows: dict[str, Any] = {}  # serialised value -> value, in order of first appearance
+    cols: dict[str, Any] = {}
+    cells, diverged = {}, {}
+    for job in sweep.jobs:
+        rk, ck = _axis(job, rows_key), _axis(job, cols_key)
+        rows.setdefault(rk, config_value(job.config, rows_key))
+        cols.setdefault(ck, config_value(job.config, cols_key))
+        entry = state["jobs"][job.id]
+        metric = entry.get("final", {}).get(value)
+        if entry["status"] == "completed" and metric is not None:
+            cells.setdefault((rk, ck), []).append(metric)
+        elif entry["status"] == "diverged":
+            diverged[(rk, ck)] = diverged.get((rk, ck), 0) + 1
+    return list(rows.values()), list(cols.values()), cells, diverged
+
+
+@dataclass
+class Table:
+    """A pivot table ready to render: cells are (text, is_best) pairs."""
+
+    title: str
+    header: list[str]
+    rows: list[list[tuple[str, bool]]]
+    note: str
+
+    def markdown(self) -> str:
+        def md(text: str, best: bool = False) -> str:
+            text = text.replace("|", "\\|")
+            return f"**{text}**" if best else text
+
+        lines = [
+            self.title,
+            "",
+            "| " + " | ".join(md(h) for h in self.header) + " |",
+            "|---" * len(self.header) + "|",
+        ]
+        lines += ["| " + " | ".join(md(t, b) for t, b in row) + " |" for row in self.rows]
+        return "\n".join([*lines, "", self.note]) + "\n"
+
+
+def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Table:
+    """One pivot table: mean (± std when a cell holds several jobs), the best cell marked."""
+    rows, cols, cells, diverged = pivot(state, sweep, table)
+    value = table["value"]
+    percent = is_accuracy(value)
+    means = {k: statistics.mean(v) for k, v in cells.items()}
+    best = (max if percent else min)(means.values()) if means else None
+
+    def cell(r: Any, c: Any) -> tuple[str, bool]:
+        key = (json.dumps(r), json.dumps(c))
+        vals = cells.get(key)
+        note = f" ({diverged[key]} diverged)" if key in diverged else ""
+        if not vals:
+            return "—" + note, False
+        scale = 100 if percent else 1
+        mean = statistics.mean(vals)
+        text = f"{mean * scale:.2f}" if percent else f"{mean:.4f}"
+        if len(vals) > 1:
+            sd = statistics.stdev(vals) * scale
+            text += f" ± {sd:.2f}" if percent else f" ± {sd:.4f}"
+        return text + note, mean == best
+
+    many = any(len(v) > 1 for v in cells.values())
+    spread = "mean ± std over the completed jobs in each cell; " if many else ""
+    return Table(
+        f"{table['rows']} (rows) × {table['cols']} (columns)",
+        [LABELS[value], *(_show(c) for c in cols)],
+        [[(_show(r), False), *(cell(r, c) for c in cols)] for r in rows],
+        f"{spread}best cell in bold; — : no completed job; diverged jobs are counted beside "
+        "the cell, not averaged.",
+    )
+
+
+def table_markdown(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> str:
+    return pivot_table(state, sweep, table).markdown()
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+def _summary_csv(sweep: SweepSpec, jobs: dict[str, Any]) -> str:
+    """summary.csv: one row per job — id, the varying keys, status, attempts, run, error and
+    every final metric any job has."""
+    metric_keys: list[str] = []
+    for e in jobs.values():
+        metric_keys += [k for k in e["final"] if k not in metric_keys]
+    buffer = io.StringIO(newline="")
+    w = csv.writer(buffer)
+    w.writerow(["job", *sweep.varying, "status", "attempts", "run", "error", *metric_keys])
+    for job in sweep.jobs:
+        e = jobs[job.id]
+        varying = (
+            json.dumps(job.overrides[k])
+            if isinstance(job.overrides.get(k), list)
+            else job.overrides.get(k, "")
+            for k in sweep.varying
+        )
+        w.writerow(
+            [
+                job.id,
+                *varying,
+                e["status"],
+                e["attempts"],
+                e["run"] or "",
+                e["error"] or "",
+                *(e["final"].get(k, "") for k in metric_keys),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _summary_md(sweep: SweepSpec, state: SweepState, tables: list[str]) -> str:
+    counts = state.counts()
+    lines = [
+        f"# Sweep {sweep.name}",
+        "",
+        f"Base config: `{sweep.base_path.name}`; varying: "
+        + ", ".join(f"`{k}`" for k in sweep.varying)
+        + f"; {len(sweep.jobs)} jobs: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items() if v),
+        "",
+    ]
+    for t in tables:
+        lines += [t, ""]
+    failed = {k: e for k, e in state.jobs.items() if e.status == "failed"}
+    if failed:
+        lines += ["## Failed jobs", ""] + [f"- `{k}`: {e.error}" for k, e in failed.items()] + [""]
+    return "\n".join(lines)
+
+
+def write_summary(folder: Path, sweep: SweepSpec, state: SweepState) -> list[str]:
+    """summary.csv, summary.md and the comparison figures; returns the tables. A figure that
+    fails is recorded as ``plot_error`` in state.json: the tables are never lost over it."""
+    data = state.data
+    atomic_write_text(folder / "summary.csv", _summary_csv(sweep, data["jobs"]))
+    tables = [table_markdown(data, sweep, t) for t in sweep.tables]
+    atomic_write_text(folder / "summary.md", _summary_md(sweep, state, tables))
+    try:
+        comparison_plots(folder, sweep, data)
+    except Exception as exc:  # figures are extras
+        state.plot_error = f"{type(exc).__name__}: {exc}"
+        state.save()
+    return tables
+
+
+def sweep_summary_text(sweep: Sweep) -> str:
+    """What the CLI prints at the end: the tables, then failed jobs with their errors."""
+    parts = list(sweep.tables)
+    for job, error in sweep.failed.items():
+        parts.append(f"failed: {job}: {error}")
+    return "\n".join(parts)
+
+
+# -- figures -------------------------------------------------------------------------------
+
+
+def _finished(folder: Path, state: dict[str, Any], sweep: SweepSpec) -> Iterator[tuple[Job, Path]]:
+    for job in sweep.jobs:
+        e = state["jobs"][job.id]
+        if e["status"] in DONE and e.get("run"):
+            yield job, folder / e["run"]
+
+
+def _label(overrides: dict[str, Any]) -> str:
+    """What tells a job apart in a legend: 'activation=tanh lr_decay=step'."""
+    return " ".join(f"{short_key(k)}={format_value(v)}" for k, v in overrides.items())
+
+
+def comparison_plots(
+    folder: Path, sweep: SweepSpec, state: dict[str, Any], out: Path | None = None, ext: str = "png"
+) -> list[Path]:
+    """Overlaid curves of every finished job and, when every model can draw its decision
+    boundary (2-D data), a grid of them laid out like the first table."""
+    from nnlab import plots
+    from nnlab.runs import read_metrics
+
+    done = list(_finished(folder, state, sweep))
+    if not done:
+        return []
+    out = out or folder / "plots"
+    runs = [(_label(job.overrides), read_metrics(path / "metrics.csv")) for job, path in done]
+    made = [
+        plots.overlaid_curves(
+            runs, PREFERRED[name], out / f"{name}.{ext}", f"{name.title()} — sweep {sweep.name}"
+        )
+        for name in ("loss", "accuracy")
+    ]
+    made.append(_boundary_grid(done, sweep, state, out / f"decision_boundaries.{ext}"))
+    return [p for p in made if p is not None]
+
+
+def _predictor(job: Job, run_path: Path) -> tuple | None:
+    """(predict, data) from the job's saved model, or None when its model cannot draw a
+    decision boundary (its inputs are not 2-D)."""
+    if trainer_class(job.config).predictor is Trainer.predictor:
+        return None  # the kind never draws one: do not load its data and model to learn it
+    trainer = build(job.config)
+    trainer.load_model(run_path)
+    return trainer.predictor()
+
+
+def _panel_title(job: Job, loss: float) -> str:
+    model = job.config.get("model", {})
+    if "layers" in model and "activation" in model:
+        head = f"{model['layers']} {model['activation']}"
+    else:
+        head = _label(job.overrides) or job.id
+    return f"{head}\nloss {loss:.4f}"
+
+
+def _boundary_grid(
+    done: list[tuple[Job, Path]], sweep: SweepSpec, state: dict[str, Any], path: Path
+) -> Path | None:
+    """The decision boundaries of the first seed's finished jobs, placed like the first table
+    (or four to a row); None when one of their models cannot draw one."""
+    from nnlab import plots
+
+    first_seed = sweep.seeds[0] if sweep.seeds else None
+    shown = [(j, p) for j, p in done if first_seed is None or j.overrides.get("seed") == first_seed]
+    pairs: dict[str, tuple] = {}
+    for job, run_path in [done[0], *shown]:  # the first finished job decides, as do those shown
+        if job.id not in pairs:
+            pair = _predictor(job, run_path)
+            if pair is None:
+                return None
+            pairs[job.id] = pair
+    if sweep.tables:
+        t = sweep.tables[0]
+        rows = list(dict.fromkeys(_axis(j, t["rows"]) for j in sweep.jobs))
+        cols = list(dict.fromkeys(_axis(j, t["cols"]) for j in sweep.jobs))
+        place = {
+            j.id: (rows.index(_axis(j, t["rows"])), cols.index(_axis(j, t["cols"])))
+            for j, _ in shown
+        }
+        shape = (len(rows), len(cols))
+    else:
+        ncols = min(4, len(shown))
+        place = {j.id: divmod(i, ncols) for i, (j, _) in enumerate(shown)}
+        shape = (math.ceil(len(shown) / ncols), ncols)
+    panels = []
+    for job, _ in shown:
+        predict, data = pairs[job.id]
+        loss = state["jobs"][job.id].get("final", {}).get("train_loss", float("nan"))
+        panels.append((place[job.id], predict, data, _panel_title(job, loss)))
+    return plots.decision_boundary_grid(
+        panels, shape, path, f"Decision boundaries — sweep {sweep.name}"
+    )
