@@ -21,7 +21,7 @@ from nnlab import __version__
 from nnlab.errors import NnlabError, raise_interrupt
 from nnlab.metrics import is_result, metric_field
 from nnlab.results import FORMATS
-from nnlab.runs import STATUSES
+from nnlab.runs import RUNS_DIR, STATUSES
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -103,7 +103,7 @@ def runs_dir_option(what: str):
     return click.option(
         "--runs-dir",
         type=click.Path(path_type=Path),
-        default=Path("runs"),
+        default=RUNS_DIR,
         show_default=True,
         help=f"Folder that receives the {what} folder.",
     )

@@ -371,11 +371,16 @@ def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
+    from nnlab.models import check_loadable
+
     schemas = _all_schemas()
     owners = _owners(schemas)
     given = _flatten(raw, _sections(owners))
     any_kind = next(iter(schemas.values()))["model.kind"]
-    kind = check_value("model.kind", any_kind, given.get("model.kind", any_kind.default))
+    given_kind = given.get("model.kind", any_kind.default)
+    if isinstance(given_kind, str):
+        check_loadable(given_kind)
+    kind = check_value("model.kind", any_kind, given_kind)
     schema = schemas[kind]
     for key in given:
         if key not in owners:

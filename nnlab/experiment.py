@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.config import dump_config, load_config
-from nnlab.errors import Diverged, NnlabError, RunStorageError, raise_interrupt
+from nnlab.errors import Diverged, NnlabError, RunStorageError
 from nnlab.files import atomic_write_text
-from nnlab.models import Hooks, StopRun, Trainer, build, kinds
-from nnlab.runs import Run, RunRecorder, create_run_dir, make_exact_dir
-
-__all__ = ["RunInterrupted", "raise_interrupt", "train"]
+from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
+from nnlab.runs import RUNS_DIR, Run, RunRecorder, create_run_dir, make_exact_dir
 
 ConfigSource = str | Path | Mapping[str, Any]
 Overrides = Mapping[str, Any] | Iterable[str] | None
@@ -51,7 +49,7 @@ def _no_sigint() -> Iterator[None]:
 def train(
     config: ConfigSource | None = None,
     overrides: Overrides = None,
-    runs_dir: str | Path = "runs",
+    runs_dir: str | Path = RUNS_DIR,
     progress: Callable[..., None] | None = None,
     on_row: Callable[[dict[str, float]], None] | None = None,
     resume: str | Path | None = None,
@@ -77,16 +75,18 @@ def train(
                 "--resume continues a run with its saved config; give no CONFIG "
                 "or -s overrides with it"
             )
-        return _resume(Path(resume), Hooks(on_row or _ignore, on_step, progress or _ignore))
+        return _resume(Path(resume), _hooks(on_row, on_step, progress))
     cfg = load_config(config, overrides)
     trainer = build(cfg)
     path = make_exact_dir(Path(run_dir)) if run_dir else create_run_dir(runs_dir, cfg["name"])
     recorder = RunRecorder(path, cfg, dump_config(cfg), trainer.metric_columns)
-    return _execute(trainer, recorder, Hooks(on_row or _ignore, on_step, progress or _ignore))
+    return _execute(trainer, recorder, _hooks(on_row, on_step, progress))
 
 
-def _ignore(*args: Any, **kwargs: Any) -> None:
-    return None
+def _hooks(on_row, on_step, progress) -> Hooks:
+    """Hooks from the callbacks given (the others do nothing)."""
+    given = {"row": on_row, "step": on_step, "progress": progress}
+    return Hooks(**{name: fn for name, fn in given.items() if fn is not None})
 
 
 RESUMABLE = ("interrupted", "failed", "running")  # running: the process was killed outright
@@ -99,18 +99,18 @@ def _resume(path: Path, hooks: Hooks) -> Run:
         raise NnlabError(f"{path} is not a run folder (no meta.json), so it cannot be resumed")
     previous = load_run(path)
     cfg = load_config(path / "config.yaml")
-    trainer = build(cfg)
-    if not trainer.resumable:
+    if not kind_of(cfg).trainer_class().resumable:
         can = [n.upper() for n, k in kinds().items() if k.trainer_class().resumable]
         raise NnlabError(
             f"{path} is a {cfg['model']['kind']} run; only {' and '.join(can)} runs checkpoint "
-            "and resume (this run is quick to repeat)"
+            f"and resume (a {cfg['model']['kind']} run is quick to repeat)"
         )
     if previous.status not in RESUMABLE:
         raise NnlabError(
             f"{path} is a {previous.status} run; only an interrupted, failed or "
             "killed run can be resumed"
         )
+    trainer = build(cfg)  # loads the data: only once the run is known to be resumable
     rows = trainer.load_checkpoint(path)
     recorder = RunRecorder.reopen(path, cfg, trainer.metric_columns, rows)
     return _execute(
@@ -135,13 +135,9 @@ def _recording(recorder: RunRecorder, hooks: Hooks) -> tuple[Hooks, list[int]]:
         last[0] = int(r["step"])
         hooks.row(r)
 
-    step = None
-    if hooks.step is not None:
-        user_step = hooks.step
-
-        def step(s: int) -> None:
-            last[0] = s
-            user_step(s)
+    def step(s: int) -> None:
+        last[0] = s
+        hooks.step(s)
 
     return Hooks(row, step, hooks.progress), last
 

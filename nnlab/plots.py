@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nnlab.files import atomic_write_bytes
+from nnlab.metrics import SPLITS, is_accuracy
 
 
 def _pyplot():
@@ -66,7 +67,7 @@ def loss_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
     """Training (and test) loss against step."""
     return _curves(
         rows,
-        ["train_loss", "val_loss", "test_loss"],
+        [f"{split}_loss" for split in SPLITS],
         path,
         f"Loss — {title}",
         "loss (cross-entropy + L2)",
@@ -77,7 +78,7 @@ def accuracy_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
     """Training (and validation / test) accuracy against step."""
     return _curves(
         rows,
-        ["train_acc", "val_acc", "test_acc"],
+        [f"{split}_acc" for split in SPLITS],
         path,
         f"Accuracy — {title}",
         "accuracy",
@@ -175,7 +176,7 @@ def overlaid_curves(
             ax.plot(*zip(*pts, strict=True), label=label, lw=1.2)
     ax.set_xlabel("step")
     ax.set_ylabel(metric.replace("_", " "))
-    if metric.endswith("_acc"):
+    if is_accuracy(metric):
         from matplotlib.ticker import PercentFormatter
 
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))

@@ -19,7 +19,7 @@ from nnlab.config import dump_config
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_text
 from nnlab.metrics import is_result, metric_text
-from nnlab.models import trainer_class
+from nnlab.models import kind_of
 from nnlab.results import folder_kind, load_run_with_metrics, replot
 from nnlab.runs import load_run
 
@@ -71,7 +71,7 @@ def _environment(doc: Doc, meta: dict[str, Any], extra: list[str]) -> None:
 def run_report(path: Path) -> Doc:
     run = load_run_with_metrics(path)
     cfg, meta, final = run.config, run.meta, run.summary.get("final") or run.metrics[-1]
-    net = trainer_class(cfg).describe(cfg)
+    net = kind_of(cfg).describe(cfg)
     doc = Doc()
     doc.add("h1", f"Report: {cfg['name']}")
     doc.add(

@@ -15,7 +15,7 @@ from typing import Any
 
 from nnlab.config import flatten
 from nnlab.errors import NnlabError
-from nnlab.metrics import LISTED, PREFERRED, metric_text, short_key
+from nnlab.metrics import COUNTERS, LISTED, PREFERRED, metric_text, short_key
 from nnlab.runs import Run, load_run
 
 FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.plots)
@@ -90,7 +90,7 @@ def compare(
         candidates = PREFERRED.get(metric, [metric])
         if metric not in PREFERRED:
             for run in runs:
-                available = sorted({k for row in run.metrics for k in row} - {"step", "epoch"})
+                available = sorted({k for row in run.metrics for k in row} - set(COUNTERS))
                 if not any(metric in row for row in run.metrics):
                     raise NnlabError(
                         f"{run.path}: no metric {metric!r} in metrics.csv "

@@ -28,6 +28,7 @@ from nnlab.files import atomic_write_json, atomic_write_text, now, now_iso, read
 from nnlab.metrics import COUNTERS, summarize
 
 STATUSES = ("running", "completed", "failed", "diverged", "interrupted")
+RUNS_DIR = Path("runs")  # where runs and sweeps go unless told otherwise
 
 
 def safe_name(name: str) -> str:

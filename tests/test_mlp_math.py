@@ -121,3 +121,10 @@ def test_forward_shapes_and_state_roundtrip():
     again = MLP.from_state(m.state(), "relu")
     assert again.layers == [3, 4, 5, 2]
     assert np.array_equal(again.predict_proba(X), m.predict_proba(X))
+
+
+def test_the_schema_offers_exactly_the_activations_the_equations_implement():
+    from nnlab.models import mlp
+    from nnlab.models.mlp import math
+
+    assert set(mlp.ACTIVATIONS) == set(math.ACTIVATIONS)

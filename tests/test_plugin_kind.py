@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import check_run, nnlab, run_dir_of
+from tests.conftest import CONFIGS, check_run, nnlab, run_dir_of
 
 TOY_MODULE = '''
 """A toy model kind: softmax regression by full-batch gradient descent, in NumPy."""
@@ -96,12 +96,13 @@ class SoftmaxRegression(Trainer):
     def predictor(self):
         return self.predict, self.data
 
-    @classmethod
-    def describe(cls, cfg):
+
+class SoftmaxRegressionKind(Kind):
+    def describe(self, cfg):
         return "a NumPy softmax regression (TOY-KIND)"
 
 
-KIND = Kind(
+KIND = SoftmaxRegressionKind(
     "logreg",
     {
         "data.name": Option("moons", "str", "data set", choices=("moons", "blobs")),
@@ -202,3 +203,21 @@ def test_without_the_plugin_the_kind_is_a_clear_error(tmp_path):
         "nnlab: error: model.kind must be one of mlp, dcn; got 'logreg'"
     )
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_broken_plugin_breaks_only_its_own_kind(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    info = site / "nnlab_broken_kind-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nnlab-broken-kind\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[nnlab.kinds]\nbroken = no_such_module:KIND\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    ok = nnlab("train", "-q", CONFIGS / "moons_tanh.yaml", "-s", "train.iterations=10",
+               "--runs-dir", tmp_path / "runs")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    config = tmp_path / "broken.yaml"
+    config.write_text("model: {kind: broken}\n")
+    bad = nnlab("train", config, "--runs-dir", tmp_path / "runs2")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("nnlab: error: model.kind 'broken': entry point no_such_module")
+    assert len(bad.stderr.strip().splitlines()) == 1

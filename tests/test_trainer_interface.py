@@ -45,6 +45,12 @@ def test_the_trainer_interface_cannot_be_half_implemented():
     assert isinstance(Kind("half", {}, Half), Kind)
 
 
+def test_stop_run_takes_only_a_run_status():
+    assert StopRun("enough").status == "completed"
+    with pytest.raises(ValueError, match="completed, interrupted, failed"):
+        StopRun("why", status="done")
+
+
 @pytest.mark.parametrize("stop_at", [0, 499])
 def test_a_step_callback_stops_an_mlp_run_on_purpose(tmp_path, moons_small, stop_at):
     seen = []

@@ -14,11 +14,22 @@ from typing import Any
 from nnlab.errors import ConfigError
 from nnlab.models.base import Hooks, Kind, StopRun, Trainer
 
-__all__ = ["Hooks", "Kind", "StopRun", "Trainer", "build", "get_kind", "kinds", "register"]
+__all__ = [
+    "Hooks",
+    "Kind",
+    "StopRun",
+    "Trainer",
+    "build",
+    "get_kind",
+    "kind_of",
+    "kinds",
+    "register",
+]
 
 ENTRY_POINTS = "nnlab.kinds"
 _KINDS: dict[str, Kind] = {}
 _PLUGINS_LOADED = False
+_BROKEN: dict[str, str] = {}  # plug-in kinds that failed to load: name -> why
 
 
 def _builtin() -> None:
@@ -43,10 +54,9 @@ def _load_plugins() -> None:
     for entry in metadata.entry_points(group=ENTRY_POINTS):
         try:
             kind = entry.load()
-        except Exception as exc:  # a broken plug-in must not break nnlab's own kinds
-            raise ConfigError(
-                f"model kind {entry.name!r} (entry point {entry.value}) cannot be loaded: {exc}"
-            ) from None
+        except Exception as exc:  # a broken plug-in must not break the other kinds
+            _BROKEN[entry.name] = f"entry point {entry.value} cannot be loaded: {exc}"
+            continue
         _KINDS.setdefault(kind.name, kind)
 
 
@@ -57,18 +67,31 @@ def kinds() -> dict[str, Kind]:
     return dict(_KINDS)
 
 
+def check_loadable(name: str) -> None:
+    """ConfigError saying why, when ``name`` is a plug-in kind whose entry point failed."""
+    _load_plugins()
+    if name in _BROKEN:
+        raise ConfigError(f"model.kind {name!r}: {' '.join(_BROKEN[name].split())}")
+
+
 def get_kind(name: str) -> Kind:
     """The kind called ``name``; ConfigError listing the known kinds otherwise."""
     _builtin()
     if name not in _KINDS:
         _load_plugins()
+    check_loadable(name)
     if name not in _KINDS:
         raise ConfigError(f"model.kind must be one of {', '.join(kinds())}; got {name!r}")
     return _KINDS[name]
 
 
+def kind_of(cfg: dict[str, Any]) -> Kind:
+    """The kind of a resolved config."""
+    return get_kind(cfg["model"]["kind"])
+
+
 def trainer_class(cfg: dict[str, Any]) -> type[Trainer]:
-    return get_kind(cfg["model"]["kind"]).trainer_class()
+    return kind_of(cfg).trainer_class()
 
 
 def build(cfg: dict[str, Any]) -> Trainer:

@@ -1,22 +1,25 @@
 """The trainer interface every model kind implements (docs/design.md, 'Model kinds').
 
 A *model kind* (``model.kind`` in a config) is declared by a :class:`Kind`: its name, the
-config keys it reads and its :class:`Trainer`. nnlab's commands only ever talk to this
-interface, so a new kind needs no change to them:
+config keys it reads, its policies (a one-line description, a sweep pre-check, a thread
+policy, cluster resources) and its :class:`Trainer`, which runs one config. nnlab's commands
+only ever talk to these two, so a new kind needs no change to them:
 
 - ``nnlab train`` resolves the config against the kind's schema, builds the trainer (which
   loads and checks the data, creating no files), then calls :meth:`Trainer.fit` with
   :class:`Hooks`, :meth:`Trainer.save_model`, :meth:`Trainer.figures` and
   :meth:`Trainer.summary_extra`;
 - ``nnlab train --resume`` needs ``resumable = True`` and :meth:`Trainer.load_checkpoint`;
-- ``nnlab sweep`` calls :meth:`Trainer.precheck` on every job's config before the first
-  starts, :meth:`Trainer.limit_threads` in each worker, :meth:`Trainer.resources` for a
-  cluster, and :meth:`Trainer.predictor` for the grid of decision boundaries of 2-D data;
+- ``nnlab sweep`` calls :meth:`Kind.precheck` on every job's config before the first starts,
+  :meth:`Kind.limit_threads` in each worker, :meth:`Kind.resources` for a cluster, and
+  :meth:`Trainer.predictor` for the grid of decision boundaries of 2-D data;
 - ``nnlab plot`` and ``nnlab report`` call :meth:`Trainer.load_model`, :meth:`Trainer.figures`
-  and :meth:`Trainer.describe`.
+  and :meth:`Kind.describe`.
 
-Register a kind with :func:`nnlab.models.register`, or from another package through the
-``nnlab.kinds`` entry-point group (``mykind = mypackage:KIND``).
+Install a kind from a package through the ``nnlab.kinds`` entry-point group
+(``mykind = mypackage:KIND``): every nnlab process finds it, sweep workers included. In one
+process (a notebook) :func:`nnlab.models.register` is enough for ``train``, ``plot`` and
+``report``; a sweep's worker processes only know entry-point kinds.
 """
 
 from __future__ import annotations
@@ -39,7 +42,11 @@ class StopRun(Exception):
     """Raised by a hook to end a run early and on purpose: the run is not failed, it ends with
     ``status`` and the ``reason`` goes to meta.json with the step it stopped at."""
 
+    STATUSES = ("completed", "interrupted", "failed")
+
     def __init__(self, reason: str, status: str = "completed"):
+        if status not in self.STATUSES:
+            raise ValueError(f"StopRun status must be one of {', '.join(self.STATUSES)}")
         super().__init__(reason)
         self.reason, self.status = reason, status
 
@@ -58,7 +65,7 @@ class Hooks:
     """
 
     row: Callable[[dict[str, float]], None] = _ignore
-    step: Callable[[int], None] | None = None
+    step: Callable[[int], None] = _ignore
     progress: Callable[..., None] = _ignore
 
 
@@ -115,30 +122,6 @@ class Trainer(ABC):
         """Resumable kinds: restore the last checkpoint; return the metric rows so far."""
         raise NotImplementedError(f"{type(self).__name__} does not resume")
 
-    @classmethod
-    @abstractmethod
-    def describe(cls, cfg: dict[str, Any]) -> str:
-        """One line naming the network, e.g. 'a NumPy MLP [2, 3, 2] with tanh hidden units'."""
-
-    @classmethod
-    def precheck(cls, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
-        """Cheap checks of one sweep job's config before any job starts; raise NnlabError.
-        ``cache`` is shared by the sweep's jobs of this kind (e.g. for data loaded once)."""
-        return None
-
-    @classmethod
-    @contextmanager
-    def limit_threads(cls, cfg: dict[str, Any], threads: int) -> Iterator[None]:
-        """Keep a run to ``threads`` CPU threads (a sweep worker's share of the cores). BLAS
-        is limited for every kind by the worker's environment; a kind with its own thread
-        pool (PyTorch) limits it here."""
-        yield
-
-    @classmethod
-    def resources(cls, cfg: dict[str, Any]) -> dict[str, float]:
-        """What one run asks a cluster for beyond CPUs, e.g. ``{"gpus": 1}``."""
-        return {}
-
 
 @dataclass(frozen=True)
 class Kind:
@@ -160,3 +143,27 @@ class Kind:
             module, _, name = self.trainer.partition(":")
             self._loaded["class"] = getattr(import_module(module), name)
         return self._loaded["class"]
+
+    # The kind's policies: what the commands ask of a kind without building a run. A kind
+    # overrides them in a subclass; they must not import its trainer's heavy libraries
+    # for nothing (a sweep's driver asks them of every job).
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        """One line naming the network, e.g. 'a NumPy MLP [2, 3, 2] with tanh hidden units'."""
+        return f"a {self.name} model ({self.doc})" if self.doc else f"a {self.name} model"
+
+    def precheck(self, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
+        """Cheap checks of one sweep job's config before any job starts; raise NnlabError.
+        ``cache`` is shared by the sweep's jobs of this kind (e.g. for data loaded once)."""
+        return None
+
+    @contextmanager
+    def limit_threads(self, cfg: dict[str, Any], threads: int) -> Iterator[None]:
+        """Keep a run to ``threads`` CPU threads (a sweep worker's share of the cores). BLAS
+        is limited for every kind by the worker's environment; a kind with its own thread
+        pool (PyTorch) limits it here."""
+        yield
+
+    def resources(self, cfg: dict[str, Any]) -> dict[str, float]:
+        """What one run asks a cluster for beyond CPUs: ``{"gpus": n}`` is honoured."""
+        return {}

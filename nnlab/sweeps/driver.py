@@ -18,7 +18,7 @@ import yaml
 from nnlab.config import flatten, load_config
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_text
-from nnlab.runs import create_run_dir, load_run
+from nnlab.runs import RUNS_DIR, create_run_dir, load_run
 from nnlab.sweeps.executors import Executor, LocalExecutor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
@@ -238,11 +238,10 @@ def make_executor(
     jobs: int | None,
     address: str | None,
     cpus_per_job: int,
-    tasks: int | None = None,
 ) -> Executor:
     """The executor a sweep runs on: an Executor passes through; "ray" connects to a cluster
     (``address``); "local" keeps ``jobs`` worker processes (the CLI's --jobs; default one per
-    core), never more than ``tasks``, the number of jobs to run."""
+    core)."""
     if isinstance(executor, Executor):
         return executor
     if executor == "ray":
@@ -251,7 +250,7 @@ def make_executor(
         return RayExecutor(address, cpus_per_job, jobs)
     if address is not None:
         raise NnlabError("--address names a Ray cluster: use it with --executor ray")
-    return LocalExecutor(workers=jobs, tasks=tasks)
+    return LocalExecutor(workers=jobs)
 
 
 def _todo(sweep: SweepSpec, state: SweepState) -> list[Job]:
@@ -261,7 +260,7 @@ def _todo(sweep: SweepSpec, state: SweepState) -> list[Job]:
 def run_sweep(
     sweep_file: str | Path | None = None,
     overrides: Iterable[str] | Mapping[str, Any] | None = None,
-    runs_dir: str | Path = "runs",
+    runs_dir: str | Path = RUNS_DIR,
     jobs: int | None = None,
     executor: Executor | str = "local",
     resume: str | Path | None = None,
@@ -303,12 +302,12 @@ def run_sweep(
             entry = state.jobs.setdefault(job.id, JobEntry(job.overrides))
             _adopt_finished_attempt(folder, entry)
         # in memory so far: the folder is written only once the executor is up
-        executor = make_executor(executor, jobs, address, cpus_per_job, len(_todo(sweep, state)))
+        executor = make_executor(executor, jobs, address, cpus_per_job)
         state.status = "running"
         state.save()
     else:
         sweep = load_sweep(sweep_file, overrides)
-        executor = make_executor(executor, jobs, address, cpus_per_job, len(sweep.jobs))
+        executor = make_executor(executor, jobs, address, cpus_per_job)
         folder = create_run_dir(runs_dir, sweep.name, kind="sweep")
         record = sweep.resolved()
         record["sweep"]["file"] = str(Path(sweep_file).resolve())

@@ -90,10 +90,10 @@ def run_task(task: Task) -> Outcome:
     """Run one attempt in this process through the same path as ``nnlab train``."""
     from nnlab.errors import NnlabError
     from nnlab.experiment import RunInterrupted, train
-    from nnlab.models import trainer_class
+    from nnlab.models import kind_of
 
     try:
-        with trainer_class(task.config).limit_threads(task.config, task.threads):
+        with kind_of(task.config).limit_threads(task.config, task.threads):
             run = train(task.config, run_dir=task.run_dir)
     except RunInterrupted as exc:
         return Outcome(task.job_id, task.attempt, "interrupted", exc.run.error, exc.run.summary)
@@ -118,7 +118,7 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
     for name in THREAD_VARIABLES:  # before NumPy or torch is imported in this process
         os.environ[name] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    from nnlab.experiment import raise_interrupt  # light: NumPy and torch load with a run
+    from nnlab.errors import raise_interrupt  # light: NumPy and torch load with a run
 
     signal.signal(signal.SIGTERM, raise_interrupt)
     _die_with_parent()
@@ -139,16 +139,11 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
 
 class LocalExecutor(Executor):
     """Up to ``workers`` processes on this machine (default: one per core), each pinned to
-    ``cores // slots`` threads. ``tasks``, when given, is how many jobs the sweep has to run:
-    never more slots than that, so the cores are shared among the workers that will exist.
-    A worker starts only when a task finds no idle one."""
+    ``cores // workers`` threads. A worker starts only when a task finds no idle one."""
 
-    def __init__(self, workers: int | None = None, tasks: int | None = None):
+    def __init__(self, workers: int | None = None):
         cores = os.cpu_count() or 1
-        wanted = workers or cores
-        if tasks is not None:
-            wanted = min(wanted, tasks)
-        self.slots = max(1, wanted)
+        self.slots = max(1, workers or cores)
         self.threads = max(1, cores // self.slots)
         self._ctx = mp.get_context("spawn")  # a clean interpreter: no inherited thread pools
         self._outbox = self._ctx.Queue()

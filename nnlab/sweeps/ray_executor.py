@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.errors import NnlabError
-from nnlab.models import trainer_class
+from nnlab.files import atomic_write_bytes
+from nnlab.models import kind_of
 from nnlab.sweeps.executors import Executor, Outcome, Task, run_task
 
 CONNECT_TIMEOUT = 10.0  # seconds for the address check; ray.init itself follows
@@ -62,7 +63,7 @@ def _check_reachable(address: str) -> None:
 
 class RayExecutor(Executor):
     """Jobs as Ray tasks of ``cpus_per_job`` CPUs (and the GPUs a job's model kind asks for,
-    :meth:`nnlab.models.Trainer.resources`: one for a DCN whose device is cuda).
+    :meth:`nnlab.models.Kind.resources`: one for a DCN whose device is cuda).
 
     At most ``workers`` tasks run at once (default: as many as the cluster's CPUs hold).
     Without an address, a local Ray instance is started for the sweep and stopped after it.
@@ -98,7 +99,7 @@ class RayExecutor(Executor):
         self._running: dict[Any, Task] = {}
 
     def submit(self, task: Task) -> None:
-        gpus = trainer_class(task.config).resources(task.config).get("gpus", 0)
+        gpus = kind_of(task.config).resources(task.config).get("gpus", 0)
         ref = self._remote.options(num_cpus=self.cpus_per_job, num_gpus=gpus, max_retries=0).remote(
             task, self.cpus_per_job
         )
@@ -121,7 +122,7 @@ class RayExecutor(Executor):
         for rel, data in files.items():
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            atomic_write_bytes(path, data)
         return outcome
 
     def wait(self, timeout: float) -> list[Outcome]:

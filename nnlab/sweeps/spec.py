@@ -2,7 +2,7 @@
 
 A sweep file names a base config and the dotted keys that vary (``grid``: a cartesian product;
 ``variants``: explicit override sets; ``seeds``: repeat every point). Every job's config is
-expanded and validated, and checked by its model kind (:meth:`nnlab.models.Trainer.precheck`),
+expanded and validated, and checked by its model kind (:meth:`nnlab.models.Kind.precheck`),
 before the first job starts, so that one bad job stops the sweep before its folder is made.
 """
 
@@ -28,7 +28,7 @@ from nnlab.config import (
 )
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.metrics import LABELS
-from nnlab.models import trainer_class
+from nnlab.models import kind_of
 
 SWEEP_KEYS = ("name", "base", "grid", "variants", "seeds", "table")
 
@@ -231,6 +231,6 @@ def _precheck(sweep: SweepSpec) -> None:
     for job in sweep.jobs:
         cfg = job.config
         try:
-            trainer_class(cfg).precheck(cfg, caches.setdefault(cfg["model"]["kind"], {}))
+            kind_of(cfg).precheck(cfg, caches.setdefault(cfg["model"]["kind"], {}))
         except NnlabError as exc:
             raise ConfigError(f"job {job.id}: {exc}") from None

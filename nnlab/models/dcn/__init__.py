@@ -10,6 +10,10 @@ This module declares the kind and its config keys only, so validating a config i
 PyTorch.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from nnlab.config import EPSILON, LOG_EVERY, REG_LAMBDA, TEST_SIZE, Option
 from nnlab.models.base import Kind
 
@@ -58,7 +62,31 @@ SCHEMA = {
 }
 # fmt: on
 
-KIND = Kind(
+
+class DCNKind(Kind):
+    def describe(self, cfg: dict[str, Any]) -> str:
+        model = cfg["model"]
+        return (
+            f"a PyTorch DCN (conv channels {model['conv_channels']}, fc {model['fc_units']}) "
+            f"trained with {cfg['train']['optimizer']}"
+        )
+
+    @contextmanager
+    def limit_threads(self, cfg: dict[str, Any], threads: int) -> Iterator[None]:
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+    def resources(self, cfg: dict[str, Any]) -> dict[str, float]:
+        return {"gpus": 1} if cfg["train"]["device"] == "cuda" else {}
+
+
+KIND = DCNKind(
     "dcn",
     SCHEMA,
     "nnlab.models.dcn.trainer:DCNTrainer",

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from nnlab.errors import Diverged, NnlabError
 from nnlab.files import atomic_write_bytes
 from nnlab.metrics import ORDER
-from nnlab.models.base import Hooks, Trainer
+from nnlab.models.base import Hooks, StopRun, Trainer
 from nnlab.models.dcn.callbacks import (
     CHECKPOINT,
     Callback,
@@ -101,6 +101,7 @@ class DCNTrainer(Trainer):
         self.epoch = self.step = 0
         self.rows: list[dict[str, float]] = []
         self.images_per_second: float | None = None
+        self.stopped = False  # a hook ended the run on purpose (StopRun)
         d = self.data
         self.X_train, self.y_train = d.X_train.to(self.device), d.y_train.to(self.device)
         self.X_val, self.y_val = d.X_val.to(self.device), d.y_val.to(self.device)
@@ -134,13 +135,12 @@ class DCNTrainer(Trainer):
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def batches(self) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-        """One epoch of shuffled batches: (index in the epoch, images, labels)."""
+    def batches(self) -> Iterator[tuple[int, torch.Tensor]]:
+        """One epoch of shuffled batches: (index in the epoch, indices of its images)."""
         n, batch = len(self.y_train), self.train_cfg["batch_size"]
         perm = torch.randperm(n, generator=self.shuffle).to(self.device)
         for i in range(math.ceil(n / batch)):
-            idx = perm[i * batch : (i + 1) * batch]
-            yield i, channels_last(self.X_train[idx]), self.y_train[idx]
+            yield i, perm[i * batch : (i + 1) * batch]
 
     def fit(self, run_dir: Path, hooks: Hooks) -> None:
         """Train from the current epoch to the last, checkpointing at every epoch end."""
@@ -149,13 +149,15 @@ class DCNTrainer(Trainer):
         steps_per_epoch = math.ceil(n / cfg["batch_size"])
         callbacks = self._callbacks(run_dir)
         seen, t_train = 0, 0.0
+        self.stopped = False
         try:
             self.model.train()
             while self.epoch < cfg["epochs"]:
                 running = RunningMetrics(self.device)
                 desc = f"epoch {self.epoch + 1}/{cfg['epochs']}"
-                for i, x, y in self.batches():
-                    t0 = time.perf_counter()
+                for i, idx in self.batches():
+                    t0 = time.perf_counter()  # training time includes gathering the batch
+                    x, y = channels_last(self.X_train[idx]), self.y_train[idx]
                     self.step += 1
                     with contextlib.ExitStack() as capture:
                         for cb in callbacks:
@@ -169,13 +171,15 @@ class DCNTrainer(Trainer):
                     evaluate_now = i == steps_per_epoch - 1 or self.step % cfg["eval_every"] == 0
                     if evaluate_now or self.step % cfg["log_every"] == 0:
                         self._log(running, evaluate_now, hooks, callbacks)
-                    if hooks.step is not None:
-                        hooks.step(self.step)
+                    hooks.step(self.step)
                     hooks.progress(min((i + 1) * cfg["batch_size"], n), n, desc=desc, unit="img")
                 self.scheduler.step()
                 self.epoch += 1
                 for cb in callbacks:
                     cb.epoch_end(self.epoch)
+        except StopRun:
+            self.stopped = True  # ended on purpose: its checkpoint has nothing left to resume
+            raise
         finally:
             self.images_per_second = seen / t_train if t_train > 0 else None
             for cb in callbacks:
@@ -257,7 +261,7 @@ class DCNTrainer(Trainer):
         buffer = io.BytesIO()
         torch.save({k: v.contiguous().cpu() for k, v in self.model.state_dict().items()}, buffer)
         atomic_write_bytes(run_dir / "model.pt", buffer.getvalue())
-        if self.epoch == self.train_cfg["epochs"]:  # finished: nothing left to resume
+        if self.epoch == self.train_cfg["epochs"] or self.stopped:  # nothing left to resume
             (run_dir / CHECKPOINT).unlink(missing_ok=True)
 
     def summary_extra(self) -> dict[str, Any]:
@@ -297,27 +301,3 @@ class DCNTrainer(Trainer):
                 plots.layer_stats(run_dir / "stats.csv", out_dir / f"layer_stats.{ext}", name)
             )
         return [p for p in made if p is not None]
-
-    # -- the kind's policies -------------------------------------------------------------------
-
-    @classmethod
-    def describe(cls, cfg: dict[str, Any]) -> str:
-        model = cfg["model"]
-        return (
-            f"a PyTorch DCN (conv channels {model['conv_channels']}, fc {model['fc_units']}) "
-            f"trained with {cfg['train']['optimizer']}"
-        )
-
-    @classmethod
-    @contextlib.contextmanager
-    def limit_threads(cls, cfg: dict[str, Any], threads: int) -> Iterator[None]:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
-
-    @classmethod
-    def resources(cls, cfg: dict[str, Any]) -> dict[str, float]:
-        return {"gpus": 1} if cfg["train"]["device"] == "cuda" else {}

@@ -10,6 +10,9 @@ This module declares the kind and its config keys only, so validating a config i
 NumPy.
 """
 
+import json
+from typing import Any
+
 from nnlab.config import EPSILON, LOG_EVERY, REG_LAMBDA, TEST_SIZE, Option
 from nnlab.models.base import Kind
 
@@ -37,4 +40,21 @@ SCHEMA = {
 }
 # fmt: on
 
-KIND = Kind("mlp", SCHEMA, "nnlab.models.mlp.trainer:MLPTrainer", "NumPy MLP, backprop by hand")
+
+class MLPKind(Kind):
+    def describe(self, cfg: dict[str, Any]) -> str:
+        model = cfg["model"]
+        return f"a NumPy MLP {model['layers']} with {model['activation']} hidden units"
+
+    def precheck(self, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
+        """Layer sizes against the data (cheap: each distinct data set is loaded once per
+        sweep, in ``cache``), so that a wrong size stops a sweep before it starts."""
+        from nnlab.models.mlp.data import check_fits, load_data
+
+        key = json.dumps([cfg["data"], cfg["seed"]], sort_keys=True)
+        if key not in cache:
+            cache[key] = load_data(cfg)
+        check_fits(cfg, cache[key])
+
+
+KIND = MLPKind("mlp", SCHEMA, "nnlab.models.mlp.trainer:MLPTrainer", "NumPy MLP, backprop by hand")

@@ -8,7 +8,6 @@ training (and test) set after that step's update, plus a final row after the las
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,6 @@ def gradient_descent(model: MLP, data: Dataset, train_cfg: dict[str, Any], hooks
     iterations, log_every = train_cfg["iterations"], train_cfg["log_every"]
     engine = Engine(model, X, y, train_cfg["epsilon"], lam)
     tick = max(1, iterations // 100)
-    on_step = hooks.step
     with blas_threads(X.shape[0] * max(model.layers)), np.errstate(over="ignore", invalid="ignore"):
         for step in range(iterations):
             if not math.isfinite(engine.step()):
@@ -50,8 +48,7 @@ def gradient_descent(model: MLP, data: Dataset, train_cfg: dict[str, Any], hooks
                 if not all(math.isfinite(v) for v in row.values()):
                     raise Diverged(step, "the loss")
                 hooks.row(row)
-            if on_step is not None:
-                on_step(step)
+            hooks.step(step)
             if (step + 1) % tick == 0 or step == iterations - 1:
                 hooks.progress(step + 1, iterations)
 
@@ -123,17 +120,3 @@ class MLPTrainer(Trainer):
                 )
             )
         return [p for p in made if p is not None]
-
-    @classmethod
-    def describe(cls, cfg: dict[str, Any]) -> str:
-        model = cfg["model"]
-        return f"a NumPy MLP {model['layers']} with {model['activation']} hidden units"
-
-    @classmethod
-    def precheck(cls, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
-        """Layer sizes against the data (cheap: each distinct data set is loaded once per
-        sweep, in ``cache``), so that a wrong size stops a sweep before it starts."""
-        key = json.dumps([cfg["data"], cfg["seed"]], sort_keys=True)
-        if key not in cache:
-            cache[key] = load_data(cfg)
-        check_fits(cfg, cache[key])
