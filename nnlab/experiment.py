@@ -46,6 +46,42 @@ def _no_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+class _HeldSignals:
+    """Hold Ctrl-C and SIGTERM from the moment a run folder is made until its meta.json says
+    ``running``: a signal in between is noted, and :meth:`release` hands it to the handler
+    it was meant for, inside the run, which then ends ``interrupted`` — never leaving a
+    folder without meta.json. (Python runs signal handlers in the main thread only, so this
+    holds whatever threads the libraries started.)"""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> _HeldSignals:
+        self._old: dict[int, Any] = {}
+        self._pending: int | None = None
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self._pending = signum
+
+    def release(self) -> None:
+        old, self._old = self._old, {}
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        signum, self._pending = self._pending, None
+        if signum is None or old.get(signum) == signal.SIG_IGN:
+            return
+        if callable(old.get(signum)):
+            old[signum](signum, None)  # Python's Ctrl-C handler, or the CLI's SIGTERM one
+        else:
+            signal.raise_signal(signum)  # the default action
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 def train(
     config: ConfigSource | None = None,
     overrides: Overrides = None,
@@ -78,9 +114,10 @@ def train(
         return _resume(Path(resume), _hooks(on_row, on_step, progress))
     cfg = load_config(config, overrides)
     trainer = build(cfg)
-    path = make_exact_dir(Path(run_dir)) if run_dir else create_run_dir(runs_dir, cfg["name"])
-    recorder = RunRecorder(path, cfg, dump_config(cfg), trainer.metric_columns)
-    return _execute(trainer, recorder, _hooks(on_row, on_step, progress))
+    with _HeldSignals() as held:
+        path = make_exact_dir(Path(run_dir)) if run_dir else create_run_dir(runs_dir, cfg["name"])
+        recorder = RunRecorder(path, cfg, dump_config(cfg), trainer.metric_columns)
+        return _execute(trainer, recorder, _hooks(on_row, on_step, progress), held)
 
 
 def _hooks(on_row, on_step, progress) -> Hooks:
@@ -112,10 +149,10 @@ def _resume(path: Path, hooks: Hooks) -> Run:
         )
     trainer = build(cfg)  # loads the data: only once the run is known to be resumable
     rows = trainer.load_checkpoint(path)
-    recorder = RunRecorder.reopen(path, cfg, trainer.metric_columns, rows)
-    return _execute(
-        trainer, recorder, hooks, previous_seconds=previous.summary.get("train_seconds") or 0.0
-    )
+    with _HeldSignals() as held:
+        recorder = RunRecorder.reopen(path, cfg, trainer.metric_columns, rows)
+        seconds = previous.summary.get("train_seconds") or 0.0
+        return _execute(trainer, recorder, hooks, held, previous_seconds=seconds)
 
 
 def _storage_error(path: Path, reason: str, status: str, error: str | None) -> RunStorageError:
@@ -143,13 +180,19 @@ def _recording(recorder: RunRecorder, hooks: Hooks) -> tuple[Hooks, list[int]]:
 
 
 def _execute(
-    trainer: Trainer, recorder: RunRecorder, hooks: Hooks, previous_seconds: float = 0.0
+    trainer: Trainer,
+    recorder: RunRecorder,
+    hooks: Hooks,
+    held: _HeldSignals,
+    previous_seconds: float = 0.0,
 ) -> Run:
-    """Run the trainer's loop, then save the model, the figures and an honest status."""
+    """Run the trainer's loop, then save the model, the figures and an honest status. Signals
+    held while the folder was set up are let through first thing in the loop's try."""
     recording, last_step = _recording(recorder, hooks)
     status, error, interrupted = "completed", None, False
     t0 = time.perf_counter()
     try:
+        held.release()
         trainer.fit(recorder.path, recording)
     except StopRun as exc:
         status = exc.status

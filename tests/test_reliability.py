@@ -171,3 +171,34 @@ def test_every_shipped_mlp_config_is_bit_identical_across_two_runs(path, tmp_pat
     b = nnlab.train(path, runs_dir=tmp_path)
     assert (a.path / "metrics.csv").read_bytes() == (b.path / "metrics.csv").read_bytes()
     assert (a.path / "model.npz").read_bytes() == (b.path / "model.npz").read_bytes()
+
+
+def test_a_signal_while_the_run_folder_is_made_still_leaves_an_honest_folder(
+    tmp_path, monkeypatch, moons_small
+):
+    """Ctrl-C (or a sweep worker's SIGTERM) in the moment between making the run folder and
+    writing its meta.json is held and then ends the run `interrupted` — never a folder without
+    meta.json (a sweep killed at that moment used to leave one behind)."""
+    import nnlab.runs
+
+    make = nnlab.runs.RunRecorder.__init__
+
+    def signal_midway(self, path, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # after the folder exists, before meta.json
+        make(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(nnlab.runs.RunRecorder, "__init__", signal_midway)
+    # Ctrl-C handled as Python does by default (a background job's pytest ignores SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        nnlab.train(moons_small, runs_dir=tmp_path)
+        stopped = None
+    except KeyboardInterrupt as exc:  # caught here: a bare one would end the whole session
+        stopped = exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert isinstance(stopped, nnlab.RunInterrupted), f"not held: {stopped!r}"
+    run = stopped.run.path
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert (run / "config.yaml").is_file()
