@@ -99,8 +99,10 @@ class MetricsWriter:
 
     Each row goes to the file in one ``os.write``; if the disk refuses part of it, the file is
     cut back to the last whole row before the error is raised, so metrics.csv never ends in a
-    half row. ``fieldnames`` fixes the columns (rows may leave some empty); by default they are
-    the first row's keys. ``rows`` are written first (a resumed run's rows so far).
+    half row. ``fieldnames`` fixes the columns (rows may leave some empty) and the header is
+    written at once, so that a run stopped before its first row still has its metrics.csv;
+    without them the columns are the first row's keys. ``rows`` are written first (a resumed
+    run's rows so far).
     """
 
     def __init__(
@@ -113,8 +115,15 @@ class MetricsWriter:
         self.rows: list[dict[str, float]] = []
         self._fd: int | None = None
         self._size = 0
+        if fieldnames is not None:
+            self._open(fieldnames)
         for row in rows or []:
             self(row)
+
+    def _open(self, fieldnames: list[str]) -> None:
+        self.fieldnames = fieldnames
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._append(fieldnames)
 
     def _append(self, values: list[str]) -> None:
         buf = io.StringIO()
@@ -132,9 +141,7 @@ class MetricsWriter:
 
     def __call__(self, row: dict[str, float]) -> None:
         if self._fd is None:
-            self.fieldnames = self.fieldnames or list(row)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            self._append(self.fieldnames)
+            self._open(list(row))
         self._append([_fmt(row[k]) if k in row else "" for k in self.fieldnames])
         self.rows.append(dict(row))
 

@@ -48,8 +48,10 @@ def run_problems(run: Path) -> list[str]:
     found += meta_problem
     if meta is not None and meta.get("status") not in STATUSES:
         found.append(f"meta.json status {meta.get('status')!r} is not one of {', '.join(STATUSES)}")
-    found += _metrics_problems(run / "metrics.csv")
-    if meta is not None and meta.get("status") == "completed":
+    completed = meta is not None and meta.get("status") == "completed"
+    # a run stopped before its first row (interrupted at once) has the header only
+    found += _metrics_problems(run / "metrics.csv", need_rows=completed)
+    if completed:
         found += _completed_problems(run)
     return found
 
@@ -92,7 +94,7 @@ def _json_object(path: Path) -> tuple[dict | None, list[str]]:
     return data, []
 
 
-def _metrics_problems(path: Path) -> list[str]:
+def _metrics_problems(path: Path, need_rows: bool) -> list[str]:
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
@@ -103,7 +105,7 @@ def _metrics_problems(path: Path) -> list[str]:
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         return [f"metrics.csv does not parse: {exc}"]
     found = [f"metrics.csv has no column {c}" for c in METRIC_COLUMNS if c not in columns]
-    if not rows:
+    if need_rows and not rows:
         found.append("metrics.csv has no rows")
     for name in ACCURACIES:
         if name in columns:

@@ -62,6 +62,8 @@ class MLPTrainer(Trainer):
         check_fits(cfg, self.data)
         model = cfg["model"]
         self.model = MLP.create(model["layers"], model["activation"], model["init"], cfg["seed"])
+        splits = ["train"] + (["test"] if self.data.X_test is not None else [])
+        self.metric_columns = ["step", *(f"{s}_{m}" for s in splits for m in ("loss", "acc"))]
 
     @property
     def n_params(self) -> int:
