@@ -19,7 +19,7 @@ from nnlab.config import dump_config, load_config
 from nnlab.errors import Diverged, NnlabError, RunStorageError
 from nnlab.files import atomic_write_text
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
-from nnlab.runs import RUNS_DIR, Run, RunRecorder, create_run_dir, make_exact_dir
+from nnlab.runs import RUNS_DIR, Run, RunRecorder, create_run_dir, load_run, make_exact_dir
 
 ConfigSource = str | Path | Mapping[str, Any]
 Overrides = Mapping[str, Any] | Iterable[str] | None
@@ -130,8 +130,6 @@ RESUMABLE = ("interrupted", "failed", "running")  # running: the process was kil
 
 
 def _resume(path: Path, hooks: Hooks) -> Run:
-    from nnlab.runs import load_run
-
     if not (path / "meta.json").is_file():
         raise NnlabError(f"{path} is not a run folder (no meta.json), so it cannot be resumed")
     previous = load_run(path)
