@@ -153,6 +153,12 @@ def train(
         click.echo(f"nnlab: warning: {warning}", err=True)
     if run.status == "completed":
         click.echo(f"completed in {run.summary['train_seconds']:.2f} s: {metrics}")
+        stopped, kept = run.meta.get("stopped"), run.summary.get("early_stopping")
+        if stopped:
+            click.echo(f"stopped at step {stopped['step']}: {stopped['reason']}")
+        if kept and kept.get("row"):
+            fields = "  ".join(metric_field(k, v) for k, v in kept["row"].items() if k != "step")
+            click.echo(f"kept the weights of step {kept['weights_from_step']}: {fields}")
     elif run.status == "diverged":
         click.echo(f"nnlab: run diverged: {run.error}", err=True)
     else:
@@ -179,13 +185,17 @@ def gradcheck(config: Path, overrides: tuple[str, ...], batch: int) -> int:
 
     Exits 1 if any relative error exceeds 1e-6.
     """
+    import numpy as np
+
     from nnlab.models.mlp.gradcheck import TOLERANCE, gradcheck
 
     results = gradcheck(config, overrides, batch=batch)
     click.echo(f"{'param':<6} {'shape':<12} {'rel. error':>11}")
     for r in results:
         verdict = "ok" if r.rel_error <= TOLERANCE else "FAIL"
-        click.echo(f"{r.name:<6} {str(r.shape):<12} {r.rel_error:11.3e}  {verdict}")
+        size = int(np.prod(r.shape))
+        sampled = f"  ({r.checked} of {size} entries, sampled)" if r.checked < size else ""
+        click.echo(f"{r.name:<6} {str(r.shape):<12} {r.rel_error:11.3e}  {verdict}{sampled}")
     worst = max(r.rel_error for r in results)
     ok = worst <= TOLERANCE
     click.echo(f"max relative error {worst:.3e} ({'ok' if ok else 'above'} {TOLERANCE:g})")

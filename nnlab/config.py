@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -25,14 +26,16 @@ from nnlab.errors import ConfigError
 # Data-set facts the config rules use. IDX sets come with their own test files; the held-out
 # fraction when `data.test_size` is null is 0.2 for these tables and 0 for generated sets.
 IDX_DATASETS = ("mnist", "fashion_mnist")
-DEFAULT_TEST_SIZE = {"breast_cancer": 0.2, "digits": 0.2}
+DEFAULT_TEST_SIZE = {"breast_cancer": 0.2, "digits": 0.2, "csv": 0.2, "npz": 0.2}
 
 
 @dataclass(frozen=True)
 class Option:
     """One config key: its default, its type, the values allowed and what it means.
 
-    type is one of "str", "int", "float", "bool", "int_list". Bounds are inclusive unless the
+    type is one of "str", "int", "float", "bool", "int_list", "size" (a fraction in [0, 1) or
+    a whole count), "column" (a name or an integer index), "column_list" (a list of those).
+    Bounds are inclusive unless the
     matching ``*_open`` flag is set. A model kind lists the options it reads in its schema
     (:class:`nnlab.models.Kind`); an option several kinds share is one object here, stated
     once, and :meth:`but` gives a kind its own default or words.
@@ -67,12 +70,49 @@ COMMON: dict[str, Option] = {
 }
 
 # Options several kinds share, each stated once.
-TEST_SIZE = Option(None, "float", "fraction held out for testing; null: 0.2 for breast_cancer "
-                   "and digits, else 0 (mnist sets: their test files)", low=0, high=1,
+TEST_SIZE = Option(None, "float", "fraction held out for testing; null: 0.2 for breast_cancer, "
+                   "digits, csv and npz, else 0 (mnist sets: their test files)", low=0, high=1,
                    high_open=True, nullable=True)
 EPSILON = Option(0.01, "float", "learning rate", low=0, low_open=True)
 REG_LAMBDA = Option(0.01, "float", "L2 penalty (mlp) / weight decay (dcn)", low=0)
 LOG_EVERY = Option(1000, "int", "iterations between metric rows", low=1)
+ROOT = Option(None, "str", "folder holding the IDX files (flat or <root>/MNIST/raw/)",
+              nullable=True)
+DOWNLOAD = Option(False, "bool", "let torchvision download mnist / fashion_mnist")
+OPTIMIZER = Option("sgd", "str", "optimizer", choices=("sgd", "adam"))
+MOMENTUM = Option(0.9, "float", "SGD momentum", low=0, high=1, high_open=True)
+EPOCHS = Option(2, "int", "passes over the training set", low=1)
+BATCH_SIZE = Option(50, "int", "examples per step", low=1)
+
+# Keys that every trainer with these features reads the same way.
+OPTIMIZER_KEYS = {
+    "train.nesterov": Option(False, "bool", "Nesterov momentum (sgd; needs momentum > 0)"),
+    "train.beta1": Option(0.9, "float", "Adam's decay rate of the mean gradient", low=0, high=1,
+                          high_open=True),
+    "train.beta2": Option(0.999, "float", "Adam's decay rate of the squared gradient", low=0,
+                          high=1, high_open=True),
+    "train.adam_eps": Option(1e-8, "float", "Adam's epsilon (added to the root of the second "
+                             "moment; not the learning rate)", low=0, low_open=True),
+}
+LR_DECAYS = ("none", "step", "exponential", "cosine")
+LR_DECAY_KEYS = {
+    "train.lr_decay.kind": Option("none", "str", "learning-rate schedule, stepped per epoch",
+                                  choices=LR_DECAYS),
+    "train.lr_decay.gamma": Option(0.9, "float", "decay factor (step, exponential)", low=0,
+                                   low_open=True, high=1),
+    "train.lr_decay.step_size": Option(1, "int", "epochs between decays (step)", low=1),
+}
+EARLY_STOPPING_KEYS = {
+    "train.early_stopping.metric": Option(None, "str", "validation metric to watch; null: no "
+                                          "early stopping", choices=("val_loss", "val_acc"),
+                                          nullable=True),
+    "train.early_stopping.patience": Option(5, "int", "evaluations without improvement "
+                                            "before the run stops", low=1),
+    "train.early_stopping.min_delta": Option(0.0, "float", "smallest change that counts as an "
+                                             "improvement", low=0),
+    "train.early_stopping.mode": Option("auto", "str", "auto: min for a loss, max for an "
+                                        "accuracy", choices=("auto", "min", "max")),
+}
 # fmt: on
 
 # Names people reach for that mean one of ours; used for "did you mean ...?" hints.
@@ -251,13 +291,16 @@ def suggest(key: str) -> str:
 def describe(opt: Option) -> str:
     """What an option allows, in words: 'a number > 0', 'one of sigmoid, tanh, relu'."""
     if opt.choices:
-        return "one of " + ", ".join(map(str, opt.choices))
+        return "one of " + ", ".join(map(str, opt.choices)) + (" (or null)" if opt.nullable else "")
     noun = {
         "str": "a string",
         "int": "an integer",
         "float": "a number",
         "bool": "true or false",
         "int_list": f"a list of at least {opt.min_len} integers",
+        "size": "a fraction in [0, 1) or a whole number of examples",
+        "column": "a column name or a 0-based column index (negative: from the end)",
+        "column_list": "a list of column names or 0-based column indices",
     }[opt.type]
     bounds = []
     if opt.low is not None:
@@ -297,6 +340,16 @@ def check_value(key: str, opt: Option, value: Any, for_kind: str = "") -> Any:
         ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
         ok = ok and _in_bounds(opt, value)
         value = float(value) if ok else value
+    elif opt.type == "size":
+        ok = (_is_int(value) and value >= 0) or (isinstance(value, float) and 0 <= value < 1)
+    elif opt.type == "column":
+        ok = _is_int(value) or (isinstance(value, str) and value != "")
+    elif opt.type == "column_list":
+        ok = (
+            isinstance(value, list)
+            and len(value) >= 1
+            and all(_is_int(v) or (isinstance(v, str) and v != "") for v in value)
+        )
     elif opt.type == "int_list":
         ok = (
             isinstance(value, list)
@@ -371,7 +424,7 @@ def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
-    from nnlab.models import check_loadable
+    from nnlab.models import check_loadable, get_kind
 
     schemas = _all_schemas()
     owners = _owners(schemas)
@@ -407,7 +460,29 @@ def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
                 )
         elif test_size is None:
             flat["data.test_size"] = DEFAULT_TEST_SIZE.get(data_name, 0.0)
-    return _nest(flat)
+    cfg = _nest(flat)
+    get_kind(kind).check_config(cfg)
+    return cfg
+
+
+def check_optimizer(train: Mapping[str, Any]) -> None:
+    """Rules between the optimizer keys that no single key can state."""
+    if train.get("nesterov") and (train["optimizer"] != "sgd" or not train["momentum"]):
+        raise ConfigError(
+            "train.nesterov needs optimizer sgd with momentum > 0; this config has optimizer "
+            f"{train['optimizer']} and momentum {train['momentum']}"
+        )
+
+
+def check_early_stopping(cfg: Mapping[str, Any], has_validation: bool, how: str) -> None:
+    """Early stopping watches the validation split: refuse it where there is none; ``how``
+    says how to get one."""
+    metric = cfg["train"]["early_stopping"]["metric"]
+    if metric is not None and not has_validation:
+        raise ConfigError(
+            f"train.early_stopping.metric is {metric} but this config has no validation split "
+            f"(model selection never looks at the test split); {how}"
+        )
 
 
 def has_test_split(cfg: Mapping[str, Any]) -> bool:
@@ -429,6 +504,7 @@ def load_config(
         raw, default_name = copy.deepcopy(dict(source)), "run"
     else:
         raw, default_name = read_yaml_file(source), Path(source).stem
+        _anchor_paths(raw, Path(source).parent)
     if overrides:
         if not isinstance(overrides, Mapping):
             overrides = parse_overrides(overrides)
@@ -437,7 +513,22 @@ def load_config(
         if not isinstance(raw, dict):
             raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
         raw = apply_overrides(raw, overrides)
+    _anchor_paths(raw, Path.cwd())
     return resolve(raw, default_name)
+
+
+PATH_KEYS = (("data", "path"),)  # file names in a config: relative to the config file
+
+
+def _anchor_paths(raw: Any, base: Path) -> None:
+    """Make relative file names absolute: those a config file gives against its folder, those
+    given as overrides or in a mapping against the working directory — so config.yaml
+    repeats the run from anywhere."""
+    for section, key in PATH_KEYS:
+        node = raw.get(section) if isinstance(raw, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(key), str) and node[key]:
+            path = Path(node[key]).expanduser()
+            node[key] = os.path.abspath(base / path)  # normalised: no "configs/../"
 
 
 class _FlowListDumper(yaml.SafeDumper):

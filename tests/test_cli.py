@@ -59,8 +59,8 @@ BAD_INPUTS = {
     ),
     "data set": (
         ["train", MOONS, "-s", "data.name=iris"],
-        "data.name must be one of moons, circles, blobs, breast_cancer, digits for model.kind "
-        "mlp; got 'iris'",
+        "data.name must be one of moons, circles, blobs, breast_cancer, digits, mnist, "
+        "fashion_mnist, csv, npz for model.kind mlp; got 'iris'",
     ),
     "override without =": (
         ["train", MOONS, "-s", "train.epsilon"],

@@ -13,7 +13,8 @@ import torch
 import nnlab
 from nnlab.config import load_config
 from nnlab.errors import DataError
-from nnlab.models.dcn.images import find_idx_files, load_images, read_idx
+from nnlab.idx import find_idx_files, read_idx
+from nnlab.models.dcn.images import load_images
 from nnlab.models.dcn.network import DCN, evaluate, initialise, make_optimizer, make_scheduler
 from tests.conftest import (
     check_run,
@@ -237,6 +238,47 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(idx_root, tmp_
     check_run(resumed.path)
 
 
+def test_early_stopping_keeps_the_best_weights_and_survives_a_resume(idx_root, tmp_path):
+    """min_delta 10: nothing after the first evaluation counts as better, so with patience 1
+    the run stops at the second (epoch 2's end) and keeps epoch 1's weights — also when it
+    was interrupted in epoch 2 and resumed from epoch 1's checkpoint."""
+    cfg = dcn_config(
+        idx_root,
+        **{
+            "train.epochs": 5,
+            "train.eval_every": 1000,  # evaluations at epoch ends only: steps 6, 12, ...
+            "train.stats_every": 0,
+            "train.early_stopping": {"metric": "val_loss", "patience": 1, "min_delta": 10.0},
+        },
+    )
+    whole = nnlab.train(cfg, runs_dir=tmp_path / "whole")
+    meta = json.loads((whole.path / "meta.json").read_text())
+    assert whole.status == "completed" and meta["stopped"]["step"] == 12
+    es = whole.summary["early_stopping"]
+    assert es["stopped_early"] and es["weights_from_step"] == es["best_step"] == 6
+    rows = read_csv(whole.path / "metrics.csv")
+    best = next(r for r in rows if r["step"] == "6")
+    model = DCN((28, 28), 10, [8, 16], 5, 64, 0.5)
+    model.load_state_dict(torch.load(whole.path / "model.pt", weights_only=True))
+    data = load_images(cfg)
+    val_loss, _ = evaluate(model, data.X_val, data.y_val)
+    assert val_loss == pytest.approx(float(best["val_loss"]), rel=1e-5)
+    assert not (whole.path / "checkpoint.pt").exists()
+
+    def stop_in_epoch_two(row):
+        if row["step"] >= 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(nnlab.RunInterrupted) as exc:
+        nnlab.train(cfg, runs_dir=tmp_path / "cut", on_row=stop_in_epoch_two)
+    resumed = nnlab.train(resume=exc.value.run.path)
+    assert resumed.summary["early_stopping"] == es
+    assert (resumed.path / "metrics.csv").read_text() == (whole.path / "metrics.csv").read_text()
+    a = torch.load(whole.path / "model.pt", weights_only=True)
+    b = torch.load(resumed.path / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_sigint_then_cli_resume_completes_the_run(idx_root, tmp_path, sig):
     cfg = dcn_config(idx_root, **{"train.epochs": 30, "train.stats_every": 0})
@@ -280,14 +322,19 @@ def test_xavier_init_gives_the_glorot_variance():
     ("cosine", lambda e: 0.1 * (1 + math.cos(math.pi * e / 6)) / 2),
 ])  # fmt: skip
 def test_each_lr_decay_gives_the_expected_rate_per_epoch(kind, expected):
-    train_cfg = {
-        "optimizer": "sgd",
-        "epsilon": 0.1,
-        "reg_lambda": 0.0,
-        "momentum": 0.9,
-        "epochs": 6,
-        "lr_decay": {"kind": kind, "gamma": 0.5, "step_size": 2},
-    }
+    train_cfg = load_config(
+        {
+            "model": {"kind": "dcn"},
+            "train": {
+                "optimizer": "sgd",
+                "epsilon": 0.1,
+                "reg_lambda": 0.0,
+                "momentum": 0.9,
+                "epochs": 6,
+                "lr_decay": {"kind": kind, "gamma": 0.5, "step_size": 2},
+            },
+        }
+    )["train"]
     opt = make_optimizer(torch.nn.Linear(2, 2), train_cfg)
     sched = make_scheduler(opt, train_cfg)
     for epoch in range(6):
@@ -325,7 +372,7 @@ DCN_BAD = {
     "epochs < 1": (["-s", "train.epochs=0"], "train.epochs must be an integer >= 1; got 0"),
     "optimizer": (
         ["-s", "train.optimizer=rmsprop"],
-        "train.optimizer must be one of sgd, adam; got 'rmsprop'",
+        "train.optimizer must be one of sgd, adam for model.kind dcn; got 'rmsprop'",
     ),
     "decay kind": (
         ["-s", "train.lr_decay.kind=linear"],

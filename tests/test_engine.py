@@ -66,7 +66,7 @@ def test_engine_equals_the_equations_after_1000_iterations(activation, hidden):
     W = [w.copy() for w in model.W]
     b = [v.copy() for v in model.b]
     Y = np.eye(2)[data.y_train]
-    engine = Engine(model, data.X_train, data.y_train, 0.01, 0.01)
+    engine = Engine(model, data.X_train, data.y_train, 0.01, {"optimizer": "gd", "epsilon": 0.01})
     for _ in range(1000):
         engine.step()
         reference_step(W, b, data.X_train, Y, activation, 0.01, 0.01)

@@ -163,7 +163,13 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "path",
-    sorted(p for p in CONFIGS.glob("*.yaml") if "kind: dcn" not in p.read_text()),
+    # every MLP config whose data ships with scikit-learn or the repository (the
+    # Fashion-MNIST one takes a minute and is not bundled; the mini-batch path is covered)
+    sorted(
+        p
+        for p in CONFIGS.glob("*.yaml")
+        if "kind: dcn" not in p.read_text() and "mnist" not in p.stem
+    ),
     ids=lambda p: p.stem,
 )
 def test_every_shipped_mlp_config_is_bit_identical_across_two_runs(path, tmp_path):

@@ -120,7 +120,7 @@ def test_header_forced(write):
 def test_header_refused(write):
     message = error(read_csv, write("a,b,c\n1,2,x\n3,4,y\n"), header=False)
     assert "line 1, column 'x1' (index 0): 'a' is not a number" in message
-    assert "pass header=True" in message
+    assert "set data.header: true" in message
 
 
 def test_target_by_name_index_and_negative_index(write):
@@ -475,7 +475,7 @@ FILE_ERRORS = {
     "unnamed column": (
         ",a,class\n0,1.5,x\n1,2.5,y\n",
         {},
-        ["column index 0 has no name", "features="],
+        ["column index 0 has no name", "data.features"],
     ),
     "ambiguous name": (
         "a,a,class\n1,2,x\n3,4,y\n",

@@ -29,9 +29,10 @@ def test_the_built_in_kinds_are_registered_and_declare_their_trainers():
 def test_a_kind_declares_its_keys_and_only_those_resolve():
     mlp, dcn = schema_of("mlp"), schema_of("dcn")
     assert "model.layers" in mlp and "model.layers" not in dcn
-    assert "train.optimizer" in dcn and "train.optimizer" not in mlp
+    assert "train.eval_every" in dcn and "train.eval_every" not in mlp
     # a key both kinds share is one option, stated once
     assert mlp["train.epsilon"] is dcn["train.epsilon"]
+    assert mlp["train.beta1"] is dcn["train.beta1"]
     assert mlp["train.log_every"].default == 1000 and dcn["train.log_every"].default == 100
 
 

@@ -152,6 +152,11 @@ class Kind:
         """One line naming the network, e.g. 'a NumPy MLP [2, 3, 2] with tanh hidden units'."""
         return f"a {self.name} model ({self.doc})" if self.doc else f"a {self.name} model"
 
+    def check_config(self, cfg: dict[str, Any]) -> None:
+        """Rules between keys of a resolved config that no single key states (e.g. early
+        stopping needs a validation split); raise :class:`nnlab.errors.ConfigError`."""
+        return None
+
     def precheck(self, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
         """Cheap checks of one sweep job's config before any job starts; raise NnlabError.
         ``cache`` is shared by the sweep's jobs of this kind (e.g. for data loaded once)."""

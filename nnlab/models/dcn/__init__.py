@@ -14,12 +14,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from nnlab.config import EPSILON, LOG_EVERY, REG_LAMBDA, TEST_SIZE, Option
+from nnlab.config import (
+    BATCH_SIZE,
+    DOWNLOAD,
+    EARLY_STOPPING_KEYS,
+    EPOCHS,
+    EPSILON,
+    LOG_EVERY,
+    LR_DECAY_KEYS,
+    MOMENTUM,
+    OPTIMIZER,
+    OPTIMIZER_KEYS,
+    REG_LAMBDA,
+    ROOT,
+    TEST_SIZE,
+    ConfigError,
+    Option,
+    check_early_stopping,
+    check_optimizer,
+)
 from nnlab.models.base import Kind
 
 DATASETS = ("digits", "mnist", "fashion_mnist")
 INITS = ("default", "xavier", "he")
-LR_DECAYS = ("none", "step", "exponential", "cosine")
 
 # fmt: off
 SCHEMA = {
@@ -27,9 +44,8 @@ SCHEMA = {
     "data.test_size": TEST_SIZE,
     "data.val_size": Option(5000, "int", "validation images carved from the training images "
                             "(at most 10% of them)", low=0),
-    "data.root": Option(None, "str", "folder holding the IDX files (flat or <root>/MNIST/raw/)",
-                        nullable=True),
-    "data.download": Option(False, "bool", "let torchvision download mnist / fashion_mnist"),
+    "data.root": ROOT,
+    "data.download": DOWNLOAD,
     "model.init": Option("default", "str", "default (PyTorch's), xavier (Glorot uniform), he; "
                          "biases zero", choices=INITS),
     "model.conv_channels": Option([32, 64], "int_list", "channels of each conv + ReLU + "
@@ -41,17 +57,15 @@ SCHEMA = {
     "train.epsilon": EPSILON,
     "train.reg_lambda": REG_LAMBDA,
     "train.log_every": LOG_EVERY.but(default=100, doc="steps between training rows"),
-    "train.optimizer": Option("sgd", "str", "optimizer", choices=("sgd", "adam")),
-    "train.momentum": Option(0.9, "float", "SGD momentum", low=0, high=1, high_open=True),
-    "train.epochs": Option(2, "int", "passes over the training images", low=1),
-    "train.batch_size": Option(50, "int", "images per step", low=1),
+    "train.optimizer": OPTIMIZER,
+    "train.momentum": MOMENTUM,
+    **OPTIMIZER_KEYS,
+    "train.epochs": EPOCHS.but(doc="passes over the training images"),
+    "train.batch_size": BATCH_SIZE.but(doc="images per step"),
     "train.eval_every": Option(500, "int", "steps between validation/test evaluations (also "
                                "at every epoch end)", low=1),
-    "train.lr_decay.kind": Option("none", "str", "learning-rate schedule, stepped per epoch",
-                                  choices=LR_DECAYS),
-    "train.lr_decay.gamma": Option(0.9, "float", "decay factor (step, exponential)", low=0,
-                                   low_open=True, high=1),
-    "train.lr_decay.step_size": Option(1, "int", "epochs between decays (step)", low=1),
+    **LR_DECAY_KEYS,
+    **EARLY_STOPPING_KEYS,
     "train.stats_every": Option(100, "int", "steps between layer statistics (0: none)", low=0),
     "train.precision": Option("float32", "str", "bfloat16: mixed-precision forward pass (fast "
                               "on CPUs with AMX / avx512_bf16 and on recent GPUs)",
@@ -64,6 +78,15 @@ SCHEMA = {
 
 
 class DCNKind(Kind):
+    def check_config(self, cfg: dict[str, Any]) -> None:
+        check_optimizer(cfg["train"])
+        check_early_stopping(cfg, cfg["data"]["val_size"] > 0, "set data.val_size above 0")
+        if cfg["data"]["name"] == "digits" and cfg["data"]["test_size"] == 0:
+            raise ConfigError(
+                "data.test_size must be > 0 for digits with model.kind dcn "
+                "(the DCN reports test accuracy)"
+            )
+
     def describe(self, cfg: dict[str, Any]) -> str:
         model = cfg["model"]
         return (

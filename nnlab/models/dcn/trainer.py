@@ -47,6 +47,7 @@ from nnlab.models.dcn.network import (
     predict,
     resolve_device,
 )
+from nnlab.models.training import EarlyStopping
 
 
 class RunningMetrics:
@@ -102,6 +103,8 @@ class DCNTrainer(Trainer):
         self.rows: list[dict[str, float]] = []
         self.images_per_second: float | None = None
         self.stopped = False  # a hook ended the run on purpose (StopRun)
+        self.stopper = EarlyStopping.from_config(self.train_cfg)
+        self.best: dict[str, torch.Tensor] | None = None  # weights of the best evaluation
         d = self.data
         self.X_train, self.y_train = d.X_train.to(self.device), d.y_train.to(self.device)
         self.X_val, self.y_val = d.X_val.to(self.device), d.y_val.to(self.device)
@@ -179,7 +182,10 @@ class DCNTrainer(Trainer):
                     cb.epoch_end(self.epoch)
         except StopRun:
             self.stopped = True  # ended on purpose: its checkpoint has nothing left to resume
+            self._restore_best()
             raise
+        else:
+            self._restore_best()
         finally:
             self.images_per_second = seen / t_train if t_train > 0 else None
             for cb in callbacks:
@@ -202,6 +208,15 @@ class DCNTrainer(Trainer):
         hooks.row(row)
         for cb in callbacks:
             cb.row(row, self.step)
+        if self.stopper is not None:
+            if self.stopper.improved(row):
+                self.best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.stopper.check(self.step)
+
+    def _restore_best(self) -> None:
+        """End with the weights of the best evaluation (early stopping only)."""
+        if self.best is not None:
+            self.model.load_state_dict(self.best)
 
     def _callbacks(self, run_dir: Path) -> list[Callback]:
         cfg = self.train_cfg
@@ -234,6 +249,8 @@ class DCNTrainer(Trainer):
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "shuffle_rng": self.shuffle.get_state(),
             "rows": self.rows,
+            "early_stopping": self.stopper.state_dict() if self.stopper else None,
+            "best_model": self.best,
         }
 
     def load_checkpoint(self, run_dir: Path) -> list[dict[str, float]]:
@@ -253,6 +270,9 @@ class DCNTrainer(Trainer):
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.shuffle.set_state(state["shuffle_rng"])
         self.epoch, self.step, self.rows = state["epoch"], state["step"], state["rows"]
+        if self.stopper is not None and state.get("early_stopping"):
+            self.stopper.load_state_dict(state["early_stopping"])
+            self.best = state.get("best_model")
         return list(self.rows)
 
     # -- outputs -------------------------------------------------------------------------------
@@ -266,10 +286,13 @@ class DCNTrainer(Trainer):
 
     def summary_extra(self) -> dict[str, Any]:
         ips = self.images_per_second
-        return {
+        extra: dict[str, Any] = {
             "device": str(self.device),
             "train_images_per_second": None if ips is None else round(ips, 1),
         }
+        if self.stopper is not None:
+            extra["early_stopping"] = self.stopper.summary()
+        return extra
 
     def load_model(self, run_dir: Path) -> None:
         state = torch.load(run_dir / "model.pt", map_location=self.device, weights_only=True)

@@ -1,9 +1,13 @@
 """The NumPy multilayer perceptron with hand-derived backpropagation.
 
 - :mod:`~nnlab.models.mlp.math`: the equations (forward, loss, backprop, init), pure functions;
-- :mod:`~nnlab.models.mlp.engine`: the same arithmetic as a fast, allocation-free plan;
-- :mod:`~nnlab.models.mlp.data`: scikit-learn's generated sets and tables, split and scaled;
-- :mod:`~nnlab.models.mlp.trainer`: the trainer (full-batch gradient descent) and its figures;
+- :mod:`~nnlab.models.mlp.engine`: the same arithmetic as a fast, allocation-free plan, on the
+  whole training set or on mini-batches;
+- :mod:`~nnlab.models.mlp.optim`: the update rules (gd, sgd with momentum, adam);
+- :mod:`~nnlab.models.mlp.data`: scikit-learn's sets, MNIST-format images and the user's own
+  files (:mod:`~nnlab.models.mlp.tables`), split and scaled;
+- :mod:`~nnlab.models.mlp.trainer`: the trainer (full-batch or mini-batch, with a schedule and
+  early stopping) and its figures;
 - :mod:`~nnlab.models.mlp.gradcheck`: backprop against finite differences.
 
 This module declares the kind and its config keys only, so validating a config imports no
@@ -13,38 +17,101 @@ NumPy.
 import json
 from typing import Any
 
-from nnlab.config import EPSILON, LOG_EVERY, REG_LAMBDA, TEST_SIZE, Option
+from nnlab.config import (
+    BATCH_SIZE,
+    DOWNLOAD,
+    EARLY_STOPPING_KEYS,
+    EPOCHS,
+    EPSILON,
+    IDX_DATASETS,
+    LOG_EVERY,
+    LR_DECAY_KEYS,
+    MOMENTUM,
+    OPTIMIZER,
+    OPTIMIZER_KEYS,
+    REG_LAMBDA,
+    ROOT,
+    TEST_SIZE,
+    ConfigError,
+    Option,
+    check_early_stopping,
+    check_optimizer,
+)
 from nnlab.models.base import Kind
 
-DATASETS = ("moons", "circles", "blobs", "breast_cancer", "digits")
+GENERATED = ("moons", "circles", "blobs")
+FILES = ("csv", "npz")
+DATASETS = (*GENERATED, "breast_cancer", "digits", *IDX_DATASETS, *FILES)
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 INITS = ("classic", "xavier", "he")
+OPTIMIZERS = ("gd", "sgd", "adam")
 
 # fmt: off
 SCHEMA = {
-    "data.name": Option("moons", "str", "data set", choices=DATASETS),
+    "data.name": Option("moons", "str", "data set; csv / npz: your own file (data.path)",
+                        choices=DATASETS),
     "data.n_samples": Option(200, "int", "number of points (moons, circles, blobs)", low=2),
     "data.noise": Option(0.2, "float", "noise of moons / circles", low=0),
     "data.test_size": TEST_SIZE,
-    "data.standardize": Option(False, "bool",
-                               "z-score features with statistics of the training split"),
+    "data.val_size": Option(0, "size", "validation examples carved from the training split "
+                            "(stratified, seeded): a fraction or a count; 0: none"),
+    "data.standardize": Option(False, "bool", "z-score features with statistics of the "
+                               "training split (images: else scaled to [0, 1])"),
+    "data.path": Option(None, "str", "csv / npz file (relative to the config file)",
+                        nullable=True),
+    "data.target": Option(-1, "column", "csv: the label column, by name or index"),
+    "data.features": Option(None, "column_list", "csv: the feature columns; null: all but the "
+                            "target", nullable=True),
+    "data.header": Option(None, "bool", "csv: whether the first row names the columns; null: "
+                          "detect", nullable=True),
+    "data.root": ROOT,
+    "data.download": DOWNLOAD,
     "model.layers": Option([2, 3, 2], "int_list", "layer sizes: input, hidden..., output",
                            low=1, min_len=2),
     "model.activation": Option("tanh", "str", "hidden-layer activation", choices=ACTIVATIONS),
     "model.init": Option("classic", "str", "classic randn/sqrt(fan_in), xavier (Glorot normal), "
                          "he; biases zero", choices=INITS),
+    "train.optimizer": OPTIMIZER.but(default="gd", choices=OPTIMIZERS,
+                                     doc="gd: full-batch gradient descent; sgd, adam: "
+                                     "mini-batches"),
     "train.epsilon": EPSILON,
     "train.reg_lambda": REG_LAMBDA,
-    "train.iterations": Option(20000, "int", "full-batch gradient-descent steps", low=1),
-    "train.log_every": LOG_EVERY,
+    "train.momentum": MOMENTUM.but(default=0.0),
+    **OPTIMIZER_KEYS,
+    "train.iterations": Option(20000, "int", "full-batch gradient-descent steps (gd)", low=1),
+    "train.epochs": EPOCHS.but(default=10, doc="passes over the training set (sgd, adam)"),
+    "train.batch_size": BATCH_SIZE.but(default=32, doc="examples per step (sgd, adam)"),
+    "train.log_every": LOG_EVERY.but(doc="steps between metric rows"),
+    **LR_DECAY_KEYS,
+    **EARLY_STOPPING_KEYS,
+    "train.dtype": Option("float64", "str", "floating-point type of the parameters and data",
+                          choices=("float64", "float32")),
 }
 # fmt: on
+
+FILE_KEYS = ("data.path", "data.target", "data.features", "data.header")
 
 
 class MLPKind(Kind):
     def describe(self, cfg: dict[str, Any]) -> str:
         model = cfg["model"]
         return f"a NumPy MLP {model['layers']} with {model['activation']} hidden units"
+
+    def check_config(self, cfg: dict[str, Any]) -> None:
+        data, train = cfg["data"], cfg["train"]
+        name = data["name"]
+        if name in FILES and data["path"] is None:
+            raise ConfigError(f"data.name {name} reads your own file: set data.path to it")
+        if name not in FILES and data["path"] is not None:
+            raise ConfigError(
+                f"data.path applies to data.name csv or npz; this config's data.name is {name}"
+            )
+        for key in FILE_KEYS[1:]:
+            section, leaf = key.split(".")
+            if name != "csv" and data[leaf] != SCHEMA[key].default:
+                raise ConfigError(f"{key} applies to data.name csv only, not {name}")
+        check_optimizer(train)
+        check_early_stopping(cfg, data["val_size"] > 0, "set data.val_size (e.g. 0.1)")
 
     def precheck(self, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
         """Layer sizes against the data (cheap: each distinct data set is loaded once per

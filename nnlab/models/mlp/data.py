@@ -1,4 +1,8 @@
-"""Data sets for the MLP: generated 2-D sets and scikit-learn's bundled tables (all offline)."""
+"""Data sets for the MLP: generated 2-D sets, scikit-learn's tables, MNIST-format images
+(flattened) and the user's own CSV / NPZ files — split into train / validation / test.
+
+Everything is offline except ``data.download: true``.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from nnlab.config import IDX_DATASETS
 from nnlab.errors import DataError
 
 
 @dataclass
 class Dataset:
-    """Features as float64 ``(n, n_features)`` arrays, labels as int ``(n,)`` arrays.
-
-    ``X_test``/``y_test`` are None when nothing is held out.
-    """
+    """Features as float ``(n, n_features)`` arrays, labels as int ``(n,)`` arrays (indices
+    into ``class_names``, the label order). ``X_val``/``X_test`` are None when nothing is
+    held out for them."""
 
     name: str
     X_train: np.ndarray
@@ -24,6 +28,8 @@ class Dataset:
     y_test: np.ndarray | None
     class_names: list[str]
     feature_names: list[str]
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -33,12 +39,20 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def splits(self) -> list[str]:
+        """The splits this data set has, in metric order: train, then val and test if held."""
+        held = [("val", self.X_val), ("test", self.X_test)]
+        return ["train", *(name for name, X in held if X is not None)]
 
-def _raw(data_cfg: dict[str, Any], seed: int) -> tuple[np.ndarray, np.ndarray, list, list]:
-    """The whole data set before splitting: X, y, class names, feature names."""
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        return getattr(self, f"X_{name}"), getattr(self, f"y_{name}")
+
+
+def _sklearn(name: str, data_cfg: dict[str, Any], seed: int) -> tuple:
+    """scikit-learn's generated sets and bundled tables: X, y, class names, feature names."""
     from sklearn import datasets
 
-    name = data_cfg["name"]
     n, noise = data_cfg["n_samples"], data_cfg["noise"]
     if name == "moons":
         X, y = datasets.make_moons(n, noise=noise, random_state=seed)
@@ -46,48 +60,105 @@ def _raw(data_cfg: dict[str, Any], seed: int) -> tuple[np.ndarray, np.ndarray, l
         X, y = datasets.make_circles(n, noise=noise, random_state=seed)
     elif name == "blobs":
         X, y = datasets.make_blobs(n, random_state=seed)
-    else:
-        bunch = {"breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits}[
-            name
-        ]()
+    elif name == "breast_cancer":
+        bunch = datasets.load_breast_cancer()
         names = [str(c) for c in bunch.target_names]
         return bunch.data, bunch.target, names, [str(f) for f in bunch.feature_names]
+    else:  # digits: 8x8 images of 0-16, scaled to [0, 1] like the other image sets
+        bunch = datasets.load_digits()
+        features = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+        return bunch.data / 16.0, bunch.target, [str(c) for c in bunch.target_names], features
     classes = [str(c) for c in range(int(y.max()) + 1)]
     return X, y, classes, [f"x{i + 1}" for i in range(X.shape[1])]
 
 
-def load_data(cfg: dict[str, Any]) -> Dataset:
-    """Build the train/test split described by a resolved config's ``data`` section.
+def _images(name: str, data_cfg: dict[str, Any]) -> tuple:
+    """MNIST-format IDX files, each image flattened row by row and scaled to [0, 1]: the
+    training images and labels, the test ones, class names, feature names."""
+    from nnlab.idx import CLASS_NAMES, load_idx
 
-    The split is stratified and seeded with ``cfg["seed"]``; standardisation uses the mean and
-    standard deviation of the training split only.
+    splits = load_idx(name, data_cfg)
+    (images, labels), (test_images, test_labels) = splits["train"], splits["test"]
+    h, w = images.shape[1:]
+    if test_images.shape[1:] != (h, w):
+        raise DataError(
+            f"{name}: training images are {h}x{w} but test images are "
+            f"{test_images.shape[1]}x{test_images.shape[2]}"
+        )
+
+    def flat(x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), h * w) / 255.0
+
+    features = [f"pixel_{r}_{c}" for r in range(h) for c in range(w)]
+    return flat(images), labels, flat(test_images), test_labels, CLASS_NAMES[name], features
+
+
+def _own_file(data_cfg: dict[str, Any]) -> tuple:
+    from nnlab.models.mlp import tables
+
+    if data_cfg["name"] == "npz":
+        table = tables.read_npz(data_cfg["path"])
+    else:
+        table = tables.read_csv(
+            data_cfg["path"], data_cfg["target"], data_cfg["features"], data_cfg["header"]
+        )
+    return table.X, table.labels, table.class_names, table.feature_names
+
+
+def _hold_out(X, y, size, seed: int, what: str, key: str, n_classes: int) -> tuple:
+    """Split off ``size`` (a fraction or a count) of (X, y), stratified and seeded."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        X, X_out, y, y_out = train_test_split(X, y, test_size=size, stratify=y, random_state=seed)
+    except ValueError as exc:
+        raise DataError(
+            f"{key}={size} cannot hold out {what} from {len(y)} examples of {n_classes} "
+            f"classes with stratification: {exc}"
+        ) from None
+    return X, y, X_out, y_out
+
+
+def load_data(cfg: dict[str, Any]) -> Dataset:
+    """The train / validation / test split a resolved config's ``data`` section describes.
+
+    The test split (``data.test_size``; the IDX sets bring their own) is held out first, then
+    the validation split (``data.val_size``) from what remains; both are stratified and
+    seeded with ``cfg["seed"]``. Standardisation uses the mean and standard deviation of the
+    training split only. Arrays are float64, or float32 under ``train.dtype: float32``.
     """
     data_cfg, seed = cfg["data"], cfg["seed"]
-    X, y, class_names, feature_names = _raw(data_cfg, seed)
+    name = data_cfg["name"]
+    X_test = y_test = X_val = y_val = None
+    if name in IDX_DATASETS:
+        X, y, X_test, y_test, class_names, feature_names = _images(name, data_cfg)
+    elif name in ("csv", "npz"):
+        X, y, class_names, feature_names = _own_file(data_cfg)
+    else:
+        X, y, class_names, feature_names = _sklearn(name, data_cfg, seed)
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
-    X_test = y_test = None
+    n_classes = len(class_names)
     test_size = data_cfg["test_size"]
-    if test_size > 0:
-        from sklearn.model_selection import train_test_split
-
-        try:
-            X, X_test, y, y_test = train_test_split(
-                X, y, test_size=test_size, stratify=y, random_state=seed
-            )
-        except ValueError as exc:
-            raise DataError(
-                f"data.test_size={test_size} cannot split {len(y)} examples of "
-                f"{len(class_names)} classes with stratification: {exc}"
-            ) from None
+    if test_size:
+        X, y, X_test, y_test = _hold_out(
+            X, y, test_size, seed, "a test split", "data.test_size", n_classes
+        )
+    if data_cfg["val_size"]:
+        X, y, X_val, y_val = _hold_out(
+            X, y, data_cfg["val_size"], seed, "a validation split", "data.val_size", n_classes
+        )
     if data_cfg["standardize"]:
         mean = X.mean(axis=0)
         std = X.std(axis=0)
         std[std == 0] = 1.0
         X = (X - mean) / std
-        if X_test is not None:
-            X_test = (X_test - mean) / std
-    return Dataset(data_cfg["name"], X, y, X_test, y_test, class_names, feature_names)
+        X_val, X_test = ((Z - mean) / std if Z is not None else None for Z in (X_val, X_test))
+    dtype = np.dtype(cfg["train"]["dtype"])
+    if dtype != np.float64:
+        X, X_val, X_test = (Z.astype(dtype) if Z is not None else None for Z in (X, X_val, X_test))
+    y_test = None if y_test is None else np.asarray(y_test, dtype=np.int64)
+    return Dataset(name, X, y, X_test, y_test, class_names, feature_names, X_val, y_val)
 
 
 def check_fits(cfg: dict[str, Any], data: Dataset) -> None:

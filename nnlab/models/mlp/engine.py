@@ -1,13 +1,15 @@
-"""The fast engine behind the MLP trainer: full-batch gradient descent as a precompiled plan.
+"""The fast engine behind the MLP trainer: a gradient step as a precompiled plan, on the whole
+training set (gd) or on mini-batches (sgd, adam; docs/design.md, 'MLP optimizers').
 
-It performs the float64 operations of :func:`nnlab.models.mlp.math.backprop` and the update,
-in the same order — every BLAS call and every reduction sees the same operands in the same
+It performs the operations of :func:`nnlab.models.mlp.math.backprop` and the update, in the
+same order — every BLAS call and every reduction sees the same operands in the same
 memory layout — so its parameters equal the plain equations' bit for bit (some classic runs
 are chaotic: a last-bit difference grows to the third decimal within a thousand steps). The
 speed comes from what leaves the arithmetic alone:
 
-- every buffer is allocated once and every operation writes in place; the one-hot targets
-  are built once;
+- every buffer is allocated once (per batch shape: a full batch and the last, smaller one)
+  and every operation writes in place; the one-hot targets are built once, and a mini-batch
+  is gathered into its buffers with ``np.take``;
 - all parameters live in one flat array (``model.W`` and ``model.b`` become views of it), and
   so do their gradients, so the L2 term and the update are two operations each, not four per
   layer;
@@ -15,7 +17,9 @@ speed comes from what leaves the arithmetic alone:
   little more than the ~25 calls themselves;
 - the softmax's max and sum over two classes are element-wise operations between two columns;
   activation derivatives come from the saved activations;
-- no loss is computed in a step: the trainer evaluates it on logged steps only.
+- no loss is computed in a gd step: the trainer evaluates it on logged steps only; mini-batch
+  steps add their batch's cross-entropy and correct predictions to running sums from the
+  logits they have anyway (the log-sum-exp of the softmax).
 """
 
 from __future__ import annotations
@@ -26,17 +30,25 @@ from collections.abc import Callable
 import numpy as np
 
 from nnlab.models.mlp.math import MLP, one_hot
+from nnlab.models.mlp.optim import make_update
 
-# Below this many hidden activations (n_samples × widest layer) a step's matrix products are
-# too small for a second BLAS thread to pay (bench/mlp_scaling.py: it starts to help near
-# 2,000 × 256), so they run on one; above, BLAS keeps the threads it was given (all cores, or
-# one per worker in a sweep).
-BLAS_THREADS_FROM = 500_000
+# Below this many multiply-adds in a step's forward products (rows × sum of n_{l-1} n_l, where
+# rows are the batch) the products are too small for a second BLAS thread to pay, so they run on
+# one; above, BLAS keeps the threads it was given (all cores, or a sweep worker's share).
+# bench/mlp_scaling.py: at [2, w, 2] full batch a second thread starts to help near 2,000 × 256
+# (2M); bench/mlp_minibatch.py: at [784, 256, 10], batch 128 (26M) OpenBLAS's single-thread
+# sgemm is 5× slower than two threads.
+BLAS_THREADS_FROM = 2_000_000
 
 
-def blas_threads(elements: int) -> contextlib.AbstractContextManager:
-    """One BLAS thread for a network of fewer than BLAS_THREADS_FROM hidden activations."""
-    if elements >= BLAS_THREADS_FROM:
+def step_work(rows: int, layers: list[int]) -> int:
+    """Multiply-adds of a forward pass over ``rows`` examples."""
+    return rows * sum(a * b for a, b in zip(layers[:-1], layers[1:], strict=True))
+
+
+def blas_threads(work: int) -> contextlib.AbstractContextManager:
+    """One BLAS thread for steps of fewer than BLAS_THREADS_FROM multiply-adds."""
+    if work >= BLAS_THREADS_FROM:
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
 
@@ -77,57 +89,159 @@ def _derivative(name: str, A: np.ndarray, G: np.ndarray, mask: np.ndarray) -> li
     return [(np.subtract, 1.0, A, G), (np.multiply, A, G, G)]  # a (1 - a)
 
 
-def _softmax_minus_targets(Z: np.ndarray, Y: np.ndarray, col: np.ndarray) -> list[tuple]:
-    """delta_L = softmax(z_L) - Y in place in Z, shifted by the row maximum."""
+def _softmax_minus_targets(
+    Z: np.ndarray, Y: np.ndarray, col: np.ndarray, at_targets: list[tuple] | None = None
+) -> list[tuple]:
+    """delta_L = softmax(z_L) - Y in place in Z, shifted by the row maximum. ``at_targets``:
+    operations that read the shifted logits Z and their row sums of exp, ``col``, before the
+    division (the batch statistics)."""
     if Z.shape[1] == 2:  # max and sum of two columns, element-wise: the same bits
-        plan = [
-            (np.maximum, Z[:, :1], Z[:, 1:], {"out": col}),
-            (np.subtract, Z, col, Z),
-            (np.exp, Z, Z),
-            (np.add, Z[:, :1], Z[:, 1:], col),
-        ]
+        shift = [(np.maximum, Z[:, :1], Z[:, 1:], {"out": col}), (np.subtract, Z, col, Z)]
+        total = [(np.exp, Z, Z), (np.add, Z[:, :1], Z[:, 1:], col)]
     else:
-        plan = [
-            (_reduce(np.maximum), Z, col),
-            (np.subtract, Z, col, Z),
-            (np.exp, Z, Z),
-            (_reduce(np.add), Z, col),
-        ]
-    return [*plan, (np.divide, Z, col, Z), (np.subtract, Z, Y, Z)]
+        shift = [(_reduce(np.maximum), Z, col), (np.subtract, Z, col, Z)]
+        total = [(np.exp, Z, Z), (_reduce(np.add), Z, col)]
+    stats = at_targets or []
+    return [*shift, *stats[:1], *total, *stats[1:], (np.divide, Z, col, Z), (np.subtract, Z, Y, Z)]
 
 
-class Engine:
-    """Full-batch gradient descent on one training set, as fast as NumPy allows."""
+class BatchStats:
+    """Running sums over the steps since the last :meth:`take`: the batches' summed
+    cross-entropy, their correct predictions and their examples."""
 
-    def __init__(self, model: MLP, X: np.ndarray, y: np.ndarray, epsilon: float, reg_lambda: float):
-        n, sizes = X.shape[0], model.layers
-        shapes = list(zip(sizes[:-1], sizes[1:], strict=True))
-        n_weights = sum(a * b for a, b in shapes)
-        self.theta = np.empty(model.n_params)  # [W1, W2, ..., b1, b2, ...]
-        self.grad = np.empty_like(self.theta)
-        W, b = _views(self.theta, shapes), _views(self.theta[n_weights:], sizes[1:])
-        dW, db = _views(self.grad, shapes), _views(self.grad[n_weights:], sizes[1:])
-        for dst, src in zip(W + b, model.W + model.b, strict=True):
-            dst[...] = src
-        model.W, model.b = W, b  # the model now trains in place, in the flat array
-        self.weights, self.dweights = self.theta[:n_weights], self.grad[:n_weights]
-        self.tmp = np.empty(n_weights)
-        self.check = np.empty(())
-        X = np.ascontiguousarray(X)
-        A = [np.empty((n, k)) for k in sizes[1:]]  # activations; the last: softmax, delta
-        plan = self._forward(model.activation, X, W, b, A)
-        plan += _softmax_minus_targets(A[-1], one_hot(y, sizes[-1]), np.empty((n, 1)))
-        plan += self._backward(model.activation, X, W, A, dW, db)
-        plan += self._regularise_and_update(reg_lambda, epsilon)
+    def __init__(self) -> None:
+        self.loss, self.correct, self.count = 0.0, 0, 0
+        self.last = 0.0  # the last batch's summed cross-entropy
+
+    def take(self) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy) since the last take; then start again."""
+        out = self.loss / max(self.count, 1), self.correct / max(self.count, 1)
+        self.loss, self.correct, self.count = 0.0, 0, 0
+        return out
+
+
+class _Plan:
+    """The operations of one step on a batch of a given size, and the buffers a mini-batch
+    is gathered into (None for the whole training set, which is used in place)."""
+
+    def __init__(self, ops: list[tuple], tracked: bool = False, X=None, Y=None, y=None):
+        self.X, self.Y, self.y, self.tracked = X, Y, y, tracked
         # (op, positional arguments, keywords): np.maximum takes its output by keyword only
-        self.plan = [
+        self.ops = [
             (
                 op,
                 tuple(a for a in args if not isinstance(a, dict)),
                 next((a for a in args if isinstance(a, dict)), {}),
             )
-            for op, *args in plan
+            for op, *args in ops
         ]
+
+
+class Engine:
+    """Gradient steps on one training set, as fast as NumPy allows: :meth:`step` on the
+    whole set (gd), or on the examples ``idx`` (a mini-batch); ``update`` is the rule
+    (:mod:`~nnlab.models.mlp.optim`). With ``track``, mini-batch steps keep
+    :class:`BatchStats`."""
+
+    def __init__(
+        self,
+        model: MLP,
+        X: np.ndarray,
+        y: np.ndarray,
+        reg_lambda: float,
+        train_cfg: dict,
+        track: bool = False,
+    ):
+        n, sizes = X.shape[0], model.layers
+        dtype = X.dtype
+        self.shapes = list(zip(sizes[:-1], sizes[1:], strict=True))
+        n_weights = sum(a * b for a, b in self.shapes)
+        self.theta = np.empty(model.n_params, dtype=dtype)  # [W1, W2, ..., b1, b2, ...]
+        self.grad = np.empty_like(self.theta)
+        self.W, self.b = _views(self.theta, self.shapes), _views(self.theta[n_weights:], sizes[1:])
+        self.dW = _views(self.grad, self.shapes)
+        self.db = _views(self.grad[n_weights:], sizes[1:])
+        for dst, src in zip(self.W + self.b, model.W + model.b, strict=True):
+            dst[...] = src
+        model.W, model.b = self.W, self.b  # the model now trains in place, in the flat array
+        self.model, self.n, self.reg_lambda = model, n, reg_lambda
+        self.weights, self.dweights = self.theta[:n_weights], self.grad[:n_weights]
+        self.tmp = np.empty(n_weights, dtype=dtype)
+        self.check = np.empty((), dtype=dtype)
+        self.X, self.y = np.ascontiguousarray(X), np.asarray(y, dtype=np.intp)
+        self.Y = one_hot(y, sizes[-1]).astype(dtype, copy=False)
+        self.update = make_update(train_cfg, self.theta, self.grad)
+        self.track = track
+        self.stats = BatchStats()
+        self._plans: dict[int, _Plan] = {}
+
+    @property
+    def lr(self) -> np.ndarray:
+        """The learning rate of the next steps (a 0-d array; the schedule writes into it)."""
+        return self.update.lr
+
+    def _plan(self, size: int | None) -> _Plan:
+        """The plan for the whole set (``size`` None) or for batches of ``size`` examples."""
+        if size in self._plans:
+            return self._plans[size]
+        dtype, sizes = self.theta.dtype, self.model.layers
+        if size is None:
+            n, X, Y, y, inputs = self.n, self.X, self.Y, self.y, {}
+        else:
+            n = size
+            X = np.empty((n, sizes[0]), dtype=dtype)
+            Y = np.empty((n, sizes[-1]), dtype=dtype)
+            y = np.empty(n, dtype=np.intp)
+            inputs = {"X": X, "Y": Y, "y": y}
+        A = [np.empty((n, k), dtype=dtype) for k in sizes[1:]]  # activations; last: delta
+        col = np.empty((n, 1), dtype=dtype)
+        activation = self.model.activation
+        ops = self._forward(activation, X, self.W, self.b, A)
+        track = self.track and size is not None
+        ops += self._track_accuracy(A[-1], y) if track else []
+        at_targets = self._track_loss(A[-1], y, col) if track else None
+        ops += _softmax_minus_targets(A[-1], Y, col, at_targets)
+        ops += self._backward(activation, X, self.W, A, self.dW, self.db)
+        # the L2 term of the step's share of the objective: reg_lambda * n / N
+        scale = self.reg_lambda if n == self.n else self.reg_lambda * n / self.n
+        ops += self._regularise(scale, check=not track)
+        ops += self.update.ops()
+        plan = self._plans[size] = _Plan(ops, tracked=track, **inputs)
+        return plan
+
+    def _track_accuracy(self, Z: np.ndarray, y: np.ndarray) -> list[tuple]:
+        """Count the batch's correct predictions from its logits."""
+        pred = np.empty(len(y), dtype=np.intp)
+        hit = np.empty(len(y), dtype=bool)
+        stats = self.stats
+
+        def count() -> None:
+            stats.correct += int(np.count_nonzero(hit))
+            stats.count += len(y)
+
+        return [(np.argmax, Z, 1, pred), (np.equal, pred, y, hit), (count,)]
+
+    def _track_loss(self, Z: np.ndarray, y: np.ndarray, col: np.ndarray) -> list[tuple]:
+        """The batch's summed cross-entropy, log(sum_j exp(z_j)) - z_y on the shifted logits:
+        [gather z_y (before exp), add up log(col) - z_y (after the sum)]."""
+        n, k = Z.shape
+        rows = np.arange(n, dtype=np.intp) * k
+        flat_idx = np.empty(n, dtype=np.intp)
+        z_y = np.empty(n, dtype=Z.dtype)
+        log_col = np.empty(n, dtype=Z.dtype)
+        stats, flat = self.stats, Z.reshape(-1)
+
+        def gather() -> None:
+            np.add(rows, y, out=flat_idx)
+            np.take(flat, flat_idx, out=z_y, mode="clip")
+
+        def add_up() -> None:
+            np.log(col.reshape(-1), out=log_col)
+            np.subtract(log_col, z_y, out=log_col)
+            stats.last = float(np.add.reduce(log_col))
+            stats.loss += stats.last
+
+        return [(gather,), (add_up,)]
 
     @staticmethod
     def _forward(activation: str, X: np.ndarray, W: list, b: list, A: list) -> list[tuple]:
@@ -147,8 +261,7 @@ class Engine:
     ) -> list[tuple]:
         """dW_l = a_{l-1}^T delta_l, db_l = sum_i delta_l,
         delta_{l-1} = (delta_l W_l^T) * f'(z_{l-1}), from the last layer down."""
-        n = X.shape[0]
-        D = [np.empty((n, a.shape[1])) for a in A[:-1]]  # hidden deltas
+        D = [np.empty_like(a) for a in A[:-1]]  # hidden deltas
         G = [np.empty_like(d) for d in D]  # f'(z), from the activations
         mask = [np.empty(d.shape, dtype=bool) for d in D]
         plan: list[tuple] = []
@@ -164,20 +277,32 @@ class Engine:
                 delta = D[l - 1]
         return plan
 
-    def _regularise_and_update(self, reg_lambda: float, epsilon: float) -> list[tuple]:
-        """dW += reg_lambda W for every layer at once; the divergence check (the sum of the
-        gradient); then theta -= epsilon * grad."""
-        return [
-            (np.multiply, reg_lambda, self.weights, self.tmp),
-            (np.add, self.dweights, self.tmp, self.dweights),
-            (np.add.reduce, self.grad, 0, None, self.check),
-            (np.multiply, self.grad, epsilon, self.grad),
-            (np.subtract, self.theta, self.grad, self.theta),
-        ]
+    def _regularise(self, reg_lambda: float, check: bool) -> list[tuple]:
+        """dW += reg_lambda W for every layer at once (nothing to add when reg_lambda is 0);
+        then the divergence check, the sum of the gradient (a tracked step checks its batch
+        loss instead, which it has anyway)."""
+        ops = []
+        if reg_lambda:
+            ops += [
+                (np.multiply, reg_lambda, self.weights, self.tmp),
+                (np.add, self.dweights, self.tmp, self.dweights),
+            ]
+        if check:
+            ops.append((np.add.reduce, self.grad, 0, None, self.check))
+        return ops
 
-    def step(self) -> float:
-        """One gradient-descent step; returns the sum of the gradient, which is non-finite as
-        soon as anything in the step was."""
-        for op, args, kwargs in self.plan:
+    def step(self, idx: np.ndarray | None = None) -> float:
+        """One update on the whole training set, or on the examples ``idx``; returns the sum
+        of the gradient (a tracked mini-batch step: its batch's summed cross-entropy, computed
+        before the update), which is non-finite as soon as anything in the step was (a
+        tracked step: the step after)."""
+        plan = self._plan(None if idx is None else len(idx))
+        if idx is not None:
+            np.take(self.X, idx, axis=0, out=plan.X, mode="clip")
+            np.take(self.Y, idx, axis=0, out=plan.Y, mode="clip")
+            if self.track:
+                np.take(self.y, idx, out=plan.y, mode="clip")
+        self.update.before_step()
+        for op, args, kwargs in plan.ops:
             op(*args, **kwargs)
-        return float(self.check)
+        return self.stats.last if plan.tracked else float(self.check)

@@ -209,7 +209,7 @@ class _Columns:
                 raise _fail(
                     self.path,
                     f"{what} {key!r} is a column name, but the file has no header (line 1 "
-                    "holds data); give the column by its 0-based index, or pass header=True",
+                    "holds data); give the column by its 0-based index, or set data.header: true",
                 )
             hits = [j for j, name in enumerate(self.names) if name == key]
             if len(hits) > 1:
@@ -247,7 +247,7 @@ class _Columns:
             raise _fail(
                 self.path,
                 f"line 1: column index {j} has no name in the header; name it, or leave it "
-                "out with features=[...] (is it a row index written by pandas?)",
+                "out with data.features (is it a row index written by pandas?)",
             )
 
 
@@ -298,7 +298,7 @@ def _bad_feature(cols: _Columns, line: int, j: int, cell: str, delimiter: str) -
         if delimiter != "," and "," in cell and _is_number(cell.replace(",", ".", 1)):
             hint = "; a decimal comma? write decimals with a point"
         elif line == 1 and not cols.header:
-            hint = "; if line 1 is a header, pass header=True"
+            hint = "; if line 1 is a header, set data.header: true"
         return _fail(
             cols.path,
             f"{where}: {_show(cell)} is not a number; features must be numbers "

@@ -1,12 +1,20 @@
-"""The MLP trainer: full-batch gradient descent on scikit-learn's data, and its figures.
+"""The MLP trainer: full-batch gradient descent (the classic course runs, reproduced exactly)
+or mini-batch sgd / adam, with a learning-rate schedule and early stopping, and its figures.
 
-Metric rows follow the classic course code (docs/design.md, 'MLP equations'): ``step`` is the
-0-based iteration; a row is logged when ``step % log_every == 0``, computed on the full
-training (and test) set after that step's update, plus a final row after the last step.
+Under ``gd`` metric rows follow the classic course code (docs/design.md, 'MLP equations'):
+``step`` is the 0-based iteration; a row is logged when ``step % log_every == 0``, computed on
+the full training (and validation and test) set after that step's update, plus a final row
+after the last step. One iteration is one epoch for the schedule.
+
+Under ``sgd`` and ``adam`` steps count updates from 1, as the DCN's do: every ``log_every``
+steps a row holds the mean cross-entropy and accuracy of the batches since the previous row
+(plus the L2 term at the current weights), with ``epoch`` and ``lr``; at every epoch end the
+row adds the validation and test metrics, and the schedule steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 from collections.abc import Callable
@@ -17,40 +25,116 @@ import numpy as np
 
 from nnlab.errors import Diverged
 from nnlab.files import atomic_write_bytes
-from nnlab.models.base import Hooks, Trainer
+from nnlab.models.base import Hooks, StopRun, Trainer
 from nnlab.models.mlp.data import Dataset, check_fits, load_data
-from nnlab.models.mlp.engine import Engine, blas_threads
+from nnlab.models.mlp.engine import Engine, blas_threads, step_work
 from nnlab.models.mlp.math import MLP, evaluate
+from nnlab.models.training import EarlyStopping, lr_at
 
 
-def gradient_descent(model: MLP, data: Dataset, train_cfg: dict[str, Any], hooks: Hooks) -> None:
-    """Full-batch gradient descent on ``data.X_train``, updating ``model`` in place.
+class _Loop:
+    """What both loops share: the engine, the rows' held-out metrics, the schedule, early
+    stopping with the best weights."""
 
-    Rows go to ``hooks.row``; ``hooks.progress(n, iterations)`` reports that n steps are done,
-    about a hundred times a run. Raises :class:`Diverged`.
-    """
-    X, y = data.X_train, data.y_train
-    lam = train_cfg["reg_lambda"]
-    iterations, log_every = train_cfg["iterations"], train_cfg["log_every"]
-    engine = Engine(model, X, y, train_cfg["epsilon"], lam)
+    def __init__(self, model: MLP, data: Dataset, train_cfg: dict[str, Any], hooks: Hooks):
+        self.model, self.data, self.cfg, self.hooks = model, data, train_cfg, hooks
+        self.lam = train_cfg["reg_lambda"]
+        self.minibatch = train_cfg["optimizer"] != "gd"
+        self.engine = Engine(
+            model, data.X_train, data.y_train, self.lam, train_cfg, track=self.minibatch
+        )
+        self.scheduled = train_cfg["lr_decay"]["kind"] != "none"
+        self.stopper = EarlyStopping.from_config(train_cfg)
+        self.best: np.ndarray | None = None
+
+    def set_lr(self, epoch: int, epochs: int) -> None:
+        if self.scheduled:
+            cfg = self.cfg
+            self.engine.lr[...] = lr_at(cfg["epsilon"], cfg["lr_decay"], epoch, epochs)
+
+    def held_out(self, row: dict[str, float], splits: list[str]) -> None:
+        """Loss and accuracy of the current weights on each split named."""
+        for split in splits:
+            X, y = self.data.split(split)
+            row[f"{split}_loss"], row[f"{split}_acc"] = evaluate(self.model, X, y, self.lam)
+
+    def log(self, row: dict[str, float], step: int) -> None:
+        """Check and hand on a row; then early stopping (which may end the run)."""
+        if not all(math.isfinite(v) for v in row.values()):
+            raise Diverged(step, "the loss")
+        self.hooks.row(row)
+        if self.stopper is not None:
+            if self.stopper.improved(row):
+                self.best = self.engine.theta.copy()
+            self.stopper.check(step)
+
+    def restore_best(self) -> None:
+        """End with the weights of the best evaluation (early stopping only)."""
+        if self.best is not None:
+            np.copyto(self.engine.theta, self.best)
+
+
+def gradient_descent(loop: _Loop) -> None:
+    """Full-batch gradient descent, ``train.iterations`` steps."""
+    engine, cfg, hooks = loop.engine, loop.cfg, loop.hooks
+    X, y = loop.data.X_train, loop.data.y_train
+    iterations, log_every = cfg["iterations"], cfg["log_every"]
     tick = max(1, iterations // 100)
-    with blas_threads(X.shape[0] * max(model.layers)), np.errstate(over="ignore", invalid="ignore"):
-        for step in range(iterations):
-            if not math.isfinite(engine.step()):
-                raise Diverged(step, "the gradient")
-            if step % log_every == 0 or step == iterations - 1:
-                row = {"step": step}
-                row["train_loss"], row["train_acc"] = evaluate(model, X, y, lam)
-                if data.X_test is not None:
-                    row["test_loss"], row["test_acc"] = evaluate(
-                        model, data.X_test, data.y_test, lam
-                    )
-                if not all(math.isfinite(v) for v in row.values()):
-                    raise Diverged(step, "the loss")
-                hooks.row(row)
+    for step in range(iterations):
+        loop.set_lr(step, iterations)
+        if not math.isfinite(engine.step()):
+            raise Diverged(step, "the gradient")
+        if step % log_every == 0 or step == iterations - 1:
+            row: dict[str, float] = {"step": step}
+            if loop.scheduled:
+                row["lr"] = float(engine.lr)
+            row["train_loss"], row["train_acc"] = evaluate(loop.model, X, y, loop.lam)
+            loop.held_out(row, loop.data.splits[1:])
+            loop.log(row, step)
+        hooks.step(step)
+        if (step + 1) % tick == 0 or step == iterations - 1:
+            hooks.progress(step + 1, iterations)
+
+
+def minibatch_descent(loop: _Loop, seed: int) -> None:
+    """``train.epochs`` passes over the training set in shuffled mini-batches."""
+    engine, cfg, hooks = loop.engine, loop.cfg, loop.hooks
+    n, epochs, log_every = engine.n, cfg["epochs"], cfg["log_every"]
+    batch = min(cfg["batch_size"], n)
+    n_batches = math.ceil(n / batch)
+    tick = max(1, n_batches // 100)
+    shuffle = np.random.RandomState(seed)
+    step = 0
+    for epoch in range(epochs):
+        loop.set_lr(epoch, epochs)
+        # one batch holds everything: no shuffling, so that it equals gd step for step
+        order = shuffle.permutation(n) if batch < n else np.arange(n)
+        desc = f"epoch {epoch + 1}/{epochs}"
+        for i in range(n_batches):
+            if not math.isfinite(engine.step(order[i * batch : (i + 1) * batch])):
+                raise Diverged(step + 1, "the batch loss")
+            step += 1
+            epoch_end = i == n_batches - 1
+            if epoch_end or step % log_every == 0:
+                row = {"step": step, "epoch": epoch + 1, "lr": float(engine.lr)}
+                loss, row["train_acc"] = engine.stats.take()
+                w = engine.weights
+                row["train_loss"] = loss + 0.5 * loop.lam * float(w @ w) / n
+                if epoch_end:
+                    loop.held_out(row, loop.data.splits[1:])
+                loop.log(row, step)
             hooks.step(step)
-            if (step + 1) % tick == 0 or step == iterations - 1:
-                hooks.progress(step + 1, iterations)
+            if (i + 1) % tick == 0 or epoch_end:
+                hooks.progress(min((i + 1) * batch, n), n, desc=desc, unit="ex")
+
+
+def fit_threads(cfg: dict[str, Any], data: Dataset) -> contextlib.AbstractContextManager:
+    """BLAS threads for a run: one for small steps (see engine.blas_threads), where a step's
+    rows are the batch (sgd, adam) or the whole training set (gd)."""
+    rows = data.X_train.shape[0]
+    if cfg["train"]["optimizer"] != "gd":
+        rows = min(cfg["train"]["batch_size"], rows)
+    return blas_threads(step_work(rows, cfg["model"]["layers"]))
 
 
 class MLPTrainer(Trainer):
@@ -60,17 +144,40 @@ class MLPTrainer(Trainer):
         self.cfg = cfg
         self.data = load_data(cfg)
         check_fits(cfg, self.data)
-        model = cfg["model"]
+        model, train = cfg["model"], cfg["train"]
         self.model = MLP.create(model["layers"], model["activation"], model["init"], cfg["seed"])
-        splits = ["train"] + (["test"] if self.data.X_test is not None else [])
-        self.metric_columns = ["step", *(f"{s}_{m}" for s in splits for m in ("loss", "acc"))]
+        minibatch = train["optimizer"] != "gd"
+        columns = ["step"] + (["epoch", "lr"] if minibatch else [])
+        if not minibatch and train["lr_decay"]["kind"] != "none":
+            columns.append("lr")
+        splits = self.data.splits
+        self.metric_columns = [*columns, *(f"{s}_{m}" for s in splits for m in ("loss", "acc"))]
+        self.stopper: EarlyStopping | None = None
+
+    def fit(self, run_dir: Path, hooks: Hooks) -> None:
+        train = self.cfg["train"]
+        loop = _Loop(self.model, self.data, train, hooks)
+        self.stopper = loop.stopper
+        with fit_threads(self.cfg, self.data), np.errstate(over="ignore", invalid="ignore"):
+            try:
+                if loop.minibatch:
+                    minibatch_descent(loop, self.cfg["seed"])
+                else:
+                    gradient_descent(loop)
+            except StopRun:
+                loop.restore_best()
+                raise
+            loop.restore_best()
 
     @property
     def n_params(self) -> int:
         return self.model.n_params
 
-    def fit(self, run_dir: Path, hooks: Hooks) -> None:
-        gradient_descent(self.model, self.data, self.cfg["train"], hooks)
+    def summary_extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"classes": self.data.class_names}
+        if self.stopper is not None:
+            extra["early_stopping"] = self.stopper.summary()
+        return extra
 
     def save_model(self, run_dir: Path) -> None:
         buffer = io.BytesIO()

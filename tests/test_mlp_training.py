@@ -1,0 +1,343 @@
+"""The MLP as a full trainer: update rules, mini-batches, schedules, early stopping, dtypes."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import nnlab
+from nnlab.config import load_config
+from nnlab.models.base import Hooks, StopRun
+from nnlab.models.mlp.data import load_data
+from nnlab.models.mlp.engine import Engine
+from nnlab.models.mlp.math import MLP, backprop, one_hot
+from nnlab.models.mlp.optim import make_update
+from nnlab.models.mlp.trainer import _Loop
+from nnlab.models.training import EarlyStopping, lr_at
+from nnlab.runs import read_metrics
+
+STEPS = 6
+
+
+def _train_cfg(optimizer, **keys):
+    cfg = load_config({"train": {"optimizer": optimizer, "epsilon": 0.01, **keys}})["train"]
+    return cfg
+
+
+class Plain:
+    """The update rules exactly as docs/design.md writes them, one step at a time."""
+
+    def __init__(self, optimizer, cfg, theta):
+        self.optimizer, self.cfg, self.theta = optimizer, cfg, theta.copy()
+        self.v = np.zeros_like(theta)
+        self.m = np.zeros_like(theta)
+        self.t = 0
+
+    def step(self, g, lr):
+        cfg, mu = self.cfg, self.cfg["momentum"]
+        self.t += 1
+        if self.optimizer == "adam":
+            b1, b2, eps = cfg["beta1"], cfg["beta2"], cfg["adam_eps"]
+            self.m = b1 * self.m + (1 - b1) * g
+            self.v = b2 * self.v + (1 - b2) * g * g
+            m_hat = self.m / (1 - b1**self.t)
+            v_hat = self.v / (1 - b2**self.t)
+            self.theta = self.theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+        elif self.optimizer == "sgd" and mu > 0:
+            self.v = mu * self.v + g
+            self.theta = self.theta - lr * ((g + mu * self.v) if cfg["nesterov"] else self.v)
+        else:
+            self.theta = self.theta - lr * g
+        return self.theta
+
+
+def _plain(optimizer, cfg, theta, grads, lrs):
+    rule = Plain(optimizer, cfg, theta)
+    for g, lr in zip(grads, lrs, strict=True):
+        rule.step(g, lr)
+    return rule.theta
+
+
+def _torch(optimizer, cfg, theta, grads, lrs):
+    """torch.optim given the same gradients, in float64."""
+    p = torch.nn.Parameter(torch.tensor(theta, dtype=torch.float64))
+    if optimizer == "adam":
+        opt = torch.optim.Adam(
+            [p], lr=lrs[0], betas=(cfg["beta1"], cfg["beta2"]), eps=cfg["adam_eps"]
+        )
+    else:
+        opt = torch.optim.SGD([p], lr=lrs[0], momentum=cfg["momentum"], nesterov=cfg["nesterov"])
+    for g, lr in zip(grads, lrs, strict=True):
+        for group in opt.param_groups:
+            group["lr"] = lr
+        p.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+    return p.detach().numpy()
+
+
+OPTIMIZERS = [
+    ("gd", {}),
+    ("sgd", {}),
+    ("sgd", {"momentum": 0.9}),
+    ("sgd", {"momentum": 0.8, "nesterov": True}),
+    ("adam", {}),
+    ("adam", {"beta1": 0.5, "beta2": 0.9, "adam_eps": 1e-3}),
+]
+
+
+@pytest.mark.parametrize(("optimizer", "keys"), OPTIMIZERS)
+def test_each_update_rule_matches_its_equations_and_torch_optim(optimizer, keys):
+    cfg = _train_cfg(optimizer, **keys)
+    rng = np.random.RandomState(1)
+    theta0 = rng.randn(50)
+    grads = [rng.randn(50) * 10.0 ** rng.randint(-3, 3) for _ in range(STEPS)]
+    lrs = [0.01 * 0.7**t for t in range(STEPS)]  # a schedule changes lr between steps
+    theta, grad = theta0.copy(), np.empty(50)
+    update = make_update(cfg, theta, grad)
+    ops = update.ops()
+    for g, lr in zip(grads, lrs, strict=True):
+        grad[...] = g
+        update.lr[...] = lr
+        update.before_step()
+        for op, *args in ops:
+            op(*args)
+    plain = _plain(optimizer, cfg, theta0, grads, lrs)
+    np.testing.assert_allclose(theta, plain, rtol=1e-12, atol=1e-15)
+    if optimizer != "gd":
+        np.testing.assert_allclose(
+            theta, _torch(optimizer, cfg, theta0, grads, lrs), rtol=1e-12, atol=1e-15
+        )
+    assert not np.allclose(theta, theta0)
+
+
+def _moons_cfg(**train):
+    return load_config(
+        {
+            "data": {"name": "moons", "n_samples": 120},
+            "model": {"layers": [2, 5, 2]},
+            "train": train,
+        }
+    )
+
+
+def _flat(arrays):
+    return np.concatenate([a.ravel() for a in arrays])
+
+
+@pytest.mark.parametrize(("optimizer", "keys"), OPTIMIZERS[1:])
+def test_a_minibatch_step_is_backprop_on_the_batch_then_the_update(optimizer, keys):
+    """The engine's mini-batch step against math.backprop on the gathered batch, with the L2
+    term scaled by batch / N, then the plain update rule."""
+    lam, layers = 0.05, [2, 5, 2]
+    cfg = _moons_cfg(optimizer=optimizer, reg_lambda=lam, **keys)
+    data = load_data(cfg)
+    model = MLP.create(layers, "tanh", "classic", 0)
+    plain = Plain(optimizer, cfg["train"], _flat(model.W + model.b))
+    engine = Engine(model, data.X_train, data.y_train, lam, cfg["train"], track=True)
+    rng = np.random.RandomState(3)
+    n, batch = len(data.y_train), 32
+    for _ in range(STEPS):
+        idx = rng.permutation(n)[:batch]
+        sizes = list(zip(layers[:-1], layers[1:], strict=True))
+        W, b, start = [], [], 0
+        for fan_in, fan_out in sizes:
+            W.append(plain.theta[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
+            start += fan_in * fan_out
+        for _, fan_out in sizes:
+            b.append(plain.theta[start : start + fan_out])
+            start += fan_out
+        Y = one_hot(data.y_train[idx], 2)
+        dW, db = backprop(W, b, data.X_train[idx], Y, "tanh", lam * batch / n)
+        plain.step(_flat(dW + db), cfg["train"]["epsilon"])
+        engine.step(idx)
+        np.testing.assert_allclose(engine.theta, plain.theta, rtol=1e-12, atol=1e-14)
+    loss, acc = engine.stats.take()
+    assert loss > 0 and 0 <= acc <= 1 and engine.stats.count == 0
+
+
+def test_sgd_with_one_batch_of_everything_equals_gd_step_for_step():
+    steps = 50
+    gd = _moons_cfg(optimizer="gd", iterations=steps, epsilon=0.01)
+    sgd = _moons_cfg(optimizer="sgd", epochs=steps, batch_size=10_000, epsilon=0.01)
+    data = load_data(gd)
+    a, b = (MLP.create([2, 5, 2], "tanh", "classic", 0) for _ in range(2))
+    ea = Engine(a, data.X_train, data.y_train, 0.01, gd["train"])
+    eb = Engine(b, data.X_train, data.y_train, 0.01, sgd["train"], track=True)
+    everything = np.arange(len(data.y_train))
+    for _ in range(steps):
+        ea.step()
+        eb.step(everything)
+        assert np.array_equal(ea.theta, eb.theta)
+    assert eb.stats.count == steps * len(everything)
+
+
+def test_sgd_run_with_batch_n_saves_the_gd_run_s_weights(tmp_path):
+    base = {"data": {"name": "moons"}, "model": {"layers": [2, 4, 2]}}
+    runs = {}
+    for name, train in {
+        "gd": {"optimizer": "gd", "iterations": 30},
+        "sgd": {"optimizer": "sgd", "epochs": 30, "batch_size": 200},
+    }.items():
+        run = nnlab.train({**base, "name": name, "train": train}, runs_dir=tmp_path)
+        with np.load(run.path / "model.npz") as z:
+            runs[name] = {k: z[k] for k in z.files}
+    assert runs["gd"].keys() == runs["sgd"].keys()
+    for key in runs["gd"]:
+        assert np.array_equal(runs["gd"][key], runs["sgd"][key]), key
+
+
+@pytest.mark.parametrize(
+    ("kind", "scheduler"),
+    [
+        ("step", lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5)),
+        ("exponential", lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.8)),
+        ("cosine", lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10)),
+    ],
+)
+def test_each_decay_gives_torch_s_lr_every_epoch(kind, scheduler):
+    decay = {"kind": kind, "gamma": 0.5 if kind == "step" else 0.8, "step_size": 3}
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = scheduler(opt)
+    for epoch in range(10):
+        assert lr_at(0.1, decay, epoch, 10) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
+        opt.step()
+        sched.step()
+
+
+@pytest.mark.parametrize("kind", ["step", "exponential", "cosine"])
+def test_an_mlp_run_logs_the_scheduled_lr_of_every_epoch(tmp_path, kind):
+    decay = {"kind": kind, "gamma": 0.5, "step_size": 2}
+    run = nnlab.train(
+        {
+            "data": {"name": "moons", "val_size": 0.2},
+            "model": {"layers": [2, 4, 2]},
+            "train": {"optimizer": "sgd", "epochs": 6, "batch_size": 40, "lr_decay": decay},
+        },
+        runs_dir=tmp_path,
+    )
+    rows = read_metrics(run.path / "metrics.csv")
+    for row in rows:
+        assert row["lr"] == pytest.approx(lr_at(0.01, decay, int(row["epoch"]) - 1, 6), rel=1e-12)
+    assert len({r["lr"] for r in rows}) > 2
+    ends = [r for r in rows if "val_loss" in r]
+    assert [int(r["epoch"]) for r in ends] == [1, 2, 3, 4, 5, 6]
+
+
+def test_gd_with_a_step_decay_changes_lr_every_step_size_iterations(tmp_path):
+    run = nnlab.train(
+        {
+            "data": {"name": "moons"},
+            "model": {"layers": [2, 4, 2]},
+            "train": {
+                "iterations": 100,
+                "log_every": 10,
+                "lr_decay": {"kind": "step", "gamma": 0.5, "step_size": 25},
+            },
+        },
+        runs_dir=tmp_path,
+    )
+    rows = read_metrics(run.path / "metrics.csv")
+    assert [r["lr"] for r in rows] == [0.01 * 0.5 ** (int(r["step"]) // 25) for r in rows]
+
+
+def test_early_stopping_stops_at_the_expected_evaluation():
+    stopper = EarlyStopping(
+        {"metric": "val_loss", "patience": 3, "min_delta": 0.01, "mode": "auto"}
+    )
+    curve = [1.0, 0.8, 0.795, 0.85, 0.7, 0.75, 0.72, 0.705, 0.69]
+    stopped_at = None
+    for step, value in enumerate(curve):
+        stopper.improved({"step": step, "val_loss": value})
+        try:
+            stopper.check(step)
+        except StopRun as exc:
+            stopped_at = step
+            assert "best 0.7 at step 4" in exc.reason
+            break
+    # 0.795 is not 0.01 better than 0.8; 0.7 is; then 0.75, 0.72, 0.705: three without
+    assert stopped_at == 7
+    assert stopper.best == 0.7 and stopper.best_step == 4
+
+
+def test_early_stopping_on_an_accuracy_maximises():
+    stopper = EarlyStopping({"metric": "val_acc", "patience": 1, "min_delta": 0.0, "mode": "auto"})
+    assert stopper.improved({"step": 1, "val_acc": 0.5})
+    assert stopper.improved({"step": 2, "val_acc": 0.6})
+    assert not stopper.improved({"step": 3, "val_acc": 0.6})
+    assert not stopper.improved({"step": 4, "train_acc": 0.9})  # no metric: not counted
+    with pytest.raises(StopRun):
+        stopper.check(4)
+
+
+def test_the_loop_stops_on_a_constructed_curve_and_restores_the_best_weights():
+    cfg = load_config(
+        {
+            "data": {"name": "moons", "val_size": 0.2},
+            "model": {"layers": [2, 5, 2]},
+            "train": {"optimizer": "sgd", "early_stopping": {"metric": "val_loss", "patience": 2}},
+        }
+    )
+    data = load_data(cfg)
+    model = MLP.create([2, 5, 2], "tanh", "classic", 0)
+    rows = []
+    loop = _Loop(model, data, cfg["train"], Hooks(row=rows.append))
+    curve = [0.9, 0.5, 0.6, 0.7, 0.4]
+    with pytest.raises(StopRun):
+        for step, value in enumerate(curve, start=1):
+            loop.engine.theta[...] = step  # weights that say which step they belong to
+            loop.log({"step": step, "val_loss": value}, step)
+    assert len(rows) == 4  # the fourth row was written, then the run stopped
+    loop.restore_best()
+    assert np.all(loop.engine.theta == 2) and np.all(model.W[0] == 2)
+
+
+def test_an_early_stopped_run_keeps_the_best_weights_and_says_so(tmp_path):
+    run = nnlab.train(
+        {
+            "data": {"name": "digits", "val_size": 0.2, "standardize": True},
+            "model": {"layers": [64, 32, 10], "activation": "relu", "init": "he"},
+            "train": {
+                "optimizer": "adam",
+                "epsilon": 0.01,
+                "epochs": 60,
+                "batch_size": 16,
+                "early_stopping": {"metric": "val_loss", "patience": 2},
+            },
+        },
+        runs_dir=tmp_path,
+    )
+    assert run.status == "completed"
+    meta = json.loads((run.path / "meta.json").read_text())
+    es = run.summary["early_stopping"]
+    assert es["stopped_early"] and meta["stopped"]["reason"].startswith("early stopping")
+    rows = read_metrics(run.path / "metrics.csv")
+    assert meta["stopped"]["step"] == rows[-1]["step"] < 60 * math.ceil(1149 / 16)
+    evals = [r for r in rows if "val_loss" in r]
+    best = min(evals, key=lambda r: r["val_loss"])
+    assert es["best_step"] == es["weights_from_step"] == best["step"]
+    assert evals[-1]["step"] - best["step"] > 0
+    # the saved weights are the best evaluation's: they give its validation loss again
+    cfg = load_config(run.path / "config.yaml")
+    data = load_data(cfg)
+    with np.load(run.path / "model.npz") as z:
+        model = MLP.from_state(dict(z), "relu")
+    from nnlab.models.mlp.math import evaluate
+
+    assert evaluate(model, data.X_val, data.y_val, 0.01)[0] == pytest.approx(
+        best["val_loss"], rel=1e-12
+    )
+
+
+def test_float32_runs_train_in_float32(tmp_path):
+    cfg = {
+        "data": {"name": "digits", "val_size": 0.1},
+        "model": {"layers": [64, 32, 10], "activation": "relu"},
+        "train": {"optimizer": "adam", "epochs": 3, "dtype": "float32"},
+    }
+    run = nnlab.train(cfg, runs_dir=tmp_path)
+    with np.load(run.path / "model.npz") as z:
+        assert z["W1"].dtype == np.float32
+    assert run.summary["final"]["test_acc"] > 0.8
+    assert load_data(load_config(cfg)).X_train.dtype == np.float32
