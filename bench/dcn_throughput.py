@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 import nnlab
-from nnlab.models.dcn.images import find_idx_files, read_idx
+from nnlab.idx import find_idx_files, read_idx
 from nnlab.models.dcn.network import DCN
 
 BATCH = 50

@@ -32,7 +32,8 @@ def per_iteration(n: int, width: int, threads: int, min_seconds: float = 0.4) ->
     rng = np.random.RandomState(0)
     X = rng.randn(n, 2)
     y = (X[:, 0] * X[:, 1] > 0).astype(int)
-    engine = Engine(MLP.create([2, width, 2], "tanh", "classic", 0), X, y, 1e-4, 1e-3)
+    model = MLP.create([2, width, 2], "tanh", "classic", 0)
+    engine = Engine(model, X, y, 1e-3, {"optimizer": "gd", "epsilon": 1e-4})
     with threadpool_limits(threads), np.errstate(all="ignore"):
         engine.step()
         count, t0 = 0, time.perf_counter()
