@@ -298,7 +298,7 @@ def describe(opt: Option) -> str:
         "float": "a number",
         "bool": "true or false",
         "int_list": f"a list of at least {opt.min_len} integers",
-        "size": "a fraction in [0, 1) or a whole number of examples",
+        "size": "a fraction in [0, 1) or an integer count of examples",
         "column": "a column name or a 0-based column index (negative: from the end)",
         "column_list": "a list of column names or 0-based column indices",
     }[opt.type]
@@ -518,6 +518,17 @@ def load_config(
 
 
 PATH_KEYS = (("data", "path"),)  # file names in a config: relative to the config file
+
+
+def anchor_overrides(overrides: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """Dotted overrides with relative file names made absolute against ``base`` (a sweep
+    file's folder, for the values its grid and variants give)."""
+    out = dict(overrides)
+    for section, key in PATH_KEYS:
+        value = out.get(f"{section}.{key}")
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            out[f"{section}.{key}"] = os.path.abspath(base / Path(value).expanduser())
+    return out
 
 
 def _anchor_paths(raw: Any, base: Path) -> None:

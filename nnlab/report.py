@@ -88,6 +88,20 @@ def run_report(path: Path) -> Doc:
     steps = f"step {final.get('step')}" + (f", epoch {final['epoch']}" if "epoch" in final else "")
     parts = [f"{k.replace('_', ' ')} {metric_text(k, v)}" for k, v in final.items() if is_result(k)]
     doc.add("p", f"At the last logged {steps}: " + ", ".join(parts) + ".")
+    stopped, kept = meta.get("stopped"), run.summary.get("early_stopping")
+    if stopped:
+        doc.add("p", f"The run stopped at step {stopped['step']}: {stopped['reason']}.")
+    if kept and kept.get("row"):
+        row = kept["row"]
+        shown = [
+            f"{k.replace('_', ' ')} {metric_text(k, v)}" for k, v in row.items() if is_result(k)
+        ]
+        doc.add(
+            "p",
+            f"Early stopping on {kept['metric']} kept the weights of step "
+            f"{kept['weights_from_step']}, the best evaluation: " + ", ".join(shown) + ". "
+            "The saved model and the confusion matrix are those weights'.",
+        )
     best = run.summary.get("best", {})
     doc.add(
         "table",

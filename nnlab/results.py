@@ -16,7 +16,7 @@ from typing import Any
 from nnlab.config import flatten
 from nnlab.errors import NnlabError
 from nnlab.metrics import COUNTERS, LISTED, PREFERRED, metric_text, short_key
-from nnlab.runs import Run, load_run
+from nnlab.runs import Run, load_run, result_row
 
 FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.plots)
 
@@ -145,7 +145,7 @@ def _listing(path: Path) -> Listing:
                 f"{len(state['jobs'])} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
             )
         run = load_run(path)
-        final = run.summary.get("final") or (run.metrics[-1] if run.metrics else {})
+        final = result_row(run.summary) or (run.metrics[-1] if run.metrics else {})
         shown = [f"{k} {metric_text(k, final[k])}" for k in LISTED if k in final]
         return Listing(
             path,

@@ -156,6 +156,13 @@ def _fmt(v: float) -> str:
     return str(v) if isinstance(v, int) else repr(float(v))
 
 
+def result_row(summary: dict[str, Any]) -> dict[str, float]:
+    """The metrics of the weights a run saved: with early stopping, the best evaluation's
+    row (its weights are the ones kept); else the final row."""
+    kept = (summary.get("early_stopping") or {}).get("row")
+    return dict(kept) if kept else dict(summary.get("final") or {})
+
+
 @dataclass
 class Run:
     """A run folder read back, or the result of :func:`nnlab.train`."""

@@ -195,6 +195,10 @@ RULES = {
     ),
     "val_size a wrong number": (["data.val_size=1.5"], "data.val_size must be a fraction"),
     "unknown optimizer": (["train.optimizer=rmsprop"], "one of gd, sgd, adam"),
+    "momentum with adam": (
+        ["train.optimizer=adam", "train.momentum=0.9"],
+        "train.momentum applies to optimizer sgd; this config's optimizer is adam",
+    ),
 }
 
 
@@ -209,3 +213,25 @@ def test_rules_between_keys_are_one_line_errors(case, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweep_grid_s_data_paths_are_relative_to_the_sweep_file(tmp_path):
+    (tmp_path / "sweeps" / "csv").mkdir(parents=True)
+    for name, seed in (("a.csv", 0), ("b.csv", 1)):
+        _write(tmp_path / "sweeps" / "csv" / name, _table(seed=seed)[0])
+    base = _csv_config(tmp_path, csv_name=str(tmp_path / "sweeps" / "csv" / "a.csv"))
+    _write(
+        tmp_path / "sweeps" / "s.yaml",
+        f"sweep:\n  base: {base}\n  grid:\n    data.path: [csv/a.csv, csv/b.csv]\n",
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_nnlab(
+        "sweep", tmp_path / "sweeps" / "s.yaml", "--runs-dir", "runs", "-q", cwd=elsewhere
+    )
+    assert result.returncode == 0, result.stderr
+    folder = run_dir_of(result, elsewhere)
+    state = json.loads((folder / "state.json").read_text())
+    paths = sorted(j["overrides"]["data.path"] for j in state["jobs"].values())
+    assert paths == [str(tmp_path / "sweeps" / "csv" / n) for n in ("a.csv", "b.csv")]
+    assert all(j["status"] == "completed" for j in state["jobs"].values())

@@ -17,6 +17,7 @@ from nnlab.models.mlp.optim import make_update
 from nnlab.models.mlp.trainer import _Loop
 from nnlab.models.training import EarlyStopping, lr_at
 from nnlab.runs import read_metrics
+from tests.conftest import CONFIGS
 
 STEPS = 6
 
@@ -330,14 +331,76 @@ def test_an_early_stopped_run_keeps_the_best_weights_and_says_so(tmp_path):
     )
 
 
+def test_an_interrupted_early_stopping_run_saves_the_weights_its_summary_names(tmp_path):
+    cfg = {
+        "data": {"name": "digits", "val_size": 0.2, "standardize": True},
+        "model": {"layers": [64, 32, 10], "activation": "relu", "init": "he"},
+        "train": {
+            "optimizer": "adam",
+            "epsilon": 0.01,
+            "epochs": 60,
+            "batch_size": 16,
+            "early_stopping": {"metric": "val_loss", "patience": 50},
+        },
+    }
+
+    def interrupt(row):
+        if row["step"] >= 600:
+            raise KeyboardInterrupt
+
+    with pytest.raises(nnlab.RunInterrupted) as exc:
+        nnlab.train(cfg, runs_dir=tmp_path, on_row=interrupt)
+    run = nnlab.load_run(exc.value.run.path)
+    es = run.summary["early_stopping"]
+    assert run.status == "interrupted" and not es["stopped_early"]
+    data = load_data(load_config(run.path / "config.yaml"))
+    with np.load(run.path / "model.npz") as z:
+        model = MLP.from_state(dict(z), "relu")
+    from nnlab.models.mlp.math import evaluate
+
+    assert evaluate(model, data.X_val, data.y_val, 0.01)[0] == pytest.approx(es["best"], rel=1e-12)
+    assert es["row"]["val_loss"] == es["best"] and es["row"]["step"] == es["weights_from_step"]
+
+
 def test_float32_runs_train_in_float32(tmp_path):
     cfg = {
         "data": {"name": "digits", "val_size": 0.1},
         "model": {"layers": [64, 32, 10], "activation": "relu"},
         "train": {"optimizer": "adam", "epochs": 3, "dtype": "float32"},
     }
+    cfg["train"]["lr_decay"] = {"kind": "exponential", "gamma": 0.9}
     run = nnlab.train(cfg, runs_dir=tmp_path)
     with np.load(run.path / "model.npz") as z:
         assert z["W1"].dtype == np.float32
+        w32 = z["W1"].astype(np.float64)
     assert run.summary["final"]["test_acc"] > 0.8
     assert load_data(load_config(cfg)).X_train.dtype == np.float32
+    # the lr column holds the schedule's numbers, not their float32 roundings
+    rows = read_metrics(run.path / "metrics.csv")
+    assert {r["lr"] for r in rows} == {0.01 * 0.9**e for e in range(3)}
+    # and float32 follows float64's trajectory to float32 precision
+    cfg["train"]["dtype"] = "float64"
+    run64 = nnlab.train(cfg, runs_dir=tmp_path)
+    with np.load(run64.path / "model.npz") as z:
+        np.testing.assert_allclose(w32, z["W1"], rtol=1e-3, atol=1e-4)
+
+
+def test_an_early_stopped_run_s_kept_weights_are_what_reports_and_sweeps_show(tmp_path):
+    from nnlab.report import run_report
+    from nnlab.runs import result_row
+
+    run = nnlab.train(CONFIGS / "digits_mlp.yaml", runs_dir=tmp_path)
+    es = run.summary["early_stopping"]
+    assert es["stopped_early"] and es["row"] != run.summary["final"]
+    assert result_row(run.summary) == es["row"]
+    text = " ".join(str(payload) for kind, payload in run_report(run.path).blocks if kind == "p")
+    assert f"kept the weights of step {es['weights_from_step']}" in text
+    assert f"The run stopped at step {run.meta['stopped']['step']}" in text
+    # a sweep's job carries the kept row as its result
+    sweep_file = tmp_path / "s.yaml"
+    sweep_file.write_text(
+        f"sweep:\n  base: {CONFIGS / 'digits_mlp.yaml'}\n  grid:\n    seed: [0]\n"
+    )
+    sweep = nnlab.sweep(sweep_file, runs_dir=tmp_path / "sweeps")
+    (entry,) = sweep.state["jobs"].values()
+    assert entry["final"] == es["row"]

@@ -20,7 +20,8 @@ def lr_at(epsilon: float, decay: dict[str, Any], epoch: int, epochs: int) -> flo
     - none: ``epsilon``;
     - step: ``epsilon * gamma ** (epoch // step_size)``;
     - exponential: ``epsilon * gamma ** epoch``;
-    - cosine: ``epsilon * (1 + cos(pi * epoch / epochs)) / 2`` (to 0 at the last epoch).
+    - cosine: ``epsilon * (1 + cos(pi * epoch / epochs)) / 2`` (0 after the last epoch, as
+      ``torch.optim.lr_scheduler.CosineAnnealingLR`` with ``T_max=epochs``).
     """
     kind = decay["kind"]
     if kind == "step":

@@ -18,7 +18,7 @@ import yaml
 from nnlab.config import flatten, load_config
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_text
-from nnlab.runs import RUNS_DIR, create_run_dir, load_run
+from nnlab.runs import RUNS_DIR, create_run_dir, load_run, result_row
 from nnlab.sweeps.executors import Executor, LocalExecutor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
@@ -85,7 +85,7 @@ def _adopt_finished_attempt(folder: Path, entry: JobEntry) -> None:
         entry.update(status="interrupted")
         return
     if run.status in DONE:
-        entry.update(status=run.status, error=run.error, final=run.summary.get("final", {}))
+        entry.update(status=run.status, error=run.error, final=result_row(run.summary))
     else:
         entry.update(status="interrupted", error="the sweep process stopped during this job")
 
@@ -189,7 +189,7 @@ class Scheduler:
             node=outcome.node,
             status=outcome.status,
             error=outcome.error,
-            final=outcome.summary.get("final", {}),
+            final=result_row(outcome.summary),
             run=entry.run if made else None,
         )
         if self.on_job is not None:

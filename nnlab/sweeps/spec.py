@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.config import (
+    anchor_overrides,
     has_test_split,
     known_keys,
     load_config,
@@ -192,11 +193,14 @@ def _expand(sweep: SweepSpec, variants: list[dict[str, Any]], path: Path) -> lis
                 job_over = dict(zip(sweep.grid, values, strict=True)) | variant
                 if seed is not None:
                     job_over["seed"] = seed
+                # file names the sweep file gives are relative to it (the job keeps them
+                # absolute, so that a resume works from any folder)
+                anchored = anchor_overrides(job_over, path.parent)
                 try:
-                    cfg = load_config(sweep.base_path, {**sweep.base_overrides, **job_over})
+                    cfg = load_config(sweep.base_path, {**sweep.base_overrides, **anchored})
                 except NnlabError as exc:
                     raise ConfigError(f"job {job_id(job_over)}: {exc}") from None
-                jobs.append(Job(job_id(job_over), job_over, cfg))
+                jobs.append(Job(job_id(job_over), anchored, cfg))
     ids = [j.id for j in jobs]
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})

@@ -182,11 +182,11 @@ class DCNTrainer(Trainer):
                     cb.epoch_end(self.epoch)
         except StopRun:
             self.stopped = True  # ended on purpose: its checkpoint has nothing left to resume
-            self._restore_best()
             raise
-        else:
-            self._restore_best()
         finally:
+            # however the run ends, model.pt holds the best evaluation's weights (a resume
+            # starts from checkpoint.pt, written at the last epoch end, not from these)
+            self._restore_best()
             self.images_per_second = seen / t_train if t_train > 0 else None
             for cb in callbacks:
                 cb.close()

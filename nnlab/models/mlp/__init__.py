@@ -110,6 +110,12 @@ class MLPKind(Kind):
             section, leaf = key.split(".")
             if name != "csv" and data[leaf] != SCHEMA[key].default:
                 raise ConfigError(f"{key} applies to data.name csv only, not {name}")
+        if train["momentum"] and train["optimizer"] != "sgd":
+            adam = " (Adam's momentum is train.beta1)" if train["optimizer"] == "adam" else ""
+            raise ConfigError(
+                "train.momentum applies to optimizer sgd; this config's optimizer is "
+                f"{train['optimizer']}{adam}"
+            )
         check_optimizer(train)
         check_early_stopping(cfg, data["val_size"] > 0, "set data.val_size (e.g. 0.1)")
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from nnlab.errors import Diverged
 from nnlab.files import atomic_write_bytes
-from nnlab.models.base import Hooks, StopRun, Trainer
+from nnlab.models.base import Hooks, Trainer
 from nnlab.models.mlp.data import Dataset, check_fits, load_data
 from nnlab.models.mlp.engine import Engine, blas_threads, step_work
 from nnlab.models.mlp.math import MLP, evaluate
@@ -46,11 +46,13 @@ class _Loop:
         self.scheduled = train_cfg["lr_decay"]["kind"] != "none"
         self.stopper = EarlyStopping.from_config(train_cfg)
         self.best: np.ndarray | None = None
+        self.lr = train_cfg["epsilon"]  # as the rows give it (the engine's may be float32)
 
     def set_lr(self, epoch: int, epochs: int) -> None:
         if self.scheduled:
             cfg = self.cfg
-            self.engine.lr[...] = lr_at(cfg["epsilon"], cfg["lr_decay"], epoch, epochs)
+            self.lr = lr_at(cfg["epsilon"], cfg["lr_decay"], epoch, epochs)
+            self.engine.lr[...] = self.lr
 
     def held_out(self, row: dict[str, float], splits: list[str]) -> None:
         """Loss and accuracy of the current weights on each split named."""
@@ -87,7 +89,7 @@ def gradient_descent(loop: _Loop) -> None:
         if step % log_every == 0 or step == iterations - 1:
             row: dict[str, float] = {"step": step}
             if loop.scheduled:
-                row["lr"] = float(engine.lr)
+                row["lr"] = loop.lr
             row["train_loss"], row["train_acc"] = evaluate(loop.model, X, y, loop.lam)
             loop.held_out(row, loop.data.splits[1:])
             loop.log(row, step)
@@ -116,7 +118,7 @@ def minibatch_descent(loop: _Loop, seed: int) -> None:
             step += 1
             epoch_end = i == n_batches - 1
             if epoch_end or step % log_every == 0:
-                row = {"step": step, "epoch": epoch + 1, "lr": float(engine.lr)}
+                row = {"step": step, "epoch": epoch + 1, "lr": loop.lr}
                 loss, row["train_acc"] = engine.stats.take()
                 w = engine.weights
                 row["train_loss"] = loss + 0.5 * loop.lam * float(w @ w) / n
@@ -164,10 +166,8 @@ class MLPTrainer(Trainer):
                     minibatch_descent(loop, self.cfg["seed"])
                 else:
                     gradient_descent(loop)
-            except StopRun:
+            finally:  # however the run ends, it saves the best evaluation's weights
                 loop.restore_best()
-                raise
-            loop.restore_best()
 
     @property
     def n_params(self) -> int:
