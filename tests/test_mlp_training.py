@@ -294,21 +294,32 @@ def test_the_loop_stops_on_a_constructed_curve_and_restores_the_best_weights():
     assert np.all(loop.engine.theta == 2) and np.all(model.W[0] == 2)
 
 
-def test_an_early_stopped_run_keeps_the_best_weights_and_says_so(tmp_path):
-    run = nnlab.train(
-        {
-            "data": {"name": "digits", "val_size": 0.2, "standardize": True},
-            "model": {"layers": [64, 32, 10], "activation": "relu", "init": "he"},
-            "train": {
-                "optimizer": "adam",
-                "epsilon": 0.01,
-                "epochs": 60,
-                "batch_size": 16,
-                "early_stopping": {"metric": "val_loss", "patience": 2},
-            },
+def _digits_adam(patience: int) -> dict:
+    """Adam on digits with early stopping on val_loss: it overfits within a few epochs."""
+    return {
+        "data": {"name": "digits", "val_size": 0.2, "standardize": True},
+        "model": {"layers": [64, 32, 10], "activation": "relu", "init": "he"},
+        "train": {
+            "optimizer": "adam",
+            "epsilon": 0.01,
+            "epochs": 60,
+            "batch_size": 16,
+            "early_stopping": {"metric": "val_loss", "patience": patience},
         },
-        runs_dir=tmp_path,
-    )
+    }
+
+
+def _val_loss_of_saved_weights(run_path) -> float:
+    from nnlab.models.mlp.math import evaluate
+
+    data = load_data(load_config(run_path / "config.yaml"))
+    with np.load(run_path / "model.npz") as z:
+        model = MLP.from_state(dict(z), "relu")
+    return evaluate(model, data.X_val, data.y_val, 0.01)[0]
+
+
+def test_an_early_stopped_run_keeps_the_best_weights_and_says_so(tmp_path):
+    run = nnlab.train(_digits_adam(patience=2), runs_dir=tmp_path)
     assert run.status == "completed"
     meta = json.loads((run.path / "meta.json").read_text())
     es = run.summary["early_stopping"]
@@ -320,29 +331,11 @@ def test_an_early_stopped_run_keeps_the_best_weights_and_says_so(tmp_path):
     assert es["best_step"] == es["weights_from_step"] == best["step"]
     assert evals[-1]["step"] - best["step"] > 0
     # the saved weights are the best evaluation's: they give its validation loss again
-    cfg = load_config(run.path / "config.yaml")
-    data = load_data(cfg)
-    with np.load(run.path / "model.npz") as z:
-        model = MLP.from_state(dict(z), "relu")
-    from nnlab.models.mlp.math import evaluate
-
-    assert evaluate(model, data.X_val, data.y_val, 0.01)[0] == pytest.approx(
-        best["val_loss"], rel=1e-12
-    )
+    assert _val_loss_of_saved_weights(run.path) == pytest.approx(best["val_loss"], rel=1e-12)
 
 
 def test_an_interrupted_early_stopping_run_saves_the_weights_its_summary_names(tmp_path):
-    cfg = {
-        "data": {"name": "digits", "val_size": 0.2, "standardize": True},
-        "model": {"layers": [64, 32, 10], "activation": "relu", "init": "he"},
-        "train": {
-            "optimizer": "adam",
-            "epsilon": 0.01,
-            "epochs": 60,
-            "batch_size": 16,
-            "early_stopping": {"metric": "val_loss", "patience": 50},
-        },
-    }
+    cfg = _digits_adam(patience=50)
 
     def interrupt(row):
         if row["step"] >= 600:
@@ -353,12 +346,7 @@ def test_an_interrupted_early_stopping_run_saves_the_weights_its_summary_names(t
     run = nnlab.load_run(exc.value.run.path)
     es = run.summary["early_stopping"]
     assert run.status == "interrupted" and not es["stopped_early"]
-    data = load_data(load_config(run.path / "config.yaml"))
-    with np.load(run.path / "model.npz") as z:
-        model = MLP.from_state(dict(z), "relu")
-    from nnlab.models.mlp.math import evaluate
-
-    assert evaluate(model, data.X_val, data.y_val, 0.01)[0] == pytest.approx(es["best"], rel=1e-12)
+    assert _val_loss_of_saved_weights(run.path) == pytest.approx(es["best"], rel=1e-12)
     assert es["row"]["val_loss"] == es["best"] and es["row"]["step"] == es["weights_from_step"]
 
 
