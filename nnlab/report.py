@@ -34,6 +34,11 @@ CAPTIONS = {
     "layer_stats": "Statistics of every layer over training: minimum, maximum, mean and "
                    "standard deviation of weights, biases, net inputs, activations and "
                    "pool outputs.",
+    "history": "Optimisation history: the search metric of every trial, and the best so far.",
+    "importances": "Parameter importances: how strongly each searched key goes with the "
+                   "metric (rank correlation / correlation ratio, normalised; monotone "
+                   "effects only).",
+    "parallel": "Parallel coordinates: each completed trial's parameters and metric.",
 }  # fmt: skip
 FIGURE_ORDER = ["loss", "accuracy", "decision_boundary", "decision_boundaries",
                 "confusion_matrix", "layer_stats"]  # fmt: skip
@@ -153,6 +158,12 @@ def sweep_report(path: Path) -> Doc:
     doc.add("p", "The base config every run starts from:")
     doc.add("code", dump_config(sweep.base_config))
     doc.add("h2", "Results")
+    if sweep.search is not None:
+        from nnlab.sweeps.search import search_table, trial_records
+
+        title, header, rows = search_table(sweep, trial_records(sweep, state))
+        doc.add("p", f"{title}; trials ranked best first (`best.yaml` holds the best's config).")
+        doc.add("table", (header, rows))
     for spec in sweep.tables:
         table = pivot_table(state.data, sweep, spec)
         doc.add("p", f"Table: {table.title}.")

@@ -118,6 +118,13 @@ def load_sweep_folder(folder: Path) -> tuple[SweepSpec, SweepState]:
             base,
         )
         sweep.jobs = [Job(k, v, load_config(base, v)) for k, v in saved["jobs"].items()]
+        if spec.get("search"):  # a search's jobs are its trials so far, in state.json
+            from nnlab.sweeps.search import SearchSpec
+
+            sweep.search = SearchSpec.from_json(spec["search"])
+            sweep.jobs = [
+                Job(k, e.overrides, load_config(base, e.overrides)) for k, e in state.jobs.items()
+            ]
     except (KeyError, TypeError, AttributeError) as exc:
         raise NnlabError(
             f"{folder / 'sweep.yaml'}: not a sweep record nnlab wrote ({exc})"
@@ -145,12 +152,16 @@ class Scheduler:
         retries: int = 0,
         progress: Progress | None = None,
         on_job: OnJob | None = None,
+        source=None,
     ):
         self.state, self.folder, self.executor = state, folder, executor
+        self.sweep, self.source = sweep, source  # source: a search's TrialSource
         self.fail_fast, self.retries = fail_fast, retries
         self.progress, self.on_job = progress, on_job
         self.by_id = {j.id: j for j in sweep.jobs}
         self.total = len(sweep.jobs)
+        if source is not None:
+            self.total = sweep.search.trials * len(source.seeds)
         self.queue: list[Job] = list(todo)
         self.running: set[str] = set()
         self.tries: dict[str, int] = {}  # attempts made by this scheduler, per job
@@ -197,8 +208,21 @@ class Scheduler:
         if outcome.status == "failed":
             if self.tries[job_id] <= self.retries:
                 self.queue.append(self.by_id[job_id])
-            elif self.fail_fast:
+                return
+            if self.fail_fast:
                 self.stop = True
+        if self.source is not None:
+            self.source.ended(job_id)
+
+    def _refill(self) -> None:
+        """A search: ask for the next trial's jobs when the queue is empty."""
+        if self.source is not None and not self.queue and not self.stop and self.source.more():
+            for job in self.source.next_jobs():
+                self.sweep.jobs.append(job)
+                self.by_id[job.id] = job
+                self.state.jobs[job.id] = JobEntry(job.overrides)
+                self.queue.append(job)
+            self.state.save()
 
     def _finish_all(self, outcomes: Iterable[Outcome]) -> None:
         for outcome in outcomes:
@@ -214,10 +238,13 @@ class Scheduler:
         executor = self.executor
         self.report()
         try:
+            self._refill()
             while (self.queue and not self.stop) or self.running:
                 while self.queue and not self.stop and len(self.running) < executor.slots:
                     self.start(self.queue.pop(0))
+                    self._refill()
                 self._finish_all(executor.wait(timeout=0.5))
+                self._refill()
                 self.report()
                 if self.stop and self.running:
                     self._finish_all(executor.shutdown(cancel=True))
@@ -251,6 +278,13 @@ def make_executor(
     if address is not None:
         raise NnlabError("--address names a Ray cluster: use it with --executor ray")
     return LocalExecutor(workers=jobs)
+
+
+def _job(sweep: SweepSpec, job_id: str, overrides: dict[str, Any]) -> Job:
+    """A search's job: the base config with the trial's parameters (and seed)."""
+    return Job(
+        job_id, overrides, load_config(sweep.base_path, {**sweep.base_overrides, **overrides})
+    )
 
 
 def _todo(sweep: SweepSpec, state: SweepState) -> list[Job]:
@@ -298,6 +332,8 @@ def run_sweep(
                 + "); use --force to resume anyway"
             )
         state = SweepState.load(folder)
+        if sweep.search is not None:  # its jobs so far are the trials in state.json
+            sweep.jobs = [_job(sweep, k, e.overrides) for k, e in state.jobs.items()]
         for job in sweep.jobs:
             entry = state.jobs.setdefault(job.id, JobEntry(job.overrides))
             _adopt_finished_attempt(folder, entry)
@@ -315,8 +351,22 @@ def run_sweep(
         (folder / "jobs").mkdir()
         state = SweepState.new(folder, sweep)
 
+    source = None
+    if sweep.search is not None:
+        from nnlab.sweeps.search import TrialSource
+
+        source = TrialSource(sweep, folder, state, lambda k, o: _job(sweep, k, o))
     scheduler = Scheduler(
-        sweep, state, folder, executor, _todo(sweep, state), fail_fast, retries, progress, on_job
+        sweep,
+        state,
+        folder,
+        executor,
+        _todo(sweep, state),
+        fail_fast,
+        retries,
+        progress,
+        on_job,
+        source,
     )
     interrupted = scheduler.run()
     counts = state.counts()

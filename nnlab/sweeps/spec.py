@@ -30,8 +30,9 @@ from nnlab.config import (
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.metrics import LABELS
 from nnlab.models import kind_of
+from nnlab.sweeps.search import SearchSpec, parse_search
 
-SWEEP_KEYS = ("name", "base", "grid", "variants", "seeds", "table")
+SWEEP_KEYS = ("name", "base", "grid", "variants", "seeds", "table", "search", "params")
 
 
 @dataclass
@@ -56,11 +57,12 @@ class SweepSpec:
     tables: list[dict[str, str]]
     base_config: dict[str, Any]  # the resolved base config, -s overrides included
     jobs: list[Job] = field(default_factory=list)
+    search: SearchSpec | None = None  # a search: Optuna asks for the jobs as the sweep runs
 
     @property
     def varying(self) -> list[str]:
         """The dotted keys that differ between jobs, in the order they were declared."""
-        keys = list(self.grid)
+        keys = list(self.grid) + (list(self.search.params) if self.search else [])
         for variant in self.variants:
             keys += [k for k in variant if k not in keys]
         if self.seeds:
@@ -78,6 +80,7 @@ class SweepSpec:
                 "variants": self.variants,
                 "seeds": self.seeds,
                 "table": self.tables,
+                **({"search": self.search.to_json()} if self.search else {}),
             },
             "base_config": self.base_config,
             "jobs": {job.id: job.overrides for job in self.jobs},
@@ -177,6 +180,18 @@ def load_sweep(
     sweep = SweepSpec(
         name, base_path, dict(overrides), grid, [v for v in variants if v], seeds, [], base_cfg
     )
+    search = spec.get("search")
+    if search is not None and (search or {}).get("method") != "grid":
+        if grid or sweep.variants:
+            raise ConfigError(
+                f"{path}: a search varies the keys of sweep.params; leave out sweep.grid "
+                "and sweep.variants (or use search.method: grid)"
+            )
+        sweep.search = parse_search(search, spec.get("params"), path, base_cfg, _check_key)
+        kind_of(base_cfg).precheck(base_cfg, {})
+        return sweep
+    if spec.get("params") is not None:
+        raise ConfigError(f"{path}: sweep.params needs sweep.search with method random or tpe")
     sweep.jobs = _expand(sweep, variants, path)
     sweep.tables = [_check_table(t, base_cfg, path) for t in tables]
     _precheck(sweep)

@@ -1,0 +1,449 @@
+"""Search sweeps: Optuna samples the trials, nnlab runs them (docs/design.md, 'Search').
+
+A sweep file's ``search:`` names the method (random or tpe), the number of trials to finish,
+the validation metric and its direction; ``params:`` gives each dotted key's distribution. The
+study lives in the sweep folder as Optuna's journal file (``search.journal``), so a sweep that
+was killed resumes the same study: trials that were running are run again under their own
+trial numbers, and the total of finished trials is ``trials``.
+
+Each trial is asked for with a sampler seeded from the search seed and the trial number, so the
+parameters of trial k do not depend on how many times the sweep was resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nnlab.config import load_config
+from nnlab.errors import ConfigError, NnlabError
+
+METHODS = ("grid", "random", "tpe")
+DIRECTIONS = ("maximize", "minimize")
+SEARCH_KEYS = ("method", "trials", "metric", "direction", "seed")
+JOURNAL = "search.journal"
+
+
+@dataclass
+class Param:
+    """One searched key: a float range (log or linear, optional step), an int range (optional
+    step, log) or a list of choices."""
+
+    key: str
+    kind: str  # "float" | "int" | "choice"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list | None = None
+
+    def distribution(self):
+        from optuna import distributions as d
+
+        if self.kind == "choice":  # lists (layer sizes) travel as their JSON text
+            return d.CategoricalDistribution([_encode(c) for c in self.choices])
+        if self.kind == "int":
+            return d.IntDistribution(
+                int(self.low), int(self.high), log=self.log, step=self.step or 1
+            )
+        return d.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "choice":
+            return {"choices": self.choices}
+        out: dict[str, Any] = {"low": self.low, "high": self.high}
+        if self.log:
+            out["log"] = True
+        if self.step is not None:
+            out["step"] = self.step
+        return out
+
+
+@dataclass
+class SearchSpec:
+    method: str
+    trials: int
+    metric: str
+    direction: str
+    seed: int
+    params: dict[str, Param]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchSpec:
+        """What sweep.yaml recorded (validated when the sweep started)."""
+        params = {}
+        for key, raw in data["params"].items():
+            if "choices" in raw:
+                params[key] = Param(key, "choice", choices=list(raw["choices"]))
+                continue
+            bounds = [raw["low"], raw["high"], raw.get("step") or 0]
+            kind = "int" if all(isinstance(v, int) for v in bounds) else "float"
+            params[key] = Param(
+                key, kind, raw["low"], raw["high"], raw.get("log", False), raw.get("step")
+            )
+        return cls(
+            data["method"], data["trials"], data["metric"], data["direction"], data["seed"],
+            params,
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "trials": self.trials,
+            "metric": self.metric,
+            "direction": self.direction,
+            "seed": self.seed,
+            "params": {k: p.to_json() for k, p in self.params.items()},
+        }
+
+
+def _encode(choice: Any) -> Any:
+    plain = choice is None or isinstance(choice, bool | int | float | str)
+    return choice if plain else json.dumps(choice)
+
+
+def _decode(param: Param, value: Any) -> Any:
+    if param.kind != "choice":
+        return value
+    return next(c for c in param.choices if _encode(c) == value)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
+    """One ``params:`` entry, checked: its form, its bounds, and that the base config accepts
+    its values (so a trial can never be an invalid config)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{where}.{key} must be {{low, high[, log, step]}} or {{choices: [...]}}, got {raw!r}"
+        )
+    if "choices" in raw:
+        extra = set(raw) - {"choices"}
+        choices = raw["choices"]
+        if extra or not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{where}.{key}: choices must be a non-empty list, alone")
+        param = Param(key, "choice", choices=list(choices))
+        values = choices
+    else:
+        unknown = set(raw) - {"low", "high", "log", "step"}
+        if unknown or "low" not in raw or "high" not in raw:
+            raise ConfigError(
+                f"{where}.{key} must have low and high (and optionally log, step); "
+                f"got keys {', '.join(map(str, raw))}"
+            )
+        low, high, log, step = raw["low"], raw["high"], raw.get("log", False), raw.get("step")
+        if not (_number(low) and _number(high)) or low >= high:
+            raise ConfigError(f"{where}.{key}: low and high must be numbers with low < high")
+        if not isinstance(log, bool):
+            raise ConfigError(f"{where}.{key}.log must be true or false")
+        if log and low <= 0:
+            raise ConfigError(f"{where}.{key}: a log scale needs low > 0, got {low}")
+        if step is not None and (not _number(step) or step <= 0 or (log and step)):
+            raise ConfigError(f"{where}.{key}.step must be a number > 0, and not with log: true")
+        is_int = all(isinstance(v, int) for v in (low, high)) and (
+            step is None or isinstance(step, int)
+        )
+        param = Param(key, "int" if is_int else "float", low, high, log, step)
+        values = [low, high]
+    for value in values:
+        try:
+            load_config(base_cfg, {key: value})
+        except NnlabError as exc:
+            raise ConfigError(f"{where}.{key}: the value {value!r} is refused: {exc}") from None
+    return param
+
+
+def parse_search(
+    raw: Any, raw_params: Any, path: Path, base_cfg: dict[str, Any], check_key
+) -> SearchSpec:
+    """The ``search:`` and ``params:`` of a sweep file, validated against the base config."""
+    where = f"{path}: sweep.search"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping: {{method, trials, metric, direction, seed}}")
+    for key in raw:
+        if key not in SEARCH_KEYS:
+            raise ConfigError(f"{where}: unknown key {key}; allowed: {', '.join(SEARCH_KEYS)}")
+    method = raw.get("method", "tpe")
+    if method not in METHODS:
+        raise ConfigError(f"{where}.method must be one of {', '.join(METHODS)}; got {method!r}")
+    trials = raw.get("trials")
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
+        raise ConfigError(f"{where}.trials must be an integer >= 1; got {trials!r}")
+    metric = raw.get("metric", "val_loss")
+    if isinstance(metric, str) and metric.startswith("test_"):
+        raise ConfigError(
+            f"{where}.metric is {metric}, a test metric: a search chooses on validation data, "
+            "never on test (use val_acc or val_loss; the summary reports the chosen trial's "
+            "test metrics beside it)"
+        )
+    if metric not in ("val_loss", "val_acc"):
+        raise ConfigError(f"{where}.metric must be val_loss or val_acc; got {metric!r}")
+    if not (base_cfg.get("data", {}).get("val_size") or 0) > 0:
+        raise ConfigError(
+            f"{where}.metric is {metric} but the base config has no validation split; set "
+            "data.val_size above 0"
+        )
+    default_direction = "maximize" if metric.endswith("_acc") else "minimize"
+    direction = raw.get("direction", default_direction)
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"{where}.direction must be maximize or minimize; got {direction!r}")
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"{where}.seed must be an integer >= 0; got {seed!r}")
+    if not isinstance(raw_params, dict) or not raw_params:
+        raise ConfigError(f"{path}: a search needs sweep.params: dotted keys with distributions")
+    params = {}
+    for key, spec in raw_params.items():
+        check_key(key, f"{path}: sweep.params")
+        params[key] = _param(key, spec, f"{path}: sweep.params", base_cfg)
+    return SearchSpec(method, trials, metric, direction, seed, params)
+
+
+def _sampler(spec: SearchSpec, number: int):
+    """The sampler for trial ``number``: seeded from the search seed and the number."""
+    import optuna
+
+    seed = (spec.seed * 1_000_003 + number) % 2**32
+    if spec.method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+class Study:
+    """The search's Optuna study, kept in the sweep folder's journal file."""
+
+    def __init__(self, folder: Path, spec: SearchSpec):
+        import optuna
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.spec = spec
+        storage = JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
+        self.study = optuna.create_study(
+            study_name="nnlab",
+            storage=storage,
+            direction=spec.direction,
+            load_if_exists=True,
+        )
+        self.distributions = {k: p.distribution() for k, p in spec.params.items()}
+
+    def trials(self) -> list:
+        return self.study.get_trials(deepcopy=False)
+
+    def ask(self) -> tuple[int, dict[str, Any]]:
+        """A new trial: its number and its parameters (dotted key -> value)."""
+        number = len(self.trials())
+        self.study.sampler = _sampler(self.spec, number)
+        trial = self.study.ask(self.distributions)
+        params = {k: _decode(self.spec.params[k], v) for k, v in trial.params.items()}
+        return trial.number, params
+
+    def tell(self, number: int, value: float | None, state: str) -> None:
+        """End a trial: ``state`` is complete, pruned or fail."""
+        from optuna.trial import TrialState
+
+        states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
+                  "fail": TrialState.FAIL}  # fmt: skip
+        if state == "complete" and (value is None or not math.isfinite(value)):
+            state, value = "fail", None
+        self.study.tell(number, value if state == "complete" else None, states[state])
+
+
+def trial_number(job_id: str) -> int:
+    return int(job_id.split(",")[0].removeprefix("trial-"))
+
+
+def trial_job_id(number: int, seed: int | None) -> str:
+    """``trial-0007`` (``trial-0007,seed=1`` when the search repeats trials over seeds)."""
+    return f"trial-{number:04d}" + ("" if seed is None else f",seed={seed}")
+
+
+class TrialSource:
+    """Hands the scheduler one trial's jobs (one per seed) whenever a slot is free, until
+    ``trials`` trials have been asked; tells the study each trial's result — the mean of the
+    metric over its seeds — once all of its jobs have ended."""
+
+    def __init__(self, sweep, folder: Path, state, make_job):
+        self.sweep, self.spec, self.state = sweep, sweep.search, state
+        self.study = Study(folder, self.spec)
+        self.make_job = make_job  # (job id, overrides) -> Job
+        self.seeds = sweep.seeds or [None]
+        self.jobs_of: dict[int, list[str]] = {}
+        for job_id in state.jobs:  # a resumed search: its trials so far
+            number = trial_number(job_id)
+            self.jobs_of.setdefault(number, []).append(job_id)
+
+    def more(self) -> bool:
+        return bool(self._orphans()) or len(self.study.trials()) < self.spec.trials
+
+    def _orphans(self) -> list:
+        """Trials the study handed out that state.json never recorded (the sweep was killed
+        in between): they run under their own numbers, with the parameters the study kept."""
+        from optuna.trial import TrialState
+
+        return [
+            t
+            for t in self.study.trials()
+            if t.state == TrialState.RUNNING and t.number not in self.jobs_of
+        ]
+
+    def next_jobs(self) -> list:
+        orphans = self._orphans()
+        if orphans:
+            trial = orphans[0]
+            params = {k: _decode(self.spec.params[k], v) for k, v in trial.params.items()}
+            number = trial.number
+        else:
+            number, params = self.study.ask()
+        jobs = []
+        for seed in self.seeds:
+            overrides = dict(params) | ({} if seed is None else {"seed": seed})
+            jobs.append(self.make_job(trial_job_id(number, seed), overrides))
+        self.jobs_of[number] = [j.id for j in jobs]
+        return jobs
+
+    def unfinished(self) -> list[int]:
+        """Trials the study still has running (a resumed sweep runs their jobs again)."""
+        from optuna.trial import TrialState
+
+        return [t.number for t in self.study.trials() if t.state == TrialState.RUNNING]
+
+    def ended(self, job_id: str) -> None:
+        """A job ended for good (no retry to come): tell its trial once all its jobs have."""
+        number = trial_number(job_id)
+        entries = [self.state.jobs[j] for j in self.jobs_of.get(number, [])]
+        if any(e.status in ("pending", "running") for e in entries):
+            return
+        if number not in self.unfinished():
+            return
+        statuses = {e.status for e in entries}
+        if statuses <= {"completed"}:
+            values = [e.final.get(self.spec.metric) for e in entries]
+            if all(v is not None for v in values):
+                self.study.tell(number, sum(values) / len(values), "complete")
+                return
+        state = "pruned" if "pruned" in statuses and statuses <= {"completed", "pruned"} else "fail"
+        self.study.tell(number, None, state)
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+def trial_records(sweep, state) -> list:
+    """One record per trial from state.json: its parameters, its status over its seeds, and
+    the mean of the search metric (and of each other metric) over its completed seeds."""
+    from nnlab.sweeps.search_plots import TrialRecord
+
+    by_trial: dict[int, list] = {}
+    for job_id, entry in state.jobs.items():
+        by_trial.setdefault(trial_number(job_id), []).append(entry)
+    records = []
+    for number in sorted(by_trial):
+        entries = by_trial[number]
+        statuses = {e.status for e in entries}
+        status = next(
+            (s for s in ("running", "pending", "failed", "interrupted", "diverged", "pruned")
+             if s in statuses),
+            "completed",
+        )  # fmt: skip
+        params = {k: v for k, v in entries[0].overrides.items() if k != "seed"}
+        record = TrialRecord(number, params, status, None)
+        if status == "completed":
+            finals = [e.final for e in entries]
+            record.value = sum(f.get(sweep.search.metric, math.nan) for f in finals) / len(finals)
+            record.metrics = {
+                k: sum(f.get(k, math.nan) for f in finals) / len(finals)
+                for k in finals[0]
+                if k != "step"
+            }
+        records.append(record)
+    return records
+
+
+def ranked(records: list, direction: str) -> list:
+    done = [r for r in records if r.status == "completed" and r.value is not None]
+    done.sort(key=lambda r: r.value, reverse=direction == "maximize")
+    return done + [r for r in records if r not in done]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return json.dumps(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]:
+    """(title, header, rows): the trials, best first, with their parameters, status, the
+    search metric and the test metrics beside it (the choice is made on validation data
+    only)."""
+    from nnlab.metrics import metric_text
+
+    spec = sweep.search
+    keys = list(spec.params)
+    extra = [k for k in ("test_acc", "test_loss") if k != spec.metric]
+    title = (
+        f"Search: {spec.method}, {len(records)} of {spec.trials} trials, "
+        f"{spec.direction} {spec.metric}"
+    )
+    header = ["rank", "trial", *keys, "status", spec.metric, *extra]
+    rows, rank = [], 0
+    for r in ranked(records, spec.direction):
+        done = r.status == "completed" and r.value is not None
+        rank += done
+        metrics = getattr(r, "metrics", {}) if done else {}
+        cells = [str(rank) if done else "—", str(r.number)]
+        cells += [_cell(r.params.get(k)) for k in keys]
+        cells += [r.status, metric_text(spec.metric, r.value) if done else "—"]
+        cells += [metric_text(k, metrics[k]) if k in metrics else "—" for k in extra]
+        rows.append(cells)
+    return title, header, rows
+
+
+def search_markdown(sweep, records: list) -> str:
+    title, header, rows = search_table(sweep, records)
+    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    done = [r for r in ranked(records, sweep.search.direction) if r.status == "completed"]
+    if done:
+        lines += ["", f"Best trial: {done[0].number} (`best.yaml` holds its config)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_search_results(folder: Path, sweep, state) -> str:
+    """The ranked table (returned, for summary.md), best.yaml and the search figures."""
+    from nnlab.config import dump_config
+    from nnlab.files import atomic_write_text
+    from nnlab.sweeps import search_plots as plots
+
+    spec = sweep.search
+    records = trial_records(sweep, state)
+    best = next((r for r in ranked(records, spec.direction) if r.status == "completed"), None)
+    if best is not None:
+        cfg = load_config(sweep.base_path, {**sweep.base_overrides, **best.params})
+        atomic_write_text(folder / "best.yaml", dump_config(cfg))
+    out = folder / "plots"
+    out.mkdir(exist_ok=True)
+    title = f"{sweep.name}: {spec.method} search"
+    shown = [  # a list-valued choice (layer sizes) is one category, named by its text
+        plots.TrialRecord(
+            r.number,
+            {k: json.dumps(v) if isinstance(v, list) else v for k, v in r.params.items()},
+            r.status,
+            r.value,
+        )
+        for r in records
+    ]
+    try:
+        plots.optimisation_history(shown, spec.metric, spec.direction, out / "history.png", title)
+        plots.param_importances(shown, spec.metric, out / "importances.png", title)
+        plots.parallel_coordinates(shown, spec.metric, spec.direction, out / "parallel.png", title)
+    except Exception as exc:  # figures are extras: the tables are never lost over them
+        state.plot_error = f"{type(exc).__name__}: {exc}"
+        state.save()
+    return search_markdown(sweep, records)
