@@ -27,7 +27,7 @@ from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_json, atomic_write_text, now, now_iso, read_json
 from nnlab.metrics import COUNTERS, summarize
 
-STATUSES = ("running", "completed", "failed", "diverged", "interrupted")
+STATUSES = ("running", "completed", "failed", "diverged", "interrupted", "pruned")
 RUNS_DIR = Path("runs")  # where runs and sweeps go unless told otherwise
 
 

@@ -42,7 +42,7 @@ class StopRun(Exception):
     """Raised by a hook to end a run early and on purpose: the run is not failed, it ends with
     ``status`` and the ``reason`` goes to meta.json with the step it stopped at."""
 
-    STATUSES = ("completed", "interrupted", "failed")
+    STATUSES = ("completed", "interrupted", "failed", "pruned")
 
     def __init__(self, reason: str, status: str = "completed"):
         if status not in self.STATUSES:

@@ -172,11 +172,11 @@ class Scheduler:
             return
         c = self.state.counts()
         self.progress(
-            c["completed"] + c["diverged"] + c["failed"],
+            c["completed"] + c["diverged"] + c["failed"] + c["pruned"],
             self.total,
             desc="jobs",
             unit="job",
-            postfix=f"{c['completed']} done, {c['failed']} failed, "
+            postfix=f"{c['completed']} done, {c['pruned']} pruned, {c['failed']} failed, "
             f"{c['diverged']} diverged, {len(self.running)} running",
         )
 
@@ -187,7 +187,10 @@ class Scheduler:
         self.state.update(job.id, status="running", attempts=attempt, run=run_rel, error=None)
         self.tries[job.id] = self.tries.get(job.id, 0) + 1
         self.running.add(job.id)
-        self.executor.submit(Task(job.id, attempt, job.config, str(self.folder / run_rel)))
+        task = Task(job.id, attempt, job.config, str(self.folder / run_rel))
+        if self.source is not None:
+            task.report = self.source.report_for(job.id)
+        self.executor.submit(task)
 
     def finish(self, outcome: Outcome) -> None:
         """Record how an attempt ended; queue a retry, or stop for --fail-fast."""
@@ -287,6 +290,18 @@ def _job(sweep: SweepSpec, job_id: str, overrides: dict[str, Any]) -> Job:
     )
 
 
+def _check_pruning(sweep: SweepSpec, executor: Executor | str) -> None:
+    """A pruned search needs its workers to reach the study's journal file: this machine's."""
+    pruned = sweep.search is not None and sweep.search.pruner["kind"] != "none"
+    ray = executor == "ray" or type(executor).__name__ == "RayExecutor"
+    if pruned and ray:
+        raise NnlabError(
+            "a search with a pruner runs on the local executor only for now: its trials report "
+            "to the study's journal file, which a cluster's nodes do not share; use --jobs N, "
+            "or pruner: {kind: none} on Ray"
+        )
+
+
 def _todo(sweep: SweepSpec, state: SweepState) -> list[Job]:
     return [j for j in sweep.jobs if state.jobs[j.id].status not in DONE]
 
@@ -331,6 +346,7 @@ def run_sweep(
                 + "; ".join(changes)
                 + "); use --force to resume anyway"
             )
+        _check_pruning(sweep, executor)
         state = SweepState.load(folder)
         if sweep.search is not None:  # its jobs so far are the trials in state.json
             sweep.jobs = [_job(sweep, k, e.overrides) for k, e in state.jobs.items()]
@@ -343,6 +359,7 @@ def run_sweep(
         state.save()
     else:
         sweep = load_sweep(sweep_file, overrides)
+        _check_pruning(sweep, executor)
         executor = make_executor(executor, jobs, address, cpus_per_job)
         folder = create_run_dir(runs_dir, sweep.name, kind="sweep")
         record = sweep.resolved()

@@ -31,6 +31,8 @@ class Task:
     config: dict[str, Any]
     run_dir: str
     threads: int = 1
+    # a search trial's job under a pruner: where and what to report (sweeps.pruning.reporter)
+    report: dict[str, Any] | None = None
 
 
 @dataclass
@@ -93,8 +95,13 @@ def run_task(task: Task) -> Outcome:
     from nnlab.models import kind_of
 
     try:
+        on_row = None
+        if task.report is not None:
+            from nnlab.sweeps.pruning import reporter
+
+            on_row = reporter(task.report)
         with kind_of(task.config).limit_threads(task.config, task.threads):
-            run = train(task.config, run_dir=task.run_dir)
+            run = train(task.config, run_dir=task.run_dir, on_row=on_row)
     except RunInterrupted as exc:
         return Outcome(task.job_id, task.attempt, "interrupted", exc.run.error, exc.run.summary)
     except NnlabError as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ class SearchSpec:
     direction: str
     seed: int
     params: dict[str, Param]
+    pruner: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchSpec:
@@ -86,7 +87,7 @@ class SearchSpec:
             )
         return cls(
             data["method"], data["trials"], data["metric"], data["direction"], data["seed"],
-            params,
+            params, data.get("pruner") or {"kind": "none"},
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
@@ -97,6 +98,7 @@ class SearchSpec:
             "direction": self.direction,
             "seed": self.seed,
             "params": {k: p.to_json() for k, p in self.params.items()},
+            "pruner": self.pruner,
         }
 
 
@@ -159,7 +161,12 @@ def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
 
 
 def parse_search(
-    raw: Any, raw_params: Any, path: Path, base_cfg: dict[str, Any], check_key
+    raw: Any,
+    raw_params: Any,
+    path: Path,
+    base_cfg: dict[str, Any],
+    check_key,
+    raw_pruner: Any = None,
 ) -> SearchSpec:
     """The ``search:`` and ``params:`` of a sweep file, validated against the base config."""
     where = f"{path}: sweep.search"
@@ -201,7 +208,10 @@ def parse_search(
     for key, spec in raw_params.items():
         check_key(key, f"{path}: sweep.params")
         params[key] = _param(key, spec, f"{path}: sweep.params", base_cfg)
-    return SearchSpec(method, trials, metric, direction, seed, params)
+    from nnlab.sweeps.pruning import parse_pruner
+
+    pruner = parse_pruner(raw_pruner, f"{path}: sweep.pruner")
+    return SearchSpec(method, trials, metric, direction, seed, params, pruner)
 
 
 def _sampler(spec: SearchSpec, number: int):
@@ -271,6 +281,7 @@ class TrialSource:
 
     def __init__(self, sweep, folder: Path, state, make_job):
         self.sweep, self.spec, self.state = sweep, sweep.search, state
+        self.folder = folder
         self.study = Study(folder, self.spec)
         self.make_job = make_job  # (job id, overrides) -> Job
         self.seeds = sweep.seeds or [None]
@@ -278,6 +289,20 @@ class TrialSource:
         for job_id in state.jobs:  # a resumed search: its trials so far
             number = trial_number(job_id)
             self.jobs_of.setdefault(number, []).append(job_id)
+
+    def report_for(self, job_id: str) -> dict[str, Any] | None:
+        """What a trial's job reports under a pruner (its first seed's job only: the
+        trial's intermediate values are one curve)."""
+        if self.spec.pruner["kind"] == "none":
+            return None
+        if self.seeds[0] is not None and not job_id.endswith(f",seed={self.seeds[0]}"):
+            return None
+        return {
+            "journal": str(self.folder / JOURNAL),
+            "trial": trial_number(job_id),
+            "metric": self.spec.metric,
+            "pruner": self.spec.pruner,
+        }
 
     def more(self) -> bool:
         return bool(self._orphans()) or len(self.study.trials()) < self.spec.trials

@@ -32,7 +32,9 @@ from nnlab.metrics import LABELS
 from nnlab.models import kind_of
 from nnlab.sweeps.search import SearchSpec, parse_search
 
-SWEEP_KEYS = ("name", "base", "grid", "variants", "seeds", "table", "search", "params")
+SWEEP_KEYS = (
+    "name", "base", "grid", "variants", "seeds", "table", "search", "params", "pruner"
+)  # fmt: skip
 
 
 @dataclass
@@ -187,9 +189,18 @@ def load_sweep(
                 f"{path}: a search varies the keys of sweep.params; leave out sweep.grid "
                 "and sweep.variants (or use search.method: grid)"
             )
-        sweep.search = parse_search(search, spec.get("params"), path, base_cfg, _check_key)
+        if spec.get("table"):
+            raise ConfigError(
+                f"{path}: sweep.table makes pivot tables of a grid; a search ranks its trials "
+                "in summary.md instead (leave sweep.table out)"
+            )
+        sweep.search = parse_search(
+            search, spec.get("params"), path, base_cfg, _check_key, spec.get("pruner")
+        )
         kind_of(base_cfg).precheck(base_cfg, {})
         return sweep
+    if spec.get("pruner") is not None:
+        raise ConfigError(f"{path}: sweep.pruner needs sweep.search with method random or tpe")
     if spec.get("params") is not None:
         raise ConfigError(f"{path}: sweep.params needs sweep.search with method random or tpe")
     sweep.jobs = _expand(sweep, variants, path)

@@ -26,8 +26,10 @@ from nnlab.files import atomic_write_json, now_iso, read_json
 if TYPE_CHECKING:
     from nnlab.sweeps.spec import SweepSpec
 
-JOB_STATUSES = ("pending", "running", "completed", "failed", "diverged", "interrupted")
-DONE = ("completed", "diverged")  # results: never run again
+JOB_STATUSES = (
+    "pending", "running", "completed", "failed", "diverged", "interrupted", "pruned"
+)  # fmt: skip
+DONE = ("completed", "diverged", "pruned")  # results: never run again
 SWEEP_STATUSES = ("running", "completed", "failed", "interrupted")
 
 

@@ -1,0 +1,126 @@
+"""Pruning a search's bad trials: status `pruned`, at the expected step, through the real CLI."""
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from nnlab.config import load_config
+from nnlab.runs import load_run, read_metrics
+from nnlab.sweeps.executors import Task, run_task
+from nnlab.sweeps.pruning import parse_pruner
+from nnlab.sweeps.search import JOURNAL, Study, parse_search
+from nnlab.sweeps.spec import _check_key
+from tests.conftest import CONFIGS, check_run, nnlab
+from tests.test_sweep import state_of, sweep_dir
+
+BASE = load_config(CONFIGS / "moons_tanh.yaml", ["data.val_size=0.25"])
+
+
+def test_a_bad_trial_is_pruned_at_the_expected_step_keeping_its_metrics(tmp_path):
+    pruner = {"kind": "median", "startup_trials": 2, "warmup_steps": 150}
+    spec = parse_search(
+        {"method": "random", "trials": 3, "metric": "val_acc"},
+        {"train.epsilon": {"low": 1e-6, "high": 1e-5}},
+        Path("s.yaml"),
+        BASE,
+        _check_key,
+        pruner,
+    )
+    study = Study(tmp_path, spec)
+    for _ in range(2):  # two finished trials that reached a near-perfect validation accuracy
+        study.study.add_trial(
+            optuna.trial.create_trial(
+                params={"train.epsilon": 5e-6},
+                distributions=study.distributions,
+                value=0.999,
+                intermediate_values={step: 0.999 for step in range(0, 2000, 100)},
+            )
+        )
+    number, params = study.ask()
+    cfg = load_config(BASE, params | {"train.iterations": 2000, "train.log_every": 100})
+    report = {"journal": str(tmp_path / JOURNAL), "trial": number, "metric": "val_acc"}
+    task = Task(
+        "trial-0002", 1, cfg, str(tmp_path / "run"), report=report | {"pruner": spec.pruner}
+    )
+    outcome = run_task(task)
+    assert outcome.status == "pruned", outcome.error
+    run = load_run(tmp_path / "run")
+    # warm-up 150: steps 0 and 100 are only reported; 200 is the first the pruner judges
+    assert run.meta["stopped"]["step"] == 200
+    assert "pruned by the median pruner at step 200" in run.meta["stopped"]["reason"]
+    assert [r["step"] for r in read_metrics(run.path / "metrics.csv")] == [0, 100, 200]
+    assert (run.path / "plots" / "loss.png").is_file() and (run.path / "model.npz").is_file()
+    check_run(run.path)
+    trial = study.trials()[number]
+    assert sorted(trial.intermediate_values) == [0, 100, 200]
+
+
+def _search(folder: Path, pruner: str, trials: int = 8) -> Path:
+    path = folder / "s.yaml"
+    path.write_text(
+        f"sweep:\n  name: pruned\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        f"  search: {{method: random, trials: {trials}, metric: val_loss, seed: 1}}\n"
+        "  params:\n    train.epsilon: {low: 1.0e-6, high: 0.1, log: true}\n"
+        f"  pruner: {pruner}\n"
+    )
+    return path
+
+
+def test_a_search_prunes_bad_trials_and_still_finishes_every_trial(tmp_path):
+    path = _search(tmp_path, "{kind: median, startup_trials: 2, warmup_steps: 0}")
+    args = ["-s", "data.val_size=0.25", "-s", "train.iterations=3000", "-s", "train.log_every=300"]
+    result = nnlab("sweep", path, "--runs-dir", "runs", "--jobs", "1", "-q", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    folder = sweep_dir(result)
+    folder = folder if folder.is_absolute() else tmp_path / folder
+    jobs = state_of(folder)["jobs"]
+    assert len(jobs) == 8
+    statuses = {k: j["status"] for k, j in jobs.items()}
+    assert "pruned" in statuses.values() and "completed" in statuses.values()
+    study = optuna.load_study(
+        study_name="nnlab",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(folder / JOURNAL))
+        ),
+    )
+    told = {f"trial-{t.number:04d}": t.state.name for t in study.trials}
+    assert told == {k: "PRUNED" if s == "pruned" else "COMPLETE" for k, s in statuses.items()}
+    for k, s in statuses.items():
+        run = load_run(folder / jobs[k]["run"])
+        assert run.status == s
+        if s == "pruned":  # stopped early, its rows and figures kept
+            rows = read_metrics(run.path / "metrics.csv")
+            assert rows and rows[-1]["step"] < 2999 and (run.path / "plots").is_dir()
+    text = (folder / "summary.md").read_text()
+    assert "| pruned |" in text
+    check_run(folder)
+
+
+@pytest.mark.parametrize(
+    ("pruner", "message"),
+    [
+        ({"kind": "asha"}, "kind must be one of none, median, successive_halving, hyperband"),
+        ({"kind": "median", "warmup_steps": -1}, "warmup_steps must be an integer >= 0"),
+        ({"kind": "median", "min_resource": 2}, "unknown key min_resource for kind median"),
+        ("median", "must be a mapping"),
+    ],
+)
+def test_a_bad_pruner_is_refused(pruner, message):
+    with pytest.raises(Exception, match=message):
+        parse_pruner(pruner, "s.yaml: sweep.pruner")
+
+
+def test_a_pruner_without_a_search_or_on_ray_is_a_one_line_error(tmp_path):
+    grid = {"base": str(CONFIGS / "moons_tanh.yaml"), "grid": {"seed": [0]}}
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump({"sweep": grid | {"pruner": {}}}))
+    result = nnlab("sweep", tmp_path / "g.yaml", "--runs-dir", "runs", cwd=tmp_path)
+    assert result.returncode == 2 and "sweep.pruner needs sweep.search" in result.stderr
+    path = _search(tmp_path, "{kind: median}")
+    args = ["--executor", "ray", "-s", "data.val_size=0.25"]
+    result = nnlab("sweep", path, "--runs-dir", "runs", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "runs on the local executor only for now" in lines[0]
+    assert not (tmp_path / "runs").exists()
