@@ -13,6 +13,7 @@ from nnlab.sweeps.pruning import parse_pruner
 from nnlab.sweeps.search import JOURNAL, Study, parse_search
 from nnlab.sweeps.spec import _check_key
 from tests.conftest import CONFIGS, check_run, nnlab
+from tests.test_search import load_study
 from tests.test_sweep import state_of, sweep_dir
 
 BASE = load_config(CONFIGS / "moons_tanh.yaml", ["data.val_size=0.25"])
@@ -79,13 +80,7 @@ def test_a_search_prunes_bad_trials_and_still_finishes_every_trial(tmp_path):
     assert len(jobs) == 8
     statuses = {k: j["status"] for k, j in jobs.items()}
     assert "pruned" in statuses.values() and "completed" in statuses.values()
-    study = optuna.load_study(
-        study_name="nnlab",
-        storage=optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(folder / JOURNAL))
-        ),
-    )
-    told = {f"trial-{t.number:04d}": t.state.name for t in study.trials}
+    told = {f"trial-{t.number:04d}": t.state.name for t in load_study(folder).trials}
     assert told == {k: "PRUNED" if s == "pruned" else "COMPLETE" for k, s in statuses.items()}
     for k, s in statuses.items():
         run = load_run(folder / jobs[k]["run"])

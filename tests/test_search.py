@@ -19,6 +19,18 @@ from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process
 from tests.test_sweep import _wait_for, state_of, sweep_dir
 
 BASE = load_config(CONFIGS / "moons_tanh.yaml", ["data.val_size=0.25"])
+
+
+def load_study(folder: Path):
+    """A sweep folder's Optuna study, read from its journal file."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(folder / "search.journal")))
+    return optuna.load_study(study_name="nnlab", storage=storage)
+
+
 PARAMS = {
     "train.epsilon": {"low": 1e-4, "high": 0.3, "log": True},
     "train.reg_lambda": {"low": 0.0, "high": 0.1, "step": 0.01},
@@ -203,13 +215,5 @@ def test_kill_9_mid_search_then_resume_finishes_exactly_the_trials_with_none_dup
         assert (folder / j["run"] / "meta.json").stat().st_mtime_ns == stamps[k]
     params = [json.dumps(j["overrides"], sort_keys=True) for j in after.values()]
     assert len(set(params)) == len(params)  # no trial ran twice
-    import optuna
-
-    study = optuna.load_study(
-        study_name="nnlab",
-        storage=optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(folder / "search.journal"))
-        ),
-    )
-    states = [t.state.name for t in study.trials]
+    states = [t.state.name for t in load_study(folder).trials]
     assert states == ["COMPLETE"] * 6  # the study agrees: six trials, all told
