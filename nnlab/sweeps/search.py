@@ -369,6 +369,7 @@ def trial_records(sweep, state) -> list:
     for job_id, entry in state.jobs.items():
         by_trial.setdefault(trial_number(job_id), []).append(entry)
     records = []
+    metric = sweep.search.metric
     for number in sorted(by_trial):
         entries = by_trial[number]
         statuses = {e.status for e in entries}
@@ -387,6 +388,9 @@ def trial_records(sweep, state) -> list:
                 for k in finals[0]
                 if k != "step"
             }
+        elif status == "pruned":  # where it was stopped: drawn, never ranked
+            values = [e.final[metric] for e in entries if metric in e.final]
+            record.value = sum(values) / len(values) if values else None
         records.append(record)
     return records
 
