@@ -217,3 +217,19 @@ def test_kill_9_mid_search_then_resume_finishes_exactly_the_trials_with_none_dup
     assert len(set(params)) == len(params)  # no trial ran twice
     states = [t.state.name for t in load_study(folder).trials]
     assert states == ["COMPLETE"] * 6  # the study agrees: six trials, all told
+
+
+def test_a_changed_search_space_is_refused_on_resume_unless_forced(tmp_path):
+    path = _search_file(tmp_path, "changing", 2)
+    args = ["-s", "data.val_size=0.25", "-s", "train.iterations=200", "-s", "train.log_every=100"]
+    first = nnlab("sweep", path, "--runs-dir", "runs", "-q", *args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    folder = sweep_dir(first)
+    folder = folder if folder.is_absolute() else tmp_path / folder
+    path.write_text(path.read_text().replace("high: 0.1, log: true", "high: 0.2, log: true"))
+    refused = nnlab("sweep", path, "--resume", folder, "-q", *args, cwd=tmp_path)
+    assert refused.returncode == 2 and "the sweep changed since it started" in refused.stderr
+    assert "search" in refused.stderr
+    forced = nnlab("sweep", path, "--resume", folder, "--force", "-q", *args, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert len(state_of(folder)["jobs"]) == 2  # both trials had finished: nothing more to run

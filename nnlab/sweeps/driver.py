@@ -71,6 +71,14 @@ def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         changes.append(f"{len(removed)} jobs gone ({', '.join(removed[:3])}...)")
     if old.get("sweep", {}).get("table") != new.get("sweep", {}).get("table"):
         changes.append("the tables changed")
+    before, after = old.get("sweep", {}).get("search"), new.get("sweep", {}).get("search")
+    if before != after:  # a study's trials were sampled from the space it recorded
+        a, b = flatten(before or {}), flatten(after or {})
+        keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        changes.append(
+            "the search changed: "
+            + ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:6])
+        )
     return changes
 
 
