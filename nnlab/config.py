@@ -526,9 +526,14 @@ def anchor_overrides(overrides: Mapping[str, Any], base: Path) -> dict[str, Any]
     out = dict(overrides)
     for section, key in PATH_KEYS:
         value = out.get(f"{section}.{key}")
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-            out[f"{section}.{key}"] = os.path.abspath(base / Path(value).expanduser())
+        if isinstance(value, str) and value:
+            out[f"{section}.{key}"] = _absolute(value, base)
     return out
+
+
+def _absolute(path: str, base: Path) -> str:
+    """``path`` made absolute against ``base`` (if relative) and normalised: no "configs/../"."""
+    return os.path.abspath(base / Path(path).expanduser())
 
 
 def _anchor_paths(raw: Any, base: Path) -> None:
@@ -538,8 +543,7 @@ def _anchor_paths(raw: Any, base: Path) -> None:
     for section, key in PATH_KEYS:
         node = raw.get(section) if isinstance(raw, dict) else None
         if isinstance(node, dict) and isinstance(node.get(key), str) and node[key]:
-            path = Path(node[key]).expanduser()
-            node[key] = os.path.abspath(base / path)  # normalised: no "configs/../"
+            node[key] = _absolute(node[key], base)
 
 
 class _FlowListDumper(yaml.SafeDumper):

@@ -12,9 +12,9 @@ from nnlab.sweeps.executors import Task, run_task
 from nnlab.sweeps.pruning import parse_pruner
 from nnlab.sweeps.search import JOURNAL, Study, parse_search
 from nnlab.sweeps.spec import _check_key
-from tests.conftest import CONFIGS, check_run, nnlab
+from tests.conftest import CONFIGS, check_run, nnlab, run_dir_of
 from tests.test_search import load_study
-from tests.test_sweep import state_of, sweep_dir
+from tests.test_sweep import state_of
 
 BASE = load_config(CONFIGS / "moons_tanh.yaml", ["data.val_size=0.25"])
 
@@ -74,8 +74,7 @@ def test_a_search_prunes_bad_trials_and_still_finishes_every_trial(tmp_path):
     args = ["-s", "data.val_size=0.25", "-s", "train.iterations=3000", "-s", "train.log_every=300"]
     result = nnlab("sweep", path, "--runs-dir", "runs", "--jobs", "1", "-q", *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    folder = sweep_dir(result)
-    folder = folder if folder.is_absolute() else tmp_path / folder
+    folder = run_dir_of(result, tmp_path)
     jobs = state_of(folder)["jobs"]
     assert len(jobs) == 8
     statuses = {k: j["status"] for k, j in jobs.items()}

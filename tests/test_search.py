@@ -15,8 +15,8 @@ from nnlab.errors import ConfigError
 from nnlab.sweeps import load_sweep
 from nnlab.sweeps.search import Study, parse_search
 from nnlab.sweeps.spec import _check_key
-from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process
-from tests.test_sweep import _wait_for, state_of, sweep_dir
+from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, run_dir_of
+from tests.test_sweep import _wait_for, state_of
 
 BASE = load_config(CONFIGS / "moons_tanh.yaml", ["data.val_size=0.25"])
 
@@ -154,8 +154,7 @@ def test_a_search_runs_its_trials_ranks_them_and_writes_a_runnable_best_yaml(tmp
     args = ["-s", "data.val_size=0.25", "-s", "train.iterations=300", "-s", "train.log_every=100"]
     result = nnlab("sweep", path, "--runs-dir", "runs", "--jobs", "2", "-q", *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    folder = sweep_dir(result)
-    folder = folder if folder.is_absolute() else tmp_path / folder
+    folder = run_dir_of(result, tmp_path)
     jobs = state_of(folder)["jobs"]
     assert len(jobs) == 12 and all(j["status"] == "completed" for j in jobs.values())
     trials = {k.split(",")[0] for k in jobs}
@@ -224,8 +223,7 @@ def test_a_changed_search_space_is_refused_on_resume_unless_forced(tmp_path):
     args = ["-s", "data.val_size=0.25", "-s", "train.iterations=200", "-s", "train.log_every=100"]
     first = nnlab("sweep", path, "--runs-dir", "runs", "-q", *args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    folder = sweep_dir(first)
-    folder = folder if folder.is_absolute() else tmp_path / folder
+    folder = run_dir_of(first, tmp_path)
     path.write_text(path.read_text().replace("high: 0.1, log: true", "high: 0.2, log: true"))
     refused = nnlab("sweep", path, "--resume", folder, "-q", *args, cwd=tmp_path)
     assert refused.returncode == 2 and "the sweep changed since it started" in refused.stderr

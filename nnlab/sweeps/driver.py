@@ -54,14 +54,18 @@ class SweepInterrupted(KeyboardInterrupt):
 # -- resume ------------------------------------------------------------------------------------
 
 
+def _key_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The dotted keys that differ between two nested mappings: 'k 1 -> 2, ...' (six at most)."""
+    a, b = flatten(old), flatten(new)
+    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:6])
+
+
 def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     changes = []
     if old.get("base_config") != new.get("base_config"):
-        a, b = flatten(old.get("base_config", {})), flatten(new.get("base_config", {}))
-        keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         changes.append(
-            "the base config changed: "
-            + ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:6])
+            "the base config changed: " + _key_changes(old["base_config"], new["base_config"])
         )
     old_jobs, new_jobs = old.get("jobs", {}), new.get("jobs", {})
     added, removed = sorted(set(new_jobs) - set(old_jobs)), sorted(set(old_jobs) - set(new_jobs))
@@ -73,12 +77,7 @@ def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         changes.append("the tables changed")
     before, after = old.get("sweep", {}).get("search"), new.get("sweep", {}).get("search")
     if before != after:  # a study's trials were sampled from the space it recorded
-        a, b = flatten(before or {}), flatten(after or {})
-        keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-        changes.append(
-            "the search changed: "
-            + ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:6])
-        )
+        changes.append("the search changed: " + _key_changes(before or {}, after or {}))
     return changes
 
 
