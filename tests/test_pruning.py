@@ -92,6 +92,61 @@ def test_a_search_prunes_bad_trials_and_still_finishes_every_trial(tmp_path):
     check_run(folder)
 
 
+# Trials in a fixed order (the sampler replaced, everything else real): a slow good trial, two
+# quick good ones, a bad one (a learning rate too small to move), then quick good ones.
+SLOW = {"train.iterations": 5_000_000, "train.epsilon": 0.01}
+QUICK = {"train.iterations": 900, "train.epsilon": 0.01}
+BAD = {"train.iterations": 900, "train.epsilon": 1e-7}
+ORDER = [SLOW, QUICK, QUICK, BAD, QUICK, QUICK, QUICK, QUICK]
+
+
+def test_a_pruned_trial_frees_its_slot_at_once_while_a_slow_trial_runs_on(tmp_path, monkeypatch):
+    from nnlab.sweeps import SweepInterrupted, search, sweep
+
+    original, asked = search.Study.ask, []
+
+    def ask_in_order(self):  # enqueued parameters are what Optuna's ask hands out first
+        self.study.enqueue_trial(ORDER[len(asked)])
+        asked.append(original(self))
+        return asked[-1]
+
+    monkeypatch.setattr(search.Study, "ask", ask_in_order)
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"sweep:\n  name: slots\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        "  search: {method: random, trials: 8, metric: val_loss}\n"
+        "  params:\n    train.iterations: {choices: [900, 5000000]}\n"
+        "    train.epsilon: {choices: [0.01, 1.0e-7]}\n"
+        "  pruner: {kind: median, startup_trials: 2, warmup_steps: 300}\n"
+    )
+    ended = []
+
+    def on_job(job_id: str, entry: dict) -> None:
+        ended.append((job_id, entry["status"]))
+        if len(ended) == len(ORDER) - 1:  # every trial but the slow one: stop the sweep
+            raise KeyboardInterrupt
+
+    overrides = ["data.val_size=0.25", "train.log_every=300"]
+    with pytest.raises(SweepInterrupted) as stopped:
+        sweep(path, overrides, runs_dir=tmp_path / "runs", jobs=2, on_job=on_job)
+    assert [params for _, params in asked] == ORDER
+    # the bad trial was pruned, and its slot ran the four trials after it, all while the slow
+    # trial (asked first, in the other slot) was still running
+    quick = [(f"trial-{n:04d}", "completed") for n in (1, 2, 4, 5, 6, 7)]
+    assert ended == quick[:2] + [("trial-0003", "pruned")] + quick[2:] + [
+        ("trial-0000", "interrupted")  # cancelled by the stop above
+    ]
+    folder = stopped.value.sweep.path
+    jobs = state_of(folder)["jobs"]
+    assert jobs["trial-0000"]["status"] == "interrupted"
+    # warm-up 300: steps 0 and 300 are reported, 300 is the first judged: it stopped there
+    bad = load_run(folder / jobs["trial-0003"]["run"])
+    assert bad.meta["stopped"]["step"] == 300
+    assert [r["step"] for r in read_metrics(bad.path / "metrics.csv")] == [0, 300]
+    slow_rows = read_metrics(folder / jobs["trial-0000"]["run"] / "metrics.csv")
+    assert slow_rows[-1]["step"] < 5_000_000 - 1
+
+
 @pytest.mark.parametrize(
     ("pruner", "message"),
     [
@@ -106,15 +161,10 @@ def test_a_bad_pruner_is_refused(pruner, message):
         parse_pruner(pruner, "s.yaml: sweep.pruner")
 
 
-def test_a_pruner_without_a_search_or_on_ray_is_a_one_line_error(tmp_path):
+def test_a_pruner_without_a_search_is_a_one_line_error(tmp_path):
     grid = {"base": str(CONFIGS / "moons_tanh.yaml"), "grid": {"seed": [0]}}
     (tmp_path / "g.yaml").write_text(yaml.safe_dump({"sweep": grid | {"pruner": {}}}))
     result = nnlab("sweep", tmp_path / "g.yaml", "--runs-dir", "runs", cwd=tmp_path)
     assert result.returncode == 2 and "sweep.pruner needs sweep.search" in result.stderr
-    path = _search(tmp_path, "{kind: median}")
-    args = ["--executor", "ray", "-s", "data.val_size=0.25"]
-    result = nnlab("sweep", path, "--runs-dir", "runs", *args, cwd=tmp_path)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "runs on the local executor only for now" in lines[0]
+    assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()

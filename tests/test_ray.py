@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, read_csv, run_child
+from tests.test_search import load_study
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'nnlab[ray]')")
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -138,6 +139,52 @@ def test_a_worker_killed_mid_job_is_retried_and_the_sweep_completes(cluster, tmp
     job = json.loads((folder / "state.json").read_text())["jobs"]["activation=tanh"]
     assert job["status"] == "completed" and job["attempts"] == 2
     assert (folder / job["run"]).name == "attempt-2"
+
+
+SEARCH = """sweep:
+  name: {name}
+  base: {base}
+  search: {{method: random, trials: 8, metric: val_loss, seed: 1}}
+  params:
+    train.epsilon: {{low: 1.0e-6, high: 0.1, log: true}}
+  pruner: {{kind: median, startup_trials: 2, warmup_steps: 0}}
+"""
+
+
+def _trials(folder: Path) -> dict:
+    """Each trial's status, steps run and last row, from the sweep's own records."""
+    state = json.loads((folder / "state.json").read_text())["jobs"]
+    out = {}
+    for job_id, job in state.items():
+        rows = read_csv(folder / job["run"] / "metrics.csv")
+        out[job_id] = (job["status"], len(rows), rows[-1])
+    return out
+
+
+def test_a_pruned_search_on_two_nodes_decides_as_the_local_executor_does(cluster, tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH.format(name="prunedray", base=CONFIGS / "moons_tanh.yaml"))
+    sets = ["-s", "data.val_size=0.25", "-s", "train.iterations=3000", "-s", "train.log_every=300"]
+    folders = {}
+    for where, extra in {"ray": ["--executor", "ray", "--address", cluster], "local": []}.items():
+        runs = tmp_path / where
+        result = nnlab("sweep", path, "-q", "--jobs", "1", "--runs-dir", runs, *extra, *sets,
+                       timeout=300)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        folders[where] = Path(result.stdout.strip().splitlines()[-1])
+    ray_trials = _trials(folders["ray"])
+    # one trial at a time, so the same reports reach the same pruner in the same order
+    assert ray_trials == _trials(folders["local"])
+    statuses = [status for status, _, _ in ray_trials.values()]
+    assert len(statuses) == 8 and "pruned" in statuses and "completed" in statuses
+    for status, steps, last in ray_trials.values():  # a pruned trial stopped early
+        assert (steps < 11) == (status == "pruned"), (status, steps, last)
+    study = load_study(folders["ray"])  # the driver's study holds what the workers reported
+    for trial in study.trials:
+        status, steps, _ = ray_trials[f"trial-{trial.number:04d}"]
+        assert trial.state.name == ("PRUNED" if status == "pruned" else "COMPLETE")
+        assert len(trial.intermediate_values) == steps
+    check_run(folders["ray"])
 
 
 def test_an_unreachable_address_is_a_quick_clear_error(tmp_path):

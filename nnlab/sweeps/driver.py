@@ -297,18 +297,6 @@ def _job(sweep: SweepSpec, job_id: str, overrides: dict[str, Any]) -> Job:
     )
 
 
-def _check_pruning(sweep: SweepSpec, executor: Executor | str) -> None:
-    """A pruned search needs its workers to reach the study's journal file: this machine's."""
-    pruned = sweep.search is not None and sweep.search.pruner["kind"] != "none"
-    ray = executor == "ray" or type(executor).__name__ == "RayExecutor"
-    if pruned and ray:
-        raise NnlabError(
-            "a search with a pruner runs on the local executor only for now: its trials report "
-            "to the study's journal file, which a cluster's nodes do not share; use --jobs N, "
-            "or pruner: {kind: none} on Ray"
-        )
-
-
 def _todo(sweep: SweepSpec, state: SweepState) -> list[Job]:
     return [j for j in sweep.jobs if state.jobs[j.id].status not in DONE]
 
@@ -353,7 +341,6 @@ def run_sweep(
                 + "; ".join(changes)
                 + "); use --force to resume anyway"
             )
-        _check_pruning(sweep, executor)
         state = SweepState.load(folder)
         if sweep.search is not None:  # its jobs so far are the trials in state.json
             sweep.jobs = [_job(sweep, k, e.overrides) for k, e in state.jobs.items()]
@@ -366,7 +353,6 @@ def run_sweep(
         state.save()
     else:
         sweep = load_sweep(sweep_file, overrides)
-        _check_pruning(sweep, executor)
         executor = make_executor(executor, jobs, address, cpus_per_job)
         folder = create_run_dir(runs_dir, sweep.name, kind="sweep")
         record = sweep.resolved()
@@ -380,6 +366,8 @@ def run_sweep(
         from nnlab.sweeps.search import TrialSource
 
         source = TrialSource(sweep, folder, state, lambda k, o: _job(sweep, k, o))
+        if sweep.search.pruner["kind"] != "none":
+            executor.judge_pruning(source.judge)
     scheduler = Scheduler(
         sweep,
         state,

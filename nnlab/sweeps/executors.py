@@ -15,6 +15,7 @@ import queue
 import signal
 import traceback
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,10 +70,21 @@ class Executor(ABC):
       running tasks too (their runs end ``interrupted``); a task with no outcome by then is
       marked interrupted. It may be called again after that and must then do nothing.
 
+    - :meth:`judge_pruning`: only for a search with a pruner, before the first submit. A
+      task with ``task.report`` reports its search metric at every evaluation. By default
+      its worker does so itself, through the study's journal file in the sweep folder, which
+      needs this machine's file system; an executor whose workers cannot reach it overrides
+      this method and relays each report to ``judge(trial, step, value)``, called on the
+      driver's thread (from :meth:`wait`), which answers whether to prune.
+
     The driver never has more than ``slots`` tasks submitted and not yet reported.
     """
 
     slots: int  # how many tasks may run at once
+
+    def judge_pruning(self, judge: Callable[[int, int, float], bool]) -> None:
+        """Workers report to the journal file themselves: nothing to relay."""
+        return None
 
     @abstractmethod
     def submit(self, task: Task) -> None:

@@ -1,8 +1,9 @@
 """Pruning a search's bad trials early (docs/design.md, 'Search').
 
 A sweep file's ``pruner:`` names one of Optuna's pruners. A trial's job reports the search
-metric to the study at every evaluation (every row that carries it) from the worker process
-that runs it, through the study's journal file; when the pruner says so, the run stops at once
+metric to the study at every evaluation (every row that carries it): from the worker process
+that runs it through the study's journal file on the local executor, through the driver on a
+Ray cluster (whose nodes share no file system); when the pruner says so, the run stops at once
 with status ``pruned`` (``StopRun``), keeping its metrics and figures, and the scheduler gives
 its slot to the next trial.
 """
@@ -71,31 +72,65 @@ def make_pruner(spec: dict[str, Any]):
     return optuna.pruners.NopPruner()
 
 
-def reporter(report: dict[str, Any]) -> Callable[[dict[str, float]], None]:
-    """The row hook of a trial's job (in the worker): report the metric at every row that
-    carries it; stop the run as ``pruned`` when the pruner says so. ``report`` holds the
-    journal file, the trial number, the metric and the pruner spec."""
+def open_trial(study, number: int):
+    """Trial ``number`` of an Optuna study, as the object that reports and asks to prune."""
+    import optuna
+
+    storage = study._storage
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    return optuna.trial.Trial(study, trial_id)
+
+
+def judge(study, number: int, step: int, value: float) -> bool:
+    """Report ``value`` at ``step`` for trial ``number``; whether the study's pruner stops it."""
+    trial = open_trial(study, number)
+    trial.report(value, step)
+    return trial.should_prune()
+
+
+def _journal_judge(report: dict[str, Any]) -> Callable[[int, float], bool]:
+    """Judge through the sweep folder's journal file (a worker on the driver's machine)."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
-
-    from nnlab.models.base import StopRun
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = JournalStorage(JournalFileBackend(str(Path(report["journal"]))))
     study = optuna.load_study(
         study_name="nnlab", storage=storage, pruner=make_pruner(report["pruner"])
     )
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, report["trial"])
-    trial = optuna.trial.Trial(study, trial_id)
+    trial = open_trial(study, report["trial"])
+
+    def decide(step: int, value: float) -> bool:
+        trial.report(value, step)
+        return trial.should_prune()
+
+    return decide
+
+
+def reporter(report: dict[str, Any]) -> Callable[[dict[str, float]], None]:
+    """The row hook of a trial's job (in the worker): report the metric at every row that
+    carries it; stop the run as ``pruned`` when the pruner says so. ``report`` holds the
+    trial number, the metric, the pruner spec, and either the journal file (the local
+    executor) or ``ask``, a function ``(trial, step, value) -> prune?`` that relays the value
+    to the driver (a cluster without a shared file system: nnlab.sweeps.ray_executor)."""
+    from nnlab.models.base import StopRun
+
+    if "ask" in report:
+        ask, number = report["ask"], report["trial"]
+
+        def decide(step: int, value: float) -> bool:
+            return ask(number, step, value)
+
+    else:
+        decide = _journal_judge(report)
     metric = report["metric"]
 
     def on_row(row: dict[str, float]) -> None:
         if metric not in row:
             return
         step = int(row["step"])
-        trial.report(row[metric], step)
-        if trial.should_prune():
+        if decide(step, row[metric]):
             raise StopRun(
                 f"pruned by the {report['pruner']['kind']} pruner at step {step} "
                 f"({metric} {row[metric]:.6g})",

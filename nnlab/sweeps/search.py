@@ -232,6 +232,8 @@ class Study:
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
+        from nnlab.sweeps.pruning import make_pruner
+
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.spec = spec
         storage = JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
@@ -240,6 +242,7 @@ class Study:
             storage=storage,
             direction=spec.direction,
             load_if_exists=True,
+            pruner=make_pruner(spec.pruner),
         )
         self.distributions = {k: p.distribution() for k, p in spec.params.items()}
 
@@ -303,6 +306,12 @@ class TrialSource:
             "metric": self.spec.metric,
             "pruner": self.spec.pruner,
         }
+
+    def judge(self, number: int, step: int, value: float) -> bool:
+        """A relayed report of trial ``number`` (pruning.reporter): whether to prune it."""
+        from nnlab.sweeps.pruning import judge
+
+        return judge(self.study.study, number, step, value)
 
     def more(self) -> bool:
         return bool(self._orphans()) or len(self.study.trials()) < self.spec.trials
