@@ -44,12 +44,14 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
 
 
-def prepare(root: str | None, n: int, folder: Path) -> Path:
+def prepare(root: str | None, n: int, folder: Path, n_test: int = 1000) -> Path:
+    """The first ``n`` training and ``n_test`` test images of Fashion-MNIST (Debian's, or
+    ``root``'s) as uncompressed IDX files in a torchvision layout under ``folder``."""
     files = find_idx_files("fashion_mnist", root)
     raw = folder / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for split, (images, labels) in files.items():
-        count = n if split == "train" else 1000
+        count = n if split == "train" else n_test
         write_idx(raw / images.name.removesuffix(".gz"), read_idx(images)[:count])
         write_idx(raw / labels.name.removesuffix(".gz"), read_idx(labels)[:count])
     return folder

@@ -95,6 +95,13 @@ def test_digits_are_resized_to_28x28_with_a_capped_validation_split():
     assert len(data.y_train) == 1437 - 143
 
 
+def test_a_fractional_validation_split_takes_that_share_of_the_training_images(idx_root):
+    data = load_images(load_config(dcn_config(idx_root), {"data.val_size": 0.25}))
+    assert len(data.y_val) == 75 and len(data.y_train) == 225  # of 300, no 10% cap
+    both = torch.cat([data.X_train, data.X_val]).flatten(1)
+    assert torch.unique(both, dim=0).shape[0] == 300  # every image in exactly one split
+
+
 @pytest.mark.skipif(
     not Path("/usr/share/datasets/fashion-mnist").is_dir(),
     reason="Debian's dataset-fashion-mnist is not installed",

@@ -81,6 +81,21 @@ def test_a_log_scale_spreads_trials_over_the_decades(tmp_path):
     assert np.mean(np.array(values) < 0.03) > 0.5  # uniform would put ~10% there
 
 
+def test_tpe_models_the_results_after_its_startup_trials(tmp_path):
+    """The same 20 trials: after 3 random ones TPE homes in on the best learning rate (1e-2);
+    with 20 startup trials all are random and spread over the range."""
+    params = {"train.epsilon": {"low": 1e-4, "high": 1.0, "log": True}}
+    misses = {}
+    for startup in (3, 20):
+        spec = _spec("tpe", params=params)
+        spec.startup_trials = startup
+        (tmp_path / str(startup)).mkdir()
+        last = _sample(tmp_path / str(startup), spec, 20)[10:]
+        misses[startup] = np.mean([abs(math.log10(p["train.epsilon"]) + 2) for p in last])
+    assert misses[3] < 0.7 * misses[20], misses
+    assert _spec("tpe").to_json().keys() == spec.to_json().keys() - {"startup_trials"}
+
+
 BAD = {
     "test metric": (
         {"metric": "test_acc"},
@@ -99,6 +114,12 @@ BAD = {
     "empty choices": ({}, {"model.activation": {"choices": []}}, "non-empty list"),
     "method": ({"method": "bayes"}, None, "method must be one of grid, random, tpe"),
     "trials": ({"trials": 0}, None, "trials must be an integer >= 1"),
+    "startup without tpe": ({"startup_trials": 3}, None, "it needs method tpe, not random"),
+    "startup below 0": (
+        {"method": "tpe", "startup_trials": -1},
+        None,
+        "startup_trials must be an integer >= 0",
+    ),
 }
 
 

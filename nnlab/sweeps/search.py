@@ -23,7 +23,8 @@ from nnlab.errors import ConfigError, NnlabError
 
 METHODS = ("grid", "random", "tpe")
 DIRECTIONS = ("maximize", "minimize")
-SEARCH_KEYS = ("method", "trials", "metric", "direction", "seed")
+SEARCH_KEYS = ("method", "trials", "metric", "direction", "seed", "startup_trials")
+TPE_STARTUP = 10  # random trials before TPE models the results (Optuna's n_startup_trials)
 JOURNAL = "search.journal"
 
 
@@ -71,6 +72,7 @@ class SearchSpec:
     seed: int
     params: dict[str, Param]
     pruner: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
+    startup_trials: int = TPE_STARTUP
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchSpec:
@@ -88,6 +90,7 @@ class SearchSpec:
         return cls(
             data["method"], data["trials"], data["metric"], data["direction"], data["seed"],
             params, data.get("pruner") or {"kind": "none"},
+            data.get("startup_trials", TPE_STARTUP),
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
@@ -99,7 +102,7 @@ class SearchSpec:
             "seed": self.seed,
             "params": {k: p.to_json() for k, p in self.params.items()},
             "pruner": self.pruner,
-        }
+        } | ({"startup_trials": self.startup_trials} if self.startup_trials != TPE_STARTUP else {})
 
 
 def _encode(choice: Any) -> Any:
@@ -202,6 +205,14 @@ def parse_search(
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"{where}.seed must be an integer >= 0; got {seed!r}")
+    startup = raw.get("startup_trials", TPE_STARTUP)
+    if not isinstance(startup, int) or isinstance(startup, bool) or startup < 0:
+        raise ConfigError(f"{where}.startup_trials must be an integer >= 0; got {startup!r}")
+    if "startup_trials" in raw and method != "tpe":
+        raise ConfigError(
+            f"{where}.startup_trials is the number of random trials before TPE models the "
+            f"results: it needs method tpe, not {method}"
+        )
     if not isinstance(raw_params, dict) or not raw_params:
         raise ConfigError(f"{path}: a search needs sweep.params: dotted keys with distributions")
     params = {}
@@ -211,7 +222,7 @@ def parse_search(
     from nnlab.sweeps.pruning import parse_pruner
 
     pruner = parse_pruner(raw_pruner, f"{path}: sweep.pruner")
-    return SearchSpec(method, trials, metric, direction, seed, params, pruner)
+    return SearchSpec(method, trials, metric, direction, seed, params, pruner, startup)
 
 
 def _sampler(spec: SearchSpec, number: int):
@@ -221,7 +232,7 @@ def _sampler(spec: SearchSpec, number: int):
     seed = (spec.seed * 1_000_003 + number) % 2**32
     if spec.method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.startup_trials)
 
 
 class Study:

@@ -42,8 +42,8 @@ INITS = ("default", "xavier", "he")
 SCHEMA = {
     "data.name": Option("digits", "str", "data set", choices=DATASETS),
     "data.test_size": TEST_SIZE,
-    "data.val_size": Option(5000, "int", "validation images carved from the training images "
-                            "(at most 10% of them)", low=0),
+    "data.val_size": Option(5000, "size", "validation images carved from the training images: "
+                            "a count (at most 10% of them) or a fraction of them"),
     "data.root": ROOT,
     "data.download": DOWNLOAD,
     "model.init": Option("default", "str", "default (PyTorch's), xavier (Glorot uniform), he; "

@@ -63,8 +63,9 @@ class ImageData:
 def load_images(cfg: dict[str, Any]) -> ImageData:
     """The train / validation / test tensors a DCN config describes.
 
-    The validation split (``data.val_size``, at most 10% of the training images) is drawn
-    with the config's seed; mean and std come from what remains for training.
+    The validation split (``data.val_size``: a count, at most 10% of the training images, or
+    a fraction of them) is drawn with the config's seed; mean and std come from what remains
+    for training.
     """
     import torch
 
@@ -74,7 +75,11 @@ def load_images(cfg: dict[str, Any]) -> ImageData:
     else:
         splits = load_idx(name, data_cfg)
     images, labels = splits["train"]
-    n_val = min(data_cfg["val_size"], int(len(labels) * VAL_FRACTION_CAP))
+    size = data_cfg["val_size"]
+    if isinstance(size, float):  # a fraction of the training images
+        n_val = round(size * len(labels))
+    else:  # a count, capped
+        n_val = min(size, int(len(labels) * VAL_FRACTION_CAP))
     perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed)).numpy()
     val_idx, train_idx = perm[:n_val], np.sort(perm[n_val:])
     if len(train_idx) == 0:
