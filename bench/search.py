@@ -48,7 +48,7 @@ GRID = {
 }
 
 
-def base_config(root: Path, train: int, val: int, epochs: int) -> dict:
+def base_config(root: Path, images: int, val: int, epochs: int) -> dict:
     digits = yaml.safe_load((REPO / "configs" / "digits_dcn.yaml").read_text())
     train = digits["train"] | {
         "epochs": epochs,
@@ -61,7 +61,7 @@ def base_config(root: Path, train: int, val: int, epochs: int) -> dict:
     return {
         "seed": 0,
         # a fraction: a count of validation images is capped at 10% of the training images
-        "data": {"name": "mnist", "root": str(root), "val_size": val / train},
+        "data": {"name": "mnist", "root": str(root), "val_size": val / images},
         "model": digits["model"],
         "train": train,
     }

@@ -268,6 +268,24 @@ def test_parallel_coordinates_handle_numeric_log_categorical_and_unset(tmp_path,
     check_png(tmp_path / "p.png")
 
 
+def test_parallel_coordinates_use_the_declared_scale_over_the_guess(tmp_path, figures):
+    """Momentum in [0, 0.95] is linear even when the values span decades; a declared log
+    scale holds even when they do not."""
+    trials = [
+        TrialRecord(i, {"train.momentum": m, "train.epsilon": e}, "completed", v)
+        for i, (m, e, v) in enumerate([(0.0001, 0.01, 0.9), (0.9, 0.02, 0.8), (0.5, 0.03, 0.7)])
+    ]
+    scales = {"train.momentum": False, "train.epsilon": True}
+    parallel_coordinates(trials, "val_acc", "maximize", tmp_path / "p.png", "t", scales)
+    ax = next(iter(figures.values())).axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[:2] == ["train.momentum", "train.epsilon\n(log)"]
+    lines = [line.get_ydata() for line in ax.get_lines() if len(line.get_xdata()) == 3]
+    momentum, epsilon = sorted(y[0] for y in lines), sorted(y[1] for y in lines)
+    assert momentum == pytest.approx([0.0, (0.5 - 0.0001) / (0.9 - 0.0001), 1.0])  # linear
+    assert epsilon == pytest.approx([0.0, math.log(2) / math.log(3), 1.0])  # log10
+
+
 def test_parallel_coordinates_minimize_puts_the_lowest_value_thickest(tmp_path, figures):
     trials = [
         TrialRecord(i, {"hidden": h, "act": a}, "completed", v)

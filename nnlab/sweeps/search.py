@@ -491,7 +491,10 @@ def write_search_results(folder: Path, sweep, state) -> str:
     try:
         plots.optimisation_history(shown, spec.metric, spec.direction, out / "history.png", title)
         plots.param_importances(shown, spec.metric, out / "importances.png", title)
-        plots.parallel_coordinates(shown, spec.metric, spec.direction, out / "parallel.png", title)
+        scales = {k: p.log for k, p in spec.params.items() if p.kind != "choice"}
+        plots.parallel_coordinates(
+            shown, spec.metric, spec.direction, out / "parallel.png", title, scales
+        )
     except Exception as exc:  # figures are extras: the tables are never lost over them
         state.plot_error = f"{type(exc).__name__}: {exc}"
         state.save()

@@ -315,12 +315,16 @@ def _sorted_if_possible(values: list[Any]) -> list[Any]:
         return values
 
 
-def _param_axis(name: str, trials: list[TrialRecord]) -> _Axis:
+def _param_axis(name: str, trials: list[TrialRecord], log: bool | None = None) -> _Axis:
+    """One param's axis; ``log`` is the scale the search declared (None: guessed from the
+    values, log10 when they are positive and span two decades or more)."""
     present = [t.params[name] for t in trials if name in t.params]
     if _numeric(present):
         integer = all(isinstance(v, int) for v in present)
         lo, hi = min(present), max(present)
-        log = lo > 0 and hi / lo >= 100
+        if log is None:
+            log = hi / lo >= 100 if lo > 0 else False
+        log = log and lo > 0
         label = f"{name}\n(log)" if log else name
         f = math.log10 if log else float
         span = f(hi) - f(lo)
@@ -349,20 +353,26 @@ def _param_axis(name: str, trials: list[TrialRecord]) -> _Axis:
 
 
 def parallel_coordinates(
-    trials: Iterable[TrialRecord], metric: str, direction: str, path: Path, title: str
+    trials: Iterable[TrialRecord],
+    metric: str,
+    direction: str,
+    path: Path,
+    title: str,
+    log_scale: dict[str, bool] | None = None,
 ) -> Path | None:
     """An axis per param and a last one for the metric; each completed trial a line across
     them coloured by its metric, the best trial thicker. Numeric params are scaled to the
-    axis (log10 when all values are positive and span two decades or more), labelled with
-    their min and max; categorical params get evenly spaced choices. A trial that lacks a
-    param crosses that axis at '(unset)', below it. None when no trial completed or the
-    completed trials have no params."""
+    axis (log10 where ``log_scale`` says so — the search's declared scales — else when all
+    values are positive and span two decades or more), labelled with their min and max;
+    categorical params get evenly spaced choices. A trial that lacks a param crosses that axis
+    at '(unset)', below it. None when no trial completed or the completed trials have no
+    params."""
     _check_direction(direction)
     done = _completed(trials)
     names = _param_names(done)
     if not done or not names:
         return None
-    axes = [_param_axis(name, done) for name in names]
+    axes = [_param_axis(name, done, (log_scale or {}).get(name)) for name in names]
     values = np.array([float(t.value) for t in done])
     lo, hi = float(values.min()), float(values.max())
     fmt = (lambda v: f"{v:.1%}") if is_accuracy(metric) else (lambda v: f"{v:.4g}")
