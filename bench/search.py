@@ -3,7 +3,8 @@
 The space is configs/sweeps/digits_dcn_search.yaml's (learning rate and weight decay
 log-uniform, momentum, optimizer), searched on Fashion-MNIST instead of digits: the first
 --train training images of Debian's dataset-fashion-mnist (or --root), written as IDX files to
-a temporary folder, --val of them held out for validation, and the full test set; --epochs
+a temporary folder, --val of them held out for validation, and the first --test test images
+(every evaluation reads them, so fewer make a trial cheaper); --epochs
 epochs per trial, the rest of the base config as configs/digits_dcn.yaml (batch 50, dropout
 0.5, Xavier) with layer statistics and TensorBoard off. Three sweeps run through
 `nnlab.sweep`, the code behind `nnlab sweep`:
@@ -19,8 +20,9 @@ and the compute spent, counted as training images processed (steps × batch size
 trials; evaluation excluded). Seconds are reported too, but the machine is shared: compare the
 images.
 
-    python bench/search.py [--train 12000] [--val 2000] [--epochs 3] [--budget 16]
-                           [--startup 5] [--prune-startup 3] [--jobs 2] [--keep DIR]
+    python bench/search.py [--train 12000] [--val 2000] [--test 5000] [--epochs 3]
+                           [--budget 12] [--startup 4] [--prune-startup 3] [--jobs 2]
+                           [--keep DIR]
 """
 
 from __future__ import annotations
@@ -106,9 +108,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train", type=int, default=12000, help="training images used")
     parser.add_argument("--val", type=int, default=2000, help="of them, held out")
+    parser.add_argument("--test", type=int, default=5000, help="test images")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--budget", type=int, default=16, help="trials of random and tpe")
-    parser.add_argument("--startup", type=int, default=5, help="TPE's random trials")
+    parser.add_argument("--budget", type=int, default=12, help="trials of random and tpe")
+    parser.add_argument("--startup", type=int, default=4, help="TPE's random trials")
     parser.add_argument("--prune-startup", type=int, default=3, help="trials before pruning")
     parser.add_argument("--jobs", type=int, default=2, help="trials at once")
     parser.add_argument("--only", nargs="*", default=["grid", "random", "tpe"])
@@ -117,7 +120,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        root = prepare(args.root, args.train, work / "data", n_test=10_000)
+        root = prepare(args.root, args.train, work / "data", n_test=args.test)
         base = base_config(root, args.train, args.val, args.epochs)
         (work / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
         files = sweep_files(work, args)
@@ -132,7 +135,7 @@ def main() -> int:
     grid = results.get("grid")
     print(
         f"\nFashion-MNIST: {args.train - args.val} training images, {args.val} validation, "
-        f"10,000 test; {args.epochs} epochs per trial; budget {args.budget} trials"
+        f"{args.test:,} test; {args.epochs} epochs per trial; budget {args.budget} trials"
     )
     print("| search | trials (status) | best val acc | its test acc | training images | "
           "× grid's images | seconds |")  # fmt: skip
