@@ -20,11 +20,13 @@ from typing import Any
 
 from nnlab.config import (
     anchor_overrides,
+    clip,
     has_test_split,
     known_keys,
     load_config,
     parse_overrides,
     read_yaml_file,
+    shown,
     suggest,
 )
 from nnlab.errors import ConfigError, NnlabError
@@ -122,7 +124,7 @@ def job_id(overrides: Mapping[str, Any]) -> str:
 
 def _check_key(key: Any, where: str) -> str:
     if not isinstance(key, str) or key not in known_keys():
-        raise ConfigError(f"{where}: unknown key {key}{suggest(str(key))}")
+        raise ConfigError(f"{where}: unknown key {clip(str(key))}{suggest(str(key))}")
     return key
 
 
@@ -140,7 +142,8 @@ def load_sweep(
             close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
             hint = f" (did you mean sweep.{close[0]}?)" if close else ""
             raise ConfigError(
-                f"{path}: unknown key sweep.{key}{hint}; allowed: " + ", ".join(SWEEP_KEYS)
+                f"{path}: unknown key sweep.{clip(str(key))}{hint}; allowed: "
+                + ", ".join(SWEEP_KEYS)
             )
     if not isinstance(spec.get("base"), str):
         raise ConfigError(
@@ -249,7 +252,8 @@ def _check_table(table: Any, base_cfg: dict, path: Path) -> dict[str, str]:
     value = table.get("value") or ("test_acc" if has_test_split(base_cfg) else "train_acc")
     if value not in LABELS:
         raise ConfigError(
-            f"{path}: sweep.table.value {value!r} is not a metric; allowed: " + ", ".join(LABELS)
+            f"{path}: sweep.table.value {shown(value)} is not a metric; allowed: "
+            + ", ".join(LABELS)
         )
     return {"rows": table["rows"], "cols": table["cols"], "value": value}
 
