@@ -77,9 +77,19 @@ def test_an_alias_bomb_is_refused_without_being_expanded(tmp_path, where):
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_value_in_an_error_is_shown_truncated(tmp_path):
-    (tmp_path / "long.yaml").write_text("model:\n  activation: " + "x" * 100_000 + "\n")
-    line = one_line_error(nnlab("train", tmp_path / "long.yaml"), "model.activation must be")
+@pytest.mark.parametrize("where", ["config", "search"])
+def test_a_value_in_an_error_is_shown_truncated(tmp_path, where):
+    long = "x" * 100_000
+    (tmp_path / "c.yaml").write_text(f"model:\n  activation: {long}\n")
+    (tmp_path / "s.yaml").write_text(
+        f"sweep:\n  base: {MOONS}\n  search: {{method: {long}}}\n"
+        "  params: {train.epsilon: {low: 0.001, high: 0.1}}\n"
+    )
+    command, words = {
+        "config": ("train", "model.activation must be"),
+        "search": ("sweep", "sweep.search.method must be"),
+    }[where]
+    line = one_line_error(nnlab(command, tmp_path / f"{where[0]}.yaml"), words)
     assert len(line) < 400 and "…" in line
 
 
