@@ -13,7 +13,6 @@ import copy
 import difflib
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import yaml
 
 from nnlab.errors import ConfigError
+from nnlab.yamlread import clip, parse_yaml, read_yaml_file, shown
 
 # Data-set facts the config rules use. IDX sets come with their own test files; the held-out
 # fraction when `data.test_size` is null is 0.2 for these tables and 0 for generated sets.
@@ -148,56 +148,6 @@ ALIASES = {
 }
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses every tag outside plain YAML, with a message that says so."""
-
-
-def _refuse_tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Any:
-    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-    raise ConfigError(
-        f"YAML tag {tag!r} is not allowed (line {node.start_mark.line + 1}): "
-        "nnlab reads plain YAML only, no tags that construct objects"
-    )
-
-
-# YAML 1.1 reads `1e-3` (no dot) as a string; read it as the float everyone means.
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-_StrictLoader.add_multi_constructor("", _refuse_tag)  # every tag SafeLoader does not know
-
-
-def parse_yaml(text: str, where: str) -> Any:
-    """Parse YAML text safely; ``where`` names the source in error messages."""
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "cannot parse"
-        raise ConfigError(f"{where}: malformed YAML{at}: {problem}") from None
-    except yaml.YAMLError as exc:  # e.g. a control character: its message spans lines
-        raise ConfigError(f"{where}: malformed YAML: {' '.join(str(exc).split())}") from None
-
-
-def read_yaml_file(path: str | Path) -> Any:
-    """Read and parse a YAML file, turning every file problem into a one-line ConfigError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {str(path)!r} is a folder, not a YAML file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
-    return parse_yaml(text, str(path))
-
-
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """Turn ``["train.epsilon=0.005", ...]`` into ``{"train.epsilon": 0.005, ...}``.
 
@@ -209,9 +159,9 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(
-                f"override {item!r} is not of the form KEY=VALUE (e.g. -s train.epsilon=0.005)"
+                f"override {shown(item)} is not of the form KEY=VALUE (e.g. -s train.epsilon=0.005)"
             )
-        out[key] = parse_yaml(value, f"override {key}") if value.strip() else None
+        out[key] = parse_yaml(value, f"override {clip(key)}") if value.strip() else None
     return out
 
 
@@ -227,7 +177,10 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[s
                 child = node[part] = {}
             if not isinstance(child, dict):
                 where = ".".join(parts[: i + 1])
-                raise ConfigError(f"override {dotted}: {where} is {child!r}, not a section of keys")
+                raise ConfigError(
+                    f"override {clip(dotted)}: {clip(where)} is {shown(child)}, "
+                    "not a section of keys"
+                )
             node = child
         node[parts[-1]] = copy.deepcopy(value)
     return out
@@ -362,9 +315,9 @@ def check_value(key: str, opt: Option, value: Any, for_kind: str = "") -> Any:
         )
         hint = f" (did you mean {close[0]}?)" if close else ""
         where = f" for model.kind {for_kind}" if for_kind else ""
-        raise ConfigError(f"{key} must be {describe(opt)}{where}; got {value!r}{hint}")
+        raise ConfigError(f"{key} must be {describe(opt)}{where}; got {shown(value)}{hint}")
     if not ok:
-        raise ConfigError(f"{key} must be {describe(opt)}; got {value!r}")
+        raise ConfigError(f"{key} must be {describe(opt)}; got {shown(value)}")
     return copy.deepcopy(value)
 
 
@@ -378,7 +331,7 @@ def _flatten(raw: dict[str, Any], sections: set[str], prefix: str = "") -> dict[
             if value is None:
                 continue
             if not isinstance(value, dict):
-                raise ConfigError(f"{dotted} must be a section of keys, got {value!r}")
+                raise ConfigError(f"{dotted} must be a section of keys, got {shown(value)}")
             flat.update(_flatten(value, sections, dotted + "."))
         else:
             flat[dotted] = value
@@ -437,7 +390,7 @@ def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
     schema = schemas[kind]
     for key in given:
         if key not in owners:
-            raise ConfigError(f"unknown key {key}{suggest(key)}")
+            raise ConfigError(f"unknown key {clip(key)}{suggest(key)}")
         if key not in schema:
             raise ConfigError(
                 f"{key} applies only to model.kind {' or '.join(owners[key])}, "

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from nnlab.config import flatten, load_config
+from nnlab.config import flatten, load_config, read_yaml_file
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_text
 from nnlab.runs import RUNS_DIR, create_run_dir, load_run, result_row
@@ -98,13 +98,11 @@ def _adopt_finished_attempt(folder: Path, entry: JobEntry) -> None:
 
 
 def _read_saved_sweep(folder: Path) -> dict[str, Any]:
-    try:
-        saved = yaml.safe_load((folder / "sweep.yaml").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NnlabError(f"{folder} is not a sweep folder (no sweep.yaml)") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise NnlabError(f"{folder / 'sweep.yaml'}: cannot be read: {exc}") from None
-    return saved
+    """sweep.yaml, read through the one bounded YAML reader as every YAML file is."""
+    path = folder / "sweep.yaml"
+    if not path.exists():
+        raise NnlabError(f"{folder} is not a sweep folder (no sweep.yaml)")
+    return read_yaml_file(path, what="sweep record")
 
 
 def load_sweep_folder(folder: Path) -> tuple[SweepSpec, SweepState]:

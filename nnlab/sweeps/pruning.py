@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.errors import ConfigError
+from nnlab.yamlread import shown
 
 KINDS = ("none", "median", "successive_halving", "hyperband")
 # Each kind's keys and their defaults (all integers >= their lower bound).
@@ -34,7 +35,7 @@ def parse_pruner(raw: Any, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where} must be a mapping with kind: {' | '.join(KINDS)}")
     kind = raw.get("kind", "median")
     if kind not in KINDS:
-        raise ConfigError(f"{where}.kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        raise ConfigError(f"{where}.kind must be one of {', '.join(KINDS)}; got {shown(kind)}")
     out: dict[str, Any] = {"kind": kind}
     allowed = KEYS[kind]
     for key, value in raw.items():
@@ -45,7 +46,7 @@ def parse_pruner(raw: Any, where: str) -> dict[str, Any]:
             raise ConfigError(f"{where}: unknown key {key} for kind {kind}; allowed: {keys}")
         low = allowed[key][1]
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{where}.{key} must be an integer >= {low}; got {value!r}")
+            raise ConfigError(f"{where}.{key} must be an integer >= {low}; got {shown(value)}")
     for key, (default, _) in allowed.items():
         out[key] = raw.get(key, default)
     return out

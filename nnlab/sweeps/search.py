@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnlab.config import load_config
+from nnlab.config import load_config, shown
 from nnlab.errors import ConfigError, NnlabError
 
 METHODS = ("grid", "random", "tpe")
@@ -125,7 +125,8 @@ def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
     its values (so a trial can never be an invalid config)."""
     if not isinstance(raw, dict):
         raise ConfigError(
-            f"{where}.{key} must be {{low, high[, log, step]}} or {{choices: [...]}}, got {raw!r}"
+            f"{where}.{key} must be {{low, high[, log, step]}} or {{choices: [...]}}, "
+            f"got {shown(raw)}"
         )
     if "choices" in raw:
         extra = set(raw) - {"choices"}
@@ -159,7 +160,9 @@ def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
         try:
             load_config(base_cfg, {key: value})
         except NnlabError as exc:
-            raise ConfigError(f"{where}.{key}: the value {value!r} is refused: {exc}") from None
+            raise ConfigError(
+                f"{where}.{key}: the value {shown(value)} is refused: {exc}"
+            ) from None
     return param
 
 
@@ -180,10 +183,12 @@ def parse_search(
             raise ConfigError(f"{where}: unknown key {key}; allowed: {', '.join(SEARCH_KEYS)}")
     method = raw.get("method", "tpe")
     if method not in METHODS:
-        raise ConfigError(f"{where}.method must be one of {', '.join(METHODS)}; got {method!r}")
+        raise ConfigError(
+            f"{where}.method must be one of {', '.join(METHODS)}; got {shown(method)}"
+        )
     trials = raw.get("trials")
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-        raise ConfigError(f"{where}.trials must be an integer >= 1; got {trials!r}")
+        raise ConfigError(f"{where}.trials must be an integer >= 1; got {shown(trials)}")
     metric = raw.get("metric", "val_loss")
     if isinstance(metric, str) and metric.startswith("test_"):
         raise ConfigError(
@@ -192,7 +197,7 @@ def parse_search(
             "test metrics beside it)"
         )
     if metric not in ("val_loss", "val_acc"):
-        raise ConfigError(f"{where}.metric must be val_loss or val_acc; got {metric!r}")
+        raise ConfigError(f"{where}.metric must be val_loss or val_acc; got {shown(metric)}")
     if not (base_cfg.get("data", {}).get("val_size") or 0) > 0:
         raise ConfigError(
             f"{where}.metric is {metric} but the base config has no validation split; set "
@@ -201,13 +206,13 @@ def parse_search(
     default_direction = "maximize" if metric.endswith("_acc") else "minimize"
     direction = raw.get("direction", default_direction)
     if direction not in DIRECTIONS:
-        raise ConfigError(f"{where}.direction must be maximize or minimize; got {direction!r}")
+        raise ConfigError(f"{where}.direction must be maximize or minimize; got {shown(direction)}")
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"{where}.seed must be an integer >= 0; got {seed!r}")
+        raise ConfigError(f"{where}.seed must be an integer >= 0; got {shown(seed)}")
     startup = raw.get("startup_trials", TPE_STARTUP)
     if not isinstance(startup, int) or isinstance(startup, bool) or startup < 0:
-        raise ConfigError(f"{where}.startup_trials must be an integer >= 0; got {startup!r}")
+        raise ConfigError(f"{where}.startup_trials must be an integer >= 0; got {shown(startup)}")
     if "startup_trials" in raw and method != "tpe":
         raise ConfigError(
             f"{where}.startup_trials is the number of random trials before TPE models the "

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,13 @@ from typing import Any
 
 from nnlab.config import (
     anchor_overrides,
+    clip,
     has_test_split,
     known_keys,
     load_config,
     parse_overrides,
     read_yaml_file,
+    shown,
     suggest,
 )
 from nnlab.errors import ConfigError, NnlabError
@@ -89,21 +92,25 @@ class SweepSpec:
         }
 
 
-def format_value(value: Any) -> str:
-    """A value as a job id or a label shows it: lists joined by '-', 0.001 as 0.001."""
+def format_value(value: Any, exact: bool = False) -> str:
+    """A value as a job id or a label shows it: lists joined by '-', 0.001 as 0.001. Floats
+    show 6 significant digits (%g); ``exact`` shows those that %g would round in full
+    (0.1000001), so that values alike to 6 digits still read apart."""
     if isinstance(value, list):
-        return "-".join(format_value(v) for v in value)
+        return "-".join(format_value(v, exact) for v in value)
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, float):
-        return f"{value:g}"
+        short = f"{value:g}"
+        return repr(value) if exact and float(short) != value else short
     return str(value)
 
 
-def job_id(overrides: Mapping[str, Any]) -> str:
+def job_id(overrides: Mapping[str, Any], exact: bool = False) -> str:
     """A stable, readable folder name from a job's overrides, e.g.
     ``activation=tanh,layers=2-3-3-2,seed=0``; keys are shortened to their last part unless
     two would collide, unsafe characters become ``_``, and long names end in a hash.
+    ``exact`` writes floats in full where %g would round them (see :func:`job_ids`).
 
     The folder names are a contract (resume finds its jobs by them): never change this rule.
     """
@@ -111,18 +118,40 @@ def job_id(overrides: Mapping[str, Any]) -> str:
     parts = []
     for key, value in overrides.items():
         leaf = key.rsplit(".", 1)[-1]
-        parts.append(f"{leaf if leaves.count(leaf) == 1 else key}={format_value(value)}")
+        parts.append(f"{leaf if leaves.count(leaf) == 1 else key}={format_value(value, exact)}")
     text = ",".join(parts) or "base"
     safe = re.sub(r"[^A-Za-z0-9._=,+-]", "_", text).strip(".")
     if len(safe) > 100 or safe != text:
-        digest = hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
-        safe = f"{safe[:90]}-{digest}"
+        safe = f"{safe[:90]}-{_digest(overrides)}"
     return safe
+
+
+def job_ids(overrides: list[Mapping[str, Any]]) -> list[str]:
+    """Every job's id: :func:`job_id`, except where two jobs' ids would be one because %g
+    rounds their different values alike (0.1 and 0.1000001): those jobs get exact ids (and
+    a hash, should even those be alike: 1 and "1" for a column). So ordinary values keep
+    the ids they always had, and distinct values never share a folder."""
+    ids = [job_id(o) for o in overrides]
+    for k in _shared(ids):
+        ids[k] = job_id(overrides[k], exact=True)
+    for k in _shared(ids):
+        ids[k] = f"{ids[k]}-{_digest(overrides[k])}"
+    return ids
+
+
+def _shared(ids: list[str]) -> list[int]:
+    """The positions of the ids that several jobs have."""
+    counts = Counter(ids)
+    return [k for k, i in enumerate(ids) if counts[i] > 1]
+
+
+def _digest(overrides: Mapping[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def _check_key(key: Any, where: str) -> str:
     if not isinstance(key, str) or key not in known_keys():
-        raise ConfigError(f"{where}: unknown key {key}{suggest(str(key))}")
+        raise ConfigError(f"{where}: unknown key {clip(str(key))}{suggest(str(key))}")
     return key
 
 
@@ -140,7 +169,8 @@ def load_sweep(
             close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
             hint = f" (did you mean sweep.{close[0]}?)" if close else ""
             raise ConfigError(
-                f"{path}: unknown key sweep.{key}{hint}; allowed: " + ", ".join(SWEEP_KEYS)
+                f"{path}: unknown key sweep.{clip(str(key))}{hint}; allowed: "
+                + ", ".join(SWEEP_KEYS)
             )
     if not isinstance(spec.get("base"), str):
         raise ConfigError(
@@ -212,7 +242,7 @@ def load_sweep(
 def _expand(sweep: SweepSpec, variants: list[dict[str, Any]], path: Path) -> list[Job]:
     """Every job: the grid's cartesian product × the variants × the seeds, each config
     resolved and validated (ConfigError naming the job)."""
-    jobs = []
+    points = []  # (overrides as given, with file names anchored, resolved config) per job
     for values in itertools.product(*sweep.grid.values()):
         for variant in variants:
             for seed in sweep.seeds or [None]:
@@ -226,12 +256,23 @@ def _expand(sweep: SweepSpec, variants: list[dict[str, Any]], path: Path) -> lis
                     cfg = load_config(sweep.base_path, {**sweep.base_overrides, **anchored})
                 except NnlabError as exc:
                     raise ConfigError(f"job {job_id(job_over)}: {exc}") from None
-                jobs.append(Job(job_id(job_over), anchored, cfg))
-    ids = [j.id for j in jobs]
-    if len(set(ids)) != len(ids):
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        raise ConfigError(f"{path}: several jobs have the same overrides: {', '.join(dupes)}")
-    return jobs
+                points.append((job_over, anchored, cfg))
+    _refuse_repeated_configs(points, path)
+    ids = job_ids([given for given, _, _ in points])
+    return [Job(i, anchored, cfg) for i, (_, anchored, cfg) in zip(ids, points, strict=True)]
+
+
+def _refuse_repeated_configs(points: list[tuple[dict, dict, dict]], path: Path) -> None:
+    """Two jobs that run one config are a mistake in the sweep file (a value listed twice,
+    or 1 and 1.0 for a number): refuse them, showing the values as given."""
+    first: dict[str, dict] = {}
+    for given, _, cfg in points:
+        earlier = first.setdefault(json.dumps(cfg, sort_keys=True), given)
+        if earlier is not given:
+            raise ConfigError(
+                f"{path}: job {job_id(given)} would run the same config twice "
+                f"({shown(earlier)} and {shown(given)}); list each value once"
+            )
 
 
 def _check_table(table: Any, base_cfg: dict, path: Path) -> dict[str, str]:
@@ -249,7 +290,8 @@ def _check_table(table: Any, base_cfg: dict, path: Path) -> dict[str, str]:
     value = table.get("value") or ("test_acc" if has_test_split(base_cfg) else "train_acc")
     if value not in LABELS:
         raise ConfigError(
-            f"{path}: sweep.table.value {value!r} is not a metric; allowed: " + ", ".join(LABELS)
+            f"{path}: sweep.table.value {shown(value)} is not a metric; allowed: "
+            + ", ".join(LABELS)
         )
     return {"rows": table["rows"], "cols": table["cols"], "value": value}
 
