@@ -143,7 +143,7 @@ def train(
         )
     except RunInterrupted as exc:
         progress.close()
-        click.echo(f"nnlab: interrupted; metrics so far are in {exc.run.path}", err=True)
+        click.echo(_interrupted_text(exc.run), err=True)
         click.echo(str(exc.run.path))
         return EXIT_INTERRUPTED
     progress.close()
@@ -168,6 +168,17 @@ def train(
         )
     click.echo(str(run.path))
     return EXIT_OK if run.status == "completed" else EXIT_RUN_FAILED
+
+
+def _interrupted_text(run) -> str:
+    """What a signal that stopped a run left: the metrics so far, or, when it came while a
+    finished run was saving, that run whole under its status."""
+    if run.status == "interrupted":
+        return f"nnlab: interrupted; metrics so far are in {run.path}"
+    return (
+        f"nnlab: interrupted while saving; the run had ended {run.status} and its files "
+        f"were saved whole first: {run.path}"
+    )
 
 
 @cli.command()

@@ -114,8 +114,11 @@ def run_task(task: Task) -> Outcome:
             on_row = reporter(task.report)
         with kind_of(task.config).limit_threads(task.config, task.threads):
             run = train(task.config, run_dir=task.run_dir, on_row=on_row)
-    except RunInterrupted as exc:
-        return Outcome(task.job_id, task.attempt, "interrupted", exc.run.error, exc.run.summary)
+    except RunInterrupted as exc:  # its status: interrupted, or what it had finished with
+        run = exc.run
+        return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
+    except KeyboardInterrupt:  # stopped while its config or data loaded: no folder yet
+        return Outcome(task.job_id, task.attempt, "interrupted", "stopped before the run began")
     except NnlabError as exc:
         return Outcome(task.job_id, task.attempt, "failed", str(exc))
     except Exception as exc:  # a crash outside the run's own handling: report, don't die
@@ -133,13 +136,24 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+class _Stop:
+    """A worker's SIGTERM handler (from the driver cancelling, or from Linux as the driver
+    died): stop the run as Ctrl-C would, and remember to take no further task, even when
+    the signal was held until a finished run had saved its files and that run completed."""
+
+    asked = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.asked = True
+        raise KeyboardInterrupt
+
+
 def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
     for name in THREAD_VARIABLES:  # before NumPy or torch is imported in this process
         os.environ[name] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    from nnlab.errors import raise_interrupt  # light: NumPy and torch load with a run
-
-    signal.signal(signal.SIGTERM, raise_interrupt)
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
     _die_with_parent()
     while True:
         try:
@@ -152,7 +166,7 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
         outcome = run_task(task)
         with contextlib.suppress(Exception):
             outbox.put(outcome)
-        if outcome.status == "interrupted":
+        if stop.asked or outcome.status == "interrupted":
             return
 
 

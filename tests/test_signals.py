@@ -1,0 +1,104 @@
+"""Termination signals through the real CLI: a signal while a finished run saves its files."""
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONFIGS, check_run, nnlab_process, small_mnist
+
+
+def _wait_for(predicate, proc, what: str, timeout: float = 180):
+    """Poll ``predicate`` until it returns something true; fail if ``proc`` ends first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = predicate()
+        if found:
+            return found
+        if proc.poll() is not None:
+            raise AssertionError(f"the process ended before {what}: {proc.stderr.read()}")
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _saving(pattern: str, root: Path, model: str):
+    """The run folder under ``root`` matching ``pattern`` that has saved its model but not yet
+    its summary: it is in its final writes (the figures come in between)."""
+    for run in root.glob(pattern):
+        if (run / model).is_file() and not (run / "summary.json").exists():
+            return run
+    return None
+
+
+def _meta(run: Path) -> dict:
+    return json.loads((run / "meta.json").read_text())
+
+
+def _assert_saved_whole(run: Path, figures: set[str]) -> None:
+    meta = _meta(run)
+    assert meta["status"] == "completed" and meta["end_time"], meta
+    assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+    assert figures <= {p.name for p in (run / "plots").iterdir()}
+    check_run(run)
+
+
+def _dcn_config(tmp_path: Path, epochs: int, log_every: int, stats_every: int) -> Path:
+    """A tiny DCN on MNIST-format files the test writes (quick on two cores)."""
+    root = small_mnist(tmp_path / "mnist", n_train=200, n_test=50)
+    path = tmp_path / "dcn.yaml"
+    path.write_text(
+        f"name: tiny_dcn\ndata: {{name: mnist, root: {root}, val_size: 20}}\n"
+        "model: {kind: dcn, conv_channels: [4], fc_units: 8}\n"
+        f"train: {{epochs: {epochs}, log_every: {log_every}, stats_every: {stats_every}, "
+        "tensorboard: false}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_a_finished_run_saves_completes_its_files_then_exits_130(tmp_path, sig):
+    args = ["train", CONFIGS / "moons_tanh.yaml", "-q", "--runs-dir", tmp_path]
+    args += ["-s", "train.iterations=1", "-s", "model.layers=[2,64,64,2]"]
+    with nnlab_process(*args) as proc:
+        run = _wait_for(lambda: _saving("*", tmp_path, "model.npz"), proc, "the save phase")
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted while saving" in err
+    assert Path(out.strip().splitlines()[-1]) == run
+    _assert_saved_whole(run, {"loss.png", "accuracy.png", "decision_boundary.png"})
+
+
+def test_sigterm_while_a_finished_dcn_run_saves_completes_it(tmp_path):
+    config = _dcn_config(tmp_path, epochs=1, log_every=2, stats_every=2)
+    args = ["train", config, "-q", "--runs-dir", tmp_path / "runs"]
+    with nnlab_process(*args) as proc:
+        run = _wait_for(lambda: _saving("*", tmp_path / "runs", "model.pt"), proc, "the save phase")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    _assert_saved_whole(run, {"loss.png", "confusion_matrix.png", "layer_stats.png"})
+    assert not (run / "checkpoint.pt").exists()  # nothing left to resume: it is complete
+
+
+def test_sigterm_while_a_sweep_job_saves_records_the_job_as_its_folder_says(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"sweep:\n  name: saving\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        "  grid:\n    model.layers: [[2, 64, 64, 2]]\n"
+    )
+    runs = tmp_path / "runs"
+    args = ["sweep", path, "-q", "--jobs", "1", "--runs-dir", runs, "-s", "train.iterations=1"]
+    with nnlab_process(*args) as proc:
+        run = _wait_for(
+            lambda: _saving("*/jobs/*/attempt-1", runs, "model.npz"), proc, "the save phase"
+        )
+        os.killpg(proc.pid, signal.SIGTERM)  # the whole group, as a batch scheduler does
+        out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    _assert_saved_whole(run, {"loss.png", "accuracy.png", "decision_boundary.png"})
+    state = json.loads((run.parents[2] / "state.json").read_text())
+    assert [j["status"] for j in state["jobs"].values()] == ["completed"]
