@@ -19,6 +19,7 @@ from typing import Any
 from nnlab.config import dump_config, load_config
 from nnlab.errors import Diverged, NnlabError, RunStorageError
 from nnlab.files import atomic_write_text
+from nnlab.liveness import Heartbeat, refuse_if_alive
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
 from nnlab.runs import RUNS_DIR, Run, RunRecorder, create_run_dir, load_run, make_exact_dir
 
@@ -136,7 +137,7 @@ def _hooks(on_row, on_step, progress) -> Hooks:
     return Hooks(**{name: fn for name, fn in given.items() if fn is not None})
 
 
-RESUMABLE = ("interrupted", "failed", "running")  # running: the process was killed outright
+RESUMABLE = ("interrupted", "failed", "running")  # running: if its process is gone (liveness)
 
 
 def _resume(path: Path, hooks: Hooks) -> Run:
@@ -155,6 +156,7 @@ def _resume(path: Path, hooks: Hooks) -> Run:
             f"{path} is a {previous.status} run; only an interrupted, failed or "
             "killed run can be resumed"
         )
+    refuse_if_alive(previous.meta, path, "resume it")  # running: killed, or still training?
     trainer = build(cfg)  # loads the data: only once the run is known to be resumable
     rows = trainer.load_checkpoint(path)
     with _HeldSignals() as held:
@@ -259,8 +261,9 @@ def _execute(
     it was cut short, and a DCN's checkpoint is gone by then, so there is nothing to resume.
     """
     t0 = time.perf_counter()
-    ending = _fit(trainer, recorder, hooks, held)
-    run = _save(trainer, recorder, ending, previous_seconds + time.perf_counter() - t0)
+    with Heartbeat(recorder.path):  # until the final meta.json: others can tell it lives
+        ending = _fit(trainer, recorder, hooks, held)
+        run = _save(trainer, recorder, ending, previous_seconds + time.perf_counter() - t0)
     try:
         held.release()  # a signal noted while saving is acted on now
     except KeyboardInterrupt:

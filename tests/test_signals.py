@@ -1,14 +1,19 @@
-"""Termination signals through the real CLI: a signal while a finished run saves its files."""
+"""Termination signals and liveness through the real CLI: a signal while a finished run saves
+its files, and `running` runs and sweeps whose process is alive or gone (resume, `nnlab
+runs`)."""
 
 import json
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIGS, check_run, nnlab_process, small_mnist
+from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, read_csv, small_mnist
+
+LONG = ["-s", "train.iterations=100000000", "-s", "train.log_every=1000"]
 
 
 def _wait_for(predicate, proc, what: str, timeout: float = 180):
@@ -102,3 +107,78 @@ def test_sigterm_while_a_sweep_job_saves_records_the_job_as_its_folder_says(tmp_
     _assert_saved_whole(run, {"loss.png", "accuracy.png", "decision_boundary.png"})
     state = json.loads((run.parents[2] / "state.json").read_text())
     assert [j["status"] for j in state["jobs"].values()] == ["completed"]
+
+
+def _first_rows(root: Path, pattern: str, rows: int = 2):
+    for metrics in root.glob(pattern):
+        if len(read_csv(metrics)) >= rows:
+            return metrics.parent
+    return None
+
+
+def _status_shown(runs_dir: Path) -> str:
+    listing = nnlab("runs", "--runs-dir", runs_dir)
+    assert listing.returncode == 0, listing.stderr
+    return listing.stdout.splitlines()[1]
+
+
+def test_runs_tells_a_running_run_from_one_whose_process_is_gone(tmp_path):
+    args = ["train", CONFIGS / "moons_tanh.yaml", "-q", "--runs-dir", tmp_path, *LONG]
+    with nnlab_process(*args) as proc:
+        run = _wait_for(lambda: _first_rows(tmp_path, "*/metrics.csv"), proc, "two rows")
+        alive = _status_shown(tmp_path)
+        os.killpg(proc.pid, signal.SIGKILL)  # as the OOM killer or a power cut would
+        proc.wait()
+    assert " running " in alive and "dead?" not in alive
+    assert _meta(run)["status"] == "running"
+    assert "running (dead?)" in _status_shown(tmp_path)
+    assert "running (dead?)" in nnlab("runs", "--runs-dir", tmp_path, "--status", "running").stdout
+
+    # on another host the pid cannot be checked: the heartbeat says whether it lives
+    beat = run / "heartbeat"
+    for record in (run / "meta.json", beat):
+        record.write_text(json.dumps({**json.loads(record.read_text()), "host": "elsewhere"}))
+    now = time.time()
+    os.utime(beat, (now, now))
+    assert "dead?" not in _status_shown(tmp_path)
+    os.utime(beat, (now - 3600, now - 3600))
+    assert "running (dead?)" in _status_shown(tmp_path)
+
+
+def test_resume_refuses_a_run_that_is_still_training_and_takes_over_a_dead_one(tmp_path):
+    config = _dcn_config(tmp_path, epochs=100000, log_every=1, stats_every=0)
+    args = ["train", config, "-q", "--runs-dir", tmp_path / "runs"]
+    with nnlab_process(*args) as first:
+        run = _wait_for(lambda: _first_rows(tmp_path / "runs", "*/metrics.csv"), first, "rows")
+        refused = nnlab("train", "--resume", run, "-q", timeout=120)
+        assert refused.returncode == 2, refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("nnlab: error:"), lines
+        assert f"pid {first.pid} on host {socket.gethostname()}" in lines[0]
+        assert _meta(run)["pid"] == first.pid  # the live run's folder untouched
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    with nnlab_process("train", "--resume", run, "-q") as second:  # a dead run is taken over
+        _wait_for(lambda: _meta(run)["pid"] == second.pid, second, "the resume")
+        assert _meta(run)["status"] == "running" and "resumed" in _meta(run)
+
+
+def test_sweep_resume_refuses_a_sweep_that_is_still_running(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"sweep:\n  name: live\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        "  grid:\n    model.activation: [tanh, relu]\n"
+    )
+    runs = tmp_path / "runs"
+    with nnlab_process("sweep", path, "-q", "--jobs", "1", "--runs-dir", runs, *LONG) as proc:
+        _wait_for(lambda: _first_rows(runs, "*/jobs/*/*/metrics.csv"), proc, "a job's rows")
+        folder = next(runs.glob("*-sweep-live"))
+        refused = nnlab("sweep", "--resume", folder, "-q", timeout=120)
+        assert refused.returncode == 2, refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("nnlab: error:"), lines
+        assert f"pid {proc.pid} on host {socket.gethostname()}" in lines[0]
+        assert "running" in _status_shown(runs) and "dead?" not in _status_shown(runs)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert "running (dead?)" in _status_shown(runs)

@@ -18,6 +18,7 @@ import yaml
 from nnlab.config import flatten, load_config
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_text
+from nnlab.liveness import Heartbeat, refuse_if_alive
 from nnlab.runs import RUNS_DIR, create_run_dir, load_run, result_row
 from nnlab.sweeps.executors import Executor, LocalExecutor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
@@ -330,6 +331,8 @@ def run_sweep(
     if resume is not None:
         folder = Path(resume)
         saved = _read_saved_sweep(folder)
+        state = SweepState.load(folder)
+        refuse_if_alive({"status": state.status}, folder, "resume it")
         if sweep_file is None:
             sweep_file = saved["sweep"]["file"]
             overrides = overrides or saved["sweep"]["overrides"]
@@ -341,7 +344,6 @@ def run_sweep(
                 + "; ".join(changes)
                 + "); use --force to resume anyway"
             )
-        state = SweepState.load(folder)
         if sweep.search is not None:  # its jobs so far are the trials in state.json
             sweep.jobs = [_job(sweep, k, e.overrides) for k, e in state.jobs.items()]
         for job in sweep.jobs:
@@ -361,6 +363,22 @@ def run_sweep(
         (folder / "jobs").mkdir()
         state = SweepState.new(folder, sweep)
 
+    with Heartbeat(folder):  # a resume or `nnlab runs` can tell that this sweep lives
+        return _run_jobs(sweep, state, folder, executor, fail_fast, retries, progress, on_job)
+
+
+def _run_jobs(
+    sweep: SweepSpec,
+    state: SweepState,
+    folder: Path,
+    executor: Executor,
+    fail_fast: bool,
+    retries: int,
+    progress: Progress | None,
+    on_job: OnJob | None,
+) -> Sweep:
+    """Run the jobs still to do (asking a search for its trials), then write the tables and
+    figures; SweepInterrupted on Ctrl-C."""
     source = None
     if sweep.search is not None:
         from nnlab.sweeps.search import TrialSource
