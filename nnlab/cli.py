@@ -221,7 +221,8 @@ def gradcheck(config: Path, overrides: tuple[str, ...], batch: int) -> int:
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Jobs run at once [default: the number of CPU cores].",
+    help="Jobs run at once, never more than the sweep's jobs [default: local, the CPU cores "
+    "this process may use (and at most those); ray, the cluster's CPUs / --cpus-per-job].",
 )
 @click.option(
     "--executor",
@@ -305,6 +306,7 @@ def sweep(
             executor=executor,
             address=address,
             cpus_per_job=cpus_per_job,
+            warn=lambda message: click.echo(f"nnlab: warning: {message}", err=True),
         )
     except SweepInterrupted as exc:
         progress.close()

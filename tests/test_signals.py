@@ -1,6 +1,6 @@
-"""Termination signals and liveness through the real CLI: a signal while a finished run saves
-its files, and `running` runs and sweeps whose process is alive or gone (resume, `nnlab
-runs`)."""
+"""Termination signals, liveness and sweep workers through the real CLI: a signal while a
+finished run saves its files, `running` runs and sweeps whose process is alive or gone
+(resume, `nnlab runs`), and how many worker processes a sweep starts."""
 
 import json
 import os
@@ -182,3 +182,28 @@ def test_sweep_resume_refuses_a_sweep_that_is_still_running(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert "running (dead?)" in _status_shown(runs)
+
+
+def test_jobs_beyond_the_cores_start_no_more_workers_than_the_cores(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"sweep:\n  name: capped\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        "  grid:\n    model.layers: [[2, 3, 2], [2, 4, 2], [2, 5, 2], [2, 6, 2]]\n"
+    )
+    result = nnlab(
+        "sweep", path, "-q", "--jobs", "10000", "--runs-dir", tmp_path / "runs",
+        "-s", "train.iterations=100",
+        setup=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),  # one core
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "--jobs 10000" in warnings[0] and "1 core" in warnings[0]
+    pids = {_meta(run)["pid"] for run in (tmp_path / "runs").glob("*/jobs/*/attempt-1")}
+    assert len(pids) == 1  # one worker ran every job: each run records its process
+
+
+def test_workers_are_capped_at_the_jobs_and_share_the_cores_among_them():
+    from nnlab.sweeps.executors import LocalExecutor, usable_cores
+
+    executor = LocalExecutor(workers=10000, jobs=1)
+    assert executor.slots == 1 and executor.threads == usable_cores()

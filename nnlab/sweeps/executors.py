@@ -2,8 +2,9 @@
 (nnlab.sweeps.driver) owns the state, the retries and the summary, so a new executor (a cluster,
 say) only has to move tasks and outcomes (docs/design.md, 'Sweep folder').
 
-The local executor keeps up to ``workers`` worker processes, each limited to a fair share of the
-CPU threads so that parallel jobs do not oversubscribe the cores.
+The local executor keeps up to ``workers`` worker processes — never more than the jobs there are
+to run, nor than the cores this process may use — each limited to a fair share of the CPU
+threads so that parallel jobs do not oversubscribe the cores.
 """
 
 from __future__ import annotations
@@ -170,13 +171,40 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
             return
 
 
-class LocalExecutor(Executor):
-    """Up to ``workers`` processes on this machine (default: one per core), each pinned to
-    ``cores // workers`` threads. A worker starts only when a task finds no idle one."""
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity (``taskset``, a batch scheduler's
+    cpuset) where the system has one, else every core."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
-    def __init__(self, workers: int | None = None):
-        cores = os.cpu_count() or 1
-        self.slots = max(1, workers or cores)
+
+def capped(asked: int, *limits: int | None) -> int:
+    """How many tasks to run at once: ``asked``, but at least 1 and at most each limit that is
+    known (the jobs there are to run, the cores) — a slot beyond the jobs never runs anything,
+    and a worker beyond the cores only costs memory (~170 MB a process) and threads."""
+    return max(1, min(asked, *(limit for limit in limits if limit)))
+
+
+class LocalExecutor(Executor):
+    """Up to ``workers`` processes on this machine (default: one per core), capped at the
+    ``jobs`` there are to run and at the cores this process may use (``warn`` is told when
+    more were asked for than the cores); each is pinned to ``cores // workers`` threads. A
+    worker starts only when a task finds no idle one."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        jobs: int | None = None,
+        warn: Callable[[str], None] | None = None,
+    ):
+        cores = usable_cores()
+        if workers is not None and workers > cores and warn is not None:
+            warn(
+                f"--jobs {workers} is more than the {cores} core{'s' * (cores != 1)} this "
+                f"process may use; running at most {capped(workers, cores, jobs)} jobs at once"
+            )
+        self.slots = capped(workers or cores, cores, jobs)
         self.threads = max(1, cores // self.slots)
         self._ctx = mp.get_context("spawn")  # a clean interpreter: no inherited thread pools
         self._outbox = self._ctx.Queue()
