@@ -91,8 +91,8 @@ def owner_of(record: dict[str, Any], folder: Path) -> Owner | None:
     beat = _read_heartbeat(folder)
     named = record if isinstance(record.get("pid"), int) else beat[0] if beat else {}
     pid, host = named.get("pid"), named.get("host")
-    if not isinstance(pid, int) or not isinstance(host, str):
-        return None
+    if not isinstance(pid, int) or pid <= 0 or not isinstance(host, str):
+        return None  # (pid 0 or below would name a process group)
     age = beat[1] if beat and (beat[0].get("pid"), beat[0].get("host")) == (pid, host) else None
     return Owner(pid, host, age)
 
