@@ -143,7 +143,7 @@ def train(
         )
     except RunInterrupted as exc:
         progress.close()
-        click.echo(f"nnlab: interrupted; metrics so far are in {exc.run.path}", err=True)
+        click.echo(_interrupted_text(exc.run), err=True)
         click.echo(str(exc.run.path))
         return EXIT_INTERRUPTED
     progress.close()
@@ -168,6 +168,17 @@ def train(
         )
     click.echo(str(run.path))
     return EXIT_OK if run.status == "completed" else EXIT_RUN_FAILED
+
+
+def _interrupted_text(run) -> str:
+    """What a signal that stopped a run left: the metrics so far, or, when it came while a
+    finished run was saving, that run whole under its status."""
+    if run.status == "interrupted":
+        return f"nnlab: interrupted; metrics so far are in {run.path}"
+    return (
+        f"nnlab: interrupted while saving; the run had ended {run.status} and its files "
+        f"were saved whole first: {run.path}"
+    )
 
 
 @cli.command()
@@ -210,7 +221,8 @@ def gradcheck(config: Path, overrides: tuple[str, ...], batch: int) -> int:
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Jobs run at once [default: the number of CPU cores].",
+    help="Jobs run at once, never more than the sweep's jobs [default: local, the CPU cores "
+    "this process may use (and at most those); ray, the cluster's CPUs / --cpus-per-job].",
 )
 @click.option(
     "--executor",
@@ -294,6 +306,7 @@ def sweep(
             executor=executor,
             address=address,
             cpus_per_job=cpus_per_job,
+            warn=lambda message: click.echo(f"nnlab: warning: {message}", err=True),
         )
     except SweepInterrupted as exc:
         progress.close()

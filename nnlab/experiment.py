@@ -12,12 +12,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nnlab.config import dump_config, load_config
 from nnlab.errors import Diverged, NnlabError, RunStorageError
 from nnlab.files import atomic_write_text
+from nnlab.liveness import Heartbeat, refuse_if_alive
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
 from nnlab.runs import RUNS_DIR, Run, RunRecorder, create_run_dir, load_run, make_exact_dir
 
@@ -26,47 +28,40 @@ Overrides = Mapping[str, Any] | Iterable[str] | None
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C (or SIGTERM via the CLI) stopped a run; ``run`` is its folder, marked interrupted."""
+    """Ctrl-C (or SIGTERM via the CLI) stopped a run; ``run`` is its folder, with every file
+    whole. Its status is ``interrupted``, or, when the signal came while a run that had
+    finished was saving its files, the status it finished with (``completed``, say)."""
 
     def __init__(self, run: Run):
         super().__init__(f"run interrupted: {run.path}")
         self.run = run
 
 
-@contextlib.contextmanager
-def _no_sigint() -> Iterator[None]:
-    """Hold off a second Ctrl-C while the run's final files are written."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 class _HeldSignals:
-    """Hold Ctrl-C and SIGTERM from the moment a run folder is made until its meta.json says
-    ``running``: a signal in between is noted, and :meth:`release` hands it to the handler
-    it was meant for, inside the run, which then ends ``interrupted`` — never leaving a
-    folder without meta.json. (Python runs signal handlers in the main thread only, so this
-    holds whatever threads the libraries started.)"""
+    """Holds Ctrl-C and SIGTERM while a run folder must not be left half-written: from the
+    moment it is made until its meta.json says ``running``, and again through every final
+    write (model, figures, summary, meta). A signal in between is noted, and :meth:`release`
+    hands it to the handler it was meant for, once the files are whole. (Python runs signal
+    handlers in the main thread only, so this holds whatever threads the libraries started.)"""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __enter__(self) -> _HeldSignals:
+    def __init__(self) -> None:
         self._old: dict[int, Any] = {}
         self._pending: int | None = None
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._old[sig] = signal.signal(sig, self._note)
-        return self
+
+    def hold(self) -> None:
+        """Note the signals from now on instead of acting on them."""
+        if self._old or threading.current_thread() is not threading.main_thread():
+            return
+        for sig in self.SIGNALS:
+            self._old[sig] = signal.signal(sig, self._note)
 
     def _note(self, signum: int, frame: Any) -> None:
         self._pending = signum
 
     def release(self) -> None:
+        """Give the signals back to their handlers, and a noted one to its own."""
         old, self._old = self._old, {}
         for sig, handler in old.items():
             signal.signal(sig, handler)
@@ -77,6 +72,19 @@ class _HeldSignals:
             old[signum](signum, None)  # Python's Ctrl-C handler, or the CLI's SIGTERM one
         else:
             signal.raise_signal(signum)  # the default action
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Let the signals through inside (the training loop), holding them again after."""
+        try:
+            self.release()
+            yield
+        finally:
+            self.hold()
+
+    def __enter__(self) -> _HeldSignals:
+        self.hold()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
@@ -96,14 +104,17 @@ def train(
 
     Everything the user gave is validated, and the data loaded, before the folder is created,
     so bad input (:class:`nnlab.errors.NnlabError`) leaves nothing behind. A run that
-    diverges or fails returns a Run with that status; Ctrl-C raises :class:`RunInterrupted`
-    after marking the folder. ``progress(done, total, desc=None, unit="it")`` is called as work
-    is done, ``on_row(row)`` with every metric row and ``on_step(step)`` after every optimizer
-    step; either may raise :class:`nnlab.models.StopRun` to end the run early (its status and
-    reason are recorded). ``run_dir`` puts the run in exactly that new folder instead of a
-    timestamped one under ``runs_dir`` (sweeps use it for their jobs). ``resume`` names an
-    interrupted run folder of a resumable kind (the DCN) to continue in place from its last
-    checkpoint (``config`` and ``overrides`` must then be left out).
+    diverges or fails returns a Run with that status; Ctrl-C (or SIGTERM with a handler that
+    raises KeyboardInterrupt, as the CLI's does) raises :class:`RunInterrupted` after marking
+    the folder, or, when it comes while a finished run saves its files, after saving them
+    whole under the status the run finished with. ``progress(done, total, desc=None,
+    unit="it")`` is called as work is done, ``on_row(row)`` with every metric row and
+    ``on_step(step)`` after every optimizer step; either may raise
+    :class:`nnlab.models.StopRun` to end the run early (its status and reason are recorded).
+    ``run_dir`` puts the run in exactly that new folder instead of a timestamped one under
+    ``runs_dir`` (sweeps use it for their jobs). ``resume`` names an interrupted run folder
+    of a resumable kind (the DCN) to continue in place from its last checkpoint (``config``
+    and ``overrides`` must then be left out).
     """
     if resume is not None:
         if config is not None or overrides:
@@ -126,7 +137,7 @@ def _hooks(on_row, on_step, progress) -> Hooks:
     return Hooks(**{name: fn for name, fn in given.items() if fn is not None})
 
 
-RESUMABLE = ("interrupted", "failed", "running")  # running: the process was killed outright
+RESUMABLE = ("interrupted", "failed", "running")  # running: if its process is gone (liveness)
 
 
 def _resume(path: Path, hooks: Hooks) -> Run:
@@ -145,6 +156,7 @@ def _resume(path: Path, hooks: Hooks) -> Run:
             f"{path} is a {previous.status} run; only an interrupted, failed or "
             "killed run can be resumed"
         )
+    refuse_if_alive(previous.meta, path, "resume it")  # running: killed, or still training?
     trainer = build(cfg)  # loads the data: only once the run is known to be resumable
     rows = trainer.load_checkpoint(path)
     with _HeldSignals() as held:
@@ -158,6 +170,16 @@ def _storage_error(path: Path, reason: str, status: str, error: str | None) -> R
         f"run folder {path} cannot be written any more ({reason}); the run "
         f"ended {status}" + (f": {error}" if error else "")
     )
+
+
+@dataclass
+class _Ending:
+    """How the training loop ended: the run's status, its error, and whether a signal (or
+    Ctrl-C) stopped it."""
+
+    status: str
+    error: str | None = None
+    interrupted: bool = False
 
 
 def _recording(recorder: RunRecorder, hooks: Hooks) -> tuple[Hooks, list[int]]:
@@ -177,6 +199,51 @@ def _recording(recorder: RunRecorder, hooks: Hooks) -> tuple[Hooks, list[int]]:
     return Hooks(row, step, hooks.progress), last
 
 
+def _fit(trainer: Trainer, recorder: RunRecorder, hooks: Hooks, held: _HeldSignals) -> _Ending:
+    """Run the trainer's loop with the signals let through (a noted one first of all), and
+    say how it ended; the signals are held again before anything else is done."""
+    recording, last_step = _recording(recorder, hooks)
+    try:
+        with held.released():
+            trainer.fit(recorder.path, recording)
+    except StopRun as exc:
+        recorder.meta["stopped"] = {"reason": exc.reason, "step": last_step[0]}
+        return _Ending(exc.status)
+    except Diverged as exc:
+        return _Ending("diverged", str(exc))
+    except KeyboardInterrupt:
+        return _Ending("interrupted", "interrupted by the user", interrupted=True)
+    except Exception as exc:  # a bug or resource fault: keep the folder honest, report it
+        with contextlib.suppress(OSError):  # the disk may be why it failed
+            atomic_write_text(recorder.path / "error.log", traceback.format_exc())
+        return _Ending("failed", f"{type(exc).__name__}: {exc}")
+    return _Ending("completed")
+
+
+def _save(trainer: Trainer, recorder: RunRecorder, ending: _Ending, train_seconds: float) -> Run:
+    """The final writes: the model, the figures, summary.json and meta.json with the status
+    they bear out (the caller holds the signals throughout)."""
+    status, error = ending.status, ending.error
+    if not (recorder.path / "config.yaml").is_file():  # never recreate a removed folder
+        raise _storage_error(recorder.path, "it was removed", status, error)
+    try:
+        trainer.save_model(recorder.path)
+    except OSError as exc:  # a full disk, a folder gone: the status still says so
+        status = "failed" if status == "completed" else status
+        error = error or f"saving the model failed: {exc}"
+    if recorder.metrics.rows and status != "failed":
+        try:
+            trainer.figures(recorder.metrics.rows, recorder.path / "plots", recorder.path)
+        except Exception as exc:
+            recorder.meta["warnings"] = [f"plotting failed: {type(exc).__name__}: {exc}"]
+    try:
+        return recorder.finish(
+            status, trainer.n_params, train_seconds, error, trainer.summary_extra()
+        )
+    except OSError as exc:
+        raise _storage_error(recorder.path, exc.strerror or str(exc), status, error) from None
+
+
 def _execute(
     trainer: Trainer,
     recorder: RunRecorder,
@@ -184,48 +251,23 @@ def _execute(
     held: _HeldSignals,
     previous_seconds: float = 0.0,
 ) -> Run:
-    """Run the trainer's loop, then save the model, the figures and an honest status. Signals
-    held while the folder was set up are let through first thing in the loop's try."""
-    recording, last_step = _recording(recorder, hooks)
-    status, error, interrupted = "completed", None, False
-    t0 = time.perf_counter()
-    try:
-        held.release()
-        trainer.fit(recorder.path, recording)
-    except StopRun as exc:
-        status = exc.status
-        recorder.meta["stopped"] = {"reason": exc.reason, "step": last_step[0]}
-    except Diverged as exc:
-        status, error = "diverged", str(exc)
-    except KeyboardInterrupt:
-        status, error, interrupted = "interrupted", "interrupted by the user", True
-    except Exception as exc:  # a bug or resource fault: keep the folder honest, report it
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(OSError):  # the disk may be why it failed
-            atomic_write_text(recorder.path / "error.log", traceback.format_exc())
-    train_seconds = previous_seconds + time.perf_counter() - t0
+    """Run the trainer's loop, then save the model, the figures and an honest status.
 
-    with _no_sigint():
-        if not (recorder.path / "config.yaml").is_file():  # never recreate a removed folder
-            raise _storage_error(recorder.path, "it was removed", status, error)
-        try:
-            trainer.save_model(recorder.path)
-        except OSError as exc:  # a full disk, a folder gone: the status still says so
-            status, error = (
-                ("failed" if status == "completed" else status),
-                (error or f"saving the model failed: {exc}"),
-            )
-        if recorder.metrics.rows and status != "failed":
-            try:
-                trainer.figures(recorder.metrics.rows, recorder.path / "plots", recorder.path)
-            except Exception as exc:
-                recorder.meta["warnings"] = [f"plotting failed: {type(exc).__name__}: {exc}"]
-        try:
-            run = recorder.finish(
-                status, trainer.n_params, train_seconds, error, trainer.summary_extra()
-            )
-        except OSError as exc:
-            raise _storage_error(recorder.path, exc.strerror or str(exc), status, error) from None
-    if interrupted:
+    Only the loop itself takes Ctrl-C and SIGTERM as they come: the final writes run with
+    both held, so a signal can never leave a run ``running`` without its summary. One that
+    came meanwhile ends the process once they are done (:class:`RunInterrupted`, exit 130),
+    the run keeping the status its files bear out — a run that had finished training is
+    ``completed``, with its model, figures and summary whole, not ``interrupted``: nothing in
+    it was cut short, and a DCN's checkpoint is gone by then, so there is nothing to resume.
+    """
+    t0 = time.perf_counter()
+    with Heartbeat(recorder.path):  # until the final meta.json: others can tell it lives
+        ending = _fit(trainer, recorder, hooks, held)
+        run = _save(trainer, recorder, ending, previous_seconds + time.perf_counter() - t0)
+    try:
+        held.release()  # a signal noted while saving is acted on now
+    except KeyboardInterrupt:
+        raise RunInterrupted(run) from None
+    if ending.interrupted:
         raise RunInterrupted(run)
     return run

@@ -15,6 +15,7 @@ from typing import Any
 
 from nnlab.config import flatten
 from nnlab.errors import NnlabError
+from nnlab.liveness import DEAD, shown_status
 from nnlab.metrics import COUNTERS, LISTED, PREFERRED, metric_text, short_key
 from nnlab.runs import Run, load_run, result_row
 
@@ -139,7 +140,7 @@ def _listing(path: Path) -> Listing:
                 path,
                 state["name"],
                 "sweep",
-                state.get("status", "?"),
+                shown_status(state, path),
                 state.get("created", ""),
                 _duration(state.get("created"), state.get("updated")),
                 f"{len(state['jobs'])} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
@@ -151,7 +152,7 @@ def _listing(path: Path) -> Listing:
             path,
             run.meta.get("name", path.name),
             run.meta.get("kind", "?"),
-            run.status,
+            shown_status(run.meta, path),
             run.meta.get("start_time", ""),
             run.meta.get("duration_seconds"),
             "  ".join(shown[:2]),
@@ -161,7 +162,8 @@ def _listing(path: Path) -> Listing:
 
 
 def list_runs(runs_dir: Path, status: str | None = None, name: str | None = None) -> list[Listing]:
-    """The runs and sweeps directly under ``runs_dir``, newest first."""
+    """The runs and sweeps directly under ``runs_dir``, newest first; ``status`` filters on the
+    stored status (a run shown ``running (dead?)`` is a ``running`` one)."""
     if not runs_dir.is_dir():
         raise NnlabError(f"{runs_dir}: no such runs folder")
     found = [
@@ -172,7 +174,7 @@ def list_runs(runs_dir: Path, status: str | None = None, name: str | None = None
     found = [
         f
         for f in found
-        if (status is None or f.status == status)
+        if (status is None or f.status.removesuffix(DEAD) == status)
         and (name is None or fnmatch.fnmatch(f.name, name))
     ]
     return sorted(found, key=lambda f: (f.started, f.path.name), reverse=True)

@@ -18,6 +18,7 @@ import yaml
 from nnlab.config import flatten, load_config, read_yaml_file
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_text
+from nnlab.liveness import Heartbeat, refuse_if_alive
 from nnlab.runs import RUNS_DIR, create_run_dir, load_run, result_row
 from nnlab.sweeps.executors import Executor, LocalExecutor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
@@ -26,6 +27,7 @@ from nnlab.sweeps.summary import write_summary
 
 Progress = Callable[..., None]
 OnJob = Callable[[str, dict[str, Any]], None]
+Warn = Callable[[str], None]
 
 
 @dataclass
@@ -273,19 +275,30 @@ def make_executor(
     jobs: int | None,
     address: str | None,
     cpus_per_job: int,
+    to_run: int | None = None,
+    warn: Warn | None = None,
 ) -> Executor:
     """The executor a sweep runs on: an Executor passes through; "ray" connects to a cluster
     (``address``); "local" keeps ``jobs`` worker processes (the CLI's --jobs; default one per
-    core)."""
+    core). Either runs at most ``to_run`` tasks at once, the jobs there are to run."""
     if isinstance(executor, Executor):
         return executor
     if executor == "ray":
         from nnlab.sweeps.ray_executor import RayExecutor
 
-        return RayExecutor(address, cpus_per_job, jobs)
+        return RayExecutor(address, cpus_per_job, jobs, to_run)
     if address is not None:
         raise NnlabError("--address names a Ray cluster: use it with --executor ray")
-    return LocalExecutor(workers=jobs)
+    return LocalExecutor(jobs, to_run, warn)
+
+
+def _jobs_to_run(sweep: SweepSpec, state: SweepState | None = None) -> int:
+    """How many jobs are left to run: a grid's jobs not done, a search's trials × seeds less
+    the jobs done (``state``: on a resume)."""
+    if sweep.search is None:
+        return len(sweep.jobs if state is None else _todo(sweep, state))
+    done = 0 if state is None else sum(e.status in DONE for e in state.jobs.values())
+    return sweep.search.trials * len(sweep.seeds or [None]) - done
 
 
 def _job(sweep: SweepSpec, job_id: str, overrides: dict[str, Any]) -> Job:
@@ -313,6 +326,7 @@ def run_sweep(
     on_job: OnJob | None = None,
     address: str | None = None,
     cpus_per_job: int = 1,
+    warn: Warn | None = None,
 ) -> Sweep:
     """Run (or resume) a sweep and write its tables and figures.
 
@@ -323,11 +337,14 @@ def run_sweep(
     cluster holds). ``executor`` is "local", "ray" (``address`` names the cluster; each job
     asks for ``cpus_per_job`` CPUs) or an :class:`~nnlab.sweeps.executors.Executor`; it is set
     up before the sweep folder is touched, so a cluster that cannot be reached leaves no job
-    marked running.
+    marked running. Never more run at once than there are jobs left, nor, locally, than the
+    cores; ``warn(message)`` is told when ``jobs`` asked for more than the cores.
     """
     if resume is not None:
         folder = Path(resume)
         saved = _read_saved_sweep(folder)
+        state = SweepState.load(folder)
+        refuse_if_alive({"status": state.status}, folder, "resume it")
         if sweep_file is None:
             sweep_file = saved["sweep"]["file"]
             overrides = overrides or saved["sweep"]["overrides"]
@@ -339,19 +356,20 @@ def run_sweep(
                 + "; ".join(changes)
                 + "); use --force to resume anyway"
             )
-        state = SweepState.load(folder)
         if sweep.search is not None:  # its jobs so far are the trials in state.json
             sweep.jobs = [_job(sweep, k, e.overrides) for k, e in state.jobs.items()]
         for job in sweep.jobs:
             entry = state.jobs.setdefault(job.id, JobEntry(job.overrides))
             _adopt_finished_attempt(folder, entry)
         # in memory so far: the folder is written only once the executor is up
-        executor = make_executor(executor, jobs, address, cpus_per_job)
+        executor = make_executor(
+            executor, jobs, address, cpus_per_job, _jobs_to_run(sweep, state), warn
+        )
         state.status = "running"
         state.save()
     else:
         sweep = load_sweep(sweep_file, overrides)
-        executor = make_executor(executor, jobs, address, cpus_per_job)
+        executor = make_executor(executor, jobs, address, cpus_per_job, _jobs_to_run(sweep), warn)
         folder = create_run_dir(runs_dir, sweep.name, kind="sweep")
         record = sweep.resolved()
         record["sweep"]["file"] = str(Path(sweep_file).resolve())
@@ -359,6 +377,22 @@ def run_sweep(
         (folder / "jobs").mkdir()
         state = SweepState.new(folder, sweep)
 
+    with Heartbeat(folder):  # a resume or `nnlab runs` can tell that this sweep lives
+        return _run_jobs(sweep, state, folder, executor, fail_fast, retries, progress, on_job)
+
+
+def _run_jobs(
+    sweep: SweepSpec,
+    state: SweepState,
+    folder: Path,
+    executor: Executor,
+    fail_fast: bool,
+    retries: int,
+    progress: Progress | None,
+    on_job: OnJob | None,
+) -> Sweep:
+    """Run the jobs still to do (asking a search for its trials), then write the tables and
+    figures; SweepInterrupted on Ctrl-C."""
     source = None
     if sweep.search is not None:
         from nnlab.sweeps.search import TrialSource

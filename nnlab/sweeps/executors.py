@@ -2,8 +2,9 @@
 (nnlab.sweeps.driver) owns the state, the retries and the summary, so a new executor (a cluster,
 say) only has to move tasks and outcomes (docs/design.md, 'Sweep folder').
 
-The local executor keeps up to ``workers`` worker processes, each limited to a fair share of the
-CPU threads so that parallel jobs do not oversubscribe the cores.
+The local executor keeps up to ``workers`` worker processes — never more than the jobs there are
+to run, nor than the cores this process may use — each limited to a fair share of the CPU
+threads so that parallel jobs do not oversubscribe the cores.
 """
 
 from __future__ import annotations
@@ -114,8 +115,11 @@ def run_task(task: Task) -> Outcome:
             on_row = reporter(task.report)
         with kind_of(task.config).limit_threads(task.config, task.threads):
             run = train(task.config, run_dir=task.run_dir, on_row=on_row)
-    except RunInterrupted as exc:
-        return Outcome(task.job_id, task.attempt, "interrupted", exc.run.error, exc.run.summary)
+    except RunInterrupted as exc:  # its status: interrupted, or what it had finished with
+        run = exc.run
+        return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
+    except KeyboardInterrupt:  # stopped while its config or data loaded: no folder yet
+        return Outcome(task.job_id, task.attempt, "interrupted", "stopped before the run began")
     except NnlabError as exc:
         return Outcome(task.job_id, task.attempt, "failed", str(exc))
     except Exception as exc:  # a crash outside the run's own handling: report, don't die
@@ -133,13 +137,24 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+class _Stop:
+    """A worker's SIGTERM handler (from the driver cancelling, or from Linux as the driver
+    died): stop the run as Ctrl-C would, and remember to take no further task, even when
+    the signal was held until a finished run had saved its files and that run completed."""
+
+    asked = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.asked = True
+        raise KeyboardInterrupt
+
+
 def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
     for name in THREAD_VARIABLES:  # before NumPy or torch is imported in this process
         os.environ[name] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    from nnlab.errors import raise_interrupt  # light: NumPy and torch load with a run
-
-    signal.signal(signal.SIGTERM, raise_interrupt)
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
     _die_with_parent()
     while True:
         try:
@@ -152,17 +167,44 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
         outcome = run_task(task)
         with contextlib.suppress(Exception):
             outbox.put(outcome)
-        if outcome.status == "interrupted":
+        if stop.asked or outcome.status == "interrupted":
             return
 
 
-class LocalExecutor(Executor):
-    """Up to ``workers`` processes on this machine (default: one per core), each pinned to
-    ``cores // workers`` threads. A worker starts only when a task finds no idle one."""
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity (``taskset``, a batch scheduler's
+    cpuset) where the system has one, else every core."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
-    def __init__(self, workers: int | None = None):
-        cores = os.cpu_count() or 1
-        self.slots = max(1, workers or cores)
+
+def capped(asked: int, *limits: int | None) -> int:
+    """How many tasks to run at once: ``asked``, but at least 1 and at most each limit that is
+    known (the jobs there are to run, the cores) — a slot beyond the jobs never runs anything,
+    and a worker beyond the cores only costs memory (~170 MB a process) and threads."""
+    return max(1, min(asked, *(limit for limit in limits if limit)))
+
+
+class LocalExecutor(Executor):
+    """Up to ``workers`` processes on this machine (default: one per core), capped at the
+    ``jobs`` there are to run and at the cores this process may use (``warn`` is told when
+    more were asked for than the cores); each is pinned to ``cores // workers`` threads. A
+    worker starts only when a task finds no idle one."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        jobs: int | None = None,
+        warn: Callable[[str], None] | None = None,
+    ):
+        cores = usable_cores()
+        if workers is not None and workers > cores and warn is not None:
+            warn(
+                f"--jobs {workers} is more than the {cores} core{'s' * (cores != 1)} this "
+                f"process may use; running at most {capped(workers, cores, jobs)} jobs at once"
+            )
+        self.slots = capped(workers or cores, cores, jobs)
         self.threads = max(1, cores // self.slots)
         self._ctx = mp.get_context("spawn")  # a clean interpreter: no inherited thread pools
         self._outbox = self._ctx.Queue()

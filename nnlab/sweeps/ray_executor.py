@@ -25,7 +25,7 @@ from typing import Any
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_bytes
 from nnlab.models import kind_of
-from nnlab.sweeps.executors import Executor, Outcome, Task, run_task
+from nnlab.sweeps.executors import Executor, Outcome, Task, capped, run_task
 
 CONNECT_TIMEOUT = 10.0  # seconds for the address check; ray.init itself follows
 ANSWER_TIMEOUT = 120.0  # seconds a task waits for the driver's pruning answer before going on
@@ -124,12 +124,17 @@ class RayExecutor(Executor):
     """Jobs as Ray tasks of ``cpus_per_job`` CPUs (and the GPUs a job's model kind asks for,
     :meth:`nnlab.models.Kind.resources`: one for a DCN whose device is cuda).
 
-    At most ``workers`` tasks run at once (default: as many as the cluster's CPUs hold).
-    Without an address, a local Ray instance is started for the sweep and stopped after it.
+    At most ``workers`` tasks run at once (default: as many as the cluster's CPUs hold), and
+    never more than the ``jobs`` there are to run. Without an address, a local Ray instance is
+    started for the sweep and stopped after it.
     """
 
     def __init__(
-        self, address: str | None = None, cpus_per_job: int = 1, workers: int | None = None
+        self,
+        address: str | None = None,
+        cpus_per_job: int = 1,
+        workers: int | None = None,
+        jobs: int | None = None,
     ):
         try:
             import ray
@@ -153,7 +158,7 @@ class RayExecutor(Executor):
             raise NnlabError(f"cannot connect to the Ray cluster at {where}: {reason}") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.cpus_per_job = cpus_per_job
-        self.slots = max(1, workers or cpus // cpus_per_job)
+        self.slots = capped(workers or cpus // cpus_per_job, jobs)
         self._remote = ray.remote(_remote_run)
         self._running: dict[Any, Task] = {}
         self._judge: Callable[[int, int, float], bool] | None = None

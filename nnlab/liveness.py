@@ -1,0 +1,148 @@
+"""Whether a run or sweep marked ``running`` still has a live process behind it.
+
+A status of ``running`` is written when the work starts and replaced when it ends, so a
+process killed outright (SIGKILL, the OOM killer, a power cut) leaves it ``running`` for ever.
+Three facts tell a live one from a dead one (docs/design.md, 'Liveness'):
+
+- the process id and host (meta.json's ``pid`` and ``host``; for a sweep, the heartbeat's);
+- on this host, whether that process exists (a zombie does not count);
+- a heartbeat: the file ``heartbeat`` in the folder, whose modification time a thread of the
+  running process renews every :data:`BEAT_SECONDS`, which works across hosts too. One older
+  than :data:`STALE_SECONDS` means the process is gone (or stopped, or its pid was reused).
+
+``running (dead?)`` is only shown (``nnlab runs``): the stored status never changes here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nnlab.errors import NnlabError
+from nnlab.files import atomic_write_text
+
+HEARTBEAT = "heartbeat"  # the file in a run or sweep folder
+BEAT_SECONDS = 5.0  # how often a running process renews it
+STALE_SECONDS = 60.0  # a heartbeat older than this: the process is gone
+DEAD = " (dead?)"  # what `nnlab runs` adds to a `running` whose process is gone
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process a ``running`` folder names: its pid, its host, and the age of its last
+    heartbeat in seconds (None: no heartbeat of that process was found)."""
+
+    pid: int
+    host: str
+    beat_age: float | None
+
+    def alive(self) -> bool | None:
+        """True if the process lives, False if it is gone, None where nothing can tell (another
+        host and no heartbeat: a run written before heartbeats existed)."""
+        if self.beat_age is not None and self.beat_age > STALE_SECONDS:
+            return False
+        if self.host == socket.gethostname():
+            return _pid_alive(self.pid)
+        return True if self.beat_age is not None else None
+
+    def __str__(self) -> str:
+        beat = "" if self.beat_age is None else f", heartbeat {self.beat_age:.0f} s ago"
+        return f"pid {self.pid} on host {self.host}{beat}"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host and has not exited (a zombie has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (macOS): the signal test is all there is
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _read_heartbeat(folder: Path) -> tuple[dict[str, Any], float] | None:
+    """The heartbeat file's record (pid, host) and its age in seconds, or None."""
+    path = Path(folder) / HEARTBEAT
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        age = time.time() - path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    return (record, max(0.0, age)) if isinstance(record, dict) else None
+
+
+def owner_of(record: dict[str, Any], folder: Path) -> Owner | None:
+    """The process behind ``record`` (meta.json, or state.json for a sweep) in ``folder``:
+    its pid and host from the record when it has them, else from the heartbeat; None when
+    neither names one. A heartbeat left by another process (one that ran before a resume)
+    does not count for this one."""
+    beat = _read_heartbeat(folder)
+    named = record if isinstance(record.get("pid"), int) else beat[0] if beat else {}
+    pid, host = named.get("pid"), named.get("host")
+    if not isinstance(pid, int) or pid <= 0 or not isinstance(host, str):
+        return None  # (pid 0 or below would name a process group)
+    age = beat[1] if beat and (beat[0].get("pid"), beat[0].get("host")) == (pid, host) else None
+    return Owner(pid, host, age)
+
+
+def shown_status(record: dict[str, Any], folder: Path) -> str:
+    """The status to show for a run (its meta.json) or sweep (its state.json): the stored one,
+    with ``(dead?)`` added to a ``running`` whose process is gone."""
+    status = str(record.get("status", "?"))
+    if status != "running":
+        return status
+    owner = owner_of(record, folder)
+    return status + DEAD if owner is not None and owner.alive() is False else status
+
+
+def refuse_if_alive(record: dict[str, Any], folder: Path, what: str) -> None:
+    """NnlabError, naming the process, when ``record`` says ``running`` and its process lives:
+    taking over its folder would make two processes write one run (or sweep)."""
+    owner = owner_of(record, folder) if record.get("status") == "running" else None
+    if owner is not None and owner.alive():
+        raise NnlabError(
+            f"{folder} is still running ({owner}); {what} only once that process has ended "
+            "(stop it, or wait for it)"
+        )
+
+
+class Heartbeat:
+    """While the ``with`` block runs, ``folder/heartbeat`` names this process and is renewed
+    every :data:`BEAT_SECONDS` by a daemon thread (a touch: one system call, off the training
+    loop's path); on the way out it is removed, as the folder's status then says the rest.
+    Best effort: a disk that refuses the file leaves liveness to the pid alone."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / HEARTBEAT
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="nnlab-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        record = {"pid": os.getpid(), "host": socket.gethostname()}
+        with contextlib.suppress(OSError):
+            atomic_write_text(self.path, json.dumps(record) + "\n")
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(BEAT_SECONDS):
+            with contextlib.suppress(OSError):  # a folder removed mid-run is not recreated
+                os.utime(self.path)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
