@@ -20,8 +20,9 @@ import click
 from nnlab import __version__
 from nnlab.errors import NnlabError, raise_interrupt
 from nnlab.metrics import is_result, metric_field
+from nnlab.records import STATUSES
 from nnlab.results import FORMATS
-from nnlab.runs import RUNS_DIR, STATUSES
+from nnlab.runs import RUNS_DIR
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -403,29 +404,17 @@ def report(folders: tuple[Path, ...]) -> int:
 )
 def runs(runs_dir: Path, status: str | None, pattern: str | None) -> int:
     """List the runs and sweeps in a runs folder, newest first."""
-    from nnlab.results import list_runs
+    from nnlab.results import list_runs, runs_table
 
     rows = list_runs(runs_dir, status, pattern)
+    for entry in rows:
+        if entry.problem:
+            click.echo(f"nnlab: warning: {' '.join(entry.problem.split())}", err=True)
     if not rows:
         click.echo(f"no runs in {runs_dir}" + (" matching" if status or pattern else ""))
         return EXIT_OK
-    table = [("started", "name", "kind", "status", "time", "results", "folder")]
-    for r in rows:
-        took = "" if r.duration is None else f"{r.duration:.1f}s"
-        table.append(
-            (
-                r.started.replace("T", " ")[:19],
-                r.name,
-                r.kind,
-                r.status,
-                took,
-                r.metrics,
-                r.path.name,
-            )
-        )
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for line in runs_table(rows):
+        click.echo(line)
     return EXIT_OK
 
 

@@ -232,15 +232,12 @@ QUANTITIES = ("weights", "biases", "net_input", "activation", "pool")
 def layer_stats(stats_csv: Path, path: Path, title: str) -> Path | None:
     """The DCN's layer statistics over steps: a row of panels per quantity (weights, biases,
     net inputs, activations, pool outputs), one panel per statistic, a line per layer."""
-    import csv
+    from nnlab.records import read_stats
 
     series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
-    with open(stats_csv, newline="", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            for stat in STATISTICS:
-                series.setdefault((r["quantity"], stat, r["layer"]), []).append(
-                    (int(r["step"]), float(r[stat]))
-                )
+    for r in read_stats(stats_csv):
+        for stat in STATISTICS:
+            series.setdefault((r["quantity"], stat, r["layer"]), []).append((r["step"], r[stat]))
     quantities = [q for q in QUANTITIES if any(k[0] == q for k in series)]
     if not quantities:
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from nnlab.config import flatten
 from nnlab.errors import NnlabError
 from nnlab.metrics import COUNTERS, LISTED, PREFERRED, metric_text, short_key
+from nnlab.records import read_meta, read_metrics, read_state, read_summary
 from nnlab.runs import Run, load_run, result_row
 
 FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.plots)
@@ -119,6 +120,8 @@ class Listing:
     started: str
     duration: float | None
     metrics: str
+    meta: dict[str, Any] = field(default_factory=dict)  # a run's meta.json, as recorded
+    problem: str | None = None  # why the folder could not be read (status "unreadable")
 
 
 def _duration(start: str | None, end: str | None) -> float | None:
@@ -128,36 +131,45 @@ def _duration(start: str | None, end: str | None) -> float | None:
         return None
 
 
+def _sweep_listing(path: Path) -> Listing:
+    state = read_state(path)
+    counts: dict[str, int] = {}
+    for job in state["jobs"].values():
+        counts[job["status"]] = counts.get(job["status"], 0) + 1
+    return Listing(
+        path,
+        state["name"],
+        "sweep",
+        state["status"],
+        state["created"],
+        _duration(state["created"], state["updated"]),
+        f"{len(state['jobs'])} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
+    )
+
+
+def _run_listing(path: Path) -> Listing:
+    meta, summary = read_meta(path), read_summary(path)
+    final = result_row(summary) or next(reversed(read_metrics(path / "metrics.csv")), {})
+    shown_metrics = [f"{k} {metric_text(k, final[k])}" for k in LISTED if k in final]
+    return Listing(
+        path,
+        meta["name"],
+        meta["kind"],
+        meta["status"],
+        meta["start_time"],
+        meta.get("duration_seconds"),
+        "  ".join(shown_metrics[:2]),
+        meta,
+    )
+
+
 def _listing(path: Path) -> Listing:
+    """A folder's line; a folder whose files cannot be read is listed as unreadable, with
+    the reason, so that it never hides the others."""
     try:
-        if folder_kind(path) == "sweep":
-            state = json.loads((path / "state.json").read_text(encoding="utf-8"))
-            counts: dict[str, int] = {}
-            for job in state["jobs"].values():
-                counts[job["status"]] = counts.get(job["status"], 0) + 1
-            return Listing(
-                path,
-                state["name"],
-                "sweep",
-                state.get("status", "?"),
-                state.get("created", ""),
-                _duration(state.get("created"), state.get("updated")),
-                f"{len(state['jobs'])} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
-            )
-        run = load_run(path)
-        final = result_row(run.summary) or (run.metrics[-1] if run.metrics else {})
-        shown = [f"{k} {metric_text(k, final[k])}" for k in LISTED if k in final]
-        return Listing(
-            path,
-            run.meta.get("name", path.name),
-            run.meta.get("kind", "?"),
-            run.status,
-            run.meta.get("start_time", ""),
-            run.meta.get("duration_seconds"),
-            "  ".join(shown[:2]),
-        )
-    except (NnlabError, KeyError, TypeError, ValueError) as exc:
-        return Listing(path, path.name, "?", "unreadable", "", None, str(exc)[:60])
+        return _sweep_listing(path) if folder_kind(path) == "sweep" else _run_listing(path)
+    except NnlabError as exc:
+        return Listing(path, path.name, "?", "unreadable", "", None, "", problem=str(exc))
 
 
 def list_runs(runs_dir: Path, status: str | None = None, name: str | None = None) -> list[Listing]:
@@ -176,3 +188,39 @@ def list_runs(runs_dir: Path, status: str | None = None, name: str | None = None
         and (name is None or fnmatch.fnmatch(f.name, name))
     ]
     return sorted(found, key=lambda f: (f.started, f.path.name), reverse=True)
+
+
+COLUMNS = ("started", "name", "kind", "status", "time", "results", "folder")
+WIDEST = {"name": 40, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
+
+
+def shown_status(entry: Listing) -> str:
+    """What the status column of `nnlab runs` says of a run or sweep: the one place that
+    decides it (the status recorded in its files, or 'unreadable')."""
+    return entry.status
+
+
+def _cells(entry: Listing) -> tuple[str, ...]:
+    took = "" if entry.duration is None else f"{entry.duration:.1f}s"
+    started = entry.started.replace("T", " ")[:19]
+    return (started, entry.name, entry.kind, shown_status(entry), took, entry.metrics,
+            entry.path.name)  # fmt: skip
+
+
+def _cell(text: str, widest: int) -> str:
+    """Text as one table cell: control characters escaped (a name never splits a row) and cut
+    to ``widest`` characters (a long name never widens every row)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= widest else text[: widest - 1] + "…"
+
+
+def runs_table(entries: list[Listing]) -> list[str]:
+    """The lines of `nnlab runs`: a header, then a row per entry, in aligned columns."""
+    table = [COLUMNS] + [
+        tuple(_cell(c, WIDEST.get(k, 40)) for k, c in zip(COLUMNS, _cells(e), strict=True))
+        for e in entries
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
+    ]

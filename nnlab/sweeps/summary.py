@@ -235,7 +235,7 @@ def comparison_plots(
     """Overlaid curves of every finished job and, when every model can draw its decision
     boundary (2-D data), a grid of them laid out like the first table."""
     from nnlab import plots
-    from nnlab.runs import read_metrics
+    from nnlab.records import read_metrics
 
     done = list(_finished(folder, state, sweep))
     if not done:
