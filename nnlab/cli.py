@@ -344,8 +344,8 @@ def _each(paths: tuple[Path, ...], action) -> int:
     "metrics",
     multiple=True,
     metavar="NAME",
-    help="With several runs: a metric to overlay, e.g. test_acc (repeatable) "
-    "[default: loss and accuracy].",
+    help="Draw only this metric's curves, e.g. test_acc (repeatable; several runs or a "
+    "sweep's jobs overlaid) [default: every figure; loss and accuracy overlaid].",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="png", show_default=True)
 def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], fmt: str) -> int:
@@ -354,10 +354,11 @@ def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     Given several run folders, draws their curves overlaid, one line per run, labelled by the
     config keys in which they differ.
     """
-    from nnlab.results import compare, folder_kind, load_run_with_metrics, replot
+    from nnlab.results import check_out, compare, folder_kind, load_run_with_metrics, replot
 
     if len(folders) == 1:
-        return _each(folders, lambda p: replot(p, out, fmt))
+        return _each(folders, lambda p: replot(p, out, fmt, list(metrics) or None))
+    out = check_out(out or Path("comparison"))
     runs = []
     for path in folders:
         try:
@@ -374,7 +375,7 @@ def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
         return EXIT_USAGE
     code = _each(
         (tuple(runs),),
-        lambda group: compare(list(group), out or Path("comparison"), list(metrics) or None, fmt),
+        lambda group: compare(list(group), out, list(metrics) or None, fmt),
     )
     return EXIT_RUN_FAILED if code == EXIT_OK and len(runs) < len(folders) else code
 

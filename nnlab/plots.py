@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_bytes
 from nnlab.metrics import SPLITS, is_accuracy
 
@@ -23,12 +24,16 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    """Render the figure in the format its file name says, and write it atomically."""
+    """Render the figure in the format its file name says, and write it atomically; a folder
+    that cannot take it is an NnlabError naming the file."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lstrip("."), dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buffer.getvalue())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        raise NnlabError(f"{path}: the figure cannot be written: {exc.strerror or exc}") from None
     return path
 
 
@@ -84,6 +89,17 @@ def accuracy_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
         "accuracy",
         percent=True,
     )
+
+
+def metric_curve(rows: Sequence[dict], metric: str, path: Path, title: str) -> Path | None:
+    """One metric against step ('loss' and 'accuracy': every split's, as the run's own
+    figures draw them)."""
+    if metric == "loss":
+        return loss_curve(rows, path, title)
+    if metric == "accuracy":
+        return accuracy_curve(rows, path, title)
+    label = metric.replace("_", " ")
+    return _curves(rows, [metric], path, f"{label} — {title}", label, is_accuracy(metric))
 
 
 def _draw_boundary(

@@ -2,9 +2,11 @@
 state.json — hand-edited, foreign, truncated or garbage: every reader (`runs`, `report`,
 `plot`, `sweep --resume`) gives one line naming the file and the field, never a traceback;
 `nnlab runs` marks the broken folder and lists the others, one line each whatever the
-names."""
+names. And `plot --out` and `--metric`: a file is never taken for a folder, a metric never
+silently ignored."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -314,3 +316,38 @@ def test_runs_keeps_one_line_per_run_whatever_the_names(folders, tmp_path):
     rows = {line.split()[-1]: line for line in lines[1:]}
     assert "two\\nlines" in rows["newline"] and "…" in rows["long"]
     assert lines[0].index(" kind ") < 19 + 2 + 40 + 2  # the long name is cut, not padded to
+
+
+@pytest.mark.parametrize("what", ["run", "two runs", "sweep"])
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_plot_out_that_is_a_file_is_refused_and_the_file_kept(folders, tmp_path, what, where):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("my notes\n")
+    out = existing if where == "a file" else existing / "figures"
+    targets = {
+        "run": [folders["run"]],
+        "two runs": [folders["run"], folders["run"]],
+        "sweep": [folders["sweep"]],
+    }[what]
+    copies = []
+    for i, target in enumerate(targets):
+        copies.append(tmp_path / f"folder{i}")
+        shutil.copytree(target, copies[-1])
+    result = run_nnlab("plot", *copies, "--out", out)
+    assert result.returncode == 2, result.stderr
+    _one_error_line(result, "--out", str(out), "not a folder")
+    assert existing.read_text() == "my notes\n"
+
+
+@pytest.mark.parametrize("what", ["run", "sweep"])
+def test_plot_metric_a_folder_does_not_log_is_refused_with_what_it_logs(folders, tmp_path, what):
+    folder = tmp_path / what
+    shutil.copytree(folders[what], folder)
+    before = sorted(os.listdir(folder / "plots"))
+    result = run_nnlab("plot", folder, "--metric", "bogus", "--out", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    _one_error_line(result, "'bogus'", "train_acc, train_loss")
+    assert not (tmp_path / "out").exists() and sorted(os.listdir(folder / "plots")) == before
+    drawn = run_nnlab("plot", folder, "--metric", "train_acc", "--out", tmp_path / "out")
+    assert drawn.returncode == 0, drawn.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["train_acc.png"]

@@ -230,25 +230,28 @@ def _label(overrides: dict[str, Any]) -> str:
 
 
 def comparison_plots(
-    folder: Path, sweep: SweepSpec, state: dict[str, Any], out: Path | None = None, ext: str = "png"
+    folder: Path,
+    sweep: SweepSpec,
+    state: dict[str, Any],
+    out: Path | None = None,
+    ext: str = "png",
+    metrics: list[str] | None = None,
 ) -> list[Path]:
     """Overlaid curves of every finished job and, when every model can draw its decision
-    boundary (2-D data), a grid of them laid out like the first table."""
-    from nnlab import plots
+    boundary (2-D data), a grid of them laid out like the first table; with ``metrics``,
+    only the overlaid curves of those (each must be one every finished job logs)."""
     from nnlab.records import read_metrics
+    from nnlab.results import overlay
 
     done = list(_finished(folder, state, sweep))
     if not done:
         return []
     out = out or folder / "plots"
-    runs = [(_label(job.overrides), read_metrics(path / "metrics.csv")) for job, path in done]
-    made = [
-        plots.overlaid_curves(
-            runs, PREFERRED[name], out / f"{name}.{ext}", f"{name.title()} — sweep {sweep.name}"
-        )
-        for name in ("loss", "accuracy")
-    ]
-    made.append(_boundary_grid(done, sweep, state, out / f"decision_boundaries.{ext}"))
+    runs = [(_label(job.overrides), path, read_metrics(path / "metrics.csv")) for job, path in done]
+    title = f"sweep {sweep.name}"
+    made = overlay(runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics))
+    if not metrics:
+        made.append(_boundary_grid(done, sweep, state, out / f"decision_boundaries.{ext}"))
     return [p for p in made if p is not None]
 
 
