@@ -3,7 +3,7 @@ state.json — hand-edited, foreign, truncated or garbage: every reader (`runs`,
 `plot`, `sweep --resume`) gives one line naming the file and the field, never a traceback;
 `nnlab runs` marks the broken folder and lists the others, one line each whatever the
 names. And `plot --out` and `--metric`: a file is never taken for a folder, a metric never
-silently ignored."""
+silently ignored; a sweep table of a metric its runs never log says so."""
 
 import json
 import os
@@ -337,6 +337,24 @@ def test_plot_out_that_is_a_file_is_refused_and_the_file_kept(folders, tmp_path,
     assert result.returncode == 2, result.stderr
     _one_error_line(result, "--out", str(out), "not a folder")
     assert existing.read_text() == "my notes\n"
+
+
+def test_a_sweep_table_of_a_metric_the_runs_never_log_says_so(tmp_path):
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(
+        f"sweep:\n  name: noval\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        "  grid:\n    model.activation: [tanh, relu]\n"
+        "  table: {rows: model.layers, cols: model.activation, value: val_acc}\n"
+    )
+    args = ["-q", "-s", "train.iterations=200", "--runs-dir", tmp_path / "runs"]
+    result = run_nnlab("sweep", sweep_file, *args)
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.strip().splitlines()[-1])
+    report = run_nnlab("report", folder)
+    assert report.returncode == 0, report.stderr
+    for text in (result.stdout, *((folder / f).read_text() for f in ("summary.md", "report.md"))):
+        assert "no completed job" not in text
+        assert "the runs do not log val_acc" in text.lower() and "train_acc, train_loss" in text
 
 
 @pytest.mark.parametrize("what", ["run", "sweep"])
