@@ -12,6 +12,7 @@ import numpy as np
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_bytes
 from nnlab.metrics import SPLITS, is_accuracy
+from nnlab.records import read_stats
 
 
 def _pyplot():
@@ -248,8 +249,6 @@ QUANTITIES = ("weights", "biases", "net_input", "activation", "pool")
 def layer_stats(stats_csv: Path, path: Path, title: str) -> Path | None:
     """The DCN's layer statistics over steps: a row of panels per quantity (weights, biases,
     net inputs, activations, pool outputs), one panel per statistic, a line per layer."""
-    from nnlab.records import read_stats
-
     series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
     for r in read_stats(stats_csv):
         for stat in STATISTICS:
