@@ -20,8 +20,9 @@ import click
 from nnlab import __version__
 from nnlab.errors import NnlabError, raise_interrupt
 from nnlab.metrics import is_result, metric_field
+from nnlab.records import STATUSES
 from nnlab.results import FORMATS
-from nnlab.runs import RUNS_DIR, STATUSES
+from nnlab.runs import RUNS_DIR
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -356,8 +357,8 @@ def _each(paths: tuple[Path, ...], action) -> int:
     "metrics",
     multiple=True,
     metavar="NAME",
-    help="With several runs: a metric to overlay, e.g. test_acc (repeatable) "
-    "[default: loss and accuracy].",
+    help="Draw only this metric's curves, e.g. test_acc (repeatable; several runs or a "
+    "sweep's jobs overlaid) [default: every figure; loss and accuracy overlaid].",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="png", show_default=True)
 def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], fmt: str) -> int:
@@ -366,10 +367,11 @@ def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     Given several run folders, draws their curves overlaid, one line per run, labelled by the
     config keys in which they differ.
     """
-    from nnlab.results import compare, folder_kind, load_run_with_metrics, replot
+    from nnlab.results import check_out, compare, folder_kind, load_run_with_metrics, replot
 
     if len(folders) == 1:
-        return _each(folders, lambda p: replot(p, out, fmt))
+        return _each(folders, lambda p: replot(p, out, fmt, list(metrics) or None))
+    out = check_out(out or Path("comparison"))
     runs = []
     for path in folders:
         try:
@@ -386,7 +388,7 @@ def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
         return EXIT_USAGE
     code = _each(
         (tuple(runs),),
-        lambda group: compare(list(group), out or Path("comparison"), list(metrics) or None, fmt),
+        lambda group: compare(list(group), out, list(metrics) or None, fmt),
     )
     return EXIT_RUN_FAILED if code == EXIT_OK and len(runs) < len(folders) else code
 
@@ -416,29 +418,17 @@ def report(folders: tuple[Path, ...]) -> int:
 )
 def runs(runs_dir: Path, status: str | None, pattern: str | None) -> int:
     """List the runs and sweeps in a runs folder, newest first."""
-    from nnlab.results import list_runs
+    from nnlab.results import list_runs, runs_table
 
     rows = list_runs(runs_dir, status, pattern)
+    for entry in rows:
+        if entry.problem:
+            click.echo(f"nnlab: warning: {' '.join(entry.problem.split())}", err=True)
     if not rows:
         click.echo(f"no runs in {runs_dir}" + (" matching" if status or pattern else ""))
         return EXIT_OK
-    table = [("started", "name", "kind", "status", "time", "results", "folder")]
-    for r in rows:
-        took = "" if r.duration is None else f"{r.duration:.1f}s"
-        table.append(
-            (
-                r.started.replace("T", " ")[:19],
-                r.name,
-                r.kind,
-                r.status,
-                took,
-                r.metrics,
-                r.path.name,
-            )
-        )
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for line in runs_table(rows):
+        click.echo(line)
     return EXIT_OK
 
 

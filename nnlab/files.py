@@ -1,5 +1,5 @@
-"""Writing nnlab's files safely — one atomic-write helper for every file nnlab writes whole —
-and reading its JSON back with one-line errors.
+"""Writing nnlab's files safely: one atomic-write helper for every file nnlab writes whole
+(nnlab.records reads them back).
 
 A file is written to a temporary file in the same folder, flushed to disk (fsync) and renamed
 over the target, so a crash or a full disk never leaves a half-written file behind: readers see
@@ -14,8 +14,6 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-from nnlab.errors import NnlabError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -55,14 +53,3 @@ def now() -> datetime:
 def now_iso() -> str:
     """:func:`now` as ISO 8601 text to the second, as meta.json and state.json record it."""
     return now().isoformat(timespec="seconds")
-
-
-def read_json(path: Path, missing: str) -> Any:
-    """The JSON in ``path``; NnlabError with the message ``missing`` when there is no such
-    file, or naming the file and the problem when it cannot be read or parsed."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NnlabError(missing) from None
-    except (OSError, ValueError) as exc:
-        raise NnlabError(f"{path}: cannot be read: {exc}") from None

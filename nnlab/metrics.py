@@ -40,6 +40,11 @@ def is_result(key: str) -> bool:
     return is_loss(key) or is_accuracy(key)
 
 
+def logged_metrics(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """The metrics the rows hold, sorted (not the counters step and epoch)."""
+    return sorted({k for row in rows for k in row} - set(COUNTERS))
+
+
 def best(key: str, values: Iterable[float]) -> float | None:
     """The best of the finite values: the lowest loss, the highest accuracy."""
     finite = [v for v in values if math.isfinite(v)]

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_bytes
 from nnlab.metrics import SPLITS, is_accuracy
+from nnlab.records import read_stats
 
 
 def _pyplot():
@@ -23,12 +25,16 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    """Render the figure in the format its file name says, and write it atomically."""
+    """Render the figure in the format its file name says, and write it atomically; a folder
+    that cannot take it is an NnlabError naming the file."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lstrip("."), dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buffer.getvalue())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        raise NnlabError(f"{path}: the figure cannot be written: {exc.strerror or exc}") from None
     return path
 
 
@@ -84,6 +90,17 @@ def accuracy_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
         "accuracy",
         percent=True,
     )
+
+
+def metric_curve(rows: Sequence[dict], metric: str, path: Path, title: str) -> Path | None:
+    """One metric against step ('loss' and 'accuracy': every split's, as the run's own
+    figures draw them)."""
+    if metric == "loss":
+        return loss_curve(rows, path, title)
+    if metric == "accuracy":
+        return accuracy_curve(rows, path, title)
+    label = metric.replace("_", " ")
+    return _curves(rows, [metric], path, f"{label} — {title}", label, is_accuracy(metric))
 
 
 def _draw_boundary(
@@ -232,15 +249,10 @@ QUANTITIES = ("weights", "biases", "net_input", "activation", "pool")
 def layer_stats(stats_csv: Path, path: Path, title: str) -> Path | None:
     """The DCN's layer statistics over steps: a row of panels per quantity (weights, biases,
     net inputs, activations, pool outputs), one panel per statistic, a line per layer."""
-    import csv
-
     series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
-    with open(stats_csv, newline="", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            for stat in STATISTICS:
-                series.setdefault((r["quantity"], stat, r["layer"]), []).append(
-                    (int(r["step"]), float(r[stat]))
-                )
+    for r in read_stats(stats_csv):
+        for stat in STATISTICS:
+            series.setdefault((r["quantity"], stat, r["layer"]), []).append((r["step"], r[stat]))
     quantities = [q for q in QUANTITIES if any(k[0] == q for k in series)]
     if not quantities:
         return None

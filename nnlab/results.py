@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from nnlab.config import flatten
 from nnlab.errors import NnlabError
-from nnlab.liveness import DEAD, shown_status
-from nnlab.metrics import COUNTERS, LISTED, PREFERRED, metric_text, short_key
+from nnlab.metrics import LISTED, PREFERRED, logged_metrics, metric_text, short_key
+from nnlab.records import read_meta, read_metrics, read_state, read_summary, shown
 from nnlab.runs import Run, load_run, result_row
 
 FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.plots)
@@ -40,26 +41,69 @@ def load_run_with_metrics(path: Path) -> Run:
     return run
 
 
-def replot(path: Path, out: Path | None = None, ext: str = "png") -> list[Path]:
-    """Re-render every figure of a run or sweep folder, without training."""
+def check_out(out: Path, what: str = "--out") -> Path:
+    """``out`` if figures can go there — a folder, or a path whose nearest existing part is a
+    folder that may be written to (it is made when the first figure is written); NnlabError
+    naming ``what`` otherwise, before anything is drawn, so a file there is never touched."""
+    if out.exists() and not out.is_dir():
+        raise NnlabError(f"{what} {out}: is a file, not a folder; name a folder for the figures")
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path.cwd())
+    if not existing.is_dir():
+        raise NnlabError(
+            f"{what} {out}: not a folder and cannot be made one ({existing} is a file)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise NnlabError(f"{what} {out}: cannot be written ({existing} is not writable)")
+    return out
+
+
+def check_logged(runs: list[tuple[Path, list[dict[str, float]]]], metrics: list[str]) -> None:
+    """Every metric asked for is one that every run logs ('loss' and 'accuracy': any split's);
+    NnlabError naming the run, the metric and what the run logs otherwise, so that a figure
+    is never silently left out."""
+    for path, rows in runs:
+        logged = logged_metrics(rows)
+        for metric in metrics:
+            if not set(PREFERRED.get(metric, [metric])) & set(logged):
+                raise NnlabError(
+                    f"{path}: no metric {shown(metric)} in metrics.csv "
+                    f"(it logs {', '.join(logged) or 'nothing yet'})"
+                )
+
+
+def replot(
+    path: Path, out: Path | None = None, ext: str = "png", metrics: list[str] | None = None
+) -> list[Path]:
+    """Re-render every figure of a run or sweep folder, without training; with ``metrics``,
+    only the curves of those metrics (the jobs overlaid, for a sweep)."""
+    target = check_out(out, "--out") if out else check_out(path / "plots", "plots folder")
     if folder_kind(path) == "sweep":
         from nnlab.sweeps import comparison_plots, load_sweep_folder
 
         sweep, state = load_sweep_folder(path)
-        return comparison_plots(path, sweep, state.data, out, ext)
-    from nnlab.config import load_config
+        return comparison_plots(path, sweep, state.data, target, ext, metrics)
+    run = load_run_with_metrics(path)
+    if metrics:
+        from nnlab import plots
+
+        check_logged([(path, run.metrics)], metrics)
+        title = str(run.config["name"])
+        return [plots.metric_curve(run.metrics, m, target / f"{m}.{ext}", title) for m in metrics]
+    return _run_figures(run, target, ext)
+
+
+def _run_figures(run: Run, out: Path, ext: str) -> list[Path]:
+    """A run's own figures, from its saved model and the data its config describes."""
     from nnlab.models import build
 
-    run = load_run_with_metrics(path)
-    cfg = load_config(path / "config.yaml")
-    trainer = build(cfg)
+    trainer = build(run.config)
     try:
-        trainer.load_model(path)
+        trainer.load_model(run.path)
     except FileNotFoundError as exc:
-        raise NnlabError(f"{path}: no saved model ({Path(exc.filename).name})") from None
+        raise NnlabError(f"{run.path}: no saved model ({Path(exc.filename).name})") from None
     except Exception as exc:
-        raise NnlabError(f"{path}: the saved model cannot be read: {exc}") from None
-    return trainer.figures(run.metrics, out or path / "plots", path, ext)
+        raise NnlabError(f"{run.path}: the saved model cannot be read: {exc}") from None
+    return trainer.figures(run.metrics, out, run.path, ext)
 
 
 def differing_labels(configs: list[dict[str, Any]]) -> list[str]:
@@ -83,29 +127,36 @@ def compare(
     runs: list[Run], out: Path, metrics: list[str] | None = None, ext: str = "png"
 ) -> list[Path]:
     """Curves of several runs overlaid, one figure per metric, labelled by differing keys."""
+    labels = differing_labels([r.config for r in runs])
+    curves = [(label, r.path, r.metrics) for label, r in zip(labels, runs, strict=True)]
+    return overlay(curves, metrics or list(PREFERRED), check_out(out), ext, "compare_")
+
+
+def overlay(
+    runs: list[tuple[str, Path, list[dict[str, float]]]],
+    metrics: list[str],
+    out: Path,
+    ext: str,
+    prefix: str = "",
+    title: str = "",
+    check: bool = True,
+) -> list[Path]:
+    """One figure per metric, ``<prefix><metric>.<ext>``, with a curve per (label, folder,
+    rows) run; with ``check``, every run must log every metric (:func:`check_logged`)."""
     from nnlab import plots
 
-    labels = differing_labels([r.config for r in runs])
-    made = []
-    for metric in metrics or list(PREFERRED):
-        candidates = PREFERRED.get(metric, [metric])
-        if metric not in PREFERRED:
-            for run in runs:
-                available = sorted({k for row in run.metrics for k in row} - set(COUNTERS))
-                if not any(metric in row for row in run.metrics):
-                    raise NnlabError(
-                        f"{run.path}: no metric {metric!r} in metrics.csv "
-                        f"(it has {', '.join(available)})"
-                    )
-        curves = list(zip(labels, (r.metrics for r in runs), strict=True))
-        made.append(
-            plots.overlaid_curves(
-                curves,
-                candidates,
-                out / f"compare_{metric}.{ext}",
-                f"{metric.replace('_', ' ')} — {len(runs)} runs",
-            )
+    if check:
+        check_logged([(path, rows) for _, path, rows in runs], metrics)
+    curves = [(label, rows) for label, _, rows in runs]
+    made = [
+        plots.overlaid_curves(
+            curves,
+            PREFERRED.get(metric, [metric]),
+            out / f"{prefix}{metric}.{ext}",
+            f"{metric.replace('_', ' ')} — {title or f'{len(runs)} runs'}",
         )
+        for metric in metrics
+    ]
     return [p for p in made if p is not None]
 
 
@@ -120,6 +171,8 @@ class Listing:
     started: str
     duration: float | None
     metrics: str
+    meta: dict[str, Any] = field(default_factory=dict)  # meta.json (a sweep: state.json)
+    problem: str | None = None  # why the folder could not be read (status "unreadable")
 
 
 def _duration(start: str | None, end: str | None) -> float | None:
@@ -129,41 +182,50 @@ def _duration(start: str | None, end: str | None) -> float | None:
         return None
 
 
+def _sweep_listing(path: Path) -> Listing:
+    state = read_state(path)
+    counts: dict[str, int] = {}
+    for job in state["jobs"].values():
+        counts[job["status"]] = counts.get(job["status"], 0) + 1
+    return Listing(
+        path,
+        state["name"],
+        "sweep",
+        state["status"],
+        state["created"],
+        _duration(state["created"], state["updated"]),
+        f"{len(state['jobs'])} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
+        state,  # its status, pid and host: what liveness reads
+    )
+
+
+def _run_listing(path: Path) -> Listing:
+    meta, summary = read_meta(path), read_summary(path)
+    final = result_row(summary) or next(reversed(read_metrics(path / "metrics.csv")), {})
+    shown_metrics = [f"{k} {metric_text(k, final[k])}" for k in LISTED if k in final]
+    return Listing(
+        path,
+        meta["name"],
+        meta["kind"],
+        meta["status"],
+        meta["start_time"],
+        meta.get("duration_seconds"),
+        "  ".join(shown_metrics[:2]),
+        meta,
+    )
+
+
 def _listing(path: Path) -> Listing:
+    """A folder's line; a folder whose files cannot be read is listed as unreadable, with
+    the reason, so that it never hides the others."""
     try:
-        if folder_kind(path) == "sweep":
-            state = json.loads((path / "state.json").read_text(encoding="utf-8"))
-            counts: dict[str, int] = {}
-            for job in state["jobs"].values():
-                counts[job["status"]] = counts.get(job["status"], 0) + 1
-            return Listing(
-                path,
-                state["name"],
-                "sweep",
-                shown_status(state, path),
-                state.get("created", ""),
-                _duration(state.get("created"), state.get("updated")),
-                f"{len(state['jobs'])} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
-            )
-        run = load_run(path)
-        final = result_row(run.summary) or (run.metrics[-1] if run.metrics else {})
-        shown = [f"{k} {metric_text(k, final[k])}" for k in LISTED if k in final]
-        return Listing(
-            path,
-            run.meta.get("name", path.name),
-            run.meta.get("kind", "?"),
-            shown_status(run.meta, path),
-            run.meta.get("start_time", ""),
-            run.meta.get("duration_seconds"),
-            "  ".join(shown[:2]),
-        )
-    except (NnlabError, KeyError, TypeError, ValueError) as exc:
-        return Listing(path, path.name, "?", "unreadable", "", None, str(exc)[:60])
+        return _sweep_listing(path) if folder_kind(path) == "sweep" else _run_listing(path)
+    except NnlabError as exc:
+        return Listing(path, path.name, "?", "unreadable", "", None, "", problem=str(exc))
 
 
 def list_runs(runs_dir: Path, status: str | None = None, name: str | None = None) -> list[Listing]:
-    """The runs and sweeps directly under ``runs_dir``, newest first; ``status`` filters on the
-    stored status (a run shown ``running (dead?)`` is a ``running`` one)."""
+    """The runs and sweeps directly under ``runs_dir``, newest first."""
     if not runs_dir.is_dir():
         raise NnlabError(f"{runs_dir}: no such runs folder")
     found = [
@@ -174,7 +236,46 @@ def list_runs(runs_dir: Path, status: str | None = None, name: str | None = None
     found = [
         f
         for f in found
-        if (status is None or f.status.removesuffix(DEAD) == status)
+        if (status is None or f.status == status)
         and (name is None or fnmatch.fnmatch(f.name, name))
     ]
     return sorted(found, key=lambda f: (f.started, f.path.name), reverse=True)
+
+
+COLUMNS = ("started", "name", "kind", "status", "time", "results", "folder")
+WIDEST = {"name": 40, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
+
+
+def shown_status(entry: Listing) -> str:
+    """What the status column of `nnlab runs` says of a run or sweep: the one place that
+    decides it (the status recorded in its files, or 'unreadable'), with ``(dead?)`` added to
+    a ``running`` one whose process is gone (nnlab.liveness)."""
+    from nnlab.liveness import shown_status as alive_or_dead
+
+    return alive_or_dead(entry.meta, entry.path) if entry.status == "running" else entry.status
+
+
+def _cells(entry: Listing) -> tuple[str, ...]:
+    took = "" if entry.duration is None else f"{entry.duration:.1f}s"
+    started = entry.started.replace("T", " ")[:19]
+    return (started, entry.name, entry.kind, shown_status(entry), took, entry.metrics,
+            entry.path.name)  # fmt: skip
+
+
+def _cell(text: str, widest: int) -> str:
+    """Text as one table cell: control characters escaped (a name never splits a row) and cut
+    to ``widest`` characters (a long name never widens every row)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= widest else text[: widest - 1] + "…"
+
+
+def runs_table(entries: list[Listing]) -> list[str]:
+    """The lines of `nnlab runs`: a header, then a row per entry, in aligned columns."""
+    table = [COLUMNS] + [
+        tuple(_cell(c, WIDEST.get(k, 40)) for k, c in zip(COLUMNS, _cells(e), strict=True))
+        for e in entries
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
+    ]

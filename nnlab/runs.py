@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.errors import NnlabError
-from nnlab.files import atomic_write_json, atomic_write_text, now, now_iso, read_json
-from nnlab.metrics import COUNTERS, summarize
+from nnlab.files import atomic_write_json, atomic_write_text, now, now_iso
+from nnlab.metrics import summarize
+from nnlab.records import read_meta, read_metrics, read_run_config, read_summary
 
-STATUSES = ("running", "completed", "failed", "diverged", "interrupted", "pruned")
 RUNS_DIR = Path("runs")  # where runs and sweeps go unless told otherwise
 
 
@@ -221,7 +221,7 @@ class RunRecorder:
         """Take over an existing run folder to resume it; metrics.csv restarts from ``rows``."""
         self = cls.__new__(cls)
         self.path = path
-        meta = _read_json(path / "meta.json")
+        meta = read_meta(path)
         meta.setdefault("resumed", []).append(now_iso())
         meta.update(
             status="running", end_time=None, error=None, pid=os.getpid(), command=_command_line()
@@ -264,42 +264,12 @@ class RunRecorder:
         return Run(self.path, self.config, self.meta, summary, self.metrics.rows)
 
 
-def _read_json(path: Path) -> dict:
-    data = read_json(path, f"{path.parent}: no {path.name} (not a run folder?)")
-    if not isinstance(data, dict):
-        raise NnlabError(f"{path}: is not a JSON object")
-    return data
-
-
-def read_metrics(path: Path) -> list[dict[str, float]]:
-    """metrics.csv as a list of rows of floats (``step`` and ``epoch`` as ints)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        out = []
-        for line, r in enumerate(rows, start=2):
-            if None in r or None in r.values():
-                raise ValueError(
-                    f"line {line} has {'too many' if None in r else 'too few'} fields (truncated?)"
-                )
-            out.append(
-                {k: (int(v) if k in COUNTERS else float(v)) for k, v in r.items() if v != ""}
-            )
-        return out
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError, csv.Error) as exc:
-        raise NnlabError(f"{path}: cannot be read: {exc}") from None
-
-
 def load_run(path: str | Path) -> Run:
-    """Read a run folder back: config, meta, summary (if written) and metrics."""
-    from nnlab.config import read_yaml_file
-
+    """Read a run folder back: config, meta, summary (if written) and metrics, each checked
+    to be what nnlab writes (nnlab.records)."""
     path = Path(path)
     if not path.is_dir():
         raise NnlabError(f"{str(path)!r} is not a folder")
-    meta = _read_json(path / "meta.json")
-    config = read_yaml_file(path / "config.yaml")
-    summary = _read_json(path / "summary.json") if (path / "summary.json").exists() else {}
-    return Run(path, config, meta, summary, read_metrics(path / "metrics.csv"))
+    meta = read_meta(path)
+    config = read_run_config(path)
+    return Run(path, config, meta, read_summary(path), read_metrics(path / "metrics.csv"))

@@ -8,22 +8,27 @@ so a sweep killed at any moment resumes where it stopped, and no attempt folder 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from nnlab.config import flatten, load_config, read_yaml_file
+from nnlab.config import flatten, load_config
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_text
 from nnlab.liveness import Heartbeat, refuse_if_alive
+from nnlab.records import RecordError, key_text, read_sweep_record, resolved_config
 from nnlab.runs import RUNS_DIR, create_run_dir, load_run, result_row
 from nnlab.sweeps.executors import Executor, LocalExecutor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
 from nnlab.sweeps.summary import write_summary
+
+if TYPE_CHECKING:
+    from nnlab.sweeps.search import SearchSpec
 
 Progress = Callable[..., None]
 OnJob = Callable[[str, dict[str, Any]], None]
@@ -99,43 +104,73 @@ def _adopt_finished_attempt(folder: Path, entry: JobEntry) -> None:
         entry.update(status="interrupted", error="the sweep process stopped during this job")
 
 
-def _read_saved_sweep(folder: Path) -> dict[str, Any]:
-    """sweep.yaml, read through the one bounded YAML reader as every YAML file is."""
-    path = folder / "sweep.yaml"
-    if not path.exists():
-        raise NnlabError(f"{folder} is not a sweep folder (no sweep.yaml)")
-    return read_yaml_file(path, what="sweep record")
+TRIAL_JOB_ID = re.compile(r"trial-\d+(,seed=\d+)?")  # search.trial_job_id's form
+
+
+def open_sweep_folder(folder: Path) -> tuple[dict[str, Any], SweepSpec, SweepState]:
+    """A sweep folder read back from its sweep.yaml and state.json alone (the sweep file and
+    its base config may have moved or changed since): the sweep.yaml record, the sweep and
+    its state. Every config in it is validated; RecordError names the file and field."""
+    saved = read_sweep_record(folder)
+    state = SweepState.load(folder)
+    path, spec = folder / "sweep.yaml", saved["sweep"]
+    base = resolved_config(path, "base_config", saved["base_config"])
+    sweep = SweepSpec(
+        spec["name"],
+        Path(spec["base"]),
+        spec["overrides"],
+        spec["grid"],
+        spec["variants"],
+        spec["seeds"],
+        spec["table"],
+        base,
+    )
+    if spec.get("search"):  # a search's jobs are its trials so far, in state.json
+        sweep.search = _recorded_search(path, spec["search"], base)
+        for job_id in state.jobs:
+            if not TRIAL_JOB_ID.fullmatch(job_id):
+                raise RecordError(f"{state.path}: jobs[{key_text(job_id)}] is not a trial's job id")
+        sweep.jobs = [
+            _recorded_job(state.path, f"jobs[{key_text(k)}].overrides", k, e.overrides, base)
+            for k, e in state.jobs.items()
+        ]
+    else:
+        for job_id in saved["jobs"]:
+            if job_id not in state.jobs:
+                raise RecordError(
+                    f"{state.path}: jobs has no entry for {key_text(job_id)}, a job of sweep.yaml"
+                )
+        sweep.jobs = [
+            _recorded_job(path, f"jobs[{key_text(k)}]", k, overrides, base)
+            for k, overrides in saved["jobs"].items()
+        ]
+    return saved, sweep, state
+
+
+def _recorded_job(
+    path: Path, where: str, job_id: str, overrides: dict[str, Any], base: dict[str, Any]
+) -> Job:
+    """A job as a sweep folder recorded it, its config validated (naming file and field)."""
+    return Job(job_id, overrides, resolved_config(path, where, base, overrides))
+
+
+def _recorded_search(path: Path, search: dict[str, Any], base: dict[str, Any]) -> SearchSpec:
+    """The search sweep.yaml recorded, validated as the sweep file's was (its keys are checked
+    by the base config accepting each value)."""
+    from nnlab.sweeps.search import parse_search
+
+    raw = {k: v for k, v in search.items() if k not in ("params", "pruner")}
+    try:
+        return parse_search(
+            raw, search.get("params"), path, base, lambda key, where: key, search.get("pruner")
+        )
+    except NnlabError as exc:
+        raise RecordError(str(exc)) from None
 
 
 def load_sweep_folder(folder: Path) -> tuple[SweepSpec, SweepState]:
-    """A sweep folder read back from its sweep.yaml and state.json alone (the sweep file and
-    its base config may have moved or changed since)."""
-    saved = _read_saved_sweep(folder)
-    state = SweepState.load(folder)
-    try:
-        spec, base = saved["sweep"], saved["base_config"]
-        sweep = SweepSpec(
-            spec["name"],
-            Path(spec["base"]),
-            spec["overrides"],
-            spec["grid"],
-            spec["variants"],
-            spec["seeds"],
-            spec["table"],
-            base,
-        )
-        sweep.jobs = [Job(k, v, load_config(base, v)) for k, v in saved["jobs"].items()]
-        if spec.get("search"):  # a search's jobs are its trials so far, in state.json
-            from nnlab.sweeps.search import SearchSpec
-
-            sweep.search = SearchSpec.from_json(spec["search"])
-            sweep.jobs = [
-                Job(k, e.overrides, load_config(base, e.overrides)) for k, e in state.jobs.items()
-            ]
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise NnlabError(
-            f"{folder / 'sweep.yaml'}: not a sweep record nnlab wrote ({exc})"
-        ) from None
+    """A sweep folder's sweep and state, read back (:func:`open_sweep_folder`)."""
+    _, sweep, state = open_sweep_folder(folder)
     return sweep, state
 
 
@@ -342,8 +377,7 @@ def run_sweep(
     """
     if resume is not None:
         folder = Path(resume)
-        saved = _read_saved_sweep(folder)
-        state = SweepState.load(folder)
+        saved, _, state = open_sweep_folder(folder)
         refuse_if_alive({"status": state.status}, folder, "resume it")
         if sweep_file is None:
             sweep_file = saved["sweep"]["file"]

@@ -74,25 +74,6 @@ class SearchSpec:
     pruner: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
     startup_trials: int = TPE_STARTUP
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SearchSpec:
-        """What sweep.yaml recorded (validated when the sweep started)."""
-        params = {}
-        for key, raw in data["params"].items():
-            if "choices" in raw:
-                params[key] = Param(key, "choice", choices=list(raw["choices"]))
-                continue
-            bounds = [raw["low"], raw["high"], raw.get("step") or 0]
-            kind = "int" if all(isinstance(v, int) for v in bounds) else "float"
-            params[key] = Param(
-                key, kind, raw["low"], raw["high"], raw.get("log", False), raw.get("step")
-            )
-        return cls(
-            data["method"], data["trials"], data["metric"], data["direction"], data["seed"],
-            params, data.get("pruner") or {"kind": "none"},
-            data.get("startup_trials", TPE_STARTUP),
-        )  # fmt: skip
-
     def to_json(self) -> dict[str, Any]:
         return {
             "method": self.method,

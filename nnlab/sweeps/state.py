@@ -20,17 +20,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnlab.errors import NnlabError
-from nnlab.files import atomic_write_json, now_iso, read_json
+from nnlab.files import atomic_write_json, now_iso
+from nnlab.records import JOB_STATUSES, read_state
 
 if TYPE_CHECKING:
     from nnlab.sweeps.spec import SweepSpec
 
-JOB_STATUSES = (
-    "pending", "running", "completed", "failed", "diverged", "interrupted", "pruned"
-)  # fmt: skip
 DONE = ("completed", "diverged", "pruned")  # results: never run again
-SWEEP_STATUSES = ("running", "completed", "failed", "interrupted")
 
 
 @dataclass
@@ -69,40 +65,13 @@ class JobEntry:
         return out
 
     @classmethod
-    def from_json(cls, data: Any) -> JobEntry:
-        """A job entry read back; ValueError saying what is wrong with it."""
-        if not isinstance(data, dict):
-            raise ValueError("a job is not a mapping")
-        unknown = set(data) - set(_JOB_KEYS)
-        missing = set(_JOB_KEYS) - {"node"} - set(data)
-        if unknown or missing:
-            raise ValueError("a job has " + _keys_text(unknown, missing))
-        checks = {
-            "overrides": isinstance(data["overrides"], dict),
-            "status": data["status"] in JOB_STATUSES,
-            "attempts": isinstance(data["attempts"], int) and data["attempts"] >= 0,
-            "run": data["run"] is None or isinstance(data["run"], str),
-            "error": data["error"] is None or isinstance(data["error"], str),
-            "final": isinstance(data["final"], dict),
-            "node": data.get("node") is None or isinstance(data["node"], str),
-        }
-        bad = [key for key, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"a job's {bad[0]} is {data[bad[0]]!r}")
-        return cls(**data, has_node="node" in data)
+    def from_json(cls, data: dict[str, Any]) -> JobEntry:
+        """A job entry read back (checked by nnlab.records; keys it does not know are
+        dropped)."""
+        return cls(**{k: data[k] for k in _JOB_KEYS if k in data}, has_node="node" in data)
 
 
 _JOB_KEYS = tuple(f.name for f in fields(JobEntry) if f.name != "has_node")
-_STATE_KEYS = ("name", "created", "updated", "status", "jobs")
-
-
-def _keys_text(unknown: set[str], missing: set[str]) -> str:
-    parts = []
-    if unknown:
-        parts.append("unknown keys " + ", ".join(sorted(map(str, unknown))))
-    if missing:
-        parts.append("no " + ", ".join(sorted(missing)))
-    return " and ".join(parts)
 
 
 class SweepState:
@@ -135,35 +104,12 @@ class SweepState:
 
     @classmethod
     def load(cls, folder: Path) -> SweepState:
-        """The state.json of a sweep folder; NnlabError (one line, naming the file) when it is
-        missing, unreadable or not of the shape nnlab writes."""
-        path = folder / "state.json"
-        data = read_json(path, f"{folder} is not a sweep folder (no state.json)")
-        try:
-            return cls._from_json(path, data)
-        except ValueError as exc:
-            raise NnlabError(f"{path}: not a sweep state nnlab wrote ({exc})") from None
-
-    @classmethod
-    def _from_json(cls, path: Path, data: Any) -> SweepState:
-        if not isinstance(data, dict):
-            raise ValueError("not a mapping")
-        unknown = set(data) - {*_STATE_KEYS, "plot_error"}
-        missing = set(_STATE_KEYS) - set(data)
-        if unknown or missing:
-            raise ValueError(_keys_text(unknown, missing))
-        if data["status"] not in SWEEP_STATUSES:
-            raise ValueError(f"status is {data['status']!r}")
-        if not isinstance(data["jobs"], dict):
-            raise ValueError("jobs is not a mapping")
-        jobs = {}
-        for job_id, entry in data["jobs"].items():
-            try:
-                jobs[job_id] = JobEntry.from_json(entry)
-            except ValueError as exc:
-                raise ValueError(f"job {job_id}: {exc}") from None
+        """The state.json of a sweep folder; RecordError (one line, naming the file and the
+        field) when it is missing, unreadable or not of the shape nnlab writes."""
+        data = read_state(folder)
+        jobs = {job_id: JobEntry.from_json(entry) for job_id, entry in data["jobs"].items()}
         return cls(
-            path,
+            folder / "state.json",
             data["name"],
             jobs,
             data["created"],

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnlab.files import atomic_write_text
-from nnlab.metrics import LABELS, PREFERRED, is_accuracy, short_key
+from nnlab.metrics import LABELS, PREFERRED, is_accuracy, is_result, short_key
 from nnlab.models import Trainer, build, trainer_class
 from nnlab.sweeps.spec import Job, SweepSpec, format_value
 from nnlab.sweeps.state import DONE, SweepState
@@ -50,16 +50,25 @@ def _axis(job: Job, key: str) -> str:
 # -- tables --------------------------------------------------------------------------------
 
 
-def pivot(
-    state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]
-) -> tuple[list, list, dict[tuple, list[float]], dict[tuple, int]]:
-    """Row values, column values, per cell the metric of every completed job in it, and per
-    cell the number of diverged jobs (kept out of the numbers: their last finite row is not
-    a result to average)."""
+@dataclass
+class Pivot:
+    """A table's numbers: row and column values (in order of first appearance), per cell the
+    metric of every completed job in it, and per cell how many jobs were left out: diverged
+    (their last finite row is not a result to average) or completed without the metric."""
+
+    rows: list[Any]
+    cols: list[Any]
+    cells: dict[tuple[str, str], list[float]]
+    diverged: dict[tuple[str, str], int]
+    unlogged: dict[tuple[str, str], int]
+
+
+def pivot(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Pivot:
+    """The numbers of one pivot table (see :class:`Pivot`)."""
     rows_key, cols_key, value = table["rows"], table["cols"], table["value"]
     rows: dict[str, Any] = {}  # serialised value -> value, in order of first appearance
     cols: dict[str, Any] = {}
-    cells, diverged = {}, {}
+    out = Pivot([], [], {}, {}, {})
     for job in sweep.jobs:
         rk, ck = _axis(job, rows_key), _axis(job, cols_key)
         rows.setdefault(rk, config_value(job.config, rows_key))
@@ -67,10 +76,18 @@ def pivot(
         entry = state["jobs"][job.id]
         metric = entry.get("final", {}).get(value)
         if entry["status"] == "completed" and metric is not None:
-            cells.setdefault((rk, ck), []).append(metric)
-        elif entry["status"] == "diverged":
-            diverged[(rk, ck)] = diverged.get((rk, ck), 0) + 1
-    return list(rows.values()), list(cols.values()), cells, diverged
+            out.cells.setdefault((rk, ck), []).append(metric)
+        elif entry["status"] in ("completed", "diverged"):
+            left_out = out.unlogged if entry["status"] == "completed" else out.diverged
+            left_out[(rk, ck)] = left_out.get((rk, ck), 0) + 1
+    out.rows, out.cols = list(rows.values()), list(cols.values())
+    return out
+
+
+def _logged(state: dict[str, Any]) -> list[str]:
+    """The losses and accuracies the completed jobs log."""
+    finals = [e.get("final", {}) for e in state["jobs"].values() if e["status"] == "completed"]
+    return sorted({k for final in finals for k in final if is_result(k)})
 
 
 @dataclass
@@ -98,17 +115,23 @@ class Table:
 
 
 def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Table:
-    """One pivot table: mean (± std when a cell holds several jobs), the best cell marked."""
-    rows, cols, cells, diverged = pivot(state, sweep, table)
+    """One pivot table: mean (± std when a cell holds several jobs), the best cell marked;
+    jobs left out are counted beside their cell, and a metric no completed job logs is named
+    with the ones they do log."""
+    numbers = pivot(state, sweep, table)
     value = table["value"]
     percent = is_accuracy(value)
-    means = {k: statistics.mean(v) for k, v in cells.items()}
+    means = {k: statistics.mean(v) for k, v in numbers.cells.items()}
     best = (max if percent else min)(means.values()) if means else None
 
     def cell(r: Any, c: Any) -> tuple[str, bool]:
         key = (json.dumps(r), json.dumps(c))
-        vals = cells.get(key)
-        note = f" ({diverged[key]} diverged)" if key in diverged else ""
+        vals = numbers.cells.get(key)
+        note = "".join(
+            f" ({n[key]} {what})"
+            for n, what in ((numbers.diverged, "diverged"), (numbers.unlogged, f"without {value}"))
+            if key in n
+        )
         if not vals:
             return "—" + note, False
         scale = 100 if percent else 1
@@ -119,14 +142,28 @@ def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) 
             text += f" ± {sd:.2f}" if percent else f" ± {sd:.4f}"
         return text + note, mean == best
 
-    many = any(len(v) > 1 for v in cells.values())
-    spread = "mean ± std over the completed jobs in each cell; " if many else ""
     return Table(
         f"{table['rows']} (rows) × {table['cols']} (columns)",
-        [LABELS[value], *(_show(c) for c in cols)],
-        [[(_show(r), False), *(cell(r, c) for c in cols)] for r in rows],
-        f"{spread}best cell in bold; — : no completed job; diverged jobs are counted beside "
-        "the cell, not averaged.",
+        [LABELS[value], *(_show(c) for c in numbers.cols)],
+        [[(_show(r), False), *(cell(r, c) for c in numbers.cols)] for r in numbers.rows],
+        _table_note(state, numbers, value),
+    )
+
+
+def _table_note(state: dict[str, Any], numbers: Pivot, value: str) -> str:
+    """What the table's marks mean — or, when the completed jobs never log the table's
+    metric, that (and what they do log), rather than an empty table that looks unfinished."""
+    logged = _logged(state)
+    if logged and value not in logged:
+        return (
+            f"the runs do not log {value}; they log {', '.join(logged)} (set the table's "
+            "value to one of those)."
+        )
+    many = any(len(v) > 1 for v in numbers.cells.values())
+    spread = "mean ± std over the completed jobs in each cell; " if many else ""
+    return (
+        f"{spread}best cell in bold; — : no completed job with {value}; jobs left out "
+        "(diverged, or without the metric) are counted beside the cell, not averaged."
     )
 
 
@@ -230,25 +267,28 @@ def _label(overrides: dict[str, Any]) -> str:
 
 
 def comparison_plots(
-    folder: Path, sweep: SweepSpec, state: dict[str, Any], out: Path | None = None, ext: str = "png"
+    folder: Path,
+    sweep: SweepSpec,
+    state: dict[str, Any],
+    out: Path | None = None,
+    ext: str = "png",
+    metrics: list[str] | None = None,
 ) -> list[Path]:
     """Overlaid curves of every finished job and, when every model can draw its decision
-    boundary (2-D data), a grid of them laid out like the first table."""
-    from nnlab import plots
-    from nnlab.runs import read_metrics
+    boundary (2-D data), a grid of them laid out like the first table; with ``metrics``,
+    only the overlaid curves of those (each must be one every finished job logs)."""
+    from nnlab.records import read_metrics
+    from nnlab.results import overlay
 
     done = list(_finished(folder, state, sweep))
     if not done:
         return []
     out = out or folder / "plots"
-    runs = [(_label(job.overrides), read_metrics(path / "metrics.csv")) for job, path in done]
-    made = [
-        plots.overlaid_curves(
-            runs, PREFERRED[name], out / f"{name}.{ext}", f"{name.title()} — sweep {sweep.name}"
-        )
-        for name in ("loss", "accuracy")
-    ]
-    made.append(_boundary_grid(done, sweep, state, out / f"decision_boundaries.{ext}"))
+    runs = [(_label(job.overrides), path, read_metrics(path / "metrics.csv")) for job, path in done]
+    title = f"sweep {sweep.name}"
+    made = overlay(runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics))
+    if not metrics:
+        made.append(_boundary_grid(done, sweep, state, out / f"decision_boundaries.{ext}"))
     return [p for p in made if p is not None]
 
 

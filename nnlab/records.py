@@ -1,0 +1,469 @@
+"""Every file nnlab reads back, validated in one place into records of the shape nnlab writes
+(docs/design.md, 'Run folder', 'Sweep folder' and 'Reading files back').
+
+meta.json, summary.json, config.yaml, metrics.csv and stats.csv of a run, sweep.yaml and
+state.json of a sweep may have been hand-edited, cut short by a full disk, or written by
+something else. Whoever reads them — ``nnlab runs``, ``report``, ``plot``, ``sweep --resume``,
+``train --resume`` — gets them through the readers here, so a file that is not what nnlab
+writes is one :class:`RecordError`: one line naming the file, the field and what was expected,
+never a traceback from deep inside a reader. Fields nnlab does not know are kept, so that a
+newer nnlab's folders still read; values shown in messages are cut short.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from nnlab.config import load_config, read_yaml_file
+from nnlab.errors import NnlabError
+from nnlab.metrics import COUNTERS, LABELS
+
+STATUSES = ("running", "completed", "failed", "diverged", "interrupted", "pruned")  # a run's
+JOB_STATUSES = ("pending", *STATUSES)  # a sweep job's, in state.json
+SWEEP_STATUSES = ("running", "completed", "failed", "interrupted")  # a sweep's, in state.json
+MAX_JSON_BYTES = 256 * 2**20  # far above any record nnlab writes; a bound before parsing
+SHOWN_CHARS = 40  # how much of a bad value a message repeats
+
+
+class RecordError(NnlabError):
+    """A file nnlab reads back is unreadable or not of the shape nnlab writes it in."""
+
+
+class _Mismatch(Exception):
+    """A value that does not fit its shape; becomes a RecordError once the file is known."""
+
+    def __init__(self, where: str, text: str):
+        super().__init__(f"{where} {text}" if where else text)
+
+
+def shown(value: Any) -> str:
+    """A value as a one-line message repeats it: containers by kind, text cut short and with
+    its control characters escaped."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+# -- shapes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a value must be: ``test`` says whether it is, ``allowed`` says so in words."""
+
+    allowed: str
+    test: Callable[[Any], bool] = lambda value: True
+
+    def check(self, value: Any, where: str) -> Any:
+        if not self.test(value):
+            raise _Mismatch(where, f"is {shown(value)}; expected {self.allowed}")
+        return value
+
+
+@dataclass(frozen=True)
+class Nullable(Shape):
+    """``inner``, or null (made by :func:`nullable`)."""
+
+    inner: Shape | None = None
+
+    def check(self, value: Any, where: str) -> Any:
+        return None if value is None else self.inner.check(value, where)
+
+
+def nullable(inner: Shape) -> Nullable:
+    return Nullable(f"{inner.allowed} or null", inner=inner)
+
+
+@dataclass(frozen=True)
+class ListOf(Shape):
+    """A list whose every item has the ``item`` shape (and at least ``min_len`` items)."""
+
+    item: Shape | None = None  # None: any item
+    min_len: int = 0
+
+    def check(self, value: Any, where: str) -> Any:
+        if not isinstance(value, list) or len(value) < self.min_len:
+            raise _Mismatch(where, f"is {shown(value)}; expected {self.allowed}")
+        if self.item is None:
+            return value
+        return [self.item.check(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+@dataclass(frozen=True)
+class Record(Shape):
+    """A mapping with text keys: ``fields`` have their own shapes (``required`` ones must be
+    there); any other key has the ``rest`` shape, or is kept as it is when ``rest`` is None.
+    ``bracket`` names the other keys as ``where[key]`` (job ids hold dots), else
+    ``where.key``."""
+
+    fields: dict[str, Shape] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    rest: Shape | None = None
+    bracket: bool = False
+
+    def check(self, value: Any, where: str) -> Any:
+        if not isinstance(value, dict):
+            raise _Mismatch(where, f"is {shown(value)}; expected {self.allowed}")
+        for key in self.required:
+            if key not in value:
+                raise _Mismatch(_inside(where, key), "is missing (nnlab always writes it)")
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _Mismatch(where, f"has the key {shown(key)}; keys are text")
+            shape = self.fields.get(key, self.rest)
+            name = f"{where}[{key_text(key)}]" if self.bracket else _inside(where, key)
+            out[key] = item if shape is None else shape.check(item, name)
+        return out
+
+
+def _inside(where: str, key: str) -> str:
+    return f"{where}.{key_text(key)}" if where else key_text(key)
+
+
+def key_text(key: str) -> str:
+    """A key (a job id, a metric name) as a message names it: control characters escaped,
+    cut short."""
+    text = repr(key)[1:-1]
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _timestamp(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _inside_folder(value: Any) -> bool:
+    """A relative path that stays inside the folder it is relative to."""
+    if not isinstance(value, str) or not value:
+        return False
+    path = PurePosixPath(value)
+    return not path.is_absolute() and ".." not in path.parts
+
+
+def one_of(choices: Iterable[str]) -> Shape:
+    choices = tuple(choices)
+    return Shape(f"one of {', '.join(choices)}", lambda v: isinstance(v, str) and v in choices)
+
+
+ANY = Shape("anything")
+TEXT = Shape("text", lambda v: isinstance(v, str))
+NUMBER = Shape("a finite number", _number)
+SECONDS = Shape("a number of seconds >= 0", lambda v: _number(v) and v >= 0)
+COUNT = Shape("an integer >= 0", lambda v: _integer(v) and v >= 0)
+FLAG = Shape("true or false", lambda v: isinstance(v, bool))
+TIMESTAMP = Shape("an ISO 8601 time, e.g. 2026-01-31T12:00:00+00:00", _timestamp)
+INSIDE = Shape("a path inside the sweep folder, e.g. jobs/<id>/attempt-1", _inside_folder)
+MAPPING = Record("a mapping")
+METRIC_ROW = Record(
+    "a mapping of metric names to numbers",
+    fields=dict.fromkeys(COUNTERS, COUNT),
+    rest=NUMBER,
+)
+EARLY_STOPPING = Record(
+    "a mapping: metric, mode, best, best_step, stopped_early, weights_from_step, row",
+    fields={
+        "metric": TEXT,
+        "mode": one_of(("min", "max")),
+        "best": nullable(NUMBER),
+        "best_step": nullable(COUNT),
+        "stopped_early": FLAG,
+        "weights_from_step": nullable(COUNT),
+        "row": nullable(METRIC_ROW),
+    },
+    required=("metric", "mode", "best", "best_step", "stopped_early", "weights_from_step", "row"),
+)
+META = Record(
+    "a JSON object (a run's meta.json)",
+    fields={
+        "status": one_of(STATUSES),
+        "name": TEXT,
+        "kind": TEXT,
+        "start_time": TIMESTAMP,
+        "end_time": nullable(TIMESTAMP),
+        "duration_seconds": nullable(SECONDS),
+        "command": ListOf("a list of the command's words", item=TEXT),
+        "versions": Record("a mapping of packages to versions", rest=nullable(TEXT)),
+        "host": TEXT,
+        "pid": nullable(COUNT),
+        "error": nullable(TEXT),
+        "resumed": ListOf("a list of times", item=TIMESTAMP),
+        "warnings": ListOf("a list of texts", item=TEXT),
+        "stopped": Record(
+            "a mapping: reason, step",
+            fields={"reason": TEXT, "step": nullable(COUNT)},
+            required=("reason",),
+        ),
+    },
+    required=("status", "name", "kind", "start_time"),
+)
+SUMMARY = Record(
+    "a JSON object (a run's summary.json)",
+    fields={
+        "status": one_of(STATUSES),
+        "final": METRIC_ROW,
+        "best": Record("a mapping of metric names to numbers", rest=NUMBER),
+        "n_params": COUNT,
+        "train_seconds": SECONDS,
+        "classes": ListOf("a list of class names", item=TEXT),
+        "device": TEXT,
+        "train_images_per_second": nullable(SECONDS),
+        "early_stopping": nullable(EARLY_STOPPING),
+    },
+    required=("status", "final"),
+)
+JOB = Record(
+    "a mapping: overrides, status, attempts, run, error, final",
+    fields={
+        "overrides": Record("a mapping of dotted keys to values"),
+        "status": one_of(JOB_STATUSES),
+        "attempts": COUNT,
+        "run": nullable(INSIDE),
+        "error": nullable(TEXT),
+        "final": METRIC_ROW,
+        "node": nullable(TEXT),
+    },
+    required=("overrides", "status", "attempts", "run", "error", "final"),
+)
+STATE = Record(
+    "a JSON object (a sweep's state.json)",
+    fields={
+        "name": TEXT,
+        "created": TIMESTAMP,
+        "updated": TIMESTAMP,
+        "status": one_of(SWEEP_STATUSES),
+        "jobs": Record("a mapping of job ids to jobs", rest=JOB, bracket=True),
+        "plot_error": nullable(TEXT),
+    },
+    required=("name", "created", "updated", "status", "jobs"),
+)
+TABLE = Record(
+    "a mapping: rows, cols, value",
+    fields={"rows": TEXT, "cols": TEXT, "value": one_of(LABELS)},
+    required=("rows", "cols", "value"),
+)
+SWEEP_RECORD = Record(
+    "a mapping: sweep, base_config, jobs (a sweep's sweep.yaml)",
+    fields={
+        "sweep": Record(
+            "a mapping: name, base, file, overrides, grid, variants, seeds, table[, search]",
+            fields={
+                "name": TEXT,
+                "base": TEXT,
+                "file": TEXT,
+                "overrides": Record("a mapping of dotted keys to values"),
+                "grid": Record(
+                    "a mapping of dotted keys to lists of values",
+                    rest=ListOf("a non-empty list of values", min_len=1),
+                ),
+                "variants": ListOf("a list of mappings", item=Record("a mapping of dotted keys")),
+                "seeds": nullable(ListOf("a list of integers >= 0", item=COUNT)),
+                "table": ListOf("a list of tables", item=TABLE),
+                "search": nullable(MAPPING),
+            },
+            required=("name", "base", "file", "overrides", "grid", "variants", "seeds", "table"),
+        ),
+        "base_config": Record("a mapping (the resolved base config)"),
+        "jobs": Record(
+            "a mapping of job ids to their overrides",
+            rest=Record("a mapping of dotted keys to values"),
+            bracket=True,
+        ),
+    },
+    required=("sweep", "base_config", "jobs"),
+)
+
+
+def check(path: Path, data: Any, shape: Shape) -> Any:
+    """``data`` read from ``path``, checked against ``shape``; RecordError naming the file and
+    the field otherwise."""
+    try:
+        return shape.check(data, "")
+    except _Mismatch as exc:
+        raise RecordError(f"{path}: {exc}") from None
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows (nnlab never writes it)")
+
+
+def read_json(path: Path, shape: Shape, missing: str) -> Any:
+    """The JSON record in ``path``, checked against ``shape``; RecordError with the message
+    ``missing`` when there is no such file, or naming the file and the problem."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise RecordError(f"{path}: larger than {MAX_JSON_BYTES >> 20} MiB; not a record")
+        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
+    except FileNotFoundError:
+        raise RecordError(missing) from None
+    except UnicodeDecodeError:
+        raise RecordError(f"{path}: cannot be read: not UTF-8 text") from None
+    except RecursionError:
+        raise RecordError(f"{path}: cannot be read: nested too deeply") from None
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"{path}: cannot be read: {exc}") from None
+    return check(path, data, shape)
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """A run's meta.json."""
+    path = folder / "meta.json"
+    return read_json(path, META, f"{folder}: no meta.json (not a run folder?)")
+
+
+def read_summary(folder: Path) -> dict[str, Any]:
+    """A run's summary.json; {} while the run has not ended."""
+    path = folder / "summary.json"
+    if not path.exists():
+        return {}
+    return read_json(path, SUMMARY, f"{folder}: no summary.json")
+
+
+def read_state(folder: Path) -> dict[str, Any]:
+    """A sweep's state.json."""
+    path = folder / "state.json"
+    return read_json(path, STATE, f"{folder} is not a sweep folder (no state.json)")
+
+
+# -- YAML ------------------------------------------------------------------------------------
+
+
+def read_run_config(folder: Path) -> dict[str, Any]:
+    """A run's config.yaml, validated as `nnlab train` would validate it."""
+    return resolved_config(folder / "config.yaml", "", folder / "config.yaml")
+
+
+def resolved_config(
+    path: Path, where: str, source: Path | dict[str, Any], overrides: dict | None = None
+) -> dict[str, Any]:
+    """A config read back from ``path`` (its field ``where``, when the file holds more than the
+    config), validated and resolved; RecordError naming the file and field otherwise."""
+    try:
+        return load_config(source, overrides)
+    except NnlabError as exc:
+        text = str(exc)
+        if str(path) not in text:  # a file's YAML errors name it already
+            text = f"{path}: {where}: {text}" if where else f"{path}: {text}"
+        raise RecordError(text) from None
+
+
+def read_sweep_record(folder: Path) -> dict[str, Any]:
+    """A sweep's sweep.yaml, of the shape nnlab writes (the configs in it are validated by
+    whoever builds jobs from them, with :func:`resolved_config`)."""
+    path = folder / "sweep.yaml"
+    if not path.is_file():
+        raise RecordError(f"{folder} is not a sweep folder (no sweep.yaml)")
+    try:
+        data = read_yaml_file(path)
+    except NnlabError as exc:
+        raise RecordError(str(exc)) from None
+    return check(path, data, SWEEP_RECORD)
+
+
+# -- CSV -------------------------------------------------------------------------------------
+
+
+COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a metric names figures' files too
+
+
+def _cell(path: Path, line: int, column: str, text: str, parse: Callable[[str], Any]) -> Any:
+    try:
+        return parse(text)
+    except ValueError:
+        kind = "an integer" if parse is int else "a number"
+        raise RecordError(
+            f"{path}: line {line}, column {column} is {shown(text)}; expected {kind}"
+        ) from None
+
+
+def _read_table(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
+    """A CSV file's header and rows, every row as long as the header and the ``required``
+    columns there; [] rows when the file is missing or empty."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = list(csv.reader(f))
+    except FileNotFoundError:
+        return [], []
+    except UnicodeDecodeError:
+        raise RecordError(f"{path}: cannot be read: not UTF-8 text") from None
+    except (OSError, csv.Error) as exc:
+        raise RecordError(f"{path}: cannot be read: {' '.join(str(exc).split())}") from None
+    if not lines:
+        return [], []
+    header, rows = lines[0], lines[1:]
+    for name in required:
+        if name not in header:
+            raise RecordError(f"{path}: the header has no {name} column")
+    for name in header:
+        if not COLUMN_NAME.fullmatch(name):
+            raise RecordError(
+                f"{path}: the header's column {shown(name)} is not a name (letters, digits, _)"
+            )
+    if len(set(header)) != len(header):
+        raise RecordError(f"{path}: the header repeats a column name")
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise RecordError(
+                f"{path}: line {line} has {len(row)} fields, the header {len(header)} "
+                "(cut short or hand-edited?)"
+            )
+    return header, rows
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    """metrics.csv as rows of floats (``step`` and ``epoch`` as integers, empty cells left
+    out); [] when there is no file or no row yet."""
+    header, rows = _read_table(path, ("step",))
+    out = []
+    for line, row in enumerate(rows, start=2):
+        if not row[header.index("step")]:
+            raise RecordError(f"{path}: line {line}, column step is empty; expected an integer")
+        out.append(
+            {
+                k: _cell(path, line, k, v, int if k in COUNTERS else float)
+                for k, v in zip(header, row, strict=True)
+                if v != ""
+            }
+        )
+    return out
+
+
+STATS_COLUMNS = ("step", "layer", "quantity", "min", "max", "mean", "std")
+
+
+def read_stats(path: Path) -> list[dict[str, Any]]:
+    """The DCN's stats.csv: step (an integer), layer and quantity (text), min, max, mean and
+    std (numbers)."""
+    header, rows = _read_table(path, STATS_COLUMNS)
+    parse = {"step": int, "layer": str, "quantity": str}
+    return [
+        {k: _cell(path, line, k, row[header.index(k)], parse.get(k, float)) for k in STATS_COLUMNS}
+        for line, row in enumerate(rows, start=2)
+    ]
