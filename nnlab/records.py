@@ -381,7 +381,7 @@ def read_sweep_record(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RecordError(f"{folder} is not a sweep folder (no sweep.yaml)")
     try:
-        data = read_yaml_file(path)
+        data = read_yaml_file(path, what="sweep record")
     except NnlabError as exc:
         raise RecordError(str(exc)) from None
     return check(path, data, SWEEP_RECORD)

@@ -186,7 +186,7 @@ def read_yaml_file(path: str | Path, what: str = "config file") -> Any:
     """Read and parse a YAML file, turning every file problem into a one-line ConfigError
     that calls the file ``what``. Only regular files and pipes are read, and no more than
     MAX_BYTES of them: a device such as /dev/zero never ends."""
-    name = f"{what} {clip(repr(str(path)))}"
+    name = f"{what} {str(path)!r}"  # a path is bounded (PATH_MAX) and a user needs all of it
     try:
         with open(path, "rb") as f:
             _check_readable(os.fstat(f.fileno()), name)

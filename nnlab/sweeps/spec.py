@@ -160,7 +160,7 @@ def load_sweep(
 ) -> SweepSpec:
     """Read, expand and validate a sweep file (``-s`` overrides apply to the base config)."""
     path = Path(path)
-    raw = read_yaml_file(path)
+    raw = read_yaml_file(path, what="sweep file")
     if not isinstance(raw, dict) or set(raw) != {"sweep"} or not isinstance(raw["sweep"], dict):
         raise ConfigError(f"{path}: a sweep file holds one mapping under the key 'sweep:'")
     spec = raw["sweep"]
