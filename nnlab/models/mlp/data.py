@@ -77,14 +77,9 @@ def _images(name: str, data_cfg: dict[str, Any]) -> tuple:
     training images and labels, the test ones, class names, feature names."""
     from nnlab.idx import CLASS_NAMES, load_idx
 
-    splits = load_idx(name, data_cfg)
+    splits = load_idx(name, data_cfg)  # checks that both splits have one image size
     (images, labels), (test_images, test_labels) = splits["train"], splits["test"]
     h, w = images.shape[1:]
-    if test_images.shape[1:] != (h, w):
-        raise DataError(
-            f"{name}: training images are {h}x{w} but test images are "
-            f"{test_images.shape[1]}x{test_images.shape[2]}"
-        )
 
     def flat(x: np.ndarray) -> np.ndarray:
         return x.reshape(len(x), h * w) / 255.0
