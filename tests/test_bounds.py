@@ -4,13 +4,15 @@ limit, the decision-boundary figure predicts in bounded chunks, and MNIST-format
 checked when they are read — all as one-line errors through the real CLI (docs/design.md,
 'Resource bounds')."""
 
+import json
 import resource
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import nnlab, small_mnist, write_idx
+from nnlab.models.mlp.math import MLP, forward
+from tests.conftest import CONFIGS, nnlab, run_dir_of, small_mnist, write_idx
 
 GB = 1024**3
 
@@ -32,6 +34,99 @@ def one_line_error(result) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nnlab: error: "), result.stderr
     return lines[0]
+
+
+# -- 6: memory is estimated from the config and bounded ----------------------------------------
+
+TOO_BIG = {  # config, overrides, the key the error must name
+    "mlp hidden layer": ("moons_tanh.yaml", ["model.layers=[2,2000000000,2]"], "model.layers"),
+    "mlp data": ("moons_tanh.yaml", ["data.n_samples=10000000000"], "data.n_samples"),
+    "mlp full batch": (
+        "moons_tanh.yaml", ["model.layers=[2,400000,2]", "data.n_samples=20000"], "model.layers"
+    ),
+    "mlp metric rows": ("moons_tanh.yaml", ["train.iterations=100000000000"], "train.log_every"),
+    "dcn fc layer": ("digits_dcn.yaml", ["model.fc_units=1000000000"], "model.fc_units"),
+    "dcn kernel": ("digits_dcn.yaml", ["model.kernel_size=100000"], "model.kernel_size"),
+    "dcn channels": (
+        "digits_dcn.yaml", ["model.conv_channels=[1000000,1000000]"], "model.conv_channels"
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(TOO_BIG), ids=list(TOO_BIG))
+def test_a_config_that_needs_too_much_memory_is_refused_before_anything_is_made(
+    case, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("NNLAB_MAX_MEMORY_GB", "16")
+    config, overrides, key = TOO_BIG[case]
+    sets = [a for s in overrides for a in ("-s", s)]
+    result = nnlab(
+        "train", CONFIGS / config, *sets, "--runs-dir", tmp_path / "runs",
+        setup=address_space(4), timeout=120,
+    )  # fmt: skip
+    line = one_line_error(result)
+    assert key in line and " GB" in line
+    assert "above the limit of 16 GB (NNLAB_MAX_MEMORY_GB)" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_memory_limit_defaults_to_this_machine_and_can_be_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("NNLAB_MAX_MEMORY_GB", raising=False)
+    runs = tmp_path / "runs"
+    big = ["-s", "model.fc_units=1000000000", "--runs-dir", runs]
+    line = one_line_error(nnlab("train", CONFIGS / "digits_dcn.yaml", *big, setup=address_space(4)))
+    assert "this machine's memory; set NNLAB_MAX_MEMORY_GB" in line
+    small = [CONFIGS / "moons_tanh.yaml", "-s", "train.iterations=10", "--runs-dir", runs]
+    monkeypatch.setenv("NNLAB_MAX_MEMORY_GB", "0.000001")
+    line = one_line_error(nnlab("train", *small))
+    assert "above the limit of 1e-06 GB (NNLAB_MAX_MEMORY_GB)" in line
+    monkeypatch.setenv("NNLAB_MAX_MEMORY_GB", "lots")
+    line = one_line_error(nnlab("train", *small))
+    assert "NNLAB_MAX_MEMORY_GB must be a number of GB > 0; got 'lots'" in line
+    assert not runs.exists()
+    monkeypatch.setenv("NNLAB_MAX_MEMORY_GB", "1")
+    assert nnlab("train", *small).returncode == 0
+
+
+def test_every_job_of_a_sweep_is_bounded_before_the_sweep_starts(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNLAB_MAX_MEMORY_GB", "16")
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        f"sweep:\n  base: {CONFIGS / 'moons_tanh.yaml'}\n  grid:\n"
+        "    model.layers: [[2, 3, 2], [2, 2000000000, 2]]\n"
+    )
+    result = nnlab("sweep", path, "--runs-dir", tmp_path / "runs", setup=address_space(3))
+    line = one_line_error(result)
+    assert line.startswith("nnlab: error: job layers=2-2000000000-2: model.layers")
+    assert not (tmp_path / "runs").exists()
+    path.write_text(
+        f"sweep:\n  base: {CONFIGS / 'digits_dcn.yaml'}\n"
+        "  search: {method: random, trials: 2, metric: val_acc}\n"
+        "  params:\n    model.fc_units: {low: 16, high: 1000000000}\n"
+    )
+    line = one_line_error(nnlab("sweep", path, "--runs-dir", tmp_path / "runs"))
+    assert "sweep.params.model.fc_units: the value 1000000000 is refused: model.fc_units" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_decision_boundary_of_a_wide_network_is_drawn_in_bounded_memory(tmp_path):
+    result = nnlab(
+        "train", CONFIGS / "moons_tanh.yaml", "-s", "model.layers=[2,3000,2]",
+        "-s", "train.iterations=3", "--runs-dir", tmp_path / "runs", cwd=tmp_path,
+        setup=address_space(2),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run = run_dir_of(result, tmp_path)
+    meta = json.loads((run / "meta.json").read_text())
+    assert "warnings" not in meta, meta["warnings"]
+    assert (run / "plots" / "decision_boundary.png").is_file()
+
+
+def test_predicting_in_chunks_gives_the_predictions_of_one_batch():
+    model = MLP.create([2, 300, 300, 3], "tanh", "classic", 0)
+    X = np.random.RandomState(1).uniform(-3, 3, size=(20_000, 2))
+    whole = np.argmax(forward(model.W, model.b, X, "tanh")[1], axis=1)
+    assert np.array_equal(model.predict(X), whole)  # 20,000 rows: several chunks
 
 
 # -- 7: MNIST-format files are checked when they are read --------------------------------------
@@ -93,3 +188,18 @@ def test_a_bad_idx_header_is_one_line_naming_the_file(tmp_path, case, kind):
     assert str(images) in line and message in line
     assert not (tmp_path / "runs").exists()
 
+
+def test_a_dcn_sweep_on_mismatched_idx_files_stops_before_it_starts(tmp_path):
+    _mismatched_test_images(tmp_path / "mnist")
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        f"data: {{name: mnist, root: {tmp_path / 'mnist'}, val_size: 10}}\n"
+        "model: {kind: dcn, conv_channels: [4], fc_units: 8}\n"
+        "train: {epochs: 1, stats_every: 0, tensorboard: false}\n"
+    )
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"sweep:\n  base: {base}\n  grid:\n    train.epsilon: [0.01, 0.1]\n")
+    result = nnlab("sweep", path, "--runs-dir", tmp_path / "runs", "--jobs", "1")
+    line = one_line_error(result)
+    assert line.startswith("nnlab: error: job epsilon=0.01: ") and "20x20" in line
+    assert not (tmp_path / "runs").exists()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nnlab.bounds import check_memory
 from nnlab.config import (
     anchor_overrides,
     has_test_split,
@@ -197,6 +198,7 @@ def load_sweep(
         sweep.search = parse_search(
             search, spec.get("params"), path, base_cfg, _check_key, spec.get("pruner")
         )
+        check_memory(base_cfg)
         kind_of(base_cfg).precheck(base_cfg, {})
         return sweep
     if spec.get("pruner") is not None:
@@ -255,12 +257,15 @@ def _check_table(table: Any, base_cfg: dict, path: Path) -> dict[str, str]:
 
 
 def _precheck(sweep: SweepSpec) -> None:
-    """Each job's model kind checks its config cheaply (the MLP: layer sizes against the
-    data), so that a wrong job stops the sweep before it starts; one cache per kind."""
+    """Each job's memory is checked against the limit (nnlab.bounds), then its model kind
+    checks its config cheaply (the MLP: layer sizes against the data), so that a wrong job
+    stops the sweep before it starts; one cache per kind."""
     caches: dict[str, dict[str, Any]] = {}
     for job in sweep.jobs:
         cfg = job.config
+        cache = caches.setdefault(cfg["model"]["kind"], {})
         try:
-            kind_of(cfg).precheck(cfg, caches.setdefault(cfg["model"]["kind"], {}))
+            check_memory(cfg, cache)
+            kind_of(cfg).precheck(cfg, cache)
         except NnlabError as exc:
             raise ConfigError(f"job {job.id}: {exc}") from None

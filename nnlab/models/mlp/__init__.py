@@ -14,8 +14,10 @@ This module declares the kind and its config keys only, so validating a config i
 NumPy.
 """
 
+from __future__ import annotations
+
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnlab.config import (
     BATCH_SIZE,
@@ -38,6 +40,9 @@ from nnlab.config import (
     check_optimizer,
 )
 from nnlab.models.base import Kind
+
+if TYPE_CHECKING:
+    from nnlab.bounds import Need
 
 GENERATED = ("moons", "circles", "blobs")
 FILES = ("csv", "npz")
@@ -118,6 +123,18 @@ class MLPKind(Kind):
             )
         check_optimizer(train)
         check_early_stopping(cfg, data["val_size"] > 0, "set data.val_size (e.g. 0.1)")
+
+    def memory(self, cfg: dict[str, Any], cache: dict[str, Any]) -> list[Need]:
+        """Estimated from the layers, the optimizer and the sizes of the splits, which come
+        from the config or the headers of the data's files (each distinct data set's once
+        per sweep, in ``cache``)."""
+        from nnlab.models.mlp.data import data_shape
+        from nnlab.models.mlp.memory import needs
+
+        key = repr(("shape", cfg["data"], cfg["model"]["layers"][0]))  # keys in schema order
+        if key not in cache:
+            cache[key] = data_shape(cfg)
+        return needs(cfg, cache[key])
 
     def precheck(self, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
         """Layer sizes against the data (cheap: each distinct data set is loaded once per
