@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnlab.config import dump_config, load_config
+from nnlab.errors import ConfigError
 from nnlab.models.mlp.math import MLP, forward
+from nnlab.sweeps import load_sweep
 from tests.conftest import CONFIGS, nnlab, run_dir_of, small_mnist, write_idx
 
 GB = 1024**3
@@ -34,6 +37,89 @@ def one_line_error(result) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nnlab: error: "), result.stderr
     return lines[0]
+
+
+def values(n: int) -> str:
+    return "[" + ", ".join(str(i) for i in range(1, n + 1)) + "]"
+
+
+# -- 5: grids are counted before they are expanded ---------------------------------------------
+
+
+def test_a_huge_grid_is_refused_before_it_is_expanded(tmp_path):
+    path = tmp_path / "huge.yaml"
+    path.write_text(
+        f"sweep:\n  base: {CONFIGS / 'moons_tanh.yaml'}\n  grid:\n"
+        f"    train.iterations: {values(100)}\n    train.log_every: {values(100)}\n"
+        f"    model.activation: [tanh, relu]\n"
+        f"  variants: [{{train.epsilon: 0.1}}, {{train.epsilon: 0.01}}]\n"
+        f"  seeds: {values(250)}\n"
+    )
+    result = nnlab(
+        "sweep", path, "--runs-dir", tmp_path / "runs", timeout=120, setup=address_space(3)
+    )
+    line = one_line_error(result)
+    assert "10,000,000 jobs" in line and "at most 100,000" in line
+    for part in ("train.iterations 100", "train.log_every 100", "model.activation 2"):
+        assert part in line
+    assert "2 variants" in line and "250 seeds" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_search_of_more_trials_than_a_sweep_may_run_is_refused(tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text(
+        f"sweep:\n  base: {CONFIGS / 'breast_cancer_val.yaml'}\n"
+        "  search: {method: random, trials: 60000, metric: val_acc}\n"
+        "  params:\n    train.epsilon: {low: 0.001, high: 0.1}\n  seeds: [0, 1]\n"
+    )
+    result = nnlab("sweep", path, "--runs-dir", tmp_path / "runs", "--jobs", "1", timeout=120)
+    line = one_line_error(result)
+    assert "sweep.search.trials 60,000" in line and "2 seeds" in line
+    assert "120,000 jobs" in line and "at most 100,000" in line
+    assert not (tmp_path / "runs").exists()
+
+
+GRIDS = {
+    "values": "  grid:\n    train.epsilon: [0.1, 0.2]\n    model.layers: [[2, 3, 2], [2, 5, 2]]\n",
+    "kind": "  grid:\n    model.kind: [mlp, dcn]\n",
+    "data set": "  variants:\n    - {data.name: breast_cancer, model.layers: [30, 5, 2]}\n"
+    "    - {data.name: circles}\n",
+    "test size": "  grid:\n    data.test_size: [null, 0.25]\n  seeds: [3, 4]\n",
+    "variants": "  variants: [{train.optimizer: adam, train.epochs: 2}, {name: other}]\n",
+}
+
+
+@pytest.mark.parametrize("body", GRIDS.values(), ids=list(GRIDS))
+def test_each_job_is_the_config_its_overrides_give(tmp_path, body):
+    """Expansion validates the base once and each job's overrides on top of it: every job must
+    still be exactly what resolving the base file with its overrides gives."""
+    base = tmp_path / "base.yaml"
+    base.write_text("data: {name: moons}\nmodel: {kind: mlp}\ntrain: {iterations: 50}\n")
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"sweep:\n  base: {base}\n{body}")
+    try:
+        sweep = load_sweep(path, ["train.reg_lambda=0.002"])
+    except ConfigError as exc:  # the dcn job: a config error, the same as load_config's
+        with pytest.raises(ConfigError) as expected:
+            load_config(base, {"train.reg_lambda": 0.002, "model.kind": "dcn"})
+        assert str(exc) == f"job kind=dcn: {expected.value}"
+        return
+    assert len(sweep.jobs) > 1
+    for job in sweep.jobs:
+        expected = load_config(base, {"train.reg_lambda": 0.002, **job.overrides})
+        assert dump_config(job.config) == dump_config(expected)  # the same keys, in order
+
+
+def test_a_bad_value_in_a_large_grid_names_its_job(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        f"sweep:\n  base: {CONFIGS / 'moons_tanh.yaml'}\n  grid:\n"
+        f"    train.iterations: {values(200)}\n    train.log_every: {values(99)}\n"
+        "    train.epsilon: [0.1, -1]\n"
+    )
+    line = one_line_error(nnlab("sweep", path, "--runs-dir", tmp_path / "runs"))
+    assert "job iterations=1,log_every=1,epsilon=-1: train.epsilon must be a number > 0" in line
 
 
 # -- 6: memory is estimated from the config and bounded ----------------------------------------

@@ -16,7 +16,6 @@ NumPy.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from nnlab.config import (
@@ -141,10 +140,14 @@ class MLPKind(Kind):
         sweep, in ``cache``), so that a wrong size stops a sweep before it starts."""
         from nnlab.models.mlp.data import check_fits, load_data
 
-        key = json.dumps([cfg["data"], cfg["seed"]], sort_keys=True)
+        key = repr((cfg["data"], cfg["seed"]))  # the data section's keys in schema order
         if key not in cache:
             cache[key] = load_data(cfg)
-        check_fits(cfg, cache[key])
+        layers = cfg["model"]["layers"]
+        fits = repr((key, layers[0], layers[-1]))  # all check_fits reads
+        if fits not in cache:
+            check_fits(cfg, cache[key])
+            cache[fits] = True
 
 
 KIND = MLPKind("mlp", SCHEMA, "nnlab.models.mlp.trainer:MLPTrainer", "NumPy MLP, backprop by hand")
