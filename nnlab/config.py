@@ -13,6 +13,7 @@ import copy
 import difflib
 import math
 import os
+import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -444,15 +445,20 @@ def has_test_split(cfg: Mapping[str, Any]) -> bool:
     return bool(data.get("test_size")) or data.get("name") in IDX_DATASETS
 
 
-def load_config(
-    source: str | Path | Mapping[str, Any],
-    overrides: Mapping[str, Any] | Iterable[str] | None = None,
-) -> dict[str, Any]:
-    """Load, override and validate a config.
+PATH_KEYS = (("data", "path"),)  # file names in a config: relative to the config file
+# Keys from which resolve derives others — the schema (model.kind), data.test_size's default
+# (data.name), the name's default, absolute file names: a variant setting one is resolved whole.
+DERIVING_KEYS = frozenset(
+    {"name", "model.kind", "data.name", "data.test_size", *(f"{s}.{k}" for s, k in PATH_KEYS)}
+)
 
-    ``source`` is a YAML file path or an already-parsed mapping. ``overrides`` is a mapping of
-    dotted keys to values, or a list of ``"key=value"`` strings as given to ``-s``.
-    """
+
+def _raw_config(
+    source: str | Path | Mapping[str, Any],
+    overrides: Mapping[str, Any] | Iterable[str] | None,
+) -> tuple[dict[str, Any], str]:
+    """The raw nested config with its overrides applied and its file names made absolute,
+    and the name it defaults to: everything :func:`resolve` then validates."""
     if isinstance(source, Mapping):
         raw, default_name = copy.deepcopy(dict(source)), "run"
     else:
@@ -467,10 +473,64 @@ def load_config(
             raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
         raw = apply_overrides(raw, overrides)
     _anchor_paths(raw, Path.cwd())
-    return resolve(raw, default_name)
+    return raw, default_name
 
 
-PATH_KEYS = (("data", "path"),)  # file names in a config: relative to the config file
+def load_config(
+    source: str | Path | Mapping[str, Any],
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Load, override and validate a config.
+
+    ``source`` is a YAML file path or an already-parsed mapping. ``overrides`` is a mapping of
+    dotted keys to values, or a list of ``"key=value"`` strings as given to ``-s``.
+    """
+    return resolve(*_raw_config(source, overrides))
+
+
+class BaseConfig:
+    """A config read and validated once, from which variants that override a few keys are
+    resolved cheaply: a sweep's jobs, thousands of which must not each re-read the file and
+    re-validate every key. ``variant(overrides)`` is ``load_config(source, {**overrides of
+    the base, **overrides})``, checking only the keys the variant sets — unless it sets a
+    key others are derived from (:data:`DERIVING_KEYS`) or one its kind lacks, which is
+    resolved in full (with resolve's error)."""
+
+    def __init__(
+        self,
+        source: str | Path | Mapping[str, Any],
+        overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    ):
+        self._raw, self._default_name = _raw_config(source, overrides)
+        self.config = resolve(copy.deepcopy(self._raw), self._default_name)
+        self._frozen = pickle.dumps(self.config)
+        self._kind = self.config["model"]["kind"]
+        schemas = _all_schemas()
+        self._schema = schemas[self._kind]
+        owners = _owners(schemas)
+        self._for_kind = {  # keys whose choices depend on the kind name it in their errors
+            key: self._kind if len({schemas[k][key].choices for k in owners[key]}) > 1 else ""
+            for key in self._schema
+        }
+
+    def variant(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """The resolved config with ``overrides`` (dotted keys) applied."""
+        if DERIVING_KEYS.intersection(overrides) or not set(overrides) <= set(self._schema):
+            raw = apply_overrides(self._raw, overrides)
+            _anchor_paths(raw, Path.cwd())
+            return resolve(raw, self._default_name)
+        cfg = pickle.loads(self._frozen)  # noqa: S301 - our own bytes: a fresh copy, fast
+        for key, opt in self._schema.items():  # in schema order, as resolve reports them
+            if key in overrides:
+                *sections, leaf = key.split(".")
+                node = cfg
+                for section in sections:
+                    node = node[section]
+                node[leaf] = check_value(key, opt, overrides[key], self._for_kind[key])
+        from nnlab.models import get_kind
+
+        get_kind(self._kind).check_config(cfg)
+        return cfg
 
 
 def anchor_overrides(overrides: Mapping[str, Any], base: Path) -> dict[str, Any]:

@@ -1,15 +1,17 @@
 """The trainer interface every model kind implements (docs/design.md, 'Model kinds').
 
 A *model kind* (``model.kind`` in a config) is declared by a :class:`Kind`: its name, the
-config keys it reads, its policies (a one-line description, a sweep pre-check, a thread
-policy, cluster resources) and its :class:`Trainer`, which runs one config. nnlab's commands
-only ever talk to these two, so a new kind needs no change to them:
+config keys it reads, its policies (a one-line description, a memory estimate, a sweep
+pre-check, a thread policy, cluster resources) and its :class:`Trainer`, which runs one
+config. nnlab's commands only ever talk to these two, so a new kind needs no change to them:
 
 - ``nnlab train`` resolves the config against the kind's schema, builds the trainer (which
   loads and checks the data, creating no files), then calls :meth:`Trainer.fit` with
   :class:`Hooks`, :meth:`Trainer.save_model`, :meth:`Trainer.figures` and
   :meth:`Trainer.summary_extra`;
 - ``nnlab train --resume`` needs ``resumable = True`` and :meth:`Trainer.load_checkpoint`;
+- both refuse a config whose :meth:`Kind.memory` is above the limit before building anything
+  (:mod:`nnlab.bounds`);
 - ``nnlab sweep`` calls :meth:`Kind.precheck` on every job's config before the first starts,
   :meth:`Kind.limit_threads` in each worker, :meth:`Kind.resources` for a cluster, and
   :meth:`Trainer.predictor` for the grid of decision boundaries of 2-D data;
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import numpy as np
 
+    from nnlab.bounds import Need
     from nnlab.config import Option
 
 
@@ -156,6 +159,15 @@ class Kind:
         """Rules between keys of a resolved config that no single key states (e.g. early
         stopping needs a validation split); raise :class:`nnlab.errors.ConfigError`."""
         return None
+
+    def memory(self, cfg: dict[str, Any], cache: dict[str, Any]) -> list[Need]:
+        """What a run of this config needs in memory, estimated from the config (and at most
+        the headers of its data files) before anything is allocated, each
+        :class:`nnlab.bounds.Need` naming the config keys that set its size. ``nnlab train``
+        and ``nnlab sweep`` refuse a config whose needs add up to more than the limit
+        (docs/design.md, 'Resource bounds'). ``cache`` is shared by a sweep's jobs of this
+        kind. The default, no needs, checks nothing."""
+        return []
 
     def precheck(self, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
         """Cheap checks of one sweep job's config before any job starts; raise NnlabError.

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nnlab.bounds import check_memory
 from nnlab.config import load_config, shown
 from nnlab.errors import ConfigError, NnlabError
 
@@ -103,7 +104,8 @@ def _number(value: Any) -> bool:
 
 def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
     """One ``params:`` entry, checked: its form, its bounds, and that the base config accepts
-    its values (so a trial can never be an invalid config)."""
+    its values, within the memory limit (so a trial can never be an invalid config; a size
+    between the bounds needs no more memory than the larger bound)."""
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{where}.{key} must be {{low, high[, log, step]}} or {{choices: [...]}}, "
@@ -139,7 +141,7 @@ def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
         values = [low, high]
     for value in values:
         try:
-            load_config(base_cfg, {key: value})
+            check_memory(load_config(base_cfg, {key: value}))
         except NnlabError as exc:
             raise ConfigError(
                 f"{where}.{key}: the value {shown(value)} is refused: {exc}"

@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -19,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nnlab.bounds import check_memory
 from nnlab.config import (
+    BaseConfig,
     anchor_overrides,
     clip,
     has_test_split,
     known_keys,
-    load_config,
     parse_overrides,
     read_yaml_file,
     shown,
@@ -38,6 +40,11 @@ from nnlab.sweeps.search import SearchSpec, parse_search
 SWEEP_KEYS = (
     "name", "base", "grid", "variants", "seeds", "table", "search", "params", "pruner"
 )  # fmt: skip
+# The most jobs one sweep may have: every job is a line of sweep.yaml and an entry of
+# state.json (rewritten as jobs change) and a resolved config in memory; counted before the
+# grid is expanded, so that a mistyped grid is refused at once instead of filling memory.
+MAX_JOBS = 100_000
+SHOWN_DUPLICATES = 5  # job ids an error lists (the rest are counted): one line stays readable
 
 
 @dataclass
@@ -208,7 +215,8 @@ def load_sweep(
         raise ConfigError(f"{path}: sweep.name must be a string")
     tables = spec.get("table") or []
     tables = [tables] if isinstance(tables, dict) else tables
-    base_cfg = load_config(base_path, overrides)
+    base = BaseConfig(base_path, overrides)
+    base_cfg = base.config
     sweep = SweepSpec(
         name, base_path, dict(overrides), grid, [v for v in variants if v], seeds, [], base_cfg
     )
@@ -227,21 +235,50 @@ def load_sweep(
         sweep.search = parse_search(
             search, spec.get("params"), path, base_cfg, _check_key, spec.get("pruner")
         )
+        trials = sweep.search.trials
+        _check_job_count(path, [(f"sweep.search.trials {trials:,}", trials)], seeds)
+        check_memory(base_cfg)
         kind_of(base_cfg).precheck(base_cfg, {})
         return sweep
     if spec.get("pruner") is not None:
         raise ConfigError(f"{path}: sweep.pruner needs sweep.search with method random or tpe")
     if spec.get("params") is not None:
         raise ConfigError(f"{path}: sweep.params needs sweep.search with method random or tpe")
-    sweep.jobs = _expand(sweep, variants, path)
+    grid_sizes = [(f"{key} {len(values):,} values", len(values)) for key, values in grid.items()]
+    _check_job_count(path, grid_sizes, seeds, len(variants))
+    sweep.jobs = _expand(sweep, base, variants, path)
     sweep.tables = [_check_table(t, base_cfg, path) for t in tables]
     _precheck(sweep)
     return sweep
 
 
-def _expand(sweep: SweepSpec, variants: list[dict[str, Any]], path: Path) -> list[Job]:
+def _check_job_count(
+    path: Path, sizes: list[tuple[str, int]], seeds: list[int] | None, n_variants: int = 1
+) -> None:
+    """Refuse a sweep of more than MAX_JOBS jobs, counted before anything is expanded from
+    the sizes of its parts: (words, number) pairs such as ("model.activation 3 values", 3)
+    or ("sweep.search.trials 20", 20), the variants and the seeds."""
+    total = math.prod(n for _, n in sizes) * n_variants * len(seeds or [0])
+    if total <= MAX_JOBS:
+        return
+    words = [text for text, _ in sizes]
+    factors = [f"({' × '.join(words)})" if len(words) > 1 else words[0]] if words else []
+    if n_variants > 1:
+        factors.append(f"{n_variants:,} variants")
+    if seeds:
+        factors.append(f"{len(seeds):,} seed{'s' if len(seeds) > 1 else ''}")
+    raise ConfigError(
+        f"{path}: {' × '.join(factors)} makes {total:,} jobs; a sweep has at most "
+        f"{MAX_JOBS:,}: split it into several sweeps, or search (sweep.search) with fewer trials"
+    )
+
+
+def _expand(
+    sweep: SweepSpec, base: BaseConfig, variants: list[dict[str, Any]], path: Path
+) -> list[Job]:
     """Every job: the grid's cartesian product × the variants × the seeds, each config
-    resolved and validated (ConfigError naming the job)."""
+    resolved from the base, validated once, and the keys the job sets (ConfigError naming
+    the job)."""
     points = []  # (overrides as given, with file names anchored, resolved config) per job
     for values in itertools.product(*sweep.grid.values()):
         for variant in variants:
@@ -253,7 +290,7 @@ def _expand(sweep: SweepSpec, variants: list[dict[str, Any]], path: Path) -> lis
                 # absolute, so that a resume works from any folder)
                 anchored = anchor_overrides(job_over, path.parent)
                 try:
-                    cfg = load_config(sweep.base_path, {**sweep.base_overrides, **anchored})
+                    cfg = base.variant(anchored)
                 except NnlabError as exc:
                     raise ConfigError(f"job {job_id(job_over)}: {exc}") from None
                 points.append((job_over, anchored, cfg))
@@ -297,12 +334,15 @@ def _check_table(table: Any, base_cfg: dict, path: Path) -> dict[str, str]:
 
 
 def _precheck(sweep: SweepSpec) -> None:
-    """Each job's model kind checks its config cheaply (the MLP: layer sizes against the
-    data), so that a wrong job stops the sweep before it starts; one cache per kind."""
+    """Each job's memory is checked against the limit (nnlab.bounds), then its model kind
+    checks its config cheaply (the MLP: layer sizes against the data), so that a wrong job
+    stops the sweep before it starts; one cache per kind."""
     caches: dict[str, dict[str, Any]] = {}
     for job in sweep.jobs:
         cfg = job.config
+        cache = caches.setdefault(cfg["model"]["kind"], {})
         try:
-            kind_of(cfg).precheck(cfg, caches.setdefault(cfg["model"]["kind"], {}))
+            check_memory(cfg, cache)
+            kind_of(cfg).precheck(cfg, cache)
         except NnlabError as exc:
             raise ConfigError(f"job {job.id}: {exc}") from None

@@ -10,9 +10,12 @@ This module declares the kind and its config keys only, so validating a config i
 PyTorch.
 """
 
+from __future__ import annotations
+
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnlab.config import (
     BATCH_SIZE,
@@ -34,6 +37,9 @@ from nnlab.config import (
     check_optimizer,
 )
 from nnlab.models.base import Kind
+
+if TYPE_CHECKING:
+    from nnlab.bounds import Need
 
 DATASETS = ("digits", "mnist", "fashion_mnist")
 INITS = ("default", "xavier", "he")
@@ -93,6 +99,24 @@ class DCNKind(Kind):
             f"a PyTorch DCN (conv channels {model['conv_channels']}, fc {model['fc_units']}) "
             f"trained with {cfg['train']['optimizer']}"
         )
+
+    def memory(self, cfg: dict[str, Any], cache: dict[str, Any]) -> list[Need]:
+        """Estimated from the network and the images' number and size: digits' are known,
+        an IDX set's come from its files' headers — read, and checked against the format and
+        each other, once per data set in ``cache``, so that a bad file stops a sweep before
+        it starts."""
+        from nnlab.models.dcn.memory import DIGITS, needs
+
+        data = cfg["data"]
+        if data["name"] == "digits":
+            return needs(cfg, *DIGITS)
+        key = json.dumps(["idx", data["name"], data["root"], data["download"]])
+        if key not in cache:
+            from nnlab.idx import idx_shape
+
+            cache[key] = idx_shape(data["name"], data)
+        images = cache[key]
+        return needs(cfg, images.train + images.test, images.height, images.width)
 
     @contextmanager
     def limit_threads(self, cfg: dict[str, Any], threads: int) -> Iterator[None]:

@@ -14,8 +14,9 @@ This module declares the kind and its config keys only, so validating a config i
 NumPy.
 """
 
-import json
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from nnlab.config import (
     BATCH_SIZE,
@@ -38,6 +39,9 @@ from nnlab.config import (
     check_optimizer,
 )
 from nnlab.models.base import Kind
+
+if TYPE_CHECKING:
+    from nnlab.bounds import Need
 
 GENERATED = ("moons", "circles", "blobs")
 FILES = ("csv", "npz")
@@ -119,15 +123,31 @@ class MLPKind(Kind):
         check_optimizer(train)
         check_early_stopping(cfg, data["val_size"] > 0, "set data.val_size (e.g. 0.1)")
 
+    def memory(self, cfg: dict[str, Any], cache: dict[str, Any]) -> list[Need]:
+        """Estimated from the layers, the optimizer and the sizes of the splits, which come
+        from the config or the headers of the data's files (each distinct data set's once
+        per sweep, in ``cache``)."""
+        from nnlab.models.mlp.data import data_shape
+        from nnlab.models.mlp.memory import needs
+
+        key = repr(("shape", cfg["data"], cfg["model"]["layers"][0]))  # keys in schema order
+        if key not in cache:
+            cache[key] = data_shape(cfg)
+        return needs(cfg, cache[key])
+
     def precheck(self, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
         """Layer sizes against the data (cheap: each distinct data set is loaded once per
         sweep, in ``cache``), so that a wrong size stops a sweep before it starts."""
         from nnlab.models.mlp.data import check_fits, load_data
 
-        key = json.dumps([cfg["data"], cfg["seed"]], sort_keys=True)
+        key = repr((cfg["data"], cfg["seed"]))  # the data section's keys in schema order
         if key not in cache:
             cache[key] = load_data(cfg)
-        check_fits(cfg, cache[key])
+        layers = cfg["model"]["layers"]
+        fits = repr((key, layers[0], layers[-1]))  # all check_fits reads
+        if fits not in cache:
+            check_fits(cfg, cache[key])
+            cache[fits] = True
 
 
 KIND = MLPKind("mlp", SCHEMA, "nnlab.models.mlp.trainer:MLPTrainer", "NumPy MLP, backprop by hand")

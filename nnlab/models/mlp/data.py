@@ -6,7 +6,10 @@ Everything is offline except ``data.download: true``.
 
 from __future__ import annotations
 
+import math
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,14 +80,9 @@ def _images(name: str, data_cfg: dict[str, Any]) -> tuple:
     training images and labels, the test ones, class names, feature names."""
     from nnlab.idx import CLASS_NAMES, load_idx
 
-    splits = load_idx(name, data_cfg)
+    splits = load_idx(name, data_cfg)  # checks that both splits have one image size
     (images, labels), (test_images, test_labels) = splits["train"], splits["test"]
     h, w = images.shape[1:]
-    if test_images.shape[1:] != (h, w):
-        raise DataError(
-            f"{name}: training images are {h}x{w} but test images are "
-            f"{test_images.shape[1]}x{test_images.shape[2]}"
-        )
 
     def flat(x: np.ndarray) -> np.ndarray:
         return x.reshape(len(x), h * w) / 255.0
@@ -177,3 +175,84 @@ def check_fits(cfg: dict[str, Any], data: Dataset) -> None:
     present = np.unique(data.y_train)
     if len(present) < 2:
         raise DataError(f"the training split of {data.name!r} holds only one class")
+
+
+# Examples and features of scikit-learn's bundled tables (load_breast_cancer, load_digits).
+BUNDLED_SHAPES = {"breast_cancer": (569, 30), "digits": (1797, 64)}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How many examples each split of a config's data will hold, and their features —
+    known before the data is loaded (for the memory estimate, nnlab.bounds)."""
+
+    train: int
+    val: int
+    test: int
+    features: int
+
+    @property
+    def total(self) -> int:
+        return self.train + self.val + self.test
+
+    @property
+    def largest_split(self) -> int:
+        return max(self.train, self.val, self.test)
+
+
+def _rows_in_csv(path: Path) -> int:
+    """Lines of a CSV file (an upper bound on its examples), counted without parsing it."""
+    lines, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n")
+
+
+def _rows_in_npz(path: Path) -> int:
+    """Rows of the array X in an npz file, from its .npy header alone."""
+    with zipfile.ZipFile(path) as archive, archive.open("X.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0
+        if version != (1, 0):
+            read = np.lib.format.read_array_header_2_0
+        shape = read(f)[0]
+    return int(shape[0]) if shape else 0
+
+
+def _examples(cfg: dict[str, Any]) -> tuple[int, int, int]:
+    """(examples before a test split is held out, the IDX sets' own test examples, features).
+    A file's features are what model.layers[0] says (check_fits holds it to that); a file
+    that cannot be read counts as empty here — loading it says what is wrong."""
+    from nnlab.models.mlp import GENERATED
+
+    data = cfg["data"]
+    name = data["name"]
+    if name in GENERATED:
+        return data["n_samples"], 0, 2
+    if name in BUNDLED_SHAPES:
+        return (*BUNDLED_SHAPES[name][:1], 0, BUNDLED_SHAPES[name][1])
+    if name in IDX_DATASETS:
+        from nnlab.idx import idx_shape
+
+        images = idx_shape(name, data)
+        return images.train, images.test, images.height * images.width
+    counter = _rows_in_csv if name == "csv" else _rows_in_npz
+    try:
+        rows = counter(Path(data["path"]))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        rows = 0
+    return rows, 0, cfg["model"]["layers"][0]
+
+
+def data_shape(cfg: dict[str, Any]) -> Shape:
+    """The sizes of the splits :func:`load_data` would make, from the config and at most the
+    headers of its files (IDX headers are checked on the way: DataError naming the file)."""
+    n, n_test, features = _examples(cfg)
+    test_size, val_size = cfg["data"]["test_size"], cfg["data"]["val_size"]
+    if test_size:
+        n_test = math.ceil(test_size * n)
+        n -= n_test
+    n_val = math.ceil(val_size * n) if isinstance(val_size, float) else min(val_size, n)
+    return Shape(n - n_val, n_val, n_test, features)

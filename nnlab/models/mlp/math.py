@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+PREDICT_CHUNK_BYTES = 64 * 2**20  # activations of one chunk of MLP.predict's rows
+
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     # exp(-z) overflows to inf for z < -709; 1 / (1 + inf) = 0 is the right limit.
@@ -159,7 +161,15 @@ class MLP:
         return softmax(self.logits(X))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return np.argmax(self.logits(X), axis=1)
+        """Class indices, computed in chunks of rows whose activations stay under
+        PREDICT_CHUNK_BYTES: a decision-boundary grid of 160,000 points through layers of
+        thousands of units would need gigabytes at once. Each row's prediction is the same
+        either way (a network small enough is one chunk: the very same call)."""
+        rows = max(1, PREDICT_CHUNK_BYTES // (2 * X.itemsize * sum(self.layers[1:])))
+        if len(X) <= rows:
+            return np.argmax(self.logits(X), axis=1)
+        chunks = [np.argmax(self.logits(X[i : i + rows]), axis=1) for i in range(0, len(X), rows)]
+        return np.concatenate(chunks)
 
     def state(self) -> dict[str, np.ndarray]:
         """Parameters by name (W1, b1, W2, ...), as saved in model.npz."""
