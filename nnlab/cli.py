@@ -432,6 +432,24 @@ def runs(runs_dir: Path, status: str | None, pattern: str | None) -> int:
     return EXIT_OK
 
 
+@cli.command()
+@click.option("--kind", default=None, metavar="KIND", help="One model kind's schema (mlp, dcn).")
+def schema(kind: str | None) -> int:
+    """Print the config's JSON Schema (for an editor: the shipped configs' first line
+    `# yaml-language-server: $schema=nnlab.schema.json` points at it)."""
+    import json
+
+    from nnlab.models import kinds
+    from nnlab.schema import json_schema
+
+    if kind is not None and kind not in kinds():
+        raise click.BadParameter(
+            f"{kind!r} is not a model kind; allowed: {', '.join(kinds())}", param_hint="--kind"
+        )
+    click.echo(json.dumps(json_schema(kind), indent=2))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn every outcome into an exit code."""
     signal.signal(signal.SIGTERM, raise_interrupt)
