@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import nnlab
 from nnlab.config import load_config
@@ -164,8 +165,6 @@ def test_cli_train_produces_every_file_tensorboard_and_a_reloadable_model(idx_ro
     relu = [r for r in stats if r["quantity"] == "activation"]
     assert all(float(r["min"]) >= 0 for r in relu)
 
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0, "histograms": 0})
     events.Reload()
     tags = events.Tags()
@@ -200,6 +199,29 @@ def test_cli_train_produces_every_file_tensorboard_and_a_reloadable_model(idx_ro
     data = load_images(cfg)
     _, acc = evaluate(model, data.X_test, data.y_test)
     assert acc == pytest.approx(summary["final"]["test_acc"], abs=1e-12)
+
+
+def test_layer_statistics_start_at_step_0_where_the_initialisation_shows(idx_root, tmp_path):
+    """Step 0 holds the initial weights: fc1 (784 -> 64) has Glorot's spread under Xavier,
+    sqrt(2 / (784 + 64)), and PyTorch's default 1 / sqrt(3 * 784) otherwise; and the
+    training that follows is the same as with the statistics off."""
+    spread = {}
+    for init in ("xavier", "default"):
+        cfg = dcn_config(idx_root, **{"model.init": init, "train.epochs": 1})
+        run = nnlab.train(cfg, runs_dir=tmp_path / init)
+        stats = read_csv(run.path / "stats.csv")
+        assert int(stats[0]["step"]) == 0 and int(stats[-1]["step"]) == 6
+        first = {(r["layer"], r["quantity"]): r for r in stats if r["step"] == "0"}
+        assert len(first) == len({(r["layer"], r["quantity"]) for r in stats})  # all of them
+        spread[init] = float(first[("fc1", "weights")]["std"])
+        assert float(first[("conv1", "activation")]["min"]) >= 0
+        quiet = nnlab.train(cfg, {"train.stats_every": 0}, runs_dir=tmp_path / f"{init}-off")
+        assert (run.path / "metrics.csv").read_text() == (quiet.path / "metrics.csv").read_text()
+    assert spread["xavier"] == pytest.approx(math.sqrt(2 / (784 + 64)), rel=0.03)
+    assert spread["default"] == pytest.approx(1 / math.sqrt(3 * 784), rel=0.03)
+    events = EventAccumulator(str(run.path / "tb"), size_guidance={"histograms": 0})
+    events.Reload()
+    assert events.Histograms("fc1/weights")[0].step == 0
 
 
 def test_same_config_twice_gives_identical_metrics(idx_root, tmp_path):

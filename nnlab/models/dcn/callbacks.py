@@ -31,6 +31,9 @@ CHECKPOINT = "checkpoint.pt"
 class Callback:
     """A no-op for every event; subclasses override what they need."""
 
+    def begin(self, x: torch.Tensor) -> None:
+        """Before the first step of a new run (not a resumed one), given a training batch."""
+
     def forward(self, step: int) -> AbstractContextManager:
         return nullcontext()
 
@@ -65,9 +68,9 @@ class TensorBoard(Callback):
 
 
 class LayerStats(Callback):
-    """Every ``every`` steps: min, max, mean, std of each layer's weights, biases, net inputs
-    (pre-activation), ReLU activations and max-pool outputs — to stats.csv and, with a
-    writer, to TensorBoard as scalars and histograms."""
+    """At step 0 and every ``every`` steps: min, max, mean, std of each layer's weights,
+    biases, net inputs (pre-activation), ReLU activations and max-pool outputs — to stats.csv
+    and, with a writer, to TensorBoard as scalars and histograms."""
 
     def __init__(self, model: nn.Module, csv_path: Path, every: int, writer: Any = None):
         self.model, self.every, self.writer = model, every, writer
@@ -84,6 +87,19 @@ class LayerStats(Callback):
             layer, _, suffix = name.partition("_")
             return layer, {"": "net_input", "relu": "activation", "pool": "pool"}[suffix]
         return None
+
+    def begin(self, x: torch.Tensor) -> None:
+        """Step 0: the initial weights — where the initialisation shows — and the layers'
+        outputs for ``x``, in eval mode: no dropout, so no random numbers are drawn and
+        training goes on exactly as it would without this."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad(), self.capture():
+                self.model(x)
+        finally:
+            self.model.train(was_training)
+        self.record(0)
 
     def forward(self, step: int) -> AbstractContextManager:
         return self.capture() if step % self.every == 0 else nullcontext()

@@ -155,6 +155,10 @@ class DCNTrainer(Trainer):
         self.stopped = False
         try:
             self.model.train()
+            if self.step == 0:  # a new run: the layer statistics of the initial weights
+                first = channels_last(self.X_train[: cfg["batch_size"]])
+                for cb in callbacks:
+                    cb.begin(first)
             while self.epoch < cfg["epochs"]:
                 running = RunningMetrics(self.device)
                 desc = f"epoch {self.epoch + 1}/{cfg['epochs']}"
