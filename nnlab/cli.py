@@ -364,8 +364,9 @@ def _each(paths: tuple[Path, ...], action) -> int:
 def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], fmt: str) -> int:
     """Re-render the figures of run or sweep folders from their files, without training.
 
-    Given several run folders, draws their curves overlaid, one line per run, labelled by the
-    config keys in which they differ.
+    Given several run folders, draws their curves together, labelled by the config keys in
+    which they differ: one line per run, or per group of runs that differ only in their seed
+    (the mean with a band of ± one standard deviation); past nine lines, small multiples.
     """
     from nnlab.results import check_out, compare, folder_kind, load_run_with_metrics, replot
 

@@ -4,6 +4,7 @@ PNG, PDF or SVG, and written atomically."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -174,24 +175,32 @@ def decision_boundary_grid(
     return _save(fig, path)
 
 
-def overlaid_curves(
-    runs: Sequence[tuple[str, Sequence[dict]]], candidates: Sequence[str], path: Path, title: str
-) -> Path | None:
-    """One line per run of the first metric in ``candidates`` that every run logged (test
-    before train), labelled by what distinguishes the run. Losses use a log scale (they span
-    decades); with many runs the legend moves beside the axes."""
-    metric = next(
-        (m for m in candidates if all(any(m in r for r in rows) for _, rows in runs)), None
-    )
-    if metric is None:
-        return None
-    many = len(runs) > 10
-    fig, ax = _pyplot().subplots(figsize=(11.5 if many else 7.5, 4.8))
-    for label, rows in runs:
-        pts = [(r["step"], r[metric]) for r in rows if metric in r and np.isfinite(r[metric])]
-        if pts:
-            ax.plot(*zip(*pts, strict=True), label=label, lw=1.2)
-    ax.set_xlabel("step")
+MAX_LINES = 9  # lines one axes holds readably; past it, small multiples
+
+
+def _mean_band(runs: Sequence[Sequence[dict]], metric: str) -> tuple[list, list, list, int]:
+    """A group's curve: at each step any of its runs logged, the mean over those runs and
+    their standard deviation (0 where one run has the step); n is the number of runs."""
+    at: dict[float, list[float]] = {}
+    for rows in runs:
+        for r in rows:
+            if metric in r and np.isfinite(r[metric]):
+                at.setdefault(r["step"], []).append(r[metric])
+    steps = sorted(at)
+    means = [float(np.mean(at[s])) for s in steps]
+    stds = [float(np.std(at[s], ddof=1)) if len(at[s]) > 1 else 0.0 for s in steps]
+    return steps, means, stds, len(runs)
+
+
+def _draw_group(ax, curve: tuple, label: str, color, lw: float = 1.4) -> None:
+    steps, means, stds, n = curve
+    ax.plot(steps, means, color=color, lw=lw, label=label if n == 1 else f"{label} (n={n})")
+    if n > 1:
+        lo = np.subtract(means, stds)
+        ax.fill_between(steps, lo, np.add(means, stds), color=color, alpha=0.2, lw=0)
+
+
+def _metric_axis(ax, metric: str) -> None:
     ax.set_ylabel(metric.replace("_", " "))
     if is_accuracy(metric):
         from matplotlib.ticker import PercentFormatter
@@ -199,13 +208,71 @@ def overlaid_curves(
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     else:
         ax.set_yscale("log")
-    ax.set_title(title)
     ax.grid(alpha=0.3)
-    if many:
-        ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    else:
+
+
+def grouped_curves(
+    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]],
+    candidates: Sequence[str],
+    path: Path,
+    title: str,
+) -> Path | None:
+    """One line per group of runs — the mean over its runs (its seeds) with a band of ± one
+    standard deviation, n in the legend — of the first metric in ``candidates`` every run
+    logged (test before train). A group of one run is its plain curve. Past ``MAX_LINES``
+    groups, small multiples: a panel per group, the others' means faint behind it. Losses
+    use a log scale (they span decades)."""
+    metric = next(
+        (
+            m
+            for m in candidates
+            if all(any(m in r for r in rows) for _, runs in groups for rows in runs)
+        ),
+        None,
+    )
+    if metric is None:
+        return None
+    plt = _pyplot()
+    colors = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors
+    curves = [(label, _mean_band(runs, metric)) for label, runs in groups]
+    if len(curves) <= MAX_LINES:
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for i, (label, curve) in enumerate(curves):
+            _draw_group(ax, curve, label, colors[i % len(colors)])
+        ax.set_xlabel("step")
+        _metric_axis(ax, metric)
+        ax.set_title(title)
         ax.legend(fontsize=7, loc="best")
+        return _save(fig, path)
+    ncols = min(4, math.ceil(math.sqrt(len(curves))))
+    nrows = math.ceil(len(curves) / ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(3.2 * ncols, 2.5 * nrows), sharex=True, sharey=True, squeeze=False
+    )
+    for i, (label, curve) in enumerate(curves):
+        ax = axes.flat[i]
+        for _, other in curves:  # the other groups, faint, for context
+            ax.plot(other[0], other[1], color="0.85", lw=0.8)
+        _draw_group(ax, curve, label, colors[i % len(colors)], lw=1.6)
+        _metric_axis(ax, metric)
+        if i % ncols:
+            ax.set_ylabel("")
+        n = curve[3]
+        ax.set_title(label if n == 1 else f"{label} (n={n})", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(curves) :]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.supxlabel("step", fontsize=9)
+    fig.tight_layout()
     return _save(fig, path)
+
+
+def overlaid_curves(
+    runs: Sequence[tuple[str, Sequence[dict]]], candidates: Sequence[str], path: Path, title: str
+) -> Path | None:
+    """One line per run (:func:`grouped_curves` with a group per run)."""
+    return grouped_curves([(label, [rows]) for label, rows in runs], candidates, path, title)
 
 
 def confusion_matrix(

@@ -106,9 +106,10 @@ def _run_figures(run: Run, out: Path, ext: str) -> list[Path]:
     return trainer.figures(run.metrics, out, run.path, ext)
 
 
-def differing_labels(configs: list[dict[str, Any]]) -> list[str]:
-    """For each config, the keys in which the configs differ: 'optimizer=sgd epsilon=0.01'."""
-    flats = [flatten(c) for c in configs]
+def differing_labels(configs: list[dict[str, Any]], ignore: tuple[str, ...] = ()) -> list[str]:
+    """For each config, the keys in which the configs differ: 'optimizer=sgd epsilon=0.01'
+    (leaving out the keys in ``ignore``)."""
+    flats = [{k: v for k, v in flatten(c).items() if k not in ignore} for c in configs]
     keys = [k for k in flats[0] if k != "name" and len({json.dumps(f.get(k)) for f in flats}) > 1]
     keys += [k for f in flats for k in f if k not in flats[0] and k not in keys]
     if not keys:
@@ -126,8 +127,9 @@ def differing_labels(configs: list[dict[str, Any]]) -> list[str]:
 def compare(
     runs: list[Run], out: Path, metrics: list[str] | None = None, ext: str = "png"
 ) -> list[Path]:
-    """Curves of several runs overlaid, one figure per metric, labelled by differing keys."""
-    labels = differing_labels([r.config for r in runs])
+    """Curves of several runs, one figure per metric: a line per group of runs that differ
+    only in their seed (the mean, ± one standard deviation), labelled by differing keys."""
+    labels = differing_labels([r.config for r in runs], ("seed",))
     curves = [(label, r.path, r.metrics) for label, r in zip(labels, runs, strict=True)]
     return overlay(curves, metrics or list(PREFERRED), check_out(out), ext, "compare_")
 
@@ -141,16 +143,20 @@ def overlay(
     title: str = "",
     check: bool = True,
 ) -> list[Path]:
-    """One figure per metric, ``<prefix><metric>.<ext>``, with a curve per (label, folder,
-    rows) run; with ``check``, every run must log every metric (:func:`check_logged`)."""
+    """One figure per metric, ``<prefix><metric>.<ext>``: the (label, folder, rows) runs with
+    one label are one group, drawn as its mean with a ± one standard deviation band (a run
+    alone, as its curve; nnlab.plots.grouped_curves). With ``check``, every run must log
+    every metric (:func:`check_logged`)."""
     from nnlab import plots
 
     if check:
         check_logged([(path, rows) for _, path, rows in runs], metrics)
-    curves = [(label, rows) for label, _, rows in runs]
+    groups: dict[str, list] = {}
+    for label, _, rows in runs:
+        groups.setdefault(label, []).append(rows)
     made = [
-        plots.overlaid_curves(
-            curves,
+        plots.grouped_curves(
+            list(groups.items()),
             PREFERRED.get(metric, [metric]),
             out / f"{prefix}{metric}.{ext}",
             f"{metric.replace('_', ' ')} — {title or f'{len(runs)} runs'}",

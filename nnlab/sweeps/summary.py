@@ -261,6 +261,10 @@ def _finished(folder: Path, state: dict[str, Any], sweep: SweepSpec) -> Iterator
             yield job, folder / e["run"]
 
 
+def _without_seed(overrides: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in overrides.items() if k != "seed"}
+
+
 def _label(overrides: dict[str, Any]) -> str:
     """What tells a job apart in a legend: 'activation=tanh lr_decay=step'."""
     return " ".join(f"{short_key(k)}={format_value(v)}" for k, v in overrides.items())
@@ -274,7 +278,8 @@ def comparison_plots(
     ext: str = "png",
     metrics: list[str] | None = None,
 ) -> list[Path]:
-    """Overlaid curves of every finished job and, when every model can draw its decision
+    """Curves of every finished job — a line per group of jobs that differ only in their
+    seed, the mean with a ± one standard deviation band — and, when every model can draw its decision
     boundary (2-D data), a grid of them laid out like the first table; with ``metrics``,
     only the overlaid curves of those (each must be one every finished job logs)."""
     from nnlab.records import read_metrics
@@ -284,7 +289,14 @@ def comparison_plots(
     if not done:
         return []
     out = out or folder / "plots"
-    runs = [(_label(job.overrides), path, read_metrics(path / "metrics.csv")) for job, path in done]
+    runs = [  # the jobs that differ only in their seed share a label: one group, one line
+        (
+            _label(_without_seed(job.overrides)) or "all seeds",
+            path,
+            read_metrics(path / "metrics.csv"),
+        )
+        for job, path in done
+    ]
     title = f"sweep {sweep.name}"
     made = overlay(runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics))
     if not metrics:
