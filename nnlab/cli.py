@@ -433,6 +433,23 @@ def runs(runs_dir: Path, status: str | None, pattern: str | None) -> int:
     return EXIT_OK
 
 
+@cli.command(name="compare")
+@click.argument("folders", metavar="RUN_OR_JOB...", nargs=-1, required=True,
+                type=click.Path(path_type=Path))  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(("table", "md", "csv", "json")),
+              default="table", show_default=True)  # fmt: skip
+def compare_command(folders: tuple[Path, ...], fmt: str) -> int:
+    """What differs between runs and what it changed: the config keys that differ, then each
+    final and best metric side by side with the difference to the first run. A RUN_OR_JOB is
+    a run folder or a sweep's job folder (its last attempt)."""
+    from nnlab.compare import compare_runs, render
+
+    if len(folders) < 2:
+        raise click.UsageError("compare needs at least two run or job folders")
+    click.echo(render(compare_runs(list(folders)), fmt))
+    return EXIT_OK
+
+
 @cli.command()
 @click.option("--kind", default=None, metavar="KIND", help="One model kind's schema (mlp, dcn).")
 def schema(kind: str | None) -> int:
