@@ -8,6 +8,7 @@ difference to the first. Runs are run folders, or a sweep's job folders (their l
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -41,6 +42,11 @@ class Comparison:
     config: dict[str, list[Any]]  # dotted key -> each run's value, only keys that differ
     final: dict[str, list[float | None]] = field(default_factory=dict)
     best: dict[str, list[float | None]] = field(default_factory=dict)
+    code: list[str] = field(default_factory=list)  # each run's code: commit (+ diff)
+
+    @property
+    def same_code(self) -> bool:
+        return len(set(self.code)) <= 1
 
     def sections(self) -> list[tuple[str, dict[str, list]]]:
         return [("config", self.config), ("final", self.final), ("best", self.best)]
@@ -62,6 +68,17 @@ def _metrics(summaries: list[dict[str, Any]], part: str) -> dict[str, list[float
     return {k: [number(r[k]) for r in rows] for k in shared}
 
 
+def _code(run) -> str:
+    """The code a run came from: its commit, and a hash of its uncommitted diff if any."""
+    from nnlab.provenance import DIFF_FILE, code_label
+
+    label = code_label(run.meta.get("git"))
+    diff = run.path / DIFF_FILE
+    if label.endswith("+ diff") and diff.is_file():
+        label += " " + hashlib.sha1(diff.read_bytes()).hexdigest()[:6]
+    return label
+
+
 def compare_runs(paths: list[Path]) -> Comparison:
     from nnlab.runs import load_run
 
@@ -75,6 +92,7 @@ def compare_runs(paths: list[Path]) -> Comparison:
         {k: [f[k] for f in flats] for k in differ},
         _metrics(summaries, "final"),
         _metrics(summaries, "best"),
+        [_code(r) for r in runs],
     )
 
 
@@ -112,8 +130,11 @@ def _rows(c: Comparison) -> list[list[str]]:
 def render(c: Comparison, fmt: str) -> str:
     header = ["", *c.names]
     if fmt == "json":
+        sections = dict(c.sections())
         return json.dumps(
-            {"runs": c.names, **{s: e for s, e in c.sections()}}, indent=2, allow_nan=False
+            {"runs": c.names, **sections, "code": c.code, "same_code": c.same_code},
+            indent=2,
+            allow_nan=False,
         )
     if fmt == "csv":
         buffer = io.StringIO()
@@ -122,10 +143,13 @@ def render(c: Comparison, fmt: str) -> str:
         for section, entries in c.sections():
             for key, values in entries.items():
                 writer.writerow([section, key, *["" if v is None else v for v in values]])
+        writer.writerow(["code", "commit", *c.code])
         return buffer.getvalue().rstrip("\n")
     rows = _rows(c)
     if not c.config:
         rows.insert(0, ["(config)", *["same" for _ in c.names]])
+    if not c.same_code:  # a difference in results may come from the code, not the config
+        rows.insert(0, ["code (differs!)", *c.code])
     if fmt == "md":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in rows]

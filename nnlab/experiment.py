@@ -21,6 +21,7 @@ from nnlab.errors import Diverged, NnlabError, RunStorageError
 from nnlab.files import atomic_write_text
 from nnlab.liveness import Heartbeat, refuse_if_alive
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
+from nnlab.provenance import DIFF_FILE, git_state
 from nnlab.runs import RUNS_DIR, Run, RunRecorder, create_run_dir, load_run, make_exact_dir
 
 ConfigSource = str | Path | Mapping[str, Any]
@@ -125,9 +126,14 @@ def train(
         return _resume(Path(resume), _hooks(on_row, on_step, progress))
     cfg = load_config(config, overrides)
     trainer = build(cfg)
+    # the code that runs: the repository holding the config file (a mapping: the working folder)
+    git, diff = git_state(Path(config) if isinstance(config, str | Path) else Path.cwd())
     with _HeldSignals() as held:
         path = make_exact_dir(Path(run_dir)) if run_dir else create_run_dir(runs_dir, cfg["name"])
-        recorder = RunRecorder(path, cfg, dump_config(cfg), trainer.metric_columns)
+        if diff:
+            atomic_write_text(path / DIFF_FILE, diff)
+        extra = {"git": git} if git else None
+        recorder = RunRecorder(path, cfg, dump_config(cfg), trainer.metric_columns, extra)
         return _execute(trainer, recorder, _hooks(on_row, on_step, progress), held)
 
 

@@ -191,8 +191,10 @@ class RunRecorder:
         config: dict[str, Any],
         config_text: str,
         metric_columns: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
     ):
-        """Start recording into ``path``, a new empty folder made by the caller."""
+        """Start recording into ``path``, a new empty folder made by the caller; ``extra``
+        adds fields to meta.json (the code's provenance)."""
         self.path = path
         atomic_write_text(self.path / "config.yaml", config_text)
         meta = {
@@ -207,7 +209,7 @@ class RunRecorder:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "error": None,
-        }
+        } | (extra or {})
         self._open(config, meta, MetricsWriter(self.path / "metrics.csv", metric_columns))
 
     @classmethod

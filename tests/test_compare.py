@@ -4,11 +4,12 @@ differences to the first run; runs of different kinds compare on what they share
 import csv
 import io
 import json
+import subprocess
 
 import pytest
 
 import nnlab
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, check_run, run_dir_of
 from tests.conftest import nnlab as run_nnlab
 from tests.test_sweep import state_of
 
@@ -105,3 +106,47 @@ def test_a_sweep_job_folder_stands_for_its_last_attempt_and_bad_folders_are_one_
     assert len(lines) == 1 and "not a run folder or a sweep job folder" in lines[0]
     one = run_nnlab("compare", folders[0])
     assert one.returncode == 2 and "at least two" in one.stderr
+
+
+def _git(repo, *args):
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_provenance_records_the_commit_clean_and_dirty_and_compare_notices(tmp_path):
+    repo = tmp_path / "lab"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "moons.yaml").write_text((CONFIGS / "moons_tanh.yaml").read_text())
+    (repo / "notes.txt").write_text("first\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "start")
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    sets = ["-s", "train.iterations=100", "--runs-dir", tmp_path / "runs", "-q"]
+    clean = run_dir_of(run_nnlab("train", repo / "moons.yaml", *sets, cwd=tmp_path), tmp_path)
+    meta = json.loads((clean / "meta.json").read_text())
+    assert meta["git"] == {"repo": str(repo), "commit": head, "branch": "main", "dirty": False}
+    assert not (clean / "git.diff").exists()
+
+    (repo / "notes.txt").write_text("first\nsecond\n")  # a tracked file changed
+    dirty = run_dir_of(run_nnlab("train", repo / "moons.yaml", *sets, cwd=tmp_path), tmp_path)
+    meta = json.loads((dirty / "meta.json").read_text())
+    assert meta["git"]["dirty"] is True and meta["git"]["commit"] == head
+    assert "+second" in (dirty / "git.diff").read_text()
+    check_run(clean, dirty)
+
+    out = _json(clean, dirty)
+    assert out["same_code"] is False and out["code"] == [head[:8], out["code"][1]]
+    assert out["code"][1].startswith(f"{head[:8]} + diff ")
+    assert "code (differs!)" in run_nnlab("compare", clean, dirty).stdout
+    assert _json(clean, clean)["same_code"] is True
+
+    outside = tmp_path / "plain.yaml"  # not in a repository: nothing recorded
+    outside.write_text((CONFIGS / "moons_tanh.yaml").read_text())
+    loose = run_dir_of(run_nnlab("train", outside, *sets, cwd=tmp_path), tmp_path)
+    assert "git" not in json.loads((loose / "meta.json").read_text())
