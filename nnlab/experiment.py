@@ -131,7 +131,10 @@ def train(
     with _HeldSignals() as held:
         path = make_exact_dir(Path(run_dir)) if run_dir else create_run_dir(runs_dir, cfg["name"])
         if diff:
-            atomic_write_text(path / DIFF_FILE, diff)
+            try:
+                atomic_write_text(path / DIFF_FILE, diff)
+            except OSError as exc:  # a full disk: the run says so when it writes, honestly
+                git["diff"] = f"not saved: {exc.strerror or exc}"
         extra = {"git": git} if git else None
         recorder = RunRecorder(path, cfg, dump_config(cfg), trainer.metric_columns, extra)
         return _execute(trainer, recorder, _hooks(on_row, on_step, progress), held)
