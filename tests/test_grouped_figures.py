@@ -43,7 +43,7 @@ def test_a_3x3x5_sweep_draws_9_mean_lines_with_9_bands(tmp_path, figures):
         "    model.layers: [[2, 3, 2], [2, 5, 2], [2, 8, 2]]\n"
         "  seeds: [0, 1, 2, 3, 4]\n"
     )
-    sets = {"train.iterations": 300, "train.log_every": 100}
+    sets = {"train.iterations": 100, "train.log_every": 50}
     done = nnlab.sweep(path, sets, runs_dir=tmp_path / "runs", jobs=2)
     jobs = state_of(done.path)["jobs"]
     assert len(jobs) == 45

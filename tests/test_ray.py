@@ -144,7 +144,7 @@ def test_a_worker_killed_mid_job_is_retried_and_the_sweep_completes(cluster, tmp
 SEARCH = """sweep:
   name: {name}
   base: {base}
-  search: {{method: random, trials: 8, metric: val_loss, seed: 1}}
+  search: {{method: random, trials: 6, metric: val_loss, seed: 1}}
   params:
     train.epsilon: {{low: 1.0e-6, high: 0.1, log: true}}
   pruner: {{kind: median, startup_trials: 2, warmup_steps: 0}}
@@ -164,7 +164,7 @@ def _trials(folder: Path) -> dict:
 def test_a_pruned_search_on_two_nodes_decides_as_the_local_executor_does(cluster, tmp_path):
     path = tmp_path / "search.yaml"
     path.write_text(SEARCH.format(name="prunedray", base=CONFIGS / "moons_tanh.yaml"))
-    sets = ["-s", "data.val_size=0.25", "-s", "train.iterations=3000", "-s", "train.log_every=300"]
+    sets = ["-s", "data.val_size=0.25", "-s", "train.iterations=2000", "-s", "train.log_every=200"]
     folders = {}
     for where, extra in {"ray": ["--executor", "ray", "--address", cluster], "local": []}.items():
         runs = tmp_path / where
@@ -176,7 +176,7 @@ def test_a_pruned_search_on_two_nodes_decides_as_the_local_executor_does(cluster
     # one trial at a time, so the same reports reach the same pruner in the same order
     assert ray_trials == _trials(folders["local"])
     statuses = [status for status, _, _ in ray_trials.values()]
-    assert len(statuses) == 8 and "pruned" in statuses and "completed" in statuses
+    assert len(statuses) == 6 and "pruned" in statuses and "completed" in statuses
     for status, steps, last in ray_trials.values():  # a pruned trial stopped early
         assert (steps < 11) == (status == "pruned"), (status, steps, last)
     study = load_study(folders["ray"])  # the driver's study holds what the workers reported
