@@ -100,13 +100,8 @@ def _journal_judge(report: dict[str, Any]) -> Callable[[int, float], bool]:
     study = optuna.load_study(
         study_name="nnlab", storage=storage, pruner=make_pruner(report["pruner"])
     )
-    trial = open_trial(study, report["trial"])
-
-    def decide(step: int, value: float) -> bool:
-        trial.report(value, step)
-        return trial.should_prune()
-
-    return decide
+    number = report["trial"]
+    return lambda step, value: judge(study, number, step, value)
 
 
 def reporter(report: dict[str, Any]) -> Callable[[dict[str, float]], None]:
