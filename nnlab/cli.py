@@ -364,34 +364,45 @@ def _each(paths: tuple[Path, ...], action) -> int:
 def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], fmt: str) -> int:
     """Re-render the figures of run or sweep folders from their files, without training.
 
-    Given several run folders, draws their curves together, labelled by the config keys in
-    which they differ: one line per run, or per group of runs that differ only in their seed
-    (the mean with a band of ± one standard deviation); past nine lines, small multiples.
+    Given several run or sweep folders, draws the curves of all their runs (a sweep's
+    finished jobs) together, labelled by the config keys in which they differ (and the
+    sweep, where alike runs came from different sweeps): one line per run, or per group of
+    runs that differ only in their seed (the mean with a band of ± one standard deviation);
+    past nine lines, small multiples.
     """
-    from nnlab.results import check_out, compare, folder_kind, load_run_with_metrics, replot
+    from nnlab.results import (
+        check_out,
+        compare,
+        folder_kind,
+        load_run_with_metrics,
+        replot,
+        sweep_runs,
+    )
 
     if len(folders) == 1:
         return _each(folders, lambda p: replot(p, out, fmt, list(metrics) or None))
     out = check_out(out or Path("comparison"))
-    runs = []
+    runs, sources, read = [], [], 0
     for path in folders:
         try:
-            if folder_kind(path) != "run":
-                raise NnlabError(
-                    f"{path}: a sweep folder; overlay run folders (a sweep's "
-                    "own figures already overlay its jobs)"
-                )
-            runs.append(load_run_with_metrics(path))
+            if folder_kind(path) == "sweep":
+                name, found = sweep_runs(path)
+                runs += found
+                sources += [name] * len(found)
+            else:
+                runs.append(load_run_with_metrics(path))
+                sources.append(None)
+            read += 1
         except NnlabError as exc:
             click.echo(f"nnlab: error: {exc}", err=True)
     if len(runs) < 2:
-        click.echo("nnlab: error: need at least two readable run folders to overlay", err=True)
+        click.echo("nnlab: error: need at least two readable runs to overlay", err=True)
         return EXIT_USAGE
     code = _each(
         (tuple(runs),),
-        lambda group: compare(list(group), out, list(metrics) or None, fmt),
+        lambda group: compare(list(group), out, list(metrics) or None, fmt, sources),
     )
-    return EXIT_RUN_FAILED if code == EXIT_OK and len(runs) < len(folders) else code
+    return EXIT_RUN_FAILED if code == EXIT_OK and read < len(folders) else code
 
 
 @cli.command()
@@ -405,31 +416,47 @@ def report(folders: tuple[Path, ...]) -> int:
 
 @cli.command()
 @runs_dir_option("runs")
-@click.option(
-    "--status",
-    type=click.Choice(STATUSES),
-    default=None,
-)
-@click.option(
-    "--name",
-    "pattern",
-    metavar="GLOB",
-    default=None,
-    help="Only names matching this pattern, e.g. 'moons_*'.",
-)
-def runs(runs_dir: Path, status: str | None, pattern: str | None) -> int:
-    """List the runs and sweeps in a runs folder, newest first."""
-    from nnlab.results import list_runs, runs_table
+@click.option("--where", "where", metavar="EXPR", multiple=True,
+              help="Only runs where KEY OP VALUE holds; OP: = != > >= < <= ~ (glob). KEY: a "
+              "dotted config key, a metric (test_acc, best.val_loss) or name, kind, status, "
+              "started, time, host, folder. Several are ANDed.")  # fmt: skip
+@click.option("--sort", "sort", metavar="[-]KEY", multiple=True,
+              help="Order by KEY (-KEY: descending); several: the first decides. Default: "
+              "newest first.")  # fmt: skip
+@click.option("--columns", "columns", metavar="KEY,...", multiple=True,
+              help="The columns to show (default: started, name, kind, status, time, results, "
+              "the --where and --sort keys, folder).")  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Show the first N.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table",
+              show_default=True)  # fmt: skip
+@click.option("--status", type=click.Choice(STATUSES), default=None,
+              help="Only this status (the same as --where status=STATUS).")  # fmt: skip
+@click.option("--name", "pattern", metavar="GLOB", default=None,
+              help="Only names matching this pattern, e.g. 'moons_*'.")  # fmt: skip
+def runs(
+    runs_dir: Path,
+    where: tuple[str, ...],
+    sort: tuple[str, ...],
+    columns: tuple[str, ...],
+    limit: int | None,
+    fmt: str,
+    status: str | None,
+    pattern: str | None,
+) -> int:
+    """List, filter and sort the runs and sweeps in a runs folder (newest first) — or a sweep
+    folder's jobs, given as --runs-dir. Queries read an index kept in the folder
+    (.nnlab-index.sqlite), checked against the folders each time."""
+    from nnlab.listing import Query, render, run_query
 
-    rows = list_runs(runs_dir, status, pattern)
-    for entry in rows:
-        if entry.problem:
-            click.echo(f"nnlab: warning: {' '.join(entry.problem.split())}", err=True)
-    if not rows:
-        click.echo(f"no runs in {runs_dir}" + (" matching" if status or pattern else ""))
+    query = Query(list(where), list(sort), list(columns), limit, fmt, status, pattern)
+    chosen, shown_columns, warnings = run_query(runs_dir, query)
+    for line in warnings:
+        click.echo(f"nnlab: warning: {line}", err=True)
+    if not chosen and fmt == "table":
+        click.echo(f"no runs in {runs_dir}" + (" matching" if where or status or pattern else ""))
         return EXIT_OK
-    for line in runs_table(rows):
-        click.echo(line)
+    click.echo(render(chosen, shown_columns, fmt))
     return EXIT_OK
 
 

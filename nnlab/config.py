@@ -36,10 +36,11 @@ class Option:
 
     type is one of "str", "int", "float", "bool", "int_list", "size" (a fraction in [0, 1) or
     a whole count), "column" (a name or an integer index), "column_list" (a list of those).
-    Bounds are inclusive unless the
-    matching ``*_open`` flag is set. A model kind lists the options it reads in its schema
-    (:class:`nnlab.models.Kind`); an option several kinds share is one object here, stated
-    once, and :meth:`but` gives a kind its own default or words.
+    Bounds are inclusive unless the matching ``*_open`` flag is set. A ``data.*`` key with
+    ``data_sets`` applies to those data sets only: it is checked when given, and left out of
+    the resolved config of any other data set. A model kind lists the options it reads in
+    its schema (:class:`nnlab.models.Kind`); an option several kinds share is one object
+    here, stated once, and :meth:`but` gives a kind its own default or words.
     """
 
     default: Any
@@ -52,6 +53,7 @@ class Option:
     high_open: bool = False
     nullable: bool = False
     min_len: int = 0
+    data_sets: tuple = ()  # the data.name values the key applies to; (): all of them
 
     def but(self, **changes: Any) -> Option:
         return replace(self, **changes)
@@ -78,8 +80,9 @@ EPSILON = Option(0.01, "float", "learning rate", low=0, low_open=True)
 REG_LAMBDA = Option(0.01, "float", "L2 penalty (mlp) / weight decay (dcn)", low=0)
 LOG_EVERY = Option(1000, "int", "iterations between metric rows", low=1)
 ROOT = Option(None, "str", "folder holding the IDX files (flat or <root>/MNIST/raw/)",
-              nullable=True)
-DOWNLOAD = Option(False, "bool", "let torchvision download mnist / fashion_mnist")
+              nullable=True, data_sets=IDX_DATASETS)
+DOWNLOAD = Option(False, "bool", "let torchvision download mnist / fashion_mnist",
+                  data_sets=IDX_DATASETS)
 OPTIMIZER = Option("sgd", "str", "optimizer", choices=("sgd", "adam"))
 MOMENTUM = Option(0.9, "float", "SGD momentum", low=0, high=1, high_open=True)
 EPOCHS = Option(2, "int", "passes over the training set", low=1)
@@ -416,6 +419,16 @@ def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
             flat["data.test_size"] = DEFAULT_TEST_SIZE.get(data_name, 0.0)
     cfg = _nest(flat)
     get_kind(kind).check_config(cfg)
+    return applicable(cfg, schema)
+
+
+def applicable(cfg: dict[str, Any], schema: Mapping[str, Option]) -> dict[str, Any]:
+    """``cfg`` without the keys that do not apply to its data set (an Option's
+    ``data_sets``): a breast-cancer run's config holds no ``data.noise``."""
+    data = cfg.get("data", {})
+    for key, opt in schema.items():
+        if opt.data_sets and data.get("name") not in opt.data_sets:
+            data.pop(key.removeprefix("data."), None)
     return cfg
 
 
@@ -530,7 +543,7 @@ class BaseConfig:
         from nnlab.models import get_kind
 
         get_kind(self._kind).check_config(cfg)
-        return cfg
+        return applicable(cfg, self._schema)
 
 
 def anchor_overrides(overrides: Mapping[str, Any], base: Path) -> dict[str, Any]:

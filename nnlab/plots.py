@@ -178,7 +178,7 @@ def decision_boundary_grid(
 MAX_LINES = 9  # lines one axes holds readably; past it, small multiples
 
 
-def _mean_band(runs: Sequence[Sequence[dict]], metric: str) -> tuple[list, list, list, int]:
+def mean_band(runs: Sequence[Sequence[dict]], metric: str) -> tuple[list, list, list, int]:
     """A group's curve: at each step any of its runs logged, the mean over those runs and
     their standard deviation (0 where one run has the step); n is the number of runs."""
     at: dict[float, list[float]] = {}
@@ -234,7 +234,7 @@ def grouped_curves(
         return None
     plt = _pyplot()
     colors = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors
-    curves = [(label, _mean_band(runs, metric)) for label, runs in groups]
+    curves = [(label, mean_band(runs, metric)) for label, runs in groups]
     if len(curves) <= MAX_LINES:
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
         for i, (label, curve) in enumerate(curves):

@@ -17,9 +17,11 @@ from typing import Any
 
 from nnlab.config import dump_config
 from nnlab.errors import NnlabError
+from nnlab.explore import html_block, run_data, sweep_data
 from nnlab.files import atomic_write_text
 from nnlab.metrics import is_result, metric_text
 from nnlab.models import kind_of
+from nnlab.records import read_summary
 from nnlab.results import folder_kind, load_run_with_metrics, replot
 from nnlab.runs import load_run
 
@@ -119,6 +121,7 @@ def run_report(path: Path) -> Doc:
             ],
         ),
     )
+    doc.add("explore", run_data(run.metrics))
     _figures(doc, path / "plots")
     _environment(
         doc,
@@ -169,6 +172,7 @@ def sweep_report(path: Path) -> Doc:
         doc.add("p", f"Table: {table.title}.")
         doc.add("table", (table.header, table.rows))
         doc.add("p", table.note[:1].upper() + table.note[1:])
+    doc.add("explore", _sweep_explore(path, sweep, state))
     _figures(doc, path / "plots")
     doc.add("h2", "Jobs")
     keys: list[str] = []
@@ -215,6 +219,27 @@ def sweep_report(path: Path) -> Doc:
     return doc
 
 
+def _sweep_explore(path: Path, sweep: Any, state: Any) -> dict[str, Any]:
+    """The Explore section's data: a line per group of finished jobs, and the completed jobs'
+    varied keys against the metric the sweep ranks by (a search's, else its first table's)."""
+    from nnlab.runs import result_row
+    from nnlab.sweeps.summary import finished_jobs, labelled_runs
+
+    groups: dict[str, list] = {}
+    for label, _, rows in labelled_runs(finished_jobs(path, sweep, state.data)):
+        groups.setdefault(label, []).append(rows)
+    if sweep.search is not None:
+        metric = sweep.search.metric
+    else:
+        metric = sweep.tables[0]["value"] if sweep.tables else None
+    jobs = []
+    for job_id, entry in state.jobs.items():
+        if entry.status == "completed" and entry.run:
+            summary = read_summary(path / entry.run) if (path / entry.run).is_dir() else {}
+            jobs.append((job_id, entry.overrides, result_row(summary) or entry.final))
+    return sweep_data(list(groups.items()), jobs if metric else [], metric or "")
+
+
 # -- rendering -------------------------------------------------------------------------------
 
 
@@ -250,6 +275,7 @@ def to_markdown(doc: Doc, base: Path) -> str:
         elif kind == "figure":
             png, caption = payload
             out.append(f"![{caption}]({png.relative_to(base).as_posix()})\n\n*{caption}*")
+        # "explore" (hover, parallel coordinates) is for the HTML page; Markdown stays static
     return "\n\n".join(out) + "\n"
 
 
@@ -257,7 +283,18 @@ STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem aut
 color:#222;line-height:1.45}table{border-collapse:collapse;margin:.8rem 0}th,td{border:1px solid
 #bbb;padding:.3rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}th{
 background:#f0f0f0}pre{background:#f6f6f6;padding:.8rem;overflow:auto}figure{margin:1.2rem 0}
-img{max-width:100%}figcaption{font-style:italic;color:#444}"""
+img{max-width:100%}figcaption{font-style:italic;color:#444}svg{max-width:100%;height:auto}
+svg text{font-size:11px;fill:#333}.title{font-size:13px;font-weight:600}.grid{stroke:#e6e6e6}
+.line{fill:none;stroke-width:1.8}.band{fill-opacity:.18;stroke:none}.marker{stroke:#fff}
+.legend{list-style:none;padding:0;margin:.2rem 0;display:flex;flex-wrap:wrap;gap:.2rem 1rem;
+font-size:.85rem}.swatch{display:inline-block;width:1rem;height:.3rem;margin-right:.35rem;
+vertical-align:middle}#tip{position:fixed;background:#fff;border:1px solid #888;padding:.3rem
+.5rem;font-size:.8rem;pointer-events:none;box-shadow:0 1px 4px #0003}.tip-head{font-weight:600}
+.axis line{stroke:#555}.job{fill:none;stroke-width:1.6;stroke-opacity:.8}.jobs.focus .job{
+stroke-opacity:.12}.jobs.focus .job.on{stroke-opacity:1;stroke-width:3}.hint{color:#555}"""
+# The page may load nothing: its figures are data URIs, its style and script inline.
+POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+          "script-src 'unsafe-inline'")  # fmt: skip
 
 
 def to_html(doc: Doc) -> str:
@@ -272,6 +309,7 @@ def to_html(doc: Doc) -> str:
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">',
         f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
     ]
     for kind, payload in doc.blocks:
@@ -292,6 +330,8 @@ def to_html(doc: Doc) -> str:
                 + "".join("<tr>" + "".join(cell("td", c) for c in row) + "</tr>" for row in rows)
                 + "</tbody></table>"
             )
+        elif kind == "explore":
+            out.append(html_block(payload))
         elif kind == "figure":
             png, caption = payload
             data = base64.b64encode(png.read_bytes()).decode("ascii")

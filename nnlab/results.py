@@ -1,4 +1,4 @@
-"""Reading results back: re-rendering figures, overlaying runs, listing a runs folder.
+"""Reading results back: re-rendering figures, overlaying runs (`nnlab runs`: nnlab.listing).
 
 Nothing here trains: figures come from the files of a run or sweep folder (metrics.csv,
 stats.csv, the saved model and the data its config describes).
@@ -6,19 +6,16 @@ stats.csv, the saved model and the data its config describes).
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from nnlab.config import flatten
 from nnlab.errors import NnlabError
-from nnlab.metrics import LISTED, PREFERRED, logged_metrics, metric_text, short_key
-from nnlab.records import read_meta, read_metrics, read_state, read_summary, shown
-from nnlab.runs import Run, load_run, result_row
+from nnlab.metrics import PREFERRED, logged_metrics, short_key
+from nnlab.records import shown
+from nnlab.runs import Run, load_run
 
 FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.plots)
 
@@ -125,13 +122,35 @@ def differing_labels(configs: list[dict[str, Any]], ignore: tuple[str, ...] = ()
 
 
 def compare(
-    runs: list[Run], out: Path, metrics: list[str] | None = None, ext: str = "png"
+    runs: list[Run],
+    out: Path,
+    metrics: list[str] | None = None,
+    ext: str = "png",
+    sources: list[str | None] | None = None,
 ) -> list[Path]:
     """Curves of several runs, one figure per metric: a line per group of runs that differ
-    only in their seed (the mean, ± one standard deviation), labelled by differing keys."""
-    labels = differing_labels([r.config for r in runs], ("seed",))
+    only in their seed (the mean, ± one standard deviation), labelled by differing keys.
+    ``sources`` names the sweep each run came from (None: a run of its own); runs of
+    different sweeps are told apart by ``sweep=<name>`` when their configs are alike."""
+    sources = sources or [None] * len(runs)
+    configs = [r.config if s is None else {"sweep": s, **r.config}
+               for r, s in zip(runs, sources, strict=True)]  # fmt: skip
+    labels = differing_labels(configs, ("seed",))
     curves = [(label, r.path, r.metrics) for label, r in zip(labels, runs, strict=True)]
     return overlay(curves, metrics or list(PREFERRED), check_out(out), ext, "compare_")
+
+
+def sweep_runs(path: Path) -> tuple[str, list[Run]]:
+    """A sweep folder's name and the runs of its finished jobs (completed, diverged or
+    pruned), read back."""
+    from nnlab.sweeps import load_sweep_folder
+    from nnlab.sweeps.summary import finished_jobs
+
+    sweep, state = load_sweep_folder(path)
+    runs = [load_run_with_metrics(folder) for _, folder in finished_jobs(path, sweep, state.data)]
+    if not runs:
+        raise NnlabError(f"{path}: the sweep has no finished jobs to draw")
+    return sweep.name, runs
 
 
 def overlay(
@@ -164,124 +183,3 @@ def overlay(
         for metric in metrics
     ]
     return [p for p in made if p is not None]
-
-
-@dataclass
-class Listing:
-    """One line of `nnlab runs`."""
-
-    path: Path
-    name: str
-    kind: str
-    status: str
-    started: str
-    duration: float | None
-    metrics: str
-    meta: dict[str, Any] = field(default_factory=dict)  # meta.json (a sweep: state.json)
-    problem: str | None = None  # why the folder could not be read (status "unreadable")
-
-
-def _duration(start: str | None, end: str | None) -> float | None:
-    try:
-        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    except (TypeError, ValueError):
-        return None
-
-
-def _sweep_listing(path: Path) -> Listing:
-    state = read_state(path)
-    counts: dict[str, int] = {}
-    for job in state["jobs"].values():
-        counts[job["status"]] = counts.get(job["status"], 0) + 1
-    return Listing(
-        path,
-        state["name"],
-        "sweep",
-        state["status"],
-        state["created"],
-        _duration(state["created"], state["updated"]),
-        f"{len(state['jobs'])} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
-        state,  # its status, pid and host: what liveness reads
-    )
-
-
-def _run_listing(path: Path) -> Listing:
-    meta, summary = read_meta(path), read_summary(path)
-    final = result_row(summary) or next(reversed(read_metrics(path / "metrics.csv")), {})
-    shown_metrics = [f"{k} {metric_text(k, final[k])}" for k in LISTED if k in final]
-    return Listing(
-        path,
-        meta["name"],
-        meta["kind"],
-        meta["status"],
-        meta["start_time"],
-        meta.get("duration_seconds"),
-        "  ".join(shown_metrics[:2]),
-        meta,
-    )
-
-
-def _listing(path: Path) -> Listing:
-    """A folder's line; a folder whose files cannot be read is listed as unreadable, with
-    the reason, so that it never hides the others."""
-    try:
-        return _sweep_listing(path) if folder_kind(path) == "sweep" else _run_listing(path)
-    except NnlabError as exc:
-        return Listing(path, path.name, "?", "unreadable", "", None, "", problem=str(exc))
-
-
-def list_runs(runs_dir: Path, status: str | None = None, name: str | None = None) -> list[Listing]:
-    """The runs and sweeps directly under ``runs_dir``, newest first."""
-    if not runs_dir.is_dir():
-        raise NnlabError(f"{runs_dir}: no such runs folder")
-    found = [
-        _listing(p)
-        for p in runs_dir.iterdir()
-        if (p / "meta.json").exists() or (p / "state.json").exists()
-    ]
-    found = [
-        f
-        for f in found
-        if (status is None or f.status == status)
-        and (name is None or fnmatch.fnmatch(f.name, name))
-    ]
-    return sorted(found, key=lambda f: (f.started, f.path.name), reverse=True)
-
-
-COLUMNS = ("started", "name", "kind", "status", "time", "results", "folder")
-WIDEST = {"name": 40, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
-
-
-def shown_status(entry: Listing) -> str:
-    """What the status column of `nnlab runs` says of a run or sweep: the one place that
-    decides it (the status recorded in its files, or 'unreadable'), with ``(dead?)`` added to
-    a ``running`` one whose process is gone (nnlab.liveness)."""
-    from nnlab.liveness import shown_status as alive_or_dead
-
-    return alive_or_dead(entry.meta, entry.path) if entry.status == "running" else entry.status
-
-
-def _cells(entry: Listing) -> tuple[str, ...]:
-    took = "" if entry.duration is None else f"{entry.duration:.1f}s"
-    started = entry.started.replace("T", " ")[:19]
-    return (started, entry.name, entry.kind, shown_status(entry), took, entry.metrics,
-            entry.path.name)  # fmt: skip
-
-
-def _cell(text: str, widest: int) -> str:
-    """Text as one table cell: control characters escaped (a name never splits a row) and cut
-    to ``widest`` characters (a long name never widens every row)."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= widest else text[: widest - 1] + "…"
-
-
-def runs_table(entries: list[Listing]) -> list[str]:
-    """The lines of `nnlab runs`: a header, then a row per entry, in aligned columns."""
-    table = [COLUMNS] + [
-        tuple(_cell(c, WIDEST.get(k, 40)) for k, c in zip(COLUMNS, _cells(e), strict=True))
-        for e in entries
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    return [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
-    ]

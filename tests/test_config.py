@@ -6,6 +6,7 @@ import pytest
 
 from nnlab.config import (
     IDX_DATASETS,
+    BaseConfig,
     dump_config,
     flatten,
     load_config,
@@ -21,8 +22,10 @@ from tests.conftest import CONFIGS, ROOT
 def test_empty_config_gets_every_default_of_its_kind(kind):
     cfg = load_config({"model": {"kind": kind}})
     schema = schema_of(kind)
-    assert flatten(cfg).keys() == schema.keys()  # its kind's keys, no other, in schema order
-    for dotted, opt in schema.items():
+    name = cfg["data"]["name"]
+    applies = {k: o for k, o in schema.items() if not o.data_sets or name in o.data_sets}
+    assert flatten(cfg).keys() == applies.keys()  # its kind's keys, no other, in schema order
+    for dotted, opt in applies.items():
         *sections, leaf = dotted.split(".")
         node = cfg
         for section in sections:
@@ -35,6 +38,40 @@ def test_empty_config_gets_every_default_of_its_kind(kind):
             assert node[leaf] == (0.0 if kind == "mlp" else 0.2)  # moons / digits
         else:
             assert node[leaf] == opt.default, dotted
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "present", "absent"),
+    [
+        ("mlp", "moons", {"n_samples", "noise", "test_size"}, {"path", "target", "root"}),
+        ("mlp", "blobs", {"n_samples"}, {"noise", "path"}),
+        (
+            "mlp",
+            "breast_cancer",
+            {"test_size", "standardize"},
+            {"n_samples", "noise", "path", "target", "features", "header", "root", "download"},
+        ),
+        ("mlp", "fashion_mnist", {"root", "download"}, {"test_size", "n_samples", "noise"}),
+        ("mlp", "csv", {"path", "target", "features", "header"}, {"n_samples", "root"}),
+        ("dcn", "digits", {"test_size", "val_size"}, {"root", "download"}),
+        ("dcn", "mnist", {"root", "download"}, {"test_size"}),
+    ],
+)
+def test_a_resolved_config_keeps_only_the_keys_of_its_kind_and_data_set(
+    kind, data, present, absent, tmp_path
+):
+    given: dict = {"model": {"kind": kind}, "data": {"name": data}}
+    if data == "csv":
+        given["data"]["path"] = str(tmp_path / "table.csv")
+    cfg = load_config(given)
+    assert present <= cfg["data"].keys() and not absent & cfg["data"].keys()
+    assert load_config(cfg) == cfg  # what a run folder saves reads back the same
+    # a key that does not apply is checked, then left out, by sweeps' variants too
+    if "noise" in absent and kind == "mlp" and data != "csv":
+        assert "noise" not in load_config(given, {"data.noise": 0.3})["data"]
+        assert "noise" not in BaseConfig(given).variant({"data.noise": 0.3})["data"]
+        with pytest.raises(ConfigError, match="data.noise"):
+            load_config(given, {"data.noise": -1})
 
 
 def test_keys_of_the_other_kind_are_refused():
@@ -62,7 +99,7 @@ def test_nested_lr_decay_section_and_dotted_override():
 
 def test_idx_data_sets_have_their_own_test_files():
     cfg = load_config({"model": {"kind": "dcn"}, "data": {"name": "fashion_mnist"}})
-    assert cfg["data"]["test_size"] is None
+    assert "test_size" not in cfg["data"]  # it does not apply: their test files are the test
     with pytest.raises(ConfigError, match="data.test_size does not apply to mnist"):
         load_config({"model": {"kind": "dcn"}, "data": {"name": "mnist", "test_size": 0.1}})
 

@@ -111,3 +111,31 @@ def test_nnlab_plot_of_several_runs_groups_the_ones_that_differ_only_in_seed(tmp
         "activation=tanh (n=3)",
     ]
     assert len(bands) == 2
+
+
+def test_nnlab_plot_of_several_sweeps_draws_a_line_per_group_of_all_their_jobs(
+    tmp_path, figures, capsys
+):
+    from nnlab.cli import main
+
+    folders = []
+    for name, epsilon in (("first", 0.01), ("second", 0.03)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(
+            f"sweep:\n  name: {name}\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+            "  grid:\n    model.activation: [tanh, relu]\n  seeds: [0, 1]\n"
+        )
+        sets = {"train.iterations": 100, "train.log_every": 50, "train.epsilon": epsilon}
+        folders.append(nnlab.sweep(path, sets, runs_dir=tmp_path / "runs", jobs=2).path)
+    with pytest.raises(SystemExit) as done:
+        main(
+            ["plot", *map(str, folders), "--out", str(tmp_path / "both"), "--metric", "train_loss"]
+        )
+    assert done.value.code == 0, capsys.readouterr().err
+    lines, bands = _lines_and_bands(figures["compare_train_loss.png"].axes[0])
+    assert sorted(ln.get_label() for ln in lines) == [
+        f"sweep={s} activation={a} epsilon={e} (n=2)"
+        for s, e in (("first", 0.01), ("second", 0.03))
+        for a in ("relu", "tanh")
+    ]
+    assert len(bands) == 4  # eight jobs: four groups of two seeds

@@ -173,7 +173,9 @@ def test_run_report_and_strings_from_configs_are_escaped(folders, tmp_path):
     text = (run.path / "report.html").read_text()
     page = _Page()
     page.feed(text)
-    assert page.scripts == 0 and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert page.scripts == 2  # the Explore section's data (JSON, never run) and its script
+    assert text.count("<script") == 2 and "<script>alert" not in text
     assert len(page.images) == 3  # loss, accuracy, decision boundary
     assert "&lt;script&gt;" in (run.path / "report.md").read_text()
 
@@ -185,23 +187,27 @@ def _chromium() -> str | None:
 @pytest.mark.skipif(
     _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
 )
+def _browser(p):
+    return p.chromium.launch(
+        executable_path=_chromium(),
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+        ],
+    )
+
+
 def test_the_report_renders_in_a_real_browser(folders, tmp_path):
     from playwright.sync_api import sync_playwright
 
     run_nnlab("report", folders["dcn"])
     page_path = folders["dcn"] / "report.html"
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=_chromium(),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = _browser(p)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(page_path.as_uri())
         images = page.evaluate(
@@ -216,6 +222,62 @@ def test_the_report_renders_in_a_real_browser(folders, tmp_path):
     assert all(done and w > 300 and h > 200 for done, w, h in images)
     shot = matplotlib.image.imread(tmp_path / "report.png")
     assert shot.shape[0] > 1500  # the whole page, figures included
+
+
+@pytest.mark.skipif(
+    _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_the_sweep_report_is_explorable_offline_in_a_real_browser(folders, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert run_nnlab("report", folders["sweep"]).returncode == 0
+    page_path = folders["sweep"] / "report.html"
+    requests, errors = [], []
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        axes = page.eval_on_selector_all(
+            "svg.parallel .axis-name", "a => a.map(n => n.textContent)"
+        )
+        jobs = page.eval_on_selector_all("svg.parallel polyline.job", "a => a.length")
+        curves = page.eval_on_selector_all("svg.curves", "a => a.length")
+        groups = page.eval_on_selector_all(
+            "svg.curves[data-chart='0'] polyline.line", "a => a.map(n => n.dataset.name)"
+        )
+        bands = page.eval_on_selector_all(
+            "svg.curves[data-chart='0'] polygon.band", "a => a.length"
+        )
+        # hover the middle of the first group's loss curve: the tooltip names its group
+        x, y = page.evaluate(
+            """() => {
+                const line = document.querySelector("svg.curves[data-chart='0'] polyline.line");
+                line.closest("svg").scrollIntoView();
+                const pts = line.points, p = pts.getItem(Math.floor(pts.numberOfItems / 2));
+                const m = line.getScreenCTM();
+                return [p.x * m.a + p.y * m.c + m.e, p.x * m.b + p.y * m.d + m.f];
+            }"""
+        )
+        page.mouse.move(x, y)
+        curve_tip = page.inner_text("#tip")
+        page.hover("svg.parallel polyline.job >> nth=0", force=True)
+        job_tip = page.inner_text("#tip")
+        page.screenshot(path=str(tmp_path / "explore.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    assert requests == [page_path.as_uri()]  # the page itself; nothing leaves it
+    assert axes == ["model.activation", "Test accuracy (%)"]  # the varied key, the metric
+    assert jobs == 4 and curves == 2  # a line per job; loss and accuracy
+    assert groups == ["activation=tanh", "activation=relu"] and bands == 2  # n=2 seeds each
+    assert curve_tip.splitlines()[0] == "activation=tanh" and "(n=2)" in curve_tip
+    assert "step " in curve_tip and "±" in curve_tip
+    head, *values = job_tip.splitlines()
+    assert head.startswith("activation=") and values[0].startswith("model.activation: ")
+    assert values[1].startswith("Test accuracy (%): ") and values[1].endswith("%")
 
 
 def test_bad_folders_are_named_and_the_others_still_processed(folders, tmp_path):

@@ -270,6 +270,23 @@ def _label(overrides: dict[str, Any]) -> str:
     return " ".join(f"{short_key(k)}={format_value(v)}" for k, v in overrides.items())
 
 
+def labelled_runs(done: list[tuple[Job, Path]]) -> list[tuple[str, Path, list[dict]]]:
+    """(label, folder, metric rows) of each finished job; the jobs that differ only in their
+    seed share a label: one group, one line in the comparison figures."""
+    from nnlab.records import read_metrics
+
+    return [
+        (_label(_without_seed(job.overrides)) or "all seeds", path,
+         read_metrics(path / "metrics.csv"))
+        for job, path in done
+    ]  # fmt: skip
+
+
+def finished_jobs(folder: Path, sweep: SweepSpec, state: dict[str, Any]) -> list[tuple[Job, Path]]:
+    """The sweep's finished jobs (completed, diverged or pruned) and their run folders."""
+    return list(_finished(folder, state, sweep))
+
+
 def comparison_plots(
     folder: Path,
     sweep: SweepSpec,
@@ -282,21 +299,13 @@ def comparison_plots(
     seed, the mean with a ± one standard deviation band — and, when every model can draw its
     decision boundary (2-D data), a grid of them laid out like the first table; with
     ``metrics``, only the curves of those (each must be one every finished job logs)."""
-    from nnlab.records import read_metrics
     from nnlab.results import overlay
 
     done = list(_finished(folder, state, sweep))
     if not done:
         return []
     out = out or folder / "plots"
-    runs = [  # the jobs that differ only in their seed share a label: one group, one line
-        (
-            _label(_without_seed(job.overrides)) or "all seeds",
-            path,
-            read_metrics(path / "metrics.csv"),
-        )
-        for job, path in done
-    ]
+    runs = labelled_runs(done)
     title = f"sweep {sweep.name}"
     made = overlay(runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics))
     if not metrics:

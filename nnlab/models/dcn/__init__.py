@@ -47,7 +47,7 @@ INITS = ("default", "xavier", "he")
 # fmt: off
 SCHEMA = {
     "data.name": Option("digits", "str", "data set", choices=DATASETS),
-    "data.test_size": TEST_SIZE,
+    "data.test_size": TEST_SIZE.but(data_sets=("digits",)),
     "data.val_size": Option(5000, "size", "validation images carved from the training images: "
                             "a count (at most 10% of them) or a fraction of them"),
     "data.root": ROOT,
@@ -87,7 +87,7 @@ class DCNKind(Kind):
     def check_config(self, cfg: dict[str, Any]) -> None:
         check_optimizer(cfg["train"])
         check_early_stopping(cfg, cfg["data"]["val_size"] > 0, "set data.val_size above 0")
-        if cfg["data"]["name"] == "digits" and cfg["data"]["test_size"] == 0:
+        if cfg["data"]["name"] == "digits" and cfg["data"].get("test_size") == 0:
             raise ConfigError(
                 "data.test_size must be > 0 for digits with model.kind dcn "
                 "(the DCN reports test accuracy)"

@@ -54,20 +54,24 @@ OPTIMIZERS = ("gd", "sgd", "adam")
 SCHEMA = {
     "data.name": Option("moons", "str", "data set; csv / npz: your own file (data.path)",
                         choices=DATASETS),
-    "data.n_samples": Option(200, "int", "number of points (moons, circles, blobs)", low=2),
-    "data.noise": Option(0.2, "float", "noise of moons / circles", low=0),
-    "data.test_size": TEST_SIZE,
+    "data.n_samples": Option(200, "int", "number of points (moons, circles, blobs)", low=2,
+                             data_sets=GENERATED),
+    "data.noise": Option(0.2, "float", "noise of moons / circles", low=0,
+                         data_sets=("moons", "circles")),
+    "data.test_size": TEST_SIZE.but(data_sets=tuple(d for d in DATASETS
+                                                    if d not in IDX_DATASETS)),
     "data.val_size": Option(0, "size", "validation examples carved from the training split "
                             "(stratified, seeded): a fraction or a count; 0: none"),
     "data.standardize": Option(False, "bool", "z-score features with statistics of the "
                                "training split (images: else scaled to [0, 1])"),
     "data.path": Option(None, "str", "csv / npz file (relative to the config file)",
-                        nullable=True),
-    "data.target": Option(-1, "column", "csv: the label column, by name or index"),
+                        nullable=True, data_sets=FILES),
+    "data.target": Option(-1, "column", "csv: the label column, by name or index",
+                          data_sets=("csv",)),
     "data.features": Option(None, "column_list", "csv: the feature columns; null: all but the "
-                            "target", nullable=True),
+                            "target", nullable=True, data_sets=("csv",)),
     "data.header": Option(None, "bool", "csv: whether the first row names the columns; null: "
-                          "detect", nullable=True),
+                          "detect", nullable=True, data_sets=("csv",)),
     "data.root": ROOT,
     "data.download": DOWNLOAD,
     "model.layers": Option([2, 3, 2], "int_list", "layer sizes: input, hidden..., output",
@@ -104,15 +108,15 @@ class MLPKind(Kind):
     def check_config(self, cfg: dict[str, Any]) -> None:
         data, train = cfg["data"], cfg["train"]
         name = data["name"]
-        if name in FILES and data["path"] is None:
+        if name in FILES and data.get("path") is None:
             raise ConfigError(f"data.name {name} reads your own file: set data.path to it")
-        if name not in FILES and data["path"] is not None:
+        if name not in FILES and data.get("path") is not None:
             raise ConfigError(
                 f"data.path applies to data.name csv or npz; this config's data.name is {name}"
             )
         for key in FILE_KEYS[1:]:
             section, leaf = key.split(".")
-            if name != "csv" and data[leaf] != SCHEMA[key].default:
+            if name != "csv" and data.get(leaf, SCHEMA[key].default) != SCHEMA[key].default:
                 raise ConfigError(f"{key} applies to data.name csv only, not {name}")
         if train["momentum"] and train["optimizer"] != "sgd":
             adam = " (Adam's momentum is train.beta1)" if train["optimizer"] == "adam" else ""

@@ -56,7 +56,7 @@ def _sklearn(name: str, data_cfg: dict[str, Any], seed: int) -> tuple:
     """scikit-learn's generated sets and bundled tables: X, y, class names, feature names."""
     from sklearn import datasets
 
-    n, noise = data_cfg["n_samples"], data_cfg["noise"]
+    n, noise = data_cfg.get("n_samples"), data_cfg.get("noise")
     if name == "moons":
         X, y = datasets.make_moons(n, noise=noise, random_state=seed)
     elif name == "circles":
@@ -137,7 +137,7 @@ def load_data(cfg: dict[str, Any]) -> Dataset:
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     n_classes = len(class_names)
-    test_size = data_cfg["test_size"]
+    test_size = data_cfg.get("test_size")  # (not a key of the IDX sets: their test files)
     if test_size:
         X, y, X_test, y_test = _hold_out(
             X, y, test_size, seed, "a test split", "data.test_size", n_classes
@@ -250,7 +250,7 @@ def data_shape(cfg: dict[str, Any]) -> Shape:
     """The sizes of the splits :func:`load_data` would make, from the config and at most the
     headers of its files (IDX headers are checked on the way: DataError naming the file)."""
     n, n_test, features = _examples(cfg)
-    test_size, val_size = cfg["data"]["test_size"], cfg["data"]["val_size"]
+    test_size, val_size = cfg["data"].get("test_size"), cfg["data"]["val_size"]
     if test_size:
         n_test = math.ceil(test_size * n)
         n -= n_test

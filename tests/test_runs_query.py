@@ -1,0 +1,262 @@
+"""`nnlab runs` queries: --where, --sort, --columns, --limit, --format, on a runs folder of
+synthetic runs (copies of one real run with their files edited), and the SQLite index that
+keeps the listing fast, checked against the folders every time."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+import nnlab
+from nnlab.cli import main
+from nnlab.index import NAME as INDEX
+from tests.conftest import CONFIGS
+
+# folder: (started second, activation, epsilon, test_acc or None, status)
+RUNS = {
+    "a": (1, "tanh", 0.01, 0.90, "completed"),
+    "b": (2, "relu", 0.01, 0.97, "completed"),
+    "c": (3, "tanh", 0.1, 0.975, "completed"),
+    "d": (4, "sigmoid", 0.001, 0.50, "diverged"),
+    "e": (5, "relu", 0.1, None, "failed"),
+}
+
+
+def _edit(folder: Path, started: int, activation: str, epsilon: float, test_acc, status: str):
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.update(name=f"moons_{folder.name}", status=status,
+                start_time=f"2026-12-01T10:00:0{started}+00:00")  # fmt: skip
+    (folder / "meta.json").write_text(json.dumps(meta))
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["status"] = status
+    summary["final"].pop("test_acc", None)
+    if test_acc is not None:
+        summary["final"]["test_acc"] = test_acc
+    (folder / "summary.json").write_text(json.dumps(summary))
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config["model"]["activation"], config["train"]["epsilon"] = activation, epsilon
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> Path:
+    runs = tmp_path_factory.mktemp("real")
+    return nnlab.train(CONFIGS / "moons_tanh.yaml", {"train.iterations": 200}, runs_dir=runs).path
+
+
+@pytest.fixture
+def runs_dir(real_run, tmp_path) -> Path:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name, spec in RUNS.items():
+        shutil.copytree(real_run, runs / name)
+        _edit(runs / name, *spec)
+    return runs
+
+
+def query(capsys, runs: Path, *args: str) -> tuple[int, str, str]:
+    """`nnlab runs --runs-dir RUNS ARGS` through the CLI's entry point, in this process."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["runs", "--runs-dir", str(runs), *args])
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+def folders(capsys, runs: Path, *args: str) -> list[str]:
+    code, out, err = query(capsys, runs, *args, "--columns", "folder", "--format", "csv")
+    assert code == 0 and err == ""
+    return out.split()[1:]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (["test_acc>=0.97"], ["c", "b"]),
+        (["test_acc>=97%"], ["c", "b"]),  # accuracies are fractions; percent is read as one
+        (["test_acc>0.97"], ["c"]),
+        (["test_acc<0.9"], ["d"]),
+        (["test_acc<=0.9"], ["d", "a"]),
+        (["test_acc=0.97"], ["b"]),
+        (["test_acc==0.97"], ["b"]),
+        (["test_acc!=0.97"], ["d", "c", "a"]),  # e has no test_acc: no condition on it holds
+        (["model.activation=tanh"], ["c", "a"]),
+        (["model.activation!=tanh"], ["e", "d", "b"]),
+        (["name~moons_[ab]"], ["b", "a"]),
+        (["model.activation=relu", "train.epsilon>0.05"], ["e"]),  # ANDed
+        (["train.epsilon<=0.01", "status=completed"], ["b", "a"]),
+        (["started>=2026-12-01T10:00:04"], ["e", "d"]),  # times compare as text
+        (["model.layers=[2, 3, 2]"], ["e", "d", "c", "b", "a"]),  # lists as YAML lists
+    ],
+)
+def test_every_where_operator_selects_the_runs_it_says(capsys, runs_dir, where, expected):
+    args = [a for w in where for a in ("--where", w)]
+    assert folders(capsys, runs_dir, *args) == expected  # every folder read, index built
+    assert folders(capsys, runs_dir, *args) == expected  # from the index, filtered in SQLite
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ([], ["e", "d", "c", "b", "a"]),  # newest first
+        (["-test_acc"], ["c", "b", "a", "d", "e"]),  # a run without the key comes last...
+        (["test_acc"], ["d", "a", "b", "c", "e"]),  # ...whichever the direction
+        (["model.activation", "-test_acc"], ["b", "e", "d", "c", "a"]),  # first key decides
+        (["-train.epsilon", "name"], ["c", "e", "a", "b", "d"]),
+    ],
+)
+def test_sort_orders_by_each_key_with_missing_values_last(capsys, runs_dir, sort, expected):
+    args = [f"--sort={s}" for s in sort]
+    assert folders(capsys, runs_dir, *args) == expected
+
+
+def test_limit_columns_and_formats(capsys, runs_dir):
+    args = ["--sort", "-test_acc", "--limit", "2", "--format", "json"]
+    columns = ["--columns", "folder,test_acc", "--columns", "model.activation"]
+    code, out, _ = query(capsys, runs_dir, *args, *columns)
+    assert code == 0
+    assert json.loads(out) == [
+        {"folder": "c", "test_acc": 0.975, "model.activation": "tanh"},
+        {"folder": "b", "test_acc": 0.97, "model.activation": "relu"},
+    ]
+    code, out, _ = query(capsys, runs_dir, "--where", "model.activation=relu", "--format", "csv",
+                         "--columns", "name,test_acc,model.layers")  # fmt: skip
+    assert list(csv.reader(io.StringIO(out))) == [
+        ["name", "test_acc", "model.layers"],
+        ["moons_e", "", "[2, 3, 2]"],
+        ["moons_b", "0.97", "[2, 3, 2]"],
+    ]
+    # the table adds the --where and --sort keys to its default columns, in percent
+    code, out, _ = query(capsys, runs_dir, "--where", "model.activation=tanh", "--sort",
+                         "-test_acc")  # fmt: skip
+    lines = out.splitlines()
+    assert lines[0].split() == ["started", "name", "kind", "status", "time", "results",
+                                "model.activation", "test_acc", "folder"]  # fmt: skip
+    assert lines[1].split()[-3:] == ["tanh", "97.50%", "c"]
+    assert len(lines) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--where", "tset_acc>0.9"], ["--where 'tset_acc>0.9'", "did you mean test_acc"]),
+        (["--sort", "-model.activaton"], ["--sort", "did you mean model.activation"]),
+        (["--columns", "folder,nope"], ["--columns", "'nope'"]),
+        (["--where", "test_acc"], ["is not KEY OP VALUE", ">="]),
+        (["--where", "test_acc>[1, 2]"], [">", "compares numbers or text"]),
+        (["--limit", "0"], ["--limit"]),
+    ],
+)
+def test_a_bad_query_is_one_line_naming_the_option(capsys, runs_dir, args, words):
+    code, out, err = query(capsys, runs_dir, *args)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("nnlab: error: ")
+    for word in words:
+        assert word in err
+
+
+def _index_rows(runs: Path) -> dict[str, dict]:
+    with sqlite3.connect(runs / INDEX) as db:
+        rows = db.execute("SELECT folder, record FROM entries").fetchall()
+    return {folder: json.loads(record) for folder, record in rows}
+
+
+def test_the_index_notices_a_run_added_changed_and_deleted_behind_its_back(
+    capsys, runs_dir, real_run
+):
+    assert folders(capsys, runs_dir, "--where", "test_acc>=0.9") == ["c", "b", "a"]
+    assert set(_index_rows(runs_dir)) == set(RUNS)  # one entry per folder, stored
+    # the index is what is read while the files are unchanged: edit a stored entry...
+    with sqlite3.connect(runs_dir / INDEX) as db:
+        (record,) = db.execute("SELECT record FROM entries WHERE folder = 'a'").fetchone()
+        record = json.loads(record)
+        record["fields"]["test_acc"] = 0.123
+        db.execute("UPDATE entries SET record = ? WHERE folder = 'a'", (json.dumps(record),))
+    assert folders(capsys, runs_dir, "--where", "test_acc<0.2") == ["a"]
+    # ...but never trusted once its files change: touching summary.json re-reads the run
+    summary = runs_dir / "a" / "summary.json"
+    os.utime(summary, ns=(summary.stat().st_atime_ns, summary.stat().st_mtime_ns + 1000))
+    assert folders(capsys, runs_dir, "--where", "test_acc<0.2") == []
+    # behind its back: one added, one changed in place, one deleted
+    shutil.copytree(real_run, runs_dir / "f")
+    _edit(runs_dir / "f", 6, "tanh", 0.5, 0.99, "completed")
+    text = summary.read_text()
+    summary.write_text(text.replace('"test_acc": 0.9', '"test_acc": 0.1'))  # in place
+    shutil.rmtree(runs_dir / "c")
+    assert folders(capsys, runs_dir, "--where", "test_acc>=0.9") == ["f", "b"]
+    assert folders(capsys, runs_dir, "--where", "test_acc<0.2") == ["a"]
+    assert set(_index_rows(runs_dir)) == {"a", "b", "d", "e", "f"}
+
+
+def test_the_index_decodes_only_the_entries_that_can_match(capsys, runs_dir, monkeypatch):
+    import nnlab.index
+
+    assert len(folders(capsys, runs_dir)) == 5  # indexed without their config keys...
+    assert folders(capsys, runs_dir, "--where", "model.activation=tanh") == ["c", "a"]  # ...read
+    decoded = []
+
+    def loads(text):
+        decoded.append(json.loads(text)["fields"]["name"])
+        return json.loads(text)
+
+    monkeypatch.setattr(nnlab.index, "json", SimpleNamespace(loads=loads, dumps=json.dumps))
+    assert folders(capsys, runs_dir, "--where", "model.activation=tanh") == ["c", "a"]
+    assert sorted(decoded) == ["moons_a", "moons_c"]  # SQLite left the other three out
+    decoded.clear()
+    assert folders(capsys, runs_dir, "--where", "test_acc>=0.9", "--where", "name~*") == [
+        "c", "b", "a"
+    ]  # fmt: skip
+    assert sorted(decoded) == ["moons_a", "moons_b", "moons_c"]  # ~ is checked in Python
+    decoded.clear()
+    assert folders(capsys, runs_dir, "--where", "test_acc!=0.5") == ["c", "b", "a"]
+    assert len(decoded) == 5  # != cannot be filtered there: a run without the key fails it
+
+
+def test_a_running_run_is_read_every_time_and_a_damaged_index_is_rebuilt(capsys, runs_dir):
+    meta = json.loads((runs_dir / "e" / "meta.json").read_text())
+    (runs_dir / "e" / "meta.json").write_text(json.dumps(meta | {"status": "running"}))
+    assert folders(capsys, runs_dir, "--where", "status=running") == ["e"]
+    assert "e" not in _index_rows(runs_dir)  # its files are still changing
+    (runs_dir / INDEX).write_bytes(b"not a database at all" * 100)
+    code, out, err = query(capsys, runs_dir, "--sort", "-test_acc", "--format", "csv",
+                           "--columns", "folder")  # fmt: skip
+    assert code == 0 and out.split()[1:] == ["c", "b", "a", "d", "e"]
+    assert "was damaged" in err and "rebuilt" in err and len(err.splitlines()) == 1
+    assert set(_index_rows(runs_dir)) == {"a", "b", "c", "d"}
+
+
+def test_without_a_writable_index_the_folders_give_the_same_answer(capsys, runs_dir):
+    (runs_dir / INDEX).mkdir()  # the index's name is taken: it cannot be opened
+    assert folders(capsys, runs_dir, "--sort", "-test_acc") == ["c", "b", "a", "d", "e"]
+    assert folders(capsys, runs_dir, "--where", "model.activation=tanh") == ["c", "a"]
+
+
+def test_a_sweep_folder_lists_its_jobs_last_attempts(capsys, runs_dir):
+    sweep = runs_dir.parent / "sweep"
+    jobs = {}
+    for job_id, run in (("activation=tanh", "a"), ("activation=relu", "b")):
+        (sweep / "jobs" / job_id).mkdir(parents=True)
+        shutil.copytree(runs_dir / run, sweep / "jobs" / job_id / "attempt-2")
+        jobs[job_id] = {"overrides": {"model.activation": job_id.split("=")[1]},
+                        "status": "completed", "attempts": 2,
+                        "run": f"jobs/{job_id}/attempt-2", "error": None, "final": {}}  # fmt: skip
+    times = {"created": "2026-12-01T10:00:00+00:00", "updated": "2026-12-01T10:01:00+00:00"}
+    state = {"name": "s", **times, "status": "completed", "jobs": jobs}
+    (sweep / "state.json").write_text(json.dumps(state))
+    code, out, _ = query(capsys, sweep, "--sort", "-test_acc", "--format", "json",
+                         "--columns", "job,folder,model.activation")  # fmt: skip
+    assert code == 0
+    assert json.loads(out) == [
+        {"job": "activation=relu", "folder": "jobs/activation=relu/attempt-2",
+         "model.activation": "relu"},
+        {"job": "activation=tanh", "folder": "jobs/activation=tanh/attempt-2",
+         "model.activation": "tanh"},
+    ]  # fmt: skip
