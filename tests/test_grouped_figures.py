@@ -123,7 +123,7 @@ def test_nnlab_plot_of_several_sweeps_draws_a_line_per_group_of_all_their_jobs(
         path = tmp_path / f"{name}.yaml"
         path.write_text(
             f"sweep:\n  name: {name}\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
-            "  grid:\n    model.activation: [tanh, relu]\n  seeds: [0, 1]\n"
+            "  grid:\n    model.activation: [tanh]\n  seeds: [0, 1]\n"
         )
         sets = {"train.iterations": 100, "train.log_every": 50, "train.epsilon": epsilon}
         folders.append(nnlab.sweep(path, sets, runs_dir=tmp_path / "runs", jobs=2).path)
@@ -134,8 +134,7 @@ def test_nnlab_plot_of_several_sweeps_draws_a_line_per_group_of_all_their_jobs(
     assert done.value.code == 0, capsys.readouterr().err
     lines, bands = _lines_and_bands(figures["compare_train_loss.png"].axes[0])
     assert sorted(ln.get_label() for ln in lines) == [
-        f"sweep={s} activation={a} epsilon={e} (n=2)"
-        for s, e in (("first", 0.01), ("second", 0.03))
-        for a in ("relu", "tanh")
+        "sweep=first epsilon=0.01 (n=2)",
+        "sweep=second epsilon=0.03 (n=2)",
     ]
-    assert len(bands) == 4  # eight jobs: four groups of two seeds
+    assert len(bands) == 2  # four jobs: a group of two seeds per sweep
