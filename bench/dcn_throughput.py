@@ -7,12 +7,21 @@ machine noise hits both alike:
 - reference: the course code / pytorch/examples pipeline — torchvision's MNIST dataset with
   ToTensor + Normalize applied per sample, a DataLoader with shuffle, NCHW tensors;
 - nnlab: `nnlab.train` with the images held in memory as tensors, batches by indexing,
-  channels-last memory; its own count of training images per second (evaluation excluded),
-  once with layer statistics and TensorBoard off and once with the default monitoring
-  (statistics and histograms every 100 steps), and once in bfloat16 mixed precision
-  (`train.precision: bfloat16`), which changes the arithmetic and is reported apart.
+  channels-last memory; summary.json's images_per_second (training images over the training
+  loop's time without its evaluations: steps, rows, progress, statistics and checkpoints
+  count), once with layer statistics and TensorBoard off and once with the default
+  monitoring (statistics and histograms every 100 steps), and once in bfloat16 mixed
+  precision (`train.precision: bfloat16`), which changes the arithmetic and is reported apart;
+- nnlab CLI: the monitored config as a YAML file through `nnlab train` in a fresh process,
+  with 1,000 validation images evaluated every 500 steps and at the epoch's end; its
+  images_per_second, and its training, evaluation and start-up seconds (start-up: from the
+  process's start to the first training step — imports, reading the IDX files, normalising).
 
-    python bench/dcn_throughput.py [--images 10000] [--rounds 2] [--root DIR]
+With --full, one more command: one epoch of the shipped configs/fashion_mnist_dcn.yaml on all
+55,000 training images, `-s train.eval_every=1000000 -s train.stats_every=1000000`, for its
+start-up against the epoch.
+
+    python bench/dcn_throughput.py [--images 10000] [--rounds 2] [--root DIR] [--full]
 
 The images are the first --images of Fashion-MNIST from Debian's dataset-fashion-mnist
 (/usr/share/datasets/fashion-mnist), or of --root, rewritten as uncompressed IDX files in a
@@ -22,7 +31,9 @@ temporary torchvision layout.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,12 +42,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 
 import nnlab
 from nnlab.idx import find_idx_files, read_idx
 from nnlab.models.dcn.network import DCN
 
 BATCH = 50
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -80,8 +93,9 @@ def reference(root: Path) -> float:
     return seen / (time.perf_counter() - t0)
 
 
-def nnlab_trainer(root: Path, runs: Path, monitoring: bool, precision: str = "float32") -> float:
-    cfg = {
+def bench_config(root: Path, monitoring: bool, precision: str = "float32") -> dict:
+    """The config of every nnlab row: the reference's optimizer and batch, one epoch."""
+    return {
         "name": "bench",
         "data": {"name": "mnist", "root": str(root), "val_size": 0},
         "model": {"kind": "dcn"},
@@ -100,9 +114,40 @@ def nnlab_trainer(root: Path, runs: Path, monitoring: bool, precision: str = "fl
             "precision": precision,
         },
     }
-    run = nnlab.train(cfg, runs_dir=runs)
+
+
+def nnlab_trainer(root: Path, runs: Path, monitoring: bool, precision: str = "float32") -> float:
+    """Images per second of `nnlab.train` in this process (summary.json's images_per_second:
+    the training loop without its evaluations)."""
+    run = nnlab.train(bench_config(root, monitoring, precision), runs_dir=runs)
     assert run.status == "completed", run.error
-    return run.summary["train_images_per_second"]
+    return run.summary["images_per_second"]
+
+
+def command_line(args: list[str], runs: Path) -> dict:
+    """`nnlab train ARGS` in a fresh process: its summary.json, with the command's wall time
+    from launch to exit added."""
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "nnlab", "train", *args, "--runs-dir", str(runs), "-q"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        sys.exit(f"nnlab train {' '.join(args)} failed:\n{done.stderr}")
+    folder = Path(done.stdout.strip().splitlines()[-1])
+    return json.loads((folder / "summary.json").read_text()) | {"wall": wall}
+
+
+def nnlab_cli(root: Path, runs: Path, folder: Path) -> dict:
+    """The monitored config through the real command line, with a validation split of
+    1,000 images evaluated at the default eval_every (500 steps) and each epoch's end."""
+    cfg = bench_config(root, monitoring=True)
+    cfg["data"]["val_size"] = 1000
+    cfg["train"]["eval_every"] = 500
+    path = folder / "cli.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return command_line([str(path)], runs)
 
 
 def main() -> int:
@@ -110,6 +155,9 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--root", default=None, help="folder of Fashion-MNIST IDX files")
+    parser.add_argument("--full", action="store_true",
+                        help="also: one epoch of the shipped fashion_mnist_dcn.yaml on all "
+                        "55,000 training images, through the command line (startup)")  # fmt: skip
     args = parser.parse_args()
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, "
@@ -119,26 +167,50 @@ def main() -> int:
         "reference": [],
         "nnlab": [],
         "nnlab+stats": [],
+        "nnlab CLI": [],
         "nnlab bf16": [],
     }
+    cli_runs = []
     with tempfile.TemporaryDirectory() as tmp:
         root = prepare(args.root, args.images, Path(tmp))
+        runs = Path(tmp) / "runs"
         for r in range(args.rounds):
             results["reference"].append(reference(root))
-            results["nnlab"].append(nnlab_trainer(root, Path(tmp) / "runs", monitoring=False))
-            results["nnlab+stats"].append(nnlab_trainer(root, Path(tmp) / "runs", monitoring=True))
+            results["nnlab"].append(nnlab_trainer(root, runs, monitoring=False))
+            results["nnlab+stats"].append(nnlab_trainer(root, runs, monitoring=True))
+            cli_runs.append(nnlab_cli(root, runs, Path(tmp)))
+            results["nnlab CLI"].append(cli_runs[-1]["images_per_second"])
             results["nnlab bf16"].append(
-                nnlab_trainer(root, Path(tmp) / "runs", monitoring=False, precision="bfloat16")
+                nnlab_trainer(root, runs, monitoring=False, precision="bfloat16")
             )
             print(
                 f"round {r + 1}: "
                 + ", ".join(f"{k} {v[-1]:,.0f} img/s" for k, v in results.items())
             )
+        full = None
+        if args.full:
+            shipped = ROOT / "configs" / "fashion_mnist_dcn.yaml"
+            sets = ["-s", "train.epochs=1", "-s", "train.eval_every=1000000",
+                    "-s", "train.stats_every=1000000"]  # fmt: skip
+            full = command_line([str(shipped), *sets], runs)
     ref = statistics.mean(results["reference"])
-    print(f"\n{'pipeline':<14} {'images/s':>10} {'× reference':>12}")
+    trainer = statistics.mean(results["nnlab"])
+    print("\n| pipeline | images/s | × reference | × nnlab's trainer |")
+    print("|---|---:|---:|---:|")
     for name, values in results.items():
         mean = statistics.mean(values)
-        print(f"{name:<14} {mean:>10,.0f} {mean / ref:>11.2f}×")
+        print(f"| {name} | {mean:,.0f} | {mean / ref:.2f}× | {mean / trainer:.2f}× |")
+    cli = {k: statistics.mean(c[k] for c in cli_runs)
+           for k in ("train_seconds", "eval_seconds", "startup_seconds", "wall")}  # fmt: skip
+    print(f"\nnnlab CLI (mean of {len(cli_runs)}): training {cli['train_seconds']:.2f} s, "
+          f"evaluation {cli['eval_seconds']:.2f} s, start-up {cli['startup_seconds']:.2f} s, "
+          f"whole command {cli['wall']:.2f} s")  # fmt: skip
+    if full is not None:
+        share = full["startup_seconds"] / full["train_seconds"]
+        print(f"full Fashion-MNIST, one epoch through the CLI: {full['images_per_second']:,.0f} "
+              f"images/s, training {full['train_seconds']:.1f} s, evaluation "
+              f"{full['eval_seconds']:.1f} s, start-up {full['startup_seconds']:.2f} s "
+              f"({share:.1%} of the epoch's training), command {full['wall']:.1f} s")  # fmt: skip
     return 0
 
 

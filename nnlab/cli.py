@@ -153,7 +153,13 @@ def train(
     for warning in run.meta.get("warnings", []):
         click.echo(f"nnlab: warning: {warning}", err=True)
     if run.status == "completed":
-        click.echo(f"completed in {run.summary['train_seconds']:.2f} s: {metrics}")
+        summary = run.summary
+        took = f"{summary['train_seconds']:.2f} s"
+        if "eval_seconds" in summary:  # training and evaluation apart
+            speed = summary.get("images_per_second")
+            took = (f"{took} training" + (f" ({speed:,.0f} images/s)" if speed else "")
+                    + f" + {summary['eval_seconds']:.2f} s evaluation")  # fmt: skip
+        click.echo(f"completed in {took}: {metrics}")
         stopped, kept = run.meta.get("stopped"), run.summary.get("early_stopping")
         if stopped:
             click.echo(f"stopped at step {stopped['step']}: {stopped['reason']}")

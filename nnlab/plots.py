@@ -242,7 +242,10 @@ def grouped_curves(
         ax.set_xlabel("step")
         _metric_axis(ax, metric)
         ax.set_title(title)
-        ax.legend(fontsize=7, loc="best")
+        if len(curves) > 4:  # beside the axes: a long legend inside would hide the curves
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        else:
+            ax.legend(fontsize=7, loc="best")
         return _save(fig, path)
     ncols = min(4, math.ceil(math.sqrt(len(curves))))
     nrows = math.ceil(len(curves) / ncols)

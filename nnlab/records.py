@@ -231,7 +231,10 @@ SUMMARY = Record(
         "train_seconds": SECONDS,
         "classes": ListOf("a list of class names", item=TEXT),
         "device": TEXT,
-        "train_images_per_second": nullable(SECONDS),
+        "train_images_per_second": nullable(SECONDS),  # (nnlab before 2026-12: dcn)
+        "images_per_second": nullable(SECONDS),
+        "eval_seconds": SECONDS,
+        "startup_seconds": nullable(SECONDS),
         "early_stopping": nullable(EARLY_STOPPING),
     },
     required=("status", "final"),

@@ -224,6 +224,47 @@ def test_layer_statistics_start_at_step_0_where_the_initialisation_shows(idx_roo
     assert events.Histograms("fc1/weights")[0].step == 0
 
 
+def test_layer_statistics_and_histograms_match_a_direct_computation(idx_root, tmp_path):
+    """The last step's statistics of the saved weights, recomputed from model.pt: stats.csv's
+    min, max, mean and std, and TensorBoard's histogram (count, sum, sum of squares, and a
+    30-bucket histogram over [min, max])."""
+    cfg = dcn_config(idx_root, **{"train.epochs": 1, "train.stats_every": 6})  # last step: 6
+    run = nnlab.train(cfg, runs_dir=tmp_path)
+    weights = torch.load(run.path / "model.pt", weights_only=True)
+    stats = {(r["layer"], r["quantity"]): r for r in read_csv(run.path / "stats.csv")
+             if r["step"] == "6"}  # fmt: skip
+    events = EventAccumulator(str(run.path / "tb"), size_guidance={"histograms": 0})
+    events.Reload()
+    for layer, quantity, name in (("conv1", "weights", "conv1.weight"),
+                                  ("fc2", "biases", "fc2.bias")):  # fmt: skip
+        t = weights[name].float()
+        row = stats[(layer, quantity)]
+        for stat, value in (("min", t.min()), ("max", t.max()), ("mean", t.mean()),
+                            ("std", t.std())):  # fmt: skip
+            assert float(row[stat]) == pytest.approx(value.item(), rel=1e-6, abs=1e-9), stat
+        hist = next(h for h in events.Histograms(f"{layer}/{quantity}") if h.step == 6)
+        hist = hist.histogram_value
+        assert hist.num == t.numel()
+        assert hist.min == pytest.approx(t.min().item()) and hist.max == pytest.approx(
+            t.max().item()
+        )
+        assert hist.sum == pytest.approx(t.sum().item(), rel=1e-5, abs=1e-6)
+        assert hist.sum_squares == pytest.approx(t.square().sum().item(), rel=1e-5)
+        assert list(hist.bucket) == torch.histc(t, bins=30).tolist()
+        assert hist.bucket_limit[-1] == pytest.approx(t.max().item())
+
+
+def test_the_summary_splits_training_evaluation_and_start_up_time(idx_root, tmp_path):
+    run = nnlab.train(dcn_config(idx_root), runs_dir=tmp_path)
+    summary = run.summary
+    images = 3 * (300 - 30)  # three epochs of the training images left after validation
+    assert summary["images_per_second"] == pytest.approx(
+        images / summary["train_seconds"], rel=0.01
+    )
+    assert summary["eval_seconds"] > 0 and summary["train_seconds"] > 0
+    assert 0 < summary["startup_seconds"] < run.meta["duration_seconds"] + 600
+
+
 def test_same_config_twice_gives_identical_metrics(idx_root, tmp_path):
     cfg = dcn_config(idx_root, **{"train.stats_every": 0, "train.tensorboard": False})
     a = nnlab.train(cfg, runs_dir=tmp_path)

@@ -11,7 +11,7 @@ from nnlab.bounds import Need
 
 FLOAT = 4  # bytes: parameters, activations and images are float32
 N_CLASSES = 10  # digits, mnist and fashion_mnist
-EVAL_BATCH = 1000  # network.EVAL_BATCH: images per forward pass when evaluating
+EVAL_BATCH = 1000  # the largest of network.EVAL_BATCH (a GPU's): images per evaluation pass
 ROW_BYTES = 2000  # a metric row, kept by the trainer and by the run's recorder
 DIGITS = (1797, 28, 28)  # scikit-learn's digits, resized: images, height, width
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,16 @@ from nnlab.models.dcn.network import (
     resolve_device,
 )
 from nnlab.models.training import EarlyStopping
+
+
+def since_process_start() -> float | None:
+    """Seconds since this process started (Linux: /proc, to 10 ms), or None elsewhere."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rpartition(")")[2].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class RunningMetrics:
@@ -101,7 +112,11 @@ class DCNTrainer(Trainer):
         self.shuffle = torch.Generator().manual_seed(cfg["seed"])
         self.epoch = self.step = 0
         self.rows: list[dict[str, float]] = []
-        self.images_per_second: float | None = None
+        # training loop time without the evaluations, evaluation time, training images
+        # seen: summed over every session of the run (they travel in the checkpoint)
+        self.timing = {"train_seconds": 0.0, "eval_seconds": 0.0, "images": 0}
+        self.startup_seconds: float | None = None
+        self.test_predictions: tuple[int, torch.Tensor | None] = (-1, None)
         self.stopped = False  # a hook ended the run on purpose (StopRun)
         self.stopper = EarlyStopping.from_config(self.train_cfg)
         self.best: dict[str, torch.Tensor] | None = None  # weights of the best evaluation
@@ -127,14 +142,23 @@ class DCNTrainer(Trainer):
         return loss.detach(), logits.detach()
 
     def evaluate(self, row: dict[str, float]) -> None:
-        """Add validation (when there is a split) and test loss and accuracy to ``row``."""
+        """Add validation (when there is a split) and test loss and accuracy to ``row``;
+        its time counts as evaluation, not training."""
+        t0 = time.perf_counter()
+        self._evaluate(row)
+        self.timing["eval_seconds"] += time.perf_counter() - t0
+
+    def _evaluate(self, row: dict[str, float]) -> None:
         if len(self.y_val):
             row["val_loss"], row["val_acc"] = evaluate(
                 self.model, self.X_val, self.y_val, precision=self.precision
             )
+        predicted: list[torch.Tensor] = []
         row["test_loss"], row["test_acc"] = evaluate(
-            self.model, self.X_test, self.y_test, precision=self.precision
+            self.model, self.X_test, self.y_test, precision=self.precision, predictions=predicted
         )
+        # the confusion matrix reuses them while these weights are the model's (its step)
+        self.test_predictions = (self.step, predicted[0] if predicted else None)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -151,8 +175,9 @@ class DCNTrainer(Trainer):
         n = len(self.y_train)
         steps_per_epoch = math.ceil(n / cfg["batch_size"])
         callbacks = self._callbacks(run_dir)
-        seen, t_train = 0, 0.0
         self.stopped = False
+        timing = self.timing
+        loop_start, eval_before, seen = time.perf_counter(), timing["eval_seconds"], 0
         try:
             self.model.train()
             if self.step == 0:  # a new run: the layer statistics of the initial weights
@@ -163,7 +188,8 @@ class DCNTrainer(Trainer):
                 running = RunningMetrics(self.device)
                 desc = f"epoch {self.epoch + 1}/{cfg['epochs']}"
                 for i, idx in self.batches():
-                    t0 = time.perf_counter()  # training time includes gathering the batch
+                    if self.startup_seconds is None:
+                        self.startup_seconds = since_process_start()
                     x, y = channels_last(self.X_train[idx]), self.y_train[idx]
                     self.step += 1
                     with contextlib.ExitStack() as capture:
@@ -171,7 +197,6 @@ class DCNTrainer(Trainer):
                             capture.enter_context(cb.forward(self.step))
                         loss, logits = self.train_step(x, y)
                     running.add(loss, logits, y)
-                    t_train += time.perf_counter() - t0
                     seen += len(y)
                     for cb in callbacks:
                         cb.step_end(self.step)
@@ -188,10 +213,14 @@ class DCNTrainer(Trainer):
             self.stopped = True  # ended on purpose: its checkpoint has nothing left to resume
             raise
         finally:
+            # the loop's time but its evaluations': steps, rows, progress, statistics and
+            # checkpoints (their part on this thread) are what training costs
+            loop = time.perf_counter() - loop_start
+            timing["train_seconds"] += loop - (timing["eval_seconds"] - eval_before)
+            timing["images"] += seen
             # however the run ends, model.pt holds the best evaluation's weights (a resume
             # starts from checkpoint.pt, written at the last epoch end, not from these)
             self._restore_best()
-            self.images_per_second = seen / t_train if t_train > 0 else None
             for cb in callbacks:
                 cb.close()
 
@@ -255,6 +284,7 @@ class DCNTrainer(Trainer):
             "rows": self.rows,
             "early_stopping": self.stopper.state_dict() if self.stopper else None,
             "best_model": self.best,
+            "timing": dict(self.timing),
         }
 
     def load_checkpoint(self, run_dir: Path) -> list[dict[str, float]]:
@@ -274,6 +304,7 @@ class DCNTrainer(Trainer):
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.shuffle.set_state(state["shuffle_rng"])
         self.epoch, self.step, self.rows = state["epoch"], state["step"], state["rows"]
+        self.timing.update(state.get("timing") or {})
         if self.stopper is not None and state.get("early_stopping"):
             self.stopper.load_state_dict(state["early_stopping"])
             self.best = state.get("best_model")
@@ -289,14 +320,32 @@ class DCNTrainer(Trainer):
             (run_dir / CHECKPOINT).unlink(missing_ok=True)
 
     def summary_extra(self) -> dict[str, Any]:
-        ips = self.images_per_second
+        """The device, and the time split: ``train_seconds`` is the training loop without its
+        evaluations (which ``eval_seconds`` counts), ``images_per_second`` the training images
+        over it, ``startup_seconds`` the time from the process's start to the first step."""
+        t = self.timing
         extra: dict[str, Any] = {
             "device": str(self.device),
-            "train_images_per_second": None if ips is None else round(ips, 1),
+            "train_seconds": round(t["train_seconds"], 4),
+            "eval_seconds": round(t["eval_seconds"], 4),
+            "images_per_second": (
+                round(t["images"] / t["train_seconds"], 1) if t["train_seconds"] > 0 else None
+            ),
+            "startup_seconds": (
+                None if self.startup_seconds is None else round(self.startup_seconds, 3)
+            ),
         }
         if self.stopper is not None:
             extra["early_stopping"] = self.stopper.summary()
         return extra
+
+    def _test_predictions(self) -> torch.Tensor:
+        """The model's classes for the test images: the last evaluation's when the weights
+        are still those it saw (the run ended on it, no best weights restored), else anew."""
+        step, predicted = self.test_predictions
+        if predicted is not None and step == self.step and self.best is None:
+            return predicted
+        return predict(self.model, self.X_test, precision=self.precision)
 
     def load_model(self, run_dir: Path) -> None:
         state = torch.load(run_dir / "model.pt", map_location=self.device, weights_only=True)
@@ -317,7 +366,7 @@ class DCNTrainer(Trainer):
             plots.accuracy_curve(rows, out_dir / f"accuracy.{ext}", name),
             plots.confusion_matrix(
                 self.data.y_test.numpy(),
-                predict(self.model, self.X_test, precision=self.precision).numpy(),
+                self._test_predictions().numpy(),
                 self.data.class_names,
                 out_dir / f"confusion_matrix.{ext}",
                 name,
