@@ -173,18 +173,3 @@ def records(
         out[rel] = record
     index.store(changed, (rel for rel in stored if rel not in signatures))
     return out, index.problem
-
-
-def has_key(folder: Path, paths: list[str]) -> bool:
-    """Whether any stored record has a value at one of the JSON ``paths``."""
-    index = Index(folder)
-    if index.open() is None or index.db is None:
-        return False
-    condition = " OR ".join("json_type(record, ?) IS NOT NULL" for _ in paths)
-    try:
-        found = index.db.execute(f"SELECT 1 FROM entries WHERE {condition} LIMIT 1", paths)
-        return found.fetchone() is not None
-    except sqlite3.Error:
-        return False
-    finally:
-        index._close()

@@ -39,7 +39,6 @@ OPERATORS = (">=", "<=", "!=", "==", "=", ">", "<", "~")
 ADDED = ("folder", "job")  # fields given to an entry as it is listed, not stored in the index
 SQL_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")  # keys the index's JSON paths can name as they are
 WHERE = re.compile(r"^\s*([^\s=!<>~]+)\s*(>=|<=|!=|==|=|>|<|~)\s*(.*?)\s*$")
-FORMATS = ("table", "csv", "json")
 Entry = dict[str, Any]
 
 

@@ -21,7 +21,6 @@ from nnlab.explore import html_block, run_data, sweep_data
 from nnlab.files import atomic_write_text
 from nnlab.metrics import is_result, metric_text
 from nnlab.models import kind_of
-from nnlab.records import read_summary
 from nnlab.results import folder_kind, load_run_with_metrics, replot
 from nnlab.runs import load_run
 
@@ -172,7 +171,12 @@ def sweep_report(path: Path) -> Doc:
         doc.add("p", f"Table: {table.title}.")
         doc.add("table", (table.header, table.rows))
         doc.add("p", table.note[:1].upper() + table.note[1:])
-    doc.add("explore", _sweep_explore(path, sweep, state))
+    runs = {  # each job's last attempt, read once: the Explore section and the environment
+        job_id: load_run(path / e.run)
+        for job_id, e in jobs.items()
+        if e.run and (path / e.run / "meta.json").exists()
+    }
+    doc.add("explore", _sweep_explore(sweep, state, runs))
     _figures(doc, path / "plots")
     doc.add("h2", "Jobs")
     keys: list[str] = []
@@ -200,13 +204,8 @@ def sweep_report(path: Path) -> Doc:
             "list",
             [f"{k} ({e.status}, {e.attempts} attempts): {e.error}" for k, e in failed.items()],
         )
-    runs = [
-        load_run(path / e.run)
-        for e in jobs.values()
-        if e.run and (path / e.run / "meta.json").exists()
-    ]
-    meta = runs[0].meta if runs else {}
-    seconds = sum(r.meta.get("duration_seconds") or 0.0 for r in runs)
+    meta = next(iter(runs.values())).meta if runs else {}
+    seconds = sum(r.meta.get("duration_seconds") or 0.0 for r in runs.values())
     _environment(
         doc,
         meta,
@@ -219,24 +218,27 @@ def sweep_report(path: Path) -> Doc:
     return doc
 
 
-def _sweep_explore(path: Path, sweep: Any, state: Any) -> dict[str, Any]:
-    """The Explore section's data: a line per group of finished jobs, and the completed jobs'
-    varied keys against the metric the sweep ranks by (a search's, else its first table's)."""
+def _sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, Any]:
+    """The Explore section's data, from the jobs' runs (``runs``: job id -> Run): a line per
+    group of finished jobs, and the completed jobs' varied keys against the metric the sweep
+    ranks by (a search's, else its first table's)."""
     from nnlab.runs import result_row
-    from nnlab.sweeps.summary import finished_jobs, labelled_runs
+    from nnlab.sweeps import DONE
+    from nnlab.sweeps.summary import group_label
 
     groups: dict[str, list] = {}
-    for label, _, rows in labelled_runs(finished_jobs(path, sweep, state.data)):
-        groups.setdefault(label, []).append(rows)
+    jobs = []
+    for job_id, entry in state.jobs.items():
+        run = runs.get(job_id)
+        if run is None or entry.status not in DONE:
+            continue
+        groups.setdefault(group_label(entry.overrides), []).append(run.metrics)
+        if entry.status == "completed":
+            jobs.append((job_id, entry.overrides, result_row(run.summary) or entry.final))
     if sweep.search is not None:
         metric = sweep.search.metric
     else:
         metric = sweep.tables[0]["value"] if sweep.tables else None
-    jobs = []
-    for job_id, entry in state.jobs.items():
-        if entry.status == "completed" and entry.run:
-            summary = read_summary(path / entry.run) if (path / entry.run).is_dir() else {}
-            jobs.append((job_id, entry.overrides, result_row(summary) or entry.final))
     return sweep_data(list(groups.items()), jobs if metric else [], metric or "")
 
 

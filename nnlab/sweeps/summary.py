@@ -12,7 +12,6 @@ import io
 import json
 import math
 import statistics
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -254,11 +253,14 @@ def sweep_summary_text(sweep: Sweep) -> str:
 # -- figures -------------------------------------------------------------------------------
 
 
-def _finished(folder: Path, state: dict[str, Any], sweep: SweepSpec) -> Iterator[tuple[Job, Path]]:
+def finished_jobs(folder: Path, sweep: SweepSpec, state: dict[str, Any]) -> list[tuple[Job, Path]]:
+    """The sweep's finished jobs (completed, diverged or pruned) and their run folders."""
+    done = []
     for job in sweep.jobs:
         e = state["jobs"][job.id]
         if e["status"] in DONE and e.get("run"):
-            yield job, folder / e["run"]
+            done.append((job, folder / e["run"]))
+    return done
 
 
 def _without_seed(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -270,21 +272,10 @@ def _label(overrides: dict[str, Any]) -> str:
     return " ".join(f"{short_key(k)}={format_value(v)}" for k, v in overrides.items())
 
 
-def labelled_runs(done: list[tuple[Job, Path]]) -> list[tuple[str, Path, list[dict]]]:
-    """(label, folder, metric rows) of each finished job; the jobs that differ only in their
-    seed share a label: one group, one line in the comparison figures."""
-    from nnlab.records import read_metrics
-
-    return [
-        (_label(_without_seed(job.overrides)) or "all seeds", path,
-         read_metrics(path / "metrics.csv"))
-        for job, path in done
-    ]  # fmt: skip
-
-
-def finished_jobs(folder: Path, sweep: SweepSpec, state: dict[str, Any]) -> list[tuple[Job, Path]]:
-    """The sweep's finished jobs (completed, diverged or pruned) and their run folders."""
-    return list(_finished(folder, state, sweep))
+def group_label(overrides: dict[str, Any]) -> str:
+    """A job's group in the comparison figures: the jobs that differ only in their seed share
+    it (one group, one line)."""
+    return _label(_without_seed(overrides)) or "all seeds"
 
 
 def comparison_plots(
@@ -299,13 +290,16 @@ def comparison_plots(
     seed, the mean with a ± one standard deviation band — and, when every model can draw its
     decision boundary (2-D data), a grid of them laid out like the first table; with
     ``metrics``, only the curves of those (each must be one every finished job logs)."""
+    from nnlab.records import read_metrics
     from nnlab.results import overlay
 
-    done = list(_finished(folder, state, sweep))
+    done = finished_jobs(folder, sweep, state)
     if not done:
         return []
     out = out or folder / "plots"
-    runs = labelled_runs(done)
+    runs = [
+        (group_label(job.overrides), path, read_metrics(path / "metrics.csv")) for job, path in done
+    ]
     title = f"sweep {sweep.name}"
     made = overlay(runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics))
     if not metrics:

@@ -184,12 +184,11 @@ class DCNTrainer(Trainer):
                 first = channels_last(self.X_train[: cfg["batch_size"]])
                 for cb in callbacks:
                     cb.begin(first)
+            self.startup_seconds = since_process_start()  # this session's, to its first step
             while self.epoch < cfg["epochs"]:
                 running = RunningMetrics(self.device)
                 desc = f"epoch {self.epoch + 1}/{cfg['epochs']}"
                 for i, idx in self.batches():
-                    if self.startup_seconds is None:
-                        self.startup_seconds = since_process_start()
                     x, y = channels_last(self.X_train[idx]), self.y_train[idx]
                     self.step += 1
                     with contextlib.ExitStack() as capture:
