@@ -1,21 +1,27 @@
 """Training throughput of the DCN: the reference pipeline against nnlab's trainer.
 
 Both train the same model (nnlab.models.dcn.network.DCN, the course network) with the same
-optimizer and batch size on the same images, in this one process, alternating rounds so that
-machine noise hits both alike:
+optimizer and batch size on the same images, alternating rounds so that machine noise hits
+both alike:
 
 - reference: the course code / pytorch/examples pipeline — torchvision's MNIST dataset with
-  ToTensor + Normalize applied per sample, a DataLoader with shuffle, NCHW tensors;
-- nnlab: `nnlab.train` with the images held in memory as tensors, batches by indexing,
-  channels-last memory; summary.json's images_per_second (training images over the training
-  loop's time without its evaluations: steps, rows, progress, statistics and checkpoints
-  count), once with layer statistics and TensorBoard off and once with the default
-  monitoring (statistics and histograms every 100 steps), and once in bfloat16 mixed
-  precision (`train.precision: bfloat16`), which changes the arithmetic and is reported apart;
+  ToTensor + Normalize applied per sample, a DataLoader with shuffle, NCHW tensors — in a
+  fresh process of its own, so that nothing nnlab sets for its process (the C library's
+  allocator thresholds, nnlab.allocator) reaches it; and once more with those thresholds
+  set, for their share of nnlab's lead;
+- nnlab: `nnlab.train` in this process with the images held in memory as tensors, batches by
+  indexing, channels-last memory; summary.json's images_per_second (training images over the
+  training loop's time without its evaluations: steps, rows, progress, statistics and
+  checkpoints count), once with layer statistics and TensorBoard off and once with the
+  default monitoring (statistics and histograms every 100 steps), and, in the first round
+  only, in bfloat16 mixed precision (`train.precision: bfloat16`), which changes the
+  arithmetic and is reported apart;
 - nnlab CLI: the monitored config as a YAML file through `nnlab train` in a fresh process,
   with 1,000 validation images evaluated every 500 steps and at the epoch's end; its
-  images_per_second, and its training, evaluation and start-up seconds (start-up: from the
-  process's start to the first training step — imports, reading the IDX files, normalising).
+  images_per_second, its training, evaluation and start-up seconds (start-up: from the
+  process's start to the first training step — imports, reading the IDX files, normalising),
+  and the minor page faults of the whole command; once more with NNLAB_KEEP_FREED_MEMORY=0
+  (glibc's default allocator thresholds), for what keeping freed memory is worth.
 
 With --full, one more command: one epoch of the shipped configs/fashion_mnist_dcn.yaml on all
 55,000 training images, `-s train.eval_every=1000000 -s train.stats_every=1000000`, for its
@@ -32,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,6 +53,7 @@ import torch.nn.functional as F
 import yaml
 
 import nnlab
+from nnlab.allocator import keep_freed_memory
 from nnlab.idx import find_idx_files, read_idx
 from nnlab.models.dcn.network import DCN
 
@@ -70,8 +79,22 @@ def prepare(root: str | None, n: int, folder: Path, n_test: int = 1000) -> Path:
     return folder
 
 
-def reference(root: Path) -> float:
-    """Images per second of the course's pipeline, training loop only."""
+def reference(root: Path, keep_freed: bool = False) -> float:
+    """Images per second of the course's pipeline, training loop only, in a fresh process;
+    with ``keep_freed``, that process first sets the allocator thresholds nnlab sets for a
+    CPU run (nnlab.allocator), to tell their share from the rest of nnlab's."""
+    flag = ["--keep-freed-memory"] if keep_freed else []
+    done = subprocess.run(
+        [sys.executable, __file__, "--reference-only", str(root), *flag],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        sys.exit(f"the reference pipeline failed:\n{done.stderr}")
+    return float(done.stdout.split()[-1])
+
+
+def reference_rate(root: Path) -> float:
+    """The reference pipeline itself (run by ``--reference-only ROOT``)."""
     from torchvision import datasets, transforms
 
     torch.manual_seed(0)
@@ -124,22 +147,25 @@ def nnlab_trainer(root: Path, runs: Path, monitoring: bool, precision: str = "fl
     return run.summary["images_per_second"]
 
 
-def command_line(args: list[str], runs: Path) -> dict:
+def command_line(args: list[str], runs: Path, env: dict[str, str] | None = None) -> dict:
     """`nnlab train ARGS` in a fresh process: its summary.json, with the command's wall time
-    from launch to exit added."""
+    from launch to exit and its minor page faults added."""
+    faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "nnlab", "train", *args, "--runs-dir", str(runs), "-q"],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env={**os.environ, **(env or {})},
     )  # fmt: skip
     wall = time.perf_counter() - t0
+    faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - faults
     if done.returncode != 0:
         sys.exit(f"nnlab train {' '.join(args)} failed:\n{done.stderr}")
     folder = Path(done.stdout.strip().splitlines()[-1])
-    return json.loads((folder / "summary.json").read_text()) | {"wall": wall}
+    summary = json.loads((folder / "summary.json").read_text())
+    return summary | {"wall": wall, "faults": faults}
 
 
-def nnlab_cli(root: Path, runs: Path, folder: Path) -> dict:
+def nnlab_cli(root: Path, runs: Path, folder: Path, env: dict[str, str] | None = None) -> dict:
     """The monitored config through the real command line, with a validation split of
     1,000 images evaluated at the default eval_every (500 steps) and each epoch's end."""
     cfg = bench_config(root, monitoring=True)
@@ -147,7 +173,7 @@ def nnlab_cli(root: Path, runs: Path, folder: Path) -> dict:
     cfg["train"]["eval_every"] = 500
     path = folder / "cli.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    return command_line([str(path)], runs)
+    return command_line([str(path)], runs, env)
 
 
 def main() -> int:
@@ -155,34 +181,53 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--root", default=None, help="folder of Fashion-MNIST IDX files")
-    parser.add_argument("--full", action="store_true",
-                        help="also: one epoch of the shipped fashion_mnist_dcn.yaml on all "
-                        "55,000 training images, through the command line (startup)")  # fmt: skip
-    args = parser.parse_args()
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="also: one epoch of the shipped fashion_mnist_dcn.yaml on all "
+        "55,000 training images, through the command line (startup)",
+    )
+    parser.add_argument("--reference-only", metavar="ROOT", help=argparse.SUPPRESS)
+    parser.add_argument("--keep-freed-memory", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()  # fmt: skip
+    if args.reference_only:  # the reference's own process (see reference())
+        if args.keep_freed_memory:
+            assert keep_freed_memory(), "glibc did not take the thresholds"
+        print(reference_rate(Path(args.reference_only)))
+        return 0
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, "
         f"{args.images} training images per run"
     )
     results: dict[str, list[float]] = {
         "reference": [],
+        "reference, nnlab's allocator thresholds": [],
         "nnlab": [],
         "nnlab+stats": [],
         "nnlab CLI": [],
+        "nnlab CLI, glibc's default allocator thresholds": [],
         "nnlab bf16": [],
     }
-    cli_runs = []
+    cli_runs: dict[str, list[dict]] = {"kept": [], "default": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = prepare(args.root, args.images, Path(tmp))
         runs = Path(tmp) / "runs"
         for r in range(args.rounds):
             results["reference"].append(reference(root))
+            results["reference, nnlab's allocator thresholds"].append(reference(root, True))
             results["nnlab"].append(nnlab_trainer(root, runs, monitoring=False))
             results["nnlab+stats"].append(nnlab_trainer(root, runs, monitoring=True))
-            cli_runs.append(nnlab_cli(root, runs, Path(tmp)))
-            results["nnlab CLI"].append(cli_runs[-1]["images_per_second"])
-            results["nnlab bf16"].append(
-                nnlab_trainer(root, runs, monitoring=False, precision="bfloat16")
-            )
+            for key, row, env in (
+                ("kept", "nnlab CLI", None),
+                ("default", "nnlab CLI, glibc's default allocator thresholds",
+                 {"NNLAB_KEEP_FREED_MEMORY": "0"}),
+            ):  # fmt: skip
+                cli_runs[key].append(nnlab_cli(root, runs, Path(tmp), env))
+                results[row].append(cli_runs[key][-1]["images_per_second"])
+            if r == 0:  # a tenth of float32's rate on a CPU without fast bfloat16: once
+                results["nnlab bf16"].append(
+                    nnlab_trainer(root, runs, monitoring=False, precision="bfloat16")
+                )
             print(
                 f"round {r + 1}: "
                 + ", ".join(f"{k} {v[-1]:,.0f} img/s" for k, v in results.items())
@@ -200,17 +245,22 @@ def main() -> int:
     for name, values in results.items():
         mean = statistics.mean(values)
         print(f"| {name} | {mean:,.0f} | {mean / ref:.2f}× | {mean / trainer:.2f}× |")
-    cli = {k: statistics.mean(c[k] for c in cli_runs)
-           for k in ("train_seconds", "eval_seconds", "startup_seconds", "wall")}  # fmt: skip
-    print(f"\nnnlab CLI (mean of {len(cli_runs)}): training {cli['train_seconds']:.2f} s, "
-          f"evaluation {cli['eval_seconds']:.2f} s, start-up {cli['startup_seconds']:.2f} s, "
-          f"whole command {cli['wall']:.2f} s")  # fmt: skip
+    for key, runs_of in cli_runs.items():
+        cli = {k: statistics.mean(c[k] for c in runs_of)
+               for k in ("train_seconds", "eval_seconds", "startup_seconds", "wall",
+                         "faults")}  # fmt: skip
+        print(f"\nnnlab CLI, {key} allocator thresholds (mean of {len(runs_of)}): training "
+              f"{cli['train_seconds']:.2f} s, evaluation {cli['eval_seconds']:.2f} s, start-up "
+              f"{cli['startup_seconds']:.2f} s, whole command {cli['wall']:.2f} s, "
+              f"{cli['faults']:,.0f} minor page faults in all")  # fmt: skip
     if full is not None:
         share = full["startup_seconds"] / full["train_seconds"]
-        print(f"full Fashion-MNIST, one epoch through the CLI: {full['images_per_second']:,.0f} "
+        print(f"\nfull Fashion-MNIST, one epoch through the CLI: {full['images_per_second']:,.0f} "
               f"images/s, training {full['train_seconds']:.1f} s, evaluation "
               f"{full['eval_seconds']:.1f} s, start-up {full['startup_seconds']:.2f} s "
-              f"({share:.1%} of the epoch's training), command {full['wall']:.1f} s")  # fmt: skip
+              f"({share:.1%} of the epoch's training, "
+              f"{full['startup_seconds'] / full['wall']:.1%} of the command), "
+              f"command {full['wall']:.1f} s")  # fmt: skip
     return 0
 
 

@@ -3,12 +3,15 @@ model.pt, resume, determinism, initialisation, learning-rate schedules, data loa
 
 import json
 import math
+import platform
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import nnlab
@@ -21,6 +24,7 @@ from tests.conftest import (
     check_run,
     interrupt_after_rows,
     read_csv,
+    run_child,
     run_dir_of,
     small_mnist,
     write_idx,
@@ -252,6 +256,131 @@ def test_layer_statistics_and_histograms_match_a_direct_computation(idx_root, tm
         assert hist.sum_squares == pytest.approx(t.square().sum().item(), rel=1e-5)
         assert list(hist.bucket) == torch.histc(t, bins=30).tolist()
         assert hist.bucket_limit[-1] == pytest.approx(t.max().item())
+
+
+def plain_run(cfg: dict) -> tuple[dict[int, tuple[float, ...]], dict[str, torch.Tensor]]:
+    """The DCN a config describes, trained by the plainest PyTorch loop over the same batches:
+    no hooks, no statistics, no checkpoints, and each evaluation one forward pass over the
+    whole split. Returns {step: (val_loss, val_acc, test_loss, test_acc)} at the steps the
+    trainer evaluates, and the final weights."""
+    data = load_images(cfg)
+    torch.manual_seed(cfg["seed"])
+    model_cfg, train = cfg["model"], cfg["train"]
+    model = DCN(
+        data.image_size,
+        len(data.class_names),
+        model_cfg["conv_channels"],
+        model_cfg["kernel_size"],
+        model_cfg["fc_units"],
+        model_cfg["dropout"],
+    )
+    initialise(model, model_cfg["init"])
+    model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, train)
+    scheduler = make_scheduler(optimizer, train)
+
+    def assess(X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        model.eval()
+        with torch.no_grad():
+            logits = model(X.contiguous(memory_format=torch.channels_last))
+        model.train()
+        loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        return loss / len(y), (logits.argmax(dim=1) == y).sum().item() / len(y)
+
+    shuffle, batch = torch.Generator().manual_seed(cfg["seed"]), train["batch_size"]
+    n, step, evaluations = len(data.y_train), 0, {}
+    steps_per_epoch = math.ceil(n / batch)
+    for _ in range(train["epochs"]):
+        perm = torch.randperm(n, generator=shuffle)
+        for i in range(steps_per_epoch):
+            idx = perm[i * batch : (i + 1) * batch]
+            x = data.X_train[idx].contiguous(memory_format=torch.channels_last)
+            loss = torch.nn.functional.cross_entropy(model(x), data.y_train[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if step % train["eval_every"] == 0 or i == steps_per_epoch - 1:
+                evaluations[step] = assess(data.X_val, data.y_val) + assess(
+                    data.X_test, data.y_test
+                )
+        scheduler.step()
+    return evaluations, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_monitoring_and_batched_evaluation_leave_every_number_as_a_plain_loop_has_it(
+    tmp_path,
+):
+    """Unchanged numerics: with statistics and histograms, TensorBoard, checkpoints written
+    by a thread and evaluation in batches of 100 (the splits here take two and three), the
+    trainer's evaluations and final weights equal, to the last bit, those of the plainest
+    loop over the same batches evaluating each split in one forward pass."""
+    root = small_mnist(tmp_path / "data", n_train=500, n_test=250)
+    cfg = dcn_config(
+        root,
+        **{
+            "data.val_size": 0.3,  # 150 images
+            "train.optimizer": "adam",
+            "train.epsilon": 0.003,
+            "train.lr_decay.kind": "exponential",
+            "train.lr_decay.gamma": 0.5,
+            "train.eval_every": 3,
+            "train.stats_every": 2,
+        },
+    )
+    rows: list[dict] = []
+    run = nnlab.train(cfg, runs_dir=tmp_path / "runs", on_row=rows.append)
+    assert (run.path / "stats.csv").is_file() and any((run.path / "tb").iterdir())
+    evaluated = {
+        int(r["step"]): (r["val_loss"], r["val_acc"], r["test_loss"], r["test_acc"])
+        for r in rows
+        if "test_loss" in r
+    }
+    plain, weights = plain_run(cfg)
+    # 350 training images: 7 steps an epoch; steps 3, 6, 7, 9, 12, 14, 15, 18 and 21
+    assert len(evaluated) == len(plain) == 9
+    assert evaluated == plain
+    saved = torch.load(run.path / "model.pt", weights_only=True)
+    assert saved.keys() == weights.keys()
+    for name, tensor in weights.items():
+        assert torch.equal(saved[name], tensor), name
+
+
+KEPT = """
+import json, sys
+import nnlab.allocator
+from nnlab.models.dcn.trainer import DCNTrainer
+print(nnlab.allocator._kept)
+DCNTrainer(json.loads(sys.argv[1]))
+print(nnlab.allocator._kept)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_a_cpu_run_keeps_the_memory_its_steps_free_unless_told_not_to(
+    idx_root, tmp_path, monkeypatch
+):
+    """A CPU trainer sets glibc's mmap and trim thresholds once for its process (glibc takes
+    the values: nnlab.allocator), so that a step's freed activations serve the next step
+    instead of fresh pages; NNLAB_KEEP_FREED_MEMORY=0 leaves them, anything but 0 or 1 is
+    one line naming the variable."""
+    argv = [sys.executable, "-c", KEPT, json.dumps(dcn_config(idx_root))]
+    for value, after in ((None, "True"), ("1", "True"), ("0", "None")):
+        if value is None:
+            monkeypatch.delenv("NNLAB_KEEP_FREED_MEMORY", raising=False)
+        else:
+            monkeypatch.setenv("NNLAB_KEEP_FREED_MEMORY", value)
+        done = run_child(argv)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["None", after], value
+    monkeypatch.setenv("NNLAB_KEEP_FREED_MEMORY", "yes")
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump(dcn_config(idx_root)))
+    done = run_nnlab("train", config, "--runs-dir", tmp_path / "runs")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "NNLAB_KEEP_FREED_MEMORY is 'yes'; use 1" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_summary_splits_training_evaluation_and_start_up_time(idx_root, tmp_path):

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from nnlab.allocator import keep_freed_memory
 from nnlab.errors import Diverged, NnlabError
 from nnlab.files import atomic_write_bytes
 from nnlab.metrics import ORDER
@@ -92,6 +93,8 @@ class DCNTrainer(Trainer):
     def __init__(self, cfg: dict[str, Any]):
         self.cfg, self.train_cfg = cfg, cfg["train"]
         self.device = resolve_device(self.train_cfg["device"])
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no fresh pages, so no page faults, at every step
         self.precision = self.train_cfg["precision"]
         model_cfg = cfg["model"]
         self.data: ImageData = load_images(cfg)
