@@ -1,16 +1,20 @@
 """Keep the memory a CPU training step frees for the next step, instead of handing it back to
 the operating system after every step.
 
-glibc's malloc serves large blocks (above a threshold that starts at 128 KiB) with fresh
-``mmap`` pages and returns them on ``free``, and trims the top of its heap when more than a
-threshold lies free there. A DCN step allocates and frees tens of megabytes of activations and
-gradients, so every step touches fresh pages: 500-1,200 minor page faults and ~5% of the
-step's time spent in the kernel (measured on 2 cores of an AMD EPYC, batch 50, 2026-12-03).
-Fixing both thresholds keeps freed blocks in the heap for the next step: no page faults, the
-same arithmetic to the last bit, and a process that keeps its peak heap until it ends.
+glibc's malloc serves large blocks (above a threshold that starts at 128 KiB and adapts to
+what the process frees) with fresh ``mmap`` pages and returns them on ``free``, and trims the
+top of its heap when more than a threshold lies free there. A DCN step allocates and frees
+tens of megabytes of activations and gradients, so steps can touch fresh pages over and over:
+a bare step of the course network faulted 500-1,200 pages a step on 2 cores of an AMD EPYC
+(batch 50, 2026-12-03), ~5% of its time in the kernel, and next to none with the thresholds
+fixed. How much that is worth varies with what the process did before: bench/README.md.
+Fixing both thresholds keeps freed blocks in the heap for the next step: the same arithmetic
+to the last bit, and a process that keeps its peak heap until it ends.
 
 ``NNLAB_KEEP_FREED_MEMORY=0`` leaves glibc's defaults (a machine short of memory, many
-processes); elsewhere (musl, macOS, Windows) there is no ``mallopt`` and nothing changes.
+processes); the first CPU run of a process decides for the whole process, as glibc offers
+no way back to its adaptive thresholds. Elsewhere (musl, macOS, Windows) there is no
+``mallopt`` and nothing changes.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import sys
 from nnlab.errors import ConfigError
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
-MMAP_THRESHOLD = 32 << 20  # the largest glibc accepts on 64-bit (HEAP_MAX_SIZE / 2)
+# glibc's documented maximum on 64-bit (older versions refuse more); blocks above it are still
+# mapped afresh — a course-network step at batch 50 allocates none (its largest: 5 MB)
+MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 1 << 30  # free memory above the heap's top kept, up to this much
 
 VARIABLE = "NNLAB_KEEP_FREED_MEMORY"
@@ -30,17 +36,24 @@ VARIABLE = "NNLAB_KEEP_FREED_MEMORY"
 _kept: bool | None = None  # the outcome of the one attempt per process
 
 
-def keep_freed_memory() -> bool:
-    """Set glibc's mmap and trim thresholds for this process, once; True where they are set.
-    ConfigError when NNLAB_KEEP_FREED_MEMORY is neither 1 nor 0."""
-    global _kept
-    wanted = os.environ.get(VARIABLE, "1").strip()
-    if wanted not in ("0", "1"):
+def setting() -> bool:
+    """NNLAB_KEEP_FREED_MEMORY: True for 1 (the default), False for 0; a ConfigError naming
+    the variable for anything else (checked before a run or a sweep starts, with the memory
+    limit: nnlab.bounds.check_memory)."""
+    value = os.environ.get(VARIABLE, "1").strip()
+    if value not in ("0", "1"):
         raise ConfigError(
-            f"{VARIABLE} is {wanted!r}; use 1 (the default: keep memory a CPU training step "
+            f"{VARIABLE} is {value!r}; use 1 (the default: keep memory a CPU training step "
             "frees for the next step) or 0 (leave the C library's defaults)"
         )
-    if _kept is None and wanted == "1":
+    return value == "1"
+
+
+def keep_freed_memory() -> bool:
+    """Set glibc's mmap and trim thresholds for this process, once, unless
+    NNLAB_KEEP_FREED_MEMORY is 0; True where they are set."""
+    global _kept
+    if _kept is None and setting():
         _kept = _set_thresholds()
     return bool(_kept)
 

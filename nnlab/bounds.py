@@ -20,6 +20,7 @@ import reprlib
 from dataclasses import dataclass
 from typing import Any
 
+from nnlab import allocator
 from nnlab.config import flatten
 from nnlab.errors import ConfigError
 
@@ -92,6 +93,7 @@ def check_memory(cfg: dict[str, Any], cache: dict[str, Any] | None = None) -> No
     total = sum(need.bytes for need in needs)
     if "memory limit" not in cache:  # read once per sweep
         cache["memory limit"] = memory_limit()
+        allocator.setting()  # the other memory variable: refused here, before anything runs
     limit, source = cache["memory limit"]
     if total <= limit:
         return

@@ -195,6 +195,27 @@ def test_every_job_of_a_sweep_is_bounded_before_the_sweep_starts(tmp_path, monke
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_bad_keep_freed_memory_value_is_refused_before_a_run_or_a_sweep_starts(
+    tmp_path, monkeypatch
+):
+    """NNLAB_KEEP_FREED_MEMORY (nnlab.allocator) is read with the memory limit: any value but
+    0 or 1 is one line naming it, for any model kind and device, before a folder is made."""
+    monkeypatch.setenv("NNLAB_KEEP_FREED_MEMORY", "yes")
+    runs = tmp_path / "runs"
+    small = [CONFIGS / "moons_tanh.yaml", "-s", "train.iterations=10", "--runs-dir", runs]
+    line = one_line_error(nnlab("train", *small))
+    assert "NNLAB_KEEP_FREED_MEMORY is 'yes'; use 1 (the default" in line
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        f"sweep:\n  base: {CONFIGS / 'moons_tanh.yaml'}\n  grid:\n    train.iterations: [10, 20]\n"
+    )
+    line = one_line_error(nnlab("sweep", path, "--runs-dir", runs))
+    assert "NNLAB_KEEP_FREED_MEMORY is 'yes'" in line
+    assert not runs.exists()
+    monkeypatch.setenv("NNLAB_KEEP_FREED_MEMORY", "0")
+    assert nnlab("train", *small).returncode == 0
+
+
 def test_the_decision_boundary_of_a_wide_network_is_drawn_in_bounded_memory(tmp_path):
     result = nnlab(
         "train", CONFIGS / "moons_tanh.yaml", "-s", "model.layers=[2,3000,2]",

@@ -94,7 +94,7 @@ class DCNTrainer(Trainer):
         self.cfg, self.train_cfg = cfg, cfg["train"]
         self.device = resolve_device(self.train_cfg["device"])
         if self.device.type == "cpu":
-            keep_freed_memory()  # no fresh pages, so no page faults, at every step
+            keep_freed_memory()  # a step's freed blocks serve the next (nnlab.allocator)
         self.precision = self.train_cfg["precision"]
         model_cfg = cfg["model"]
         self.data: ImageData = load_images(cfg)
