@@ -7,6 +7,7 @@ conv → ReLU → max-pool 2 per entry of ``model.conv_channels``, then fc → R
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -143,54 +144,67 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _logits(
+    model: nn.Module, X: torch.Tensor, batch: int | None, precision: str
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """(start, end, float32 logits) of each chunk of SUM_CHUNK images, the model in eval mode,
+    forward passes of ``batch`` images (the device's default when None)."""
+    batch = batch or eval_batch(X.device)
+    model.eval()
+    for start in range(0, len(X), SUM_CHUNK):
+        end = min(start + SUM_CHUNK, len(X))
+        with autocast(X.device, precision):
+            parts = [
+                model(channels_last(X[i : min(i + batch, end)])) for i in range(start, end, batch)
+            ]
+        yield start, end, torch.cat(parts).float()
+
+
 @torch.inference_mode()
+def assess(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    batch: int | None = None,
+    precision: str = "float32",
+) -> tuple[float, float, torch.Tensor]:
+    """(mean cross-entropy, accuracy, predicted classes on the CPU) over a whole split, in
+    batches, in inference mode; the model's train/eval mode is left as it was."""
+    was_training = model.training
+    loss_sum = torch.zeros((), device=X.device)
+    correct = torch.zeros((), device=X.device, dtype=torch.long)
+    predicted = []
+    for start, end, logits in _logits(model, X, batch, precision):
+        loss_sum += F.cross_entropy(logits, y[start:end], reduction="sum")
+        predicted.append(logits.argmax(dim=1))
+        correct += (predicted[-1] == y[start:end]).sum()
+    model.train(was_training)
+    n = max(len(y), 1)
+    classes = torch.cat(predicted).cpu() if predicted else torch.zeros(0, dtype=torch.long)
+    return loss_sum.item() / n, correct.item() / n, classes
+
+
 def evaluate(
     model: nn.Module,
     X: torch.Tensor,
     y: torch.Tensor,
     batch: int | None = None,
     precision: str = "float32",
-    predictions: list[torch.Tensor] | None = None,
 ) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over a whole split, in batches, in inference mode; the
-    predicted classes are appended to ``predictions`` (on the CPU) when it is given."""
-    batch = batch or eval_batch(X.device)
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), device=X.device)
-    correct = torch.zeros((), device=X.device, dtype=torch.long)
-    for start in range(0, len(y), SUM_CHUNK):
-        end = min(start + SUM_CHUNK, len(y))
-        with autocast(X.device, precision):
-            parts = [
-                model(channels_last(X[i : min(i + batch, end)])) for i in range(start, end, batch)
-            ]
-        logits = torch.cat(parts).float()
-        loss_sum += F.cross_entropy(logits, y[start:end], reduction="sum")
-        predicted = logits.argmax(dim=1)
-        correct += (predicted == y[start:end]).sum()
-        if predictions is not None:
-            predictions.append(predicted)
-    model.train(was_training)
-    if predictions is not None:
-        predictions[:] = [torch.cat(predictions).cpu()] if predictions else []
-    n = max(len(y), 1)
-    return loss_sum.item() / n, correct.item() / n
+    """(mean cross-entropy, accuracy) over a whole split: :func:`assess` without the classes."""
+    loss, accuracy, _ = assess(model, X, y, batch, precision)
+    return loss, accuracy
 
 
 @torch.inference_mode()
 def predict(
     model: nn.Module, X: torch.Tensor, batch: int | None = None, precision: str = "float32"
 ) -> torch.Tensor:
-    batch = batch or eval_batch(X.device)
-    model.eval()
-    with autocast(X.device, precision):
-        return torch.cat(
-            [
-                model(channels_last(X[i : i + batch])).argmax(dim=1).cpu()
-                for i in range(0, len(X), batch)
-            ]
-        )
+    """The predicted classes of ``X``, on the CPU (the model left in eval mode)."""
+    return torch.cat(
+        [logits.argmax(dim=1).cpu() for _, _, logits in _logits(model, X, batch, precision)]
+        or [torch.zeros(0, dtype=torch.long)]
+    )
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:

@@ -39,6 +39,7 @@ from nnlab.models.dcn.callbacks import (
 from nnlab.models.dcn.images import ImageData, load_images
 from nnlab.models.dcn.network import (
     DCN,
+    assess,
     autocast,
     channels_last,
     check_image_size,
@@ -156,12 +157,11 @@ class DCNTrainer(Trainer):
             row["val_loss"], row["val_acc"] = evaluate(
                 self.model, self.X_val, self.y_val, precision=self.precision
             )
-        predicted: list[torch.Tensor] = []
-        row["test_loss"], row["test_acc"] = evaluate(
-            self.model, self.X_test, self.y_test, precision=self.precision, predictions=predicted
+        row["test_loss"], row["test_acc"], predicted = assess(
+            self.model, self.X_test, self.y_test, precision=self.precision
         )
         # the confusion matrix reuses them while these weights are the model's (its step)
-        self.test_predictions = (self.step, predicted[0] if predicted else None)
+        self.test_predictions = (self.step, predicted)
 
     # -- the loop ------------------------------------------------------------------------------
 
