@@ -120,28 +120,49 @@ def runs_dir_option(what: str):
     metavar="RUN_DIR",
     help="Continue an interrupted DCN run in its folder, from its last epoch end.",
 )
+@click.option(
+    "--repeat",
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR",
+    help="Train RUN_DIR's config again (same seed, threads, every key) into a new folder, "
+    "and say whether every metric row came out the same.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or metric rows.")
 def train(
     config: Path | None,
     overrides: tuple[str, ...],
     runs_dir: Path,
     resume: Path | None,
+    repeat: Path | None,
     quiet: bool,
 ) -> int:
-    """Train the experiment described by CONFIG (a YAML file), or --resume a DCN run.
+    """Train the experiment described by CONFIG (a YAML file), --resume a DCN run, or
+    --repeat a finished one.
 
     Prints progress on stderr and the run folder's path as the last line of stdout.
     """
-    if config is None and resume is None:
-        raise click.UsageError("Missing argument 'CONFIG' (or --resume RUN_DIR).")
-    from nnlab.experiment import RunInterrupted
-    from nnlab.experiment import train as train_run
-
-    progress = _Progress(config.stem if config else resume.name, quiet)
-    try:
-        run = train_run(
-            config, overrides, runs_dir, progress=progress, on_row=progress.row, resume=resume
+    given = [name for name, v in (("CONFIG", config), ("--resume", resume),
+                                  ("--repeat", repeat)) if v is not None]  # fmt: skip
+    if not given:
+        raise click.UsageError("Missing argument 'CONFIG' (or --resume / --repeat RUN_DIR).")
+    if len(given) > 1 or (repeat is not None and overrides):
+        raise click.UsageError(
+            f"give one of CONFIG, --resume and --repeat, not {' and '.join(given)}"
+            + ("" if len(given) > 1 else "; --repeat takes no -s overrides (it repeats the run)")
         )
+    from nnlab import experiment
+    from nnlab.experiment import RunInterrupted
+
+    progress = _Progress((config or resume or repeat).stem, quiet)
+    try:
+        if repeat is not None:
+            original, run = experiment.repeat(
+                repeat, runs_dir, progress=progress, on_row=progress.row
+            )
+        else:
+            run = experiment.train(
+                config, overrides, runs_dir, progress=progress, on_row=progress.row, resume=resume
+            )
     except RunInterrupted as exc:
         progress.close()
         click.echo(_interrupted_text(exc.run), err=True)
@@ -173,6 +194,12 @@ def train(
             f"nnlab: error: run failed: {run.error} (traceback in {run.path / 'error.log'})",
             err=True,
         )
+    if repeat is not None:
+        same, lines = experiment.sameness(original, run)
+        verdict = "the same numbers as" if same else "nnlab: warning: other numbers than"
+        click.echo(f"{verdict} {original.path}" + (":" if lines else ""), err=not same)
+        for line in lines:
+            click.echo(f"  {line}", err=not same)
     click.echo(str(run.path))
     return EXIT_OK if run.status == "completed" else EXIT_RUN_FAILED
 

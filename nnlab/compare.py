@@ -17,23 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.config import flatten
-from nnlab.errors import NnlabError
 from nnlab.metrics import COUNTERS, is_accuracy
+from nnlab.runs import run_folder as resolve  # a run folder, or a sweep job's last attempt
 
 FORMATS = ("table", "md", "csv", "json")
-
-
-def resolve(path: Path) -> Path:
-    """A run folder: the folder itself, or a sweep job's last attempt."""
-    if (path / "meta.json").is_file():
-        return path
-    attempts = sorted(
-        (p for p in path.glob("attempt-*") if p.name.removeprefix("attempt-").isdigit()),
-        key=lambda p: int(p.name.removeprefix("attempt-")),
-    )
-    if attempts and (attempts[-1] / "meta.json").is_file():
-        return attempts[-1]
-    raise NnlabError(f"{path}: not a run folder or a sweep job folder (no meta.json)")
 
 
 @dataclass

@@ -70,6 +70,11 @@ COMMON: dict[str, Option] = {
     "seed": Option(0, "int", "drives data generation, splits, initialisation, shuffling, dropout",
                    low=0, high=2**32 - 1),
     "model.kind": Option("mlp", "str", "mlp: NumPy MLP; dcn: PyTorch convolutional network"),
+    "train.threads": Option(None, "int", "CPU threads (PyTorch's and the BLAS's); they change "
+                            "the last bits of the numbers. null: the usable cores shared among "
+                            "the runs that run at once (all of them for nnlab train); "
+                            "config.yaml records the count used", low=1, high=4096,
+                            nullable=True),
 }
 
 # Options several kinds share, each stated once.
@@ -200,6 +205,7 @@ def schema_of(kind: str) -> dict[str, Option]:
     out.update((k, o) for k, o in own.items() if k.startswith("data."))
     out["model.kind"] = COMMON["model.kind"].but(choices=tuple(kinds()))
     out.update((k, o) for k, o in own.items() if not k.startswith("data."))
+    out["train.threads"] = COMMON["train.threads"]
     return out
 
 

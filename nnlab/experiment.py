@@ -16,13 +16,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nnlab import environment
 from nnlab.config import dump_config, load_config
+from nnlab.environment import applied_threads, with_threads
 from nnlab.errors import Diverged, NnlabError, RunStorageError
 from nnlab.files import atomic_write_text
 from nnlab.liveness import Heartbeat, refuse_if_alive
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
 from nnlab.provenance import DIFF_FILE, git_state
-from nnlab.runs import RUNS_DIR, Run, RunRecorder, create_run_dir, load_run, make_exact_dir
+from nnlab.runs import (
+    RUNS_DIR,
+    Run,
+    RunRecorder,
+    create_run_dir,
+    load_run,
+    make_exact_dir,
+    run_folder,
+)
 
 ConfigSource = str | Path | Mapping[str, Any]
 Overrides = Mapping[str, Any] | Iterable[str] | None
@@ -100,6 +110,7 @@ def train(
     resume: str | Path | None = None,
     run_dir: str | Path | None = None,
     on_step: Callable[[int], None] | None = None,
+    repeat_of: str | Path | None = None,
 ) -> Run:
     """Train one experiment and leave its run folder under ``runs_dir``.
 
@@ -124,20 +135,27 @@ def train(
                 "or -s overrides with it"
             )
         return _resume(Path(resume), _hooks(on_row, on_step, progress))
-    cfg = load_config(config, overrides)
-    trainer = build(cfg)
-    # the code that runs: the repository holding the config file (a mapping: the working folder)
-    git, diff = git_state(Path(config) if isinstance(config, str | Path) else Path.cwd())
-    with _HeldSignals() as held:
-        path = make_exact_dir(Path(run_dir)) if run_dir else create_run_dir(runs_dir, cfg["name"])
-        if diff:
-            try:
-                atomic_write_text(path / DIFF_FILE, diff)
-            except OSError as exc:  # a full disk: the run says so when it writes, honestly
-                git["diff"] = f"not saved: {exc.strerror or exc}"
-        extra = {"git": git} if git else None
-        recorder = RunRecorder(path, cfg, dump_config(cfg), trainer.metric_columns, extra)
-        return _execute(trainer, recorder, _hooks(on_row, on_step, progress), held)
+    cfg = with_threads(load_config(config, overrides))  # config.yaml records the count
+    with applied_threads(cfg):
+        trainer = build(cfg)
+        extra: dict[str, Any] = {"environment": environment.record(cfg, trainer)}
+        if repeat_of is not None:
+            extra["repeat_of"] = str(repeat_of)
+        # the code that runs: the repository holding the config file (a mapping: the cwd)
+        git, diff = git_state(Path(config) if isinstance(config, str | Path) else Path.cwd())
+        with _HeldSignals() as held:
+            path = (
+                make_exact_dir(Path(run_dir)) if run_dir else create_run_dir(runs_dir, cfg["name"])
+            )
+            if diff:
+                try:
+                    atomic_write_text(path / DIFF_FILE, diff)
+                except OSError as exc:  # a full disk: the run says so when it writes, honestly
+                    git["diff"] = f"not saved: {exc.strerror or exc}"
+            if git:
+                extra["git"] = git
+            recorder = RunRecorder(path, cfg, dump_config(cfg), trainer.metric_columns, extra)
+            return _execute(trainer, recorder, _hooks(on_row, on_step, progress), held)
 
 
 def _hooks(on_row, on_step, progress) -> Hooks:
@@ -166,12 +184,15 @@ def _resume(path: Path, hooks: Hooks) -> Run:
             "killed run can be resumed"
         )
     refuse_if_alive(previous.meta, path, "resume it")  # running: killed, or still training?
-    trainer = build(cfg)  # loads the data: only once the run is known to be resumable
-    rows = trainer.load_checkpoint(path)
-    with _HeldSignals() as held:
-        recorder = RunRecorder.reopen(path, cfg, trainer.metric_columns, rows)
-        seconds = previous.summary.get("train_seconds") or 0.0
-        return _execute(trainer, recorder, hooks, held, previous_seconds=seconds)
+    cfg = with_threads(cfg)  # a run from before threads were recorded: today's rule
+    with applied_threads(cfg):
+        trainer = build(cfg)  # loads the data: only once the run is known to be resumable
+        rows = trainer.load_checkpoint(path)
+        with _HeldSignals() as held:
+            recorder = RunRecorder.reopen(path, cfg, trainer.metric_columns, rows)
+            recorder.meta["environment"] = environment.record(cfg, trainer)
+            seconds = previous.summary.get("train_seconds") or 0.0
+            return _execute(trainer, recorder, hooks, held, previous_seconds=seconds)
 
 
 def _storage_error(path: Path, reason: str, status: str, error: str | None) -> RunStorageError:
@@ -246,9 +267,11 @@ def _save(trainer: Trainer, recorder: RunRecorder, ending: _Ending, train_second
         except Exception as exc:
             recorder.meta["warnings"] = [f"plotting failed: {type(exc).__name__}: {exc}"]
     try:
-        return recorder.finish(
-            status, trainer.n_params, train_seconds, error, trainer.summary_extra()
-        )
+        extra = trainer.summary_extra()
+        chance = trainer.chance_accuracy()
+        if chance is not None:
+            extra["chance_acc"] = round(chance, 6)
+        return recorder.finish(status, trainer.n_params, train_seconds, error, extra)
     except OSError as exc:
         raise _storage_error(recorder.path, exc.strerror or str(exc), status, error) from None
 
@@ -280,3 +303,40 @@ def _execute(
     if ending.interrupted:
         raise RunInterrupted(run)
     return run
+
+
+def repeat(run: str | Path, runs_dir: str | Path = RUNS_DIR, **callbacks: Any) -> tuple[Run, Run]:
+    """Train a finished run's config.yaml again — its seed, its thread count and every other
+    key as it ran — into a new folder under ``runs_dir``; ``run`` is a run folder or a sweep
+    job folder (its last attempt). Returns (the original, the repeat); :func:`sameness` says
+    how they compare. ``callbacks`` are :func:`train`'s (progress, on_row, on_step)."""
+    original = load_run(run_folder(run))
+    if not (original.path / "config.yaml").is_file():
+        raise NnlabError(f"{original.path} has no config.yaml to repeat")
+    again = train(original.path / "config.yaml", runs_dir=runs_dir, repeat_of=original.path,
+                  **callbacks)  # fmt: skip
+    return original, again
+
+
+def sameness(original: Run, again: Run) -> tuple[bool, list[str]]:
+    """Whether a repeat logged exactly the original's metric rows, and the lines that say
+    where not: the first differing row and where the environments differ."""
+    lines = [
+        f"environment {line}"
+        for line in environment.differences(
+            original.meta.get("environment"), again.meta.get("environment")
+        )
+        if not line.split(":")[0].endswith("threads") or line.startswith("threads")
+    ]  # a pool's count follows from the run's threads, which are shown themselves
+    if original.meta.get("environment") is None:
+        lines.append(f"{original.path} records no environment (an older nnlab made it)")
+    same = original.metrics == again.metrics
+    if not same:
+        for i, (a, b) in enumerate(zip(original.metrics, again.metrics, strict=False)):
+            if a != b:
+                diff = ", ".join(f"{k} {a.get(k)} → {b.get(k)}" for k in a if a.get(k) != b.get(k))
+                lines.insert(0, f"metric row {i + 1} (step {a.get('step')}) differs: {diff}")
+                break
+        else:
+            lines.insert(0, f"{len(original.metrics)} metric rows before, {len(again.metrics)} now")
+    return same, lines

@@ -4,7 +4,8 @@ and shown as a table, CSV or JSON.
 Each folder is read into an entry of flat fields: ``folder``, ``name``, ``kind``,
 ``status``, ``started``, ``time`` (seconds), ``host``, ``results`` (the listing's two
 metrics), the final metrics (the row of the weights a run kept: ``test_acc``, ``train_loss``,
-``step``, ...), ``best.<metric>``, ``n_params``, ``train_seconds`` and ``error``; a sweep adds
+``step``, ...), ``best.<metric>``, ``n_params``, ``train_seconds``, ``chance_acc``,
+``did_not_learn`` and ``error``; a sweep adds
 ``jobs``, a sweep's job ``job``. Every dotted key of the run's config.yaml
 (``model.activation``, ``train.epsilon``) and ``seed`` are fields too, read only when a query
 names one. nnlab.index caches the entries; the folders stay the source of truth.
@@ -65,7 +66,14 @@ def _run_fields(path: Path) -> dict[str, Any]:
         **final,
         **{f"best.{k}": v for k, v in (summary.get("best") or {}).items()},
     }  # fmt: skip
-    for key in ("n_params", "train_seconds", "images_per_second", "eval_seconds"):
+    for key in (
+        "n_params",
+        "train_seconds",
+        "images_per_second",
+        "eval_seconds",
+        "chance_acc",
+        "did_not_learn",
+    ):
         if key in summary:
             fields[key] = summary[key]
     if meta.get("error"):
@@ -362,8 +370,11 @@ def columns_for(given: list[str], conditions: list[Condition], sort: list[str]) 
 
 def shown_status(entry: Entry) -> str:
     """What the status column says: the stored status, with ``(dead?)`` added to a
-    ``running`` one whose process is gone (nnlab.liveness)."""
+    ``running`` one whose process is gone (nnlab.liveness), ``, did not learn`` to a run
+    whose accuracy stayed at chance (nnlab.metrics.did_not_learn)."""
     fields = entry["fields"]
+    if fields.get("did_not_learn") is True:
+        return f"{fields['status']}, did not learn"
     if fields["status"] != "running":
         return fields["status"]
     from nnlab.liveness import shown_status as alive_or_dead

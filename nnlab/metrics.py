@@ -65,6 +65,36 @@ def summarize(rows: list[dict[str, float]]) -> tuple[dict, dict]:
     return final, bests
 
 
+# A run "did not learn" when its best accuracy never rose above chance (the training split's
+# most frequent class) by more than this share of the way to 100% — on its held-out splits
+# when it has any (a mini-batch trainer's train_acc is a few batches' and jumps about), else
+# on the training split.
+LEARNED_MARGIN = 0.05
+
+
+def majority_fraction(labels: Any) -> float | None:
+    """The share of the most frequent label: the accuracy of always answering it."""
+    import numpy as np
+
+    labels = np.asarray(labels).ravel()
+    if labels.size == 0:
+        return None
+    _, counts = np.unique(labels, return_counts=True)
+    return float(counts.max() / labels.size)
+
+
+def did_not_learn(best_values: dict[str, float], chance: float | None) -> bool | None:
+    """Whether a run's best accuracies (summary.json's ``best``) all stayed within
+    :data:`LEARNED_MARGIN` of ``chance``; None when there is no chance level or accuracy."""
+    accuracies = [v for k, v in best_values.items() if is_accuracy(k) and math.isfinite(v)]
+    held_out = [v for k, v in best_values.items()
+                if k in ("val_acc", "test_acc") and math.isfinite(v)]  # fmt: skip
+    accuracies = held_out or accuracies
+    if chance is None or not accuracies:
+        return None
+    return max(accuracies) <= chance + LEARNED_MARGIN * (1 - chance)
+
+
 def metric_text(key: str, value: Any) -> str:
     """A value as tables, reports and listings show it: 97.50%, 0.0708, step 19999, lr 0.001."""
     if not isinstance(value, int | float) or isinstance(value, bool):

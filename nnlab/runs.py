@@ -25,7 +25,7 @@ from typing import Any
 
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_json, atomic_write_text, now, now_iso
-from nnlab.metrics import summarize
+from nnlab.metrics import did_not_learn, summarize
 from nnlab.records import read_meta, read_metrics, read_run_config, read_summary
 
 RUNS_DIR = Path("runs")  # where runs and sweeps go unless told otherwise
@@ -255,6 +255,9 @@ class RunRecorder:
             "train_seconds": round(train_seconds, 4),
             **(extra or {}),
         }
+        flag = did_not_learn(best, summary.get("chance_acc"))
+        if flag is not None:
+            summary["did_not_learn"] = flag
         atomic_write_json(self.path / "summary.json", summary)
         self.meta.update(
             status=status,
@@ -264,6 +267,20 @@ class RunRecorder:
         )
         atomic_write_json(self.path / "meta.json", self.meta)
         return Run(self.path, self.config, self.meta, summary, self.metrics.rows)
+
+
+def run_folder(path: str | Path) -> Path:
+    """A run folder: the folder itself, or a sweep job folder's last attempt."""
+    path = Path(path)
+    if (path / "meta.json").is_file():
+        return path
+    attempts = sorted(
+        (p for p in path.glob("attempt-*") if p.name.removeprefix("attempt-").isdigit()),
+        key=lambda p: int(p.name.removeprefix("attempt-")),
+    )
+    if attempts and (attempts[-1] / "meta.json").is_file():
+        return attempts[-1]
+    raise NnlabError(f"{path}: not a run folder or a sweep job folder (no meta.json)")
 
 
 def load_run(path: str | Path) -> Run:

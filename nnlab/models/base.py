@@ -9,11 +9,13 @@ config. nnlab's commands only ever talk to these two, so a new kind needs no cha
   loads and checks the data, creating no files), then calls :meth:`Trainer.fit` with
   :class:`Hooks`, :meth:`Trainer.save_model`, :meth:`Trainer.figures` and
   :meth:`Trainer.summary_extra`;
+- every run is kept to its config's ``train.threads`` through :meth:`Kind.limit_threads`
+  (and meta.json records :meth:`Trainer.environment`; nnlab.environment);
 - ``nnlab train --resume`` needs ``resumable = True`` and :meth:`Trainer.load_checkpoint`;
 - both refuse a config whose :meth:`Kind.memory` is above the limit before building anything
   (:mod:`nnlab.bounds`);
-- ``nnlab sweep`` calls :meth:`Kind.precheck` on every job's config before the first starts,
-  :meth:`Kind.limit_threads` in each worker, :meth:`Kind.resources` for a cluster, and
+- ``nnlab sweep`` calls :meth:`Kind.precheck` on every job's config before the first
+  starts, :meth:`Kind.resources` for a cluster, and
   :meth:`Trainer.predictor` for the grid of decision boundaries of 2-D data;
 - ``nnlab plot`` and ``nnlab report`` call :meth:`Trainer.load_model`, :meth:`Trainer.figures`
   and :meth:`Kind.describe`.
@@ -116,6 +118,16 @@ class Trainer(ABC):
         """Kind-specific fields for summary.json."""
         return {}
 
+    def environment(self) -> dict[str, Any]:
+        """What this run computes on, for meta.json's ``environment`` (nnlab.environment):
+        ``device`` and ``precision`` at least."""
+        return {"device": "cpu", "precision": "float64"}
+
+    def chance_accuracy(self) -> float | None:
+        """The accuracy of always answering the training split's most frequent class (what
+        a run that learned nothing scores), or None when the kind cannot say."""
+        return None
+
     def predictor(self) -> tuple[Callable[[np.ndarray], np.ndarray], Any] | None:
         """For 2-D inputs: (a function from points ``(n, 2)`` to class indices, the data set
         with X_train, y_train, X_test, y_test, class_names), for decision-boundary grids."""
@@ -176,9 +188,9 @@ class Kind:
 
     @contextmanager
     def limit_threads(self, cfg: dict[str, Any], threads: int) -> Iterator[None]:
-        """Keep a run to ``threads`` CPU threads (a sweep worker's share of the cores). BLAS
-        is limited for every kind by the worker's environment; a kind with its own thread
-        pool (PyTorch) limits it here."""
+        """Keep a run to ``threads`` CPU threads (its config's ``train.threads``). BLAS and
+        OpenMP pools are limited for every kind (nnlab.environment.applied_threads); a kind
+        with a thread pool of its own (PyTorch's intra-op threads) limits it here."""
         yield
 
     def resources(self, cfg: dict[str, Any]) -> dict[str, float]:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nnlab.environment import thread_share, usable_cores, with_threads
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
 
@@ -105,7 +107,6 @@ def run_task(task: Task) -> Outcome:
     """Run one attempt in this process through the same path as ``nnlab train``."""
     from nnlab.errors import NnlabError
     from nnlab.experiment import RunInterrupted, train
-    from nnlab.models import kind_of
 
     try:
         on_row = None
@@ -113,8 +114,8 @@ def run_task(task: Task) -> Outcome:
             from nnlab.sweeps.pruning import reporter
 
             on_row = reporter(task.report)
-        with kind_of(task.config).limit_threads(task.config, task.threads):
-            run = train(task.config, run_dir=task.run_dir, on_row=on_row)
+        config = with_threads(task.config, share=task.threads)
+        run = train(config, run_dir=task.run_dir, on_row=on_row)
     except RunInterrupted as exc:  # its status: interrupted, or what it had finished with
         run = exc.run
         return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
@@ -171,14 +172,6 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
             return
 
 
-def usable_cores() -> int:
-    """The CPU cores this process may run on: its affinity (``taskset``, a batch scheduler's
-    cpuset) where the system has one, else every core."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def capped(asked: int, *limits: int | None) -> int:
     """How many tasks to run at once: ``asked``, but at least 1 and at most each limit that is
     known (the jobs there are to run, the cores) — a slot beyond the jobs never runs anything,
@@ -205,7 +198,7 @@ class LocalExecutor(Executor):
                 f"process may use; running at most {capped(workers, cores, jobs)} jobs at once"
             )
         self.slots = capped(workers or cores, cores, jobs)
-        self.threads = max(1, cores // self.slots)
+        self.threads = thread_share(self.slots)  # the rule nnlab train follows with 1 slot
         self._ctx = mp.get_context("spawn")  # a clean interpreter: no inherited thread pools
         self._outbox = self._ctx.Queue()
         self._workers: list[dict[str, Any]] = []

@@ -83,15 +83,13 @@ class _Ask:
 def _remote_run(task: Task, threads: int) -> tuple[Outcome, dict[str, bytes]]:
     """On a worker: run the attempt in a temporary folder, return its outcome and files."""
     import ray
-    from threadpoolctl import threadpool_limits
 
     task.threads = threads
     with tempfile.TemporaryDirectory(prefix="nnlab-") as tmp:
         local = Task(
             task.job_id, task.attempt, task.config, str(Path(tmp) / "run"), threads, task.report
         )
-        with threadpool_limits(threads):
-            outcome = run_task(local)
+        outcome = run_task(local)  # train.threads: the task's CPUs
         outcome.node = ray.get_runtime_context().get_node_id()
         root = Path(local.run_dir)
         files = (

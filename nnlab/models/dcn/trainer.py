@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from nnlab.allocator import keep_freed_memory
 from nnlab.errors import Diverged, NnlabError
 from nnlab.files import atomic_write_bytes
-from nnlab.metrics import ORDER
+from nnlab.metrics import ORDER, majority_fraction
 from nnlab.models.base import Hooks, StopRun, Trainer
 from nnlab.models.dcn.callbacks import (
     CHECKPOINT,
@@ -96,6 +96,8 @@ class DCNTrainer(Trainer):
         self.device = resolve_device(self.train_cfg["device"])
         if self.device.type == "cpu":
             keep_freed_memory()  # a step's freed blocks serve the next (nnlab.allocator)
+        else:  # the same convolution algorithms every time: a repeat gives the same numbers
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         self.precision = self.train_cfg["precision"]
         model_cfg = cfg["model"]
         self.data: ImageData = load_images(cfg)
@@ -320,6 +322,15 @@ class DCNTrainer(Trainer):
         atomic_write_bytes(run_dir / "model.pt", buffer.getvalue())
         if self.epoch == self.train_cfg["epochs"] or self.stopped:  # nothing left to resume
             (run_dir / CHECKPOINT).unlink(missing_ok=True)
+
+    def environment(self) -> dict[str, Any]:
+        device = str(self.device)
+        if self.device.type == "cuda":
+            device += f" ({torch.cuda.get_device_name(self.device)})"
+        return {"device": device, "precision": self.precision}
+
+    def chance_accuracy(self) -> float | None:
+        return majority_fraction(self.data.y_train.numpy())
 
     def summary_extra(self) -> dict[str, Any]:
         """The device, and the time split: ``train_seconds`` is the training loop without its

@@ -25,6 +25,7 @@ import numpy as np
 
 from nnlab.errors import Diverged
 from nnlab.files import atomic_write_bytes
+from nnlab.metrics import majority_fraction
 from nnlab.models.base import Hooks, Trainer
 from nnlab.models.mlp.data import Dataset, check_fits, load_data
 from nnlab.models.mlp.engine import Engine, blas_threads, step_work
@@ -172,6 +173,12 @@ class MLPTrainer(Trainer):
     @property
     def n_params(self) -> int:
         return self.model.n_params
+
+    def environment(self) -> dict[str, Any]:
+        return {"device": "cpu", "precision": self.cfg["train"]["dtype"]}
+
+    def chance_accuracy(self) -> float | None:
+        return majority_fraction(self.data.y_train)
 
     def summary_extra(self) -> dict[str, Any]:
         extra: dict[str, Any] = {"classes": self.data.class_names}

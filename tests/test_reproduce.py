@@ -1,0 +1,163 @@
+"""Reproducible by construction: the thread count in config.yaml and applied, the environment
+in meta.json, `nnlab train --repeat`, and the `did not learn` flag."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+import nnlab
+from nnlab import environment
+from nnlab.environment import thread_share, usable_cores
+from nnlab.experiment import sameness
+from nnlab.metrics import did_not_learn, majority_fraction
+from tests.conftest import CONFIGS, check_run, read_csv, run_dir_of
+from tests.conftest import nnlab as run_nnlab
+
+
+def test_the_thread_rule_is_the_cores_shared_among_the_runs_at_once():
+    cores = usable_cores()
+    assert thread_share(1) == cores
+    assert thread_share(cores) == 1
+    assert thread_share(cores * 4) == 1  # never none
+
+
+def test_config_yaml_records_the_threads_used_and_meta_json_the_environment(tmp_path, moons_small):
+    run = nnlab.train(moons_small, runs_dir=tmp_path)
+    saved = yaml.safe_load((run.path / "config.yaml").read_text())
+    assert saved["train"]["threads"] == usable_cores()  # nnlab train: the whole share
+    env = json.loads((run.path / "meta.json").read_text())["environment"]
+    assert env["threads"] == usable_cores()
+    assert env["device"] == "cpu" and env["precision"] == "float64"
+    assert env["libraries"]["numpy"] == np.__version__
+    assert env["blas"] and all(b["threads"] == usable_cores() for b in env["blas"])
+    check_run(run.path)
+
+
+def test_a_configs_thread_count_is_applied_to_every_pool(tmp_path, moons_small):
+    moons_small["train"]["threads"] = 1
+    run = nnlab.train(moons_small, runs_dir=tmp_path)
+    env = run.meta["environment"]
+    assert env["threads"] == 1 and all(b["threads"] == 1 for b in env["blas"])
+    assert yaml.safe_load((run.path / "config.yaml").read_text())["train"]["threads"] == 1
+
+
+def test_dcn_environment_names_torchs_threads_and_flags(tmp_path):
+    run = nnlab.train(
+        CONFIGS / "digits_dcn.yaml",
+        overrides={
+            "train.epochs": 1,
+            "train.threads": 1,
+            "train.device": "cpu",
+            "train.stats_every": 1000,
+            "train.tensorboard": False,
+        },  # fmt: skip
+        runs_dir=tmp_path,
+    )
+    env = run.meta["environment"]
+    assert env["torch"]["intra_op_threads"] == 1
+    assert env["device"] == "cpu" and env["precision"] == "float32"
+    assert env["torch"]["deterministic_algorithms"] is False
+    assert env["torch"]["cpu_capability"]
+
+
+def test_threads_below_one_are_a_config_error(tmp_path):
+    result = run_nnlab(
+        "train", CONFIGS / "moons_tanh.yaml", "-s", "train.threads=0", "--runs-dir", tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("nnlab: error:") and "train.threads" in result.stderr
+    assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())
+
+
+def test_environment_differences_name_each_key_that_differs():
+    a = {"threads": 1, "blas": [{"library": "openblas 0.3.30", "threads": 1}], "cpu": "X"}
+    b = {"threads": 2, "blas": [{"library": "openblas 0.3.30", "threads": 2}], "cpu": "X"}
+    assert environment.differences(a, b) == ["blas.0.threads: 1 → 2", "threads: 1 → 2"]
+    assert environment.differences(a, a) == []
+    assert environment.differences(None, {"cpu": "X"}) == ["cpu: not set → X"]
+
+
+def test_repeat_gives_the_same_rows_in_a_new_folder_and_says_so(tmp_path):
+    first = run_nnlab(
+        "train", CONFIGS / "moons_tanh.yaml", "-s", "train.iterations=3000",
+        "-s", "train.threads=1", "--runs-dir", tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    original = run_dir_of(first, tmp_path)
+    again = run_nnlab("train", "--repeat", original, "--runs-dir", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    repeated = run_dir_of(again, tmp_path)
+    assert repeated != original and repeated.parent == tmp_path / "again"
+    assert f"the same numbers as {original}" in again.stdout
+    assert read_csv(repeated / "metrics.csv") == read_csv(original / "metrics.csv")
+    assert (repeated / "config.yaml").read_text() == (original / "config.yaml").read_text()
+    assert json.loads((repeated / "meta.json").read_text())["repeat_of"] == str(original)
+    check_run(original, repeated)
+
+
+def test_sameness_names_the_first_row_that_differs(tmp_path, moons_small):
+    a = nnlab.train(moons_small, runs_dir=tmp_path)
+    b = nnlab.train({**moons_small, "seed": 1}, runs_dir=tmp_path)
+    same, lines = sameness(a, b)
+    assert not same and lines[0].startswith("metric row 1 (step 0) differs: train_loss ")
+    assert sameness(a, a) == (True, [])
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["-s", "seed=3"], "--repeat takes no -s overrides"),
+        ([CONFIGS / "moons_tanh.yaml"], "give one of CONFIG, --resume and --repeat"),
+    ],
+)
+def test_repeat_refuses_what_would_change_the_run(tmp_path, extra, message):
+    result = run_nnlab("train", "--repeat", tmp_path, *extra, "--runs-dir", tmp_path)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_repeat_of_a_folder_that_is_no_run_is_one_line(tmp_path):
+    result = run_nnlab("train", "--repeat", tmp_path, "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"nnlab: error: {tmp_path}: not a run folder or a sweep job folder (no meta.json)"
+    ]
+
+
+def test_did_not_learn_compares_the_best_accuracy_with_chance():
+    assert majority_fraction([0, 1, 1, 1]) == 0.75
+    assert did_not_learn({"train_acc": 0.75, "test_acc": 0.76}, 0.75) is True
+    assert did_not_learn({"train_acc": 0.80, "test_acc": 0.90}, 0.75) is False
+    assert did_not_learn({"train_acc": 0.90}, 0.75) is False
+    # held-out splits decide: a lucky training batch is no learning
+    assert did_not_learn({"train_acc": 0.90, "val_acc": 0.76}, 0.75) is True
+    assert did_not_learn({"train_loss": 0.1}, 0.75) is None
+    assert did_not_learn({"train_acc": 0.9}, None) is None
+
+
+def test_a_run_on_features_that_say_nothing_is_flagged_and_a_learning_one_is_not(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=300)
+    table = tmp_path / "blank.csv"
+    rows = ["a,b,label"] + [f"0.5,0.5,{label}" for label in y]  # every example looks alike
+    table.write_text("\n".join(rows) + "\n")
+    config = {
+        "data": {"name": "csv", "path": str(table), "target": "label"},
+        "model": {"layers": [2, 4, 3]},
+        "train": {"optimizer": "adam", "epochs": 5, "batch_size": 32, "log_every": 5},
+    }
+    blank = nnlab.train(config, runs_dir=tmp_path)
+    assert blank.status == "completed"
+    assert blank.summary["chance_acc"] == pytest.approx(majority_fraction(y), abs=0.05)
+    assert blank.summary["did_not_learn"] is True
+    learned = nnlab.train(CONFIGS / "moons_tanh.yaml", runs_dir=tmp_path)
+    assert learned.summary["chance_acc"] == 0.5 and learned.summary["did_not_learn"] is False
+    listed = run_nnlab("runs", "--runs-dir", tmp_path)
+    rows = {line.split()[-1]: line for line in listed.stdout.splitlines()[1:]}
+    assert "completed, did not learn" in rows[blank.path.name]
+    assert "did not learn" not in rows[learned.path.name]
+    flagged = run_nnlab("runs", "--runs-dir", tmp_path, "--where", "did_not_learn=true",
+                        "--format", "json")  # fmt: skip
+    assert [r["folder"] for r in json.loads(flagged.stdout)] == [blank.path.name]
