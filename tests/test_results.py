@@ -184,9 +184,6 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(
-    _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
-)
 def _browser(p):
     return p.chromium.launch(
         executable_path=_chromium(),
@@ -201,6 +198,9 @@ def _browser(p):
     )
 
 
+@pytest.mark.skipif(
+    _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
 def test_the_report_renders_in_a_real_browser(folders, tmp_path):
     from playwright.sync_api import sync_playwright
 
