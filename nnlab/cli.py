@@ -400,7 +400,8 @@ def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     Given several run or sweep folders, draws the curves of all their runs (a sweep's
     finished jobs) together, labelled by the config keys in which they differ (and the
     sweep, where alike runs came from different sweeps): one line per run, or per group of
-    runs that differ only in their seed (the mean with a band of ± one standard deviation);
+    runs that differ only in their seed (the median over the runs that logged each step, with
+    a band from their 25th to their 75th percentile; n per step, its range in the legend);
     past nine lines, small multiples.
     """
     from nnlab.results import (

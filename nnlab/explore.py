@@ -8,10 +8,11 @@ two kinds of chart. The Markdown report stays static.
 
 The data: ``{"charts": [...], "parallel": {...} | None}``. A chart is a family of metrics
 (loss, accuracy) against the training step, a line per run (a run's report: per split; a
-sweep's: per group of jobs that differ only in their seed — the mean, its standard deviation
-and n, as the static figures draw them). The parallel view has an axis per key the jobs vary
-(not the seed) and one for the metric of the sweep's table (a search: its metric), a line
-per finished job.
+sweep's: per group of jobs that differ only in their seed — the median over the jobs that
+logged each step, the band from their 25th to their 75th percentile, n at each step and its
+range, as the static figures draw them: nnlab.plots.seed_band). The parallel view has an axis
+per key the jobs vary (not the seed) and one for the metric of the sweep's table (a search:
+its metric), a line per finished job.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from __future__ import annotations
 import json
 import math
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnlab.metrics import LABELS, PREFERRED, is_accuracy
+
+if TYPE_CHECKING:
+    from nnlab.plots import SeedBand
 
 MAX_POINTS = 400  # per line; longer curves keep every k-th point and the last
 FAMILIES = {"loss": "Loss", "accuracy": "Accuracy"}
@@ -59,7 +63,7 @@ def run_data(rows: list[dict[str, float]]) -> dict[str, Any]:
             points = [(r["step"], _finite(r[metric])) for r in rows if metric in r]
             if points:
                 x, y = _thin([p[0] for p in points], [p[1] for p in points])
-                lines.append({"name": LABELS.get(metric, metric), "n": 1, "x": x, "y": y})
+                lines.append({"name": LABELS.get(metric, metric), "x": x, "y": y})
         chart = _chart(family, lines)
         if chart:
             charts.append(chart)
@@ -74,25 +78,33 @@ def sweep_data(
     """A sweep's charts — a line per group (label, the metric rows of each of its jobs): the
     first metric of each family that every job logged — and its parallel view of ``jobs``
     ((id, overrides, final row) of the finished ones) against ``metric``."""
-    from nnlab.plots import mean_band
+    from nnlab.plots import BAND_NOTE, common_metric, seed_band
 
     charts = []
     for family, candidates in PREFERRED.items():
-        chosen = next((m for m in candidates
-                       if all(any(m in r for r in rows) for _, runs in groups for rows in runs)),
-                      None)  # fmt: skip
+        chosen = common_metric(groups, candidates)
         if chosen is None or not groups:
             continue
-        lines = []
-        for label, runs in groups:
-            steps, means, stds, n = mean_band(runs, chosen)
-            x, y, sd = _thin(steps, [_finite(m) for m in means], [_finite(s) for s in stds])
-            lines.append({"name": label, "n": n, "x": x, "y": y, "sd": sd})
+        lines = [_group_line(label, seed_band(runs, chosen)) for label, runs in groups]
         chart = _chart(family, lines)
         if chart:
             chart["title"] = LABELS.get(chosen, chosen)
+            if any("n" in line for line in lines):
+                chart["note"] = BAND_NOTE
             charts.append(chart)
     return {"charts": charts, "parallel": parallel_data(jobs, metric)}
+
+
+def _group_line(label: str, band: SeedBand) -> dict[str, Any]:
+    """A group's line: its median at each step and, for several runs, the band's edges
+    (``lo``, ``hi``), n at each step and the range of n over every step (thinned or not)."""
+    finite = [[_finite(v) for v in column] for column in (band.median, band.low, band.high)]
+    if band.runs == 1:
+        x, y = _thin(band.steps, finite[0])
+        return {"name": label, "x": x, "y": y}
+    x, y, lo, hi, n = _thin(band.steps, *finite, band.n)
+    n_range = [min(band.n, default=0), max(band.n, default=0)]
+    return {"name": label, "x": x, "y": y, "lo": lo, "hi": hi, "n": n, "n_range": n_range}
 
 
 def parallel_data(

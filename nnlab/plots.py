@@ -7,6 +7,7 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -178,26 +179,61 @@ def decision_boundary_grid(
 MAX_LINES = 9  # lines one axes holds readably; past it, small multiples
 
 
-def mean_band(runs: Sequence[Sequence[dict]], metric: str) -> tuple[list, list, list, int]:
-    """A group's curve: at each step any of its runs logged, the mean over those runs and
-    their standard deviation (0 where one run has the step); n is the number of runs."""
+class SeedBand(NamedTuple):
+    """A group's curve, at each step where any of its runs has a finite value: the median
+    over the runs that have one, the band from their 25th to their 75th percentile (linear
+    interpolation), and n, how many runs that is (a run that diverged or stopped early no
+    longer counts). ``runs`` is the number of runs in the group."""
+
+    steps: list[float]
+    median: list[float]
+    low: list[float]
+    high: list[float]
+    n: list[int]
+    runs: int
+
+
+BAND_NOTE = "line: median over seeds; band: interquartile range (25th–75th percentile)"
+
+
+def seed_band(runs: Sequence[Sequence[dict]], metric: str) -> SeedBand:
+    """The :class:`SeedBand` of ``runs`` (each a run's metric rows) for ``metric``. The
+    median and its band stay within the values at each step, so one exploding seed moves
+    neither much; an accuracy's band is clipped to [0, 1], and any other metric's lower edge
+    to the smallest positive value the group shows (its values and its median), so a log axis
+    never gets a value <= 0."""
     at: dict[float, list[float]] = {}
     for rows in runs:
         for r in rows:
             if metric in r and np.isfinite(r[metric]):
-                at.setdefault(r["step"], []).append(r[metric])
+                at.setdefault(r["step"], []).append(float(r[metric]))
     steps = sorted(at)
-    means = [float(np.mean(at[s])) for s in steps]
-    stds = [float(np.std(at[s], ddof=1)) if len(at[s]) > 1 else 0.0 for s in steps]
-    return steps, means, stds, len(runs)
+    q = np.array([np.percentile(at[s], [25, 50, 75]) for s in steps]).reshape(-1, 3)
+    low, median, high = q[:, 0], q[:, 1], q[:, 2]
+    if is_accuracy(metric):
+        low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
+    else:
+        positive = [v for values in [*at.values(), median] for v in values if v > 0]
+        if positive:
+            low = np.maximum(low, min(positive))
+    n = [len(at[s]) for s in steps]
+    return SeedBand(steps, median.tolist(), low.tolist(), high.tolist(), n, len(runs))
 
 
-def _draw_group(ax, curve: tuple, label: str, color, lw: float = 1.4) -> None:
-    steps, means, stds, n = curve
-    ax.plot(steps, means, color=color, lw=lw, label=label if n == 1 else f"{label} (n={n})")
-    if n > 1:
-        lo = np.subtract(means, stds)
-        ax.fill_between(steps, lo, np.add(means, stds), color=color, alpha=0.2, lw=0)
+def n_text(n: Sequence[int]) -> str:
+    """'n=5' when every step has as many runs, else the range: 'n=4–5'."""
+    lo, hi = min(n, default=0), max(n, default=0)
+    return f"n={hi}" if lo == hi else f"n={lo}–{hi}"
+
+
+def _group_title(label: str, band: SeedBand) -> str:
+    return label if band.runs == 1 else f"{label} ({n_text(band.n)})"
+
+
+def _draw_group(ax, band: SeedBand, label: str, color, lw: float = 1.4) -> None:
+    ax.plot(band.steps, band.median, color=color, lw=lw, label=_group_title(label, band))
+    if band.runs > 1:
+        ax.fill_between(band.steps, band.low, band.high, color=color, alpha=0.2, lw=0)
 
 
 def _metric_axis(ax, metric: str) -> None:
@@ -211,18 +247,11 @@ def _metric_axis(ax, metric: str) -> None:
     ax.grid(alpha=0.3)
 
 
-def grouped_curves(
-    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]],
-    candidates: Sequence[str],
-    path: Path,
-    title: str,
-) -> Path | None:
-    """One line per group of runs — the mean over its runs (its seeds) with a band of ± one
-    standard deviation, n in the legend — of the first metric in ``candidates`` every run
-    logged (test before train). A group of one run is its plain curve. Past ``MAX_LINES``
-    groups, small multiples: a panel per group, the others' means faint behind it. Losses
-    use a log scale (they span decades)."""
-    metric = next(
+def common_metric(
+    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]], candidates: Sequence[str]
+) -> str | None:
+    """The first of ``candidates`` that every run of every group logged."""
+    return next(
         (
             m
             for m in candidates
@@ -230,45 +259,70 @@ def grouped_curves(
         ),
         None,
     )
+
+
+def grouped_figure(
+    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]], candidates: Sequence[str], title: str
+):
+    """The matplotlib Figure :func:`grouped_curves` saves (None when no candidate metric is
+    logged by every run), to be saved or read back."""
+    metric = common_metric(groups, candidates)
     if metric is None:
         return None
     plt = _pyplot()
     colors = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors
-    curves = [(label, mean_band(runs, metric)) for label, runs in groups]
-    if len(curves) <= MAX_LINES:
+    bands = [(label, seed_band(runs, metric)) for label, runs in groups]
+    note = BAND_NOTE if any(band.runs > 1 for _, band in bands) else None
+    if len(bands) <= MAX_LINES:
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
-        for i, (label, curve) in enumerate(curves):
-            _draw_group(ax, curve, label, colors[i % len(colors)])
+        for i, (label, band) in enumerate(bands):
+            _draw_group(ax, band, label, colors[i % len(colors)])
         ax.set_xlabel("step")
         _metric_axis(ax, metric)
         ax.set_title(title)
-        if len(curves) > 4:  # beside the axes: a long legend inside would hide the curves
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        legend = dict(fontsize=7, title=note, title_fontsize=7)
+        if len(bands) > 4:  # beside the axes: a long legend inside would hide the curves
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **legend)
         else:
-            ax.legend(fontsize=7, loc="best")
-        return _save(fig, path)
-    ncols = min(4, math.ceil(math.sqrt(len(curves))))
-    nrows = math.ceil(len(curves) / ncols)
+            ax.legend(loc="best", **legend)
+        return fig
+    ncols = min(4, math.ceil(math.sqrt(len(bands))))
+    nrows = math.ceil(len(bands) / ncols)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(3.2 * ncols, 2.5 * nrows), sharex=True, sharey=True, squeeze=False
     )
-    for i, (label, curve) in enumerate(curves):
+    for i, (label, band) in enumerate(bands):
         ax = axes.flat[i]
-        for _, other in curves:  # the other groups, faint, for context
-            ax.plot(other[0], other[1], color="0.85", lw=0.8)
-        _draw_group(ax, curve, label, colors[i % len(colors)], lw=1.6)
+        for _, other in bands:  # the other groups, faint, for context
+            ax.plot(other.steps, other.median, color="0.85", lw=0.8)
+        _draw_group(ax, band, label, colors[i % len(colors)], lw=1.6)
         _metric_axis(ax, metric)
         if i % ncols:
             ax.set_ylabel("")
-        n = curve[3]
-        ax.set_title(label if n == 1 else f"{label} (n={n})", fontsize=8)
+        ax.set_title(_group_title(label, band), fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in axes.flat[len(curves) :]:
+    for ax in axes.flat[len(bands) :]:
         ax.set_visible(False)
-    fig.suptitle(title)
+    fig.suptitle(title if note is None else f"{title}\n{note}")
     fig.supxlabel("step", fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def grouped_curves(
+    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]],
+    candidates: Sequence[str],
+    path: Path,
+    title: str,
+) -> Path | None:
+    """One line per group of runs (its seeds) — the median over the runs that logged each
+    step, with a band from their 25th to their 75th percentile (:func:`seed_band`), n in the
+    legend (its range where runs stop early: n=4–5) — of the first metric in ``candidates``
+    every run logged (test before train). A group of one run is its plain curve. Past
+    ``MAX_LINES`` groups, small multiples: a panel per group, the others' medians faint
+    behind it. Losses use a log scale (they span decades)."""
+    fig = grouped_figure(groups, candidates, title)
+    return None if fig is None else _save(fig, path)
 
 
 def overlaid_curves(

@@ -1,5 +1,6 @@
 // nnlab report.html: draws the Explore section from the JSON in #nnlab-data as SVG.
-// Curves: hover to read the nearest point's run, step and value (mean ± sd, n for a group).
+// Curves: hover to read the nearest point's run, step and value (for a group of seeds: the
+// median, its interquartile range and n, the runs with a value at that step).
 // Parallel coordinates: an axis per varied key and the metric; hover a line to read its job.
 // Every text from the data goes in through textContent, never as markup.
 (function () {
@@ -83,16 +84,27 @@
     var svg = el("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H,
       "class": "curves", "data-chart": index, role: "img" }, box);
     text(svg, L, 18, spec.title, { "class": "title" });
-    var xs = [], ys = [];
-    // an accuracy's band stays within [0, 1]
-    var clamp = function (v) { return spec.percent ? Math.min(1, Math.max(0, v)) : v; };
-    spec.lines.forEach(function (line) {
-      line.x.forEach(function (x, i) {
-        var y = line.y[i];
+    if (spec.note) text(svg, W - R, 18, spec.note, { "text-anchor": "end", "class": "note" });
+    // a point: [step, median (or value), band's low edge, high edge, n]; a plain line's band
+    // is the value itself (the data clips an accuracy's band to [0, 1], a loss's above 0)
+    function points(line) {
+      var pts = [];
+      line.x.forEach(function (x, j) {
+        var y = line.y[j];
         if (y === null) return;
-        var sd = line.sd ? line.sd[i] || 0 : 0;
-        xs.push(x); ys.push(clamp(y - sd), clamp(y + sd));
+        var lo = line.lo && line.lo[j] !== null ? line.lo[j] : y;
+        var hi = line.hi && line.hi[j] !== null ? line.hi[j] : y;
+        pts.push([x, y, lo, hi, line.n ? line.n[j] : 1]);
       });
+      return pts;
+    }
+    function nText(line) {
+      var r = line.n_range;
+      return "n=" + (r[0] === r[1] ? r[0] : r[0] + "–" + r[1]);
+    }
+    var xs = [], ys = [];
+    spec.lines.forEach(function (line) {
+      points(line).forEach(function (p) { xs.push(p[0]); ys.push(p[2], p[3]); });
     });
     if (!xs.length) return;
     var log = spec.log && ys.every(function (v) { return v > 0; });
@@ -110,14 +122,12 @@
     var drawn = [];
     spec.lines.forEach(function (line, i) {
       var color = COLORS[i % COLORS.length];
-      var pts = [];
-      line.x.forEach(function (x, j) { if (line.y[j] !== null) pts.push([x, line.y[j], line.sd ? line.sd[j] || 0 : 0]); });
+      var pts = points(line);
       if (!pts.length) return;
-      if (line.n > 1) {
-        var upper = pts.map(function (p) { return sx(p[0]) + "," + sy(clamp(p[1] + p[2])); });
+      if (line.n) {
+        var upper = pts.map(function (p) { return sx(p[0]) + "," + sy(p[3]); });
         var lower = pts.slice().reverse().map(function (p) {
-          var lo = clamp(p[1] - p[2]);
-          return sx(p[0]) + "," + sy(log && lo <= 0 ? p[1] : lo);
+          return sx(p[0]) + "," + sy(log && p[2] <= 0 ? p[1] : p[2]);
         });
         el("polygon", { points: upper.concat(lower).join(" "), fill: color, "class": "band" }, svg);
       }
@@ -144,7 +154,10 @@
       marker.setAttribute("visibility", "visible");
       var line = best.d.line;
       var value = fmt(best.p[1], spec.percent);
-      if (line.n > 1) value += " ± " + fmt(best.p[2], spec.percent) + " (n=" + line.n + ")";
+      if (line.n) {
+        value += " (median; IQR " + fmt(best.p[2], spec.percent) + "–" + fmt(best.p[3], spec.percent) +
+          "; n=" + best.p[4] + ")";
+      }
       showTip([line.name, "step " + best.p[0] + ": " + value], event);
     });
     svg.addEventListener("mouseleave", function () { marker.setAttribute("visibility", "hidden"); hideTip(); });
@@ -156,7 +169,7 @@
       swatch.className = "swatch";
       swatch.style.background = d.color;
       item.appendChild(swatch);
-      item.appendChild(document.createTextNode(d.line.name + (d.line.n > 1 ? " (n=" + d.line.n + ")" : "")));
+      item.appendChild(document.createTextNode(d.line.name + (d.line.n ? " (" + nText(d.line) + ")" : "")));
       legend.appendChild(item);
     });
     box.appendChild(legend);

@@ -293,7 +293,8 @@ font-size:.85rem}.swatch{display:inline-block;width:1rem;height:.3rem;margin-rig
 vertical-align:middle}#tip{position:fixed;background:#fff;border:1px solid #888;padding:.3rem
 .5rem;font-size:.8rem;pointer-events:none;box-shadow:0 1px 4px #0003}.tip-head{font-weight:600}
 .axis line{stroke:#555}.job{fill:none;stroke-width:1.6;stroke-opacity:.8}.jobs.focus .job{
-stroke-opacity:.12}.jobs.focus .job.on{stroke-opacity:1;stroke-width:3}.hint{color:#555}"""
+stroke-opacity:.12}.jobs.focus .job.on{stroke-opacity:1;stroke-width:3}.hint{color:#555}
+.note{fill:#666}"""
 # The page may load nothing: its figures are data URIs, its style and script inline.
 POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
           "script-src 'unsafe-inline'")  # fmt: skip

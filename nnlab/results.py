@@ -129,7 +129,7 @@ def compare(
     sources: list[str | None] | None = None,
 ) -> list[Path]:
     """Curves of several runs, one figure per metric: a line per group of runs that differ
-    only in their seed (the mean, ± one standard deviation), labelled by differing keys.
+    only in their seed (the median and interquartile band), labelled by differing keys.
     ``sources`` names the sweep each run came from (None: a run of its own); runs of
     different sweeps are told apart by ``sweep=<name>`` when their configs are alike."""
     sources = sources or [None] * len(runs)
@@ -163,8 +163,8 @@ def overlay(
     check: bool = True,
 ) -> list[Path]:
     """One figure per metric, ``<prefix><metric>.<ext>``: the (label, folder, rows) runs with
-    one label are one group, drawn as its mean with a ± one standard deviation band (a run
-    alone, as its curve; nnlab.plots.grouped_curves). With ``check``, every run must log
+    one label are one group, drawn as its median with an interquartile band (a run alone, as
+    its curve; nnlab.plots.grouped_curves). With ``check``, every run must log
     every metric (:func:`check_logged`)."""
     from nnlab import plots
 

@@ -184,9 +184,6 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(
-    _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
-)
 def _browser(p):
     return p.chromium.launch(
         executable_path=_chromium(),
@@ -201,6 +198,9 @@ def _browser(p):
     )
 
 
+@pytest.mark.skipif(
+    _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
 def test_the_report_renders_in_a_real_browser(folders, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -273,8 +273,8 @@ def test_the_sweep_report_is_explorable_offline_in_a_real_browser(folders, tmp_p
     assert axes == ["model.activation", "Test accuracy (%)"]  # the varied key, the metric
     assert jobs == 4 and curves == 2  # a line per job; loss and accuracy
     assert groups == ["activation=tanh", "activation=relu"] and bands == 2  # n=2 seeds each
-    assert curve_tip.splitlines()[0] == "activation=tanh" and "(n=2)" in curve_tip
-    assert "step " in curve_tip and "±" in curve_tip
+    assert curve_tip.splitlines()[0] == "activation=tanh" and "n=2)" in curve_tip
+    assert "step " in curve_tip and "(median; IQR " in curve_tip
     head, *values = job_tip.splitlines()
     assert head.startswith("activation=") and values[0].startswith("model.activation: ")
     assert values[1].startswith("Test accuracy (%): ") and values[1].endswith("%")

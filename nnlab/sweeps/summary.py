@@ -287,8 +287,8 @@ def comparison_plots(
     metrics: list[str] | None = None,
 ) -> list[Path]:
     """Curves of every finished job — a line per group of jobs that differ only in their
-    seed, the mean with a ± one standard deviation band — and, when every model can draw its
-    decision boundary (2-D data), a grid of them laid out like the first table; with
+    seed, the median with an interquartile band, n per step — and, when every model can draw
+    its decision boundary (2-D data), a grid of them laid out like the first table; with
     ``metrics``, only the curves of those (each must be one every finished job logs)."""
     from nnlab.records import read_metrics
     from nnlab.results import overlay
