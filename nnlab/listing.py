@@ -30,7 +30,7 @@ from typing import Any
 from nnlab.config import flatten
 from nnlab.errors import NnlabError
 from nnlab.index import records, signature
-from nnlab.metrics import COUNTERS, LISTED, is_result, metric_text
+from nnlab.metrics import COUNTERS, LISTED, is_result, metric_text, status_text
 from nnlab.records import read_meta, read_metrics, read_state, read_summary
 from nnlab.yamlread import clip, parse_yaml, read_yaml_file
 
@@ -373,10 +373,8 @@ def shown_status(entry: Entry) -> str:
     ``running`` one whose process is gone (nnlab.liveness), ``, did not learn`` to a run
     whose accuracy stayed at chance (nnlab.metrics.did_not_learn)."""
     fields = entry["fields"]
-    if fields.get("did_not_learn") is True:
-        return f"{fields['status']}, did not learn"
     if fields["status"] != "running":
-        return fields["status"]
+        return status_text(fields["status"], fields)
     from nnlab.liveness import shown_status as alive_or_dead
 
     return alive_or_dead(fields, entry["path"])

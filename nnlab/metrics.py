@@ -95,6 +95,13 @@ def did_not_learn(best_values: dict[str, float], chance: float | None) -> bool |
     return max(accuracies) <= chance + LEARNED_MARGIN * (1 - chance)
 
 
+def status_text(status: str, summary: dict[str, Any] | None) -> str:
+    """A run's status as tables, listings and reports show it: ``completed, did not learn``
+    when its accuracy stayed at chance (:func:`did_not_learn`)."""
+    flagged = isinstance(summary, dict) and summary.get("did_not_learn") is True
+    return f"{status}, did not learn" if flagged else status
+
+
 def metric_text(key: str, value: Any) -> str:
     """A value as tables, reports and listings show it: 97.50%, 0.0708, step 19999, lr 0.001."""
     if not isinstance(value, int | float) or isinstance(value, bool):

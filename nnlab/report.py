@@ -19,7 +19,7 @@ from nnlab.config import dump_config
 from nnlab.errors import NnlabError
 from nnlab.explore import html_block, run_data, sweep_data
 from nnlab.files import atomic_write_text
-from nnlab.metrics import is_result, metric_text
+from nnlab.metrics import is_result, metric_text, status_text
 from nnlab.models import kind_of
 from nnlab.results import folder_kind, load_run_with_metrics, replot
 from nnlab.runs import load_run
@@ -71,7 +71,15 @@ def _figures(doc: Doc, plots_dir: Path) -> None:
 def _environment(doc: Doc, meta: dict[str, Any], extra: list[str]) -> None:
     doc.add("h2", "Environment")
     versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items() if v)
-    doc.add("list", [f"Versions: {versions}", f"Host: {meta.get('host', '?')}", *extra])
+    lines = [f"Versions: {versions}", f"Host: {meta.get('host', '?')}"]
+    env = meta.get("environment")
+    if isinstance(env, dict):
+        blas = ", ".join(f"{b.get('library')} ({b.get('kernel')})" for b in env.get("blas") or [])
+        lines.append(
+            f"Ran on: {env.get('device')}, {env.get('precision')}, {env.get('threads')} "
+            f"thread(s) (train.threads), CPU {env.get('cpu')}" + (f"; BLAS {blas}" if blas else "")
+        )
+    doc.add("list", [*lines, *extra])
 
 
 def run_report(path: Path) -> Doc:
@@ -85,6 +93,13 @@ def run_report(path: Path) -> Doc:
         f"This run trained {net} on the {cfg['data']['name']} data set (seed "
         f"{cfg['seed']}). Its status is {run.status}.",
     )
+    chance = run.summary.get("chance_acc")
+    if run.summary.get("did_not_learn") is True:
+        doc.add(
+            "p",
+            f"It did not learn: its accuracy stayed at chance, {chance:.2%} (what always "
+            "answering the training split's most frequent class scores).",
+        )
     if run.error:
         doc.add("p", f"Error: {run.error}")
     doc.add("h2", "What was run")
@@ -189,7 +204,7 @@ def sweep_report(path: Path) -> Doc:
             [
                 [
                     k,
-                    e.status,
+                    status_text(e.status, runs[k].summary if k in runs else None),
                     str(e.attempts),
                     *(metric_text(m, e.final[m]) if m in e.final else "—" for m in keys),
                 ]

@@ -161,3 +161,7 @@ def test_a_run_on_features_that_say_nothing_is_flagged_and_a_learning_one_is_not
     flagged = run_nnlab("runs", "--runs-dir", tmp_path, "--where", "did_not_learn=true",
                         "--format", "json")  # fmt: skip
     assert [r["folder"] for r in json.loads(flagged.stdout)] == [blank.path.name]
+    assert run_nnlab("report", blank.path).returncode == 0
+    assert (
+        "It did not learn: its accuracy stayed at chance" in (blank.path / "report.md").read_text()
+    )
