@@ -115,14 +115,11 @@ def _environment(runs) -> tuple[dict[str, list[Any]], list[bool]]:
     """The environment keys (dotted) whose values differ among the runs that record one, each
     run's value (None where a run records none or lacks the key); and which runs record one."""
     envs = [r.meta.get("environment") for r in runs]
-    recorded = [isinstance(e, dict) for e in envs]
-    flats = [flatten(e) for e, ok in zip(envs, recorded, strict=True) if ok]
-    keys = list(dict.fromkeys(k for f in flats for k in f))
-    differ = _differing(flats, keys)
-    return {
-        k: [flatten(e).get(k) if ok else None for e, ok in zip(envs, recorded, strict=True)]
-        for k in differ
-    }, recorded
+    flats = [flatten(e) if isinstance(e, dict) else None for e in envs]
+    recorded = [f is not None for f in flats]
+    known = [f for f in flats if f is not None]
+    differ = _differing(known, list(dict.fromkeys(k for f in known for k in f)))
+    return {k: [f.get(k) if f is not None else None for f in flats] for k in differ}, recorded
 
 
 def load_runs(paths: list[Path]) -> list:
