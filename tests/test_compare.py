@@ -204,14 +204,12 @@ def test_group_by_gives_scipys_statistics_of_the_seeds(seeded):
         method="BCa",
         random_state=np.random.default_rng(0),
     )
-    if np.isfinite(res.confidence_interval.low):  # else the percentile fallback
-        ci = res.confidence_interval
-        assert second["difference_ci"] == pytest.approx([ci.low, ci.high])
+    ci = res.confidence_interval  # (the runs are deterministic: BCa is defined for these)
+    assert second["difference_ci"] == pytest.approx([ci.low, ci.high])
     pairs = [1.0 if r > t else 0.5 if r == t else 0.0 for r in relu for t in tanh]
     assert second["p_improvement"] == pytest.approx(sum(pairs) / 9)
-    if np.std(relu) + np.std(tanh) > 0:
-        welch = sps.ttest_ind(relu, tanh, equal_var=False)
-        assert [second["welch_t"], second["welch_p"]] == pytest.approx(list(welch))
+    welch = sps.ttest_ind(relu, tanh, equal_var=False)
+    assert [second["welch_t"], second["welch_p"]] == pytest.approx([welch.statistic, welch.pvalue])
     assert second["seeds_needed"] == seeds_needed(relu, tanh)
     assert second["runs"] == [f"{p.parent.name}/{p.name}" for p in runs["relu"]]
 
