@@ -494,17 +494,73 @@ def runs(
     return EXIT_OK
 
 
-@cli.command(name="compare")
-@click.argument("folders", metavar="RUN_OR_JOB...", nargs=-1, required=True,
+class _CompareCommand(click.Command):
+    """``--vs B1 B2 ...``: every argument after --vs up to the next option is one of its
+    folders (Click's options take a fixed number of values)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out: list[str] = []
+        after_vs = False
+        for i, arg in enumerate(args):
+            if arg == "--vs":
+                if i + 1 == len(args) or args[i + 1].startswith("-"):
+                    raise click.UsageError("--vs needs at least one run or sweep folder", ctx)
+                after_vs = True
+            elif after_vs and not arg.startswith("-"):
+                out += ["--vs", arg]
+            else:
+                after_vs = False
+                out.append(arg)
+        return super().parse_args(ctx, out)
+
+
+@cli.command(name="compare", cls=_CompareCommand)
+@click.argument("folders", metavar="RUN_OR_SWEEP_DIR...", nargs=-1, required=True,
                 type=click.Path(path_type=Path))  # fmt: skip
+@click.option("--group-by", "group_by", metavar="KEY", default=None,
+              help="Group the runs (a sweep's completed jobs) by this config key's value, e.g. "
+              "model.activation, and compare each group with the first.")  # fmt: skip
+@click.option("--vs", "vs", metavar="RUN_OR_SWEEP_DIR...", multiple=True,
+              type=click.Path(path_type=Path),
+              help="Compare the runs given first (A) with the runs after --vs (B, the "
+              "reference).")  # fmt: skip
+@click.option("--metric", metavar="NAME", default=None,
+              help="With --group-by or --vs: the final metric compared, or best.NAME [default: "
+              "test_acc, else val_acc, train_acc, then the losses in that order].")  # fmt: skip
+@click.option("--reference", metavar="GROUP", default=None,
+              help="With --group-by or --vs: the group the others are compared with, by its "
+              "value, or 'best' [default: the first group; with --vs, B].")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(("table", "md", "csv", "json")),
               default="table", show_default=True)  # fmt: skip
-def compare_command(folders: tuple[Path, ...], fmt: str) -> int:
-    """What differs between runs and what it changed: the config keys that differ, then each
-    final and best metric side by side with the difference to the first run. A RUN_OR_JOB is
-    a run folder or a sweep's job folder (its last attempt)."""
-    from nnlab.compare import compare_runs, render
+def compare_command(
+    folders: tuple[Path, ...],
+    group_by: str | None,
+    vs: tuple[Path, ...],
+    metric: str | None,
+    reference: str | None,
+    fmt: str,
+) -> int:
+    """What differs between runs and what it changed — or, for groups of runs (seeds), whether
+    a difference is real.
 
+    Runs: the config keys, environment and code that differ, then each final and best metric
+    side by side with the difference to the first run. A folder is a run folder or a sweep's
+    job folder (its last attempt).
+
+    Groups (--group-by KEY over runs or sweep folders, or A... --vs B...): per group n,
+    mean ± std and the 95% bootstrap CI of the mean; against the reference, the difference
+    of means with its 95% bootstrap CI, the probability of improvement, Welch's t-test p and
+    the seeds needed to resolve the difference."""
+    from nnlab.compare import compare_groups, compare_runs, render, render_groups
+
+    if group_by is not None or vs:
+        if group_by is not None and vs:
+            raise click.UsageError("use --group-by KEY or --vs, not both")
+        groups = compare_groups(list(folders), group_by, list(vs), metric, reference)
+        click.echo(render_groups(groups, fmt))
+        return EXIT_OK
+    if metric is not None or reference is not None:
+        raise click.UsageError("--metric and --reference compare groups: add --group-by or --vs")
     if len(folders) < 2:
         raise click.UsageError("compare needs at least two run or job folders")
     click.echo(render(compare_runs(list(folders)), fmt))

@@ -4,11 +4,16 @@ differences to the first run; runs of different kinds compare on what they share
 import csv
 import io
 import json
+import shutil
+import statistics
 import subprocess
 
+import numpy as np
 import pytest
+from scipy import stats as sps
 
 import nnlab
+from nnlab.stats import mean_ci, seeds_needed
 from tests.conftest import CONFIGS, check_run, run_dir_of
 from tests.conftest import nnlab as run_nnlab
 from tests.test_sweep import state_of
@@ -150,3 +155,234 @@ def test_provenance_records_the_commit_clean_and_dirty_and_compare_notices(tmp_p
     outside.write_text((CONFIGS / "moons_tanh.yaml").read_text())
     loose = run_dir_of(run_nnlab("train", outside, *sets, cwd=tmp_path), tmp_path)
     assert "git" not in json.loads((loose / "meta.json").read_text())
+
+
+# -- groups of runs ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """A small real sweep: tanh and relu, three seeds each; the folder and each activation's
+    run folders (in seed order)."""
+    folder = tmp_path_factory.mktemp("groups")
+    path = folder / "s.yaml"
+    path.write_text(
+        f"sweep:\n  name: seeded\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        "  grid:\n    model.activation: [tanh, relu]\n  seeds: [0, 1, 2]\n"
+    )
+    quick = {"train.iterations": 300, "train.log_every": 100}
+    done = nnlab.sweep(path, quick, runs_dir=folder / "runs", jobs=2)
+    jobs = state_of(done.path)["jobs"]
+    act = [j["overrides"]["model.activation"] for j in jobs.values()]
+    by = {a: [j for j, b in zip(jobs.values(), act, strict=True) if b == a] for a in act}
+    return done.path, {a: [done.path / j["run"] for j in by[a]] for a in ("tanh", "relu")}
+
+
+def _final(folders, metric="train_acc"):
+    return [json.loads((f / "summary.json").read_text())["final"][metric] for f in folders]
+
+
+def test_group_by_gives_scipys_statistics_of_the_seeds(seeded):
+    folder, runs = seeded
+    out = _json(folder, "--group-by", "model.activation")
+    assert out["metric"] == "train_acc" and out["higher_is_better"] is True  # no test split
+    assert out["group_by"] == "model.activation" and out["reference"] == "tanh"
+    assert out["spread_over"] == ["seed"] and out["left_out"] == {}
+    tanh, relu = (_final(runs[a]) for a in ("tanh", "relu"))
+    first, second = out["groups"]
+    assert (first["group"], first["n"], first["reference"]) == ("tanh", 3, True)
+    assert first["difference"] is None and first["p_improvement"] is None
+    assert first["mean"] == pytest.approx(statistics.mean(tanh))
+    assert first["std"] == pytest.approx(statistics.stdev(tanh))
+    assert first["ci"] == pytest.approx(list(mean_ci(tanh)))
+    assert (second["group"], second["n"], second["reference"]) == ("relu", 3, False)
+    assert second["difference"] == pytest.approx(statistics.mean(relu) - statistics.mean(tanh))
+    res = sps.bootstrap(
+        (np.array(relu), np.array(tanh)),
+        lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+        n_resamples=9_999,
+        method="BCa",
+        random_state=np.random.default_rng(0),
+    )
+    ci = res.confidence_interval  # (the runs are deterministic: BCa is defined for these)
+    assert second["difference_ci"] == pytest.approx([ci.low, ci.high])
+    pairs = [1.0 if r > t else 0.5 if r == t else 0.0 for r in relu for t in tanh]
+    assert second["p_improvement"] == pytest.approx(sum(pairs) / 9)
+    welch = sps.ttest_ind(relu, tanh, equal_var=False)
+    assert [second["welch_t"], second["welch_p"]] == pytest.approx([welch.statistic, welch.pvalue])
+    assert second["seeds_needed"] == seeds_needed(relu, tanh)
+    assert second["runs"] == [f"{p.parent.name}/{p.name}" for p in runs["relu"]]
+
+    # the other formats carry the same numbers
+    text = run_nnlab("compare", folder, "--group-by", "model.activation", "--format", "csv")
+    rows = list(csv.reader(io.StringIO(text.stdout)))
+    assert rows[0][:4] == ["model.activation", "n", "mean", "std"]
+    assert rows[2][0] == "relu" and float(rows[2][1 + rows[0][1:].index("p_improvement")]) == (
+        pytest.approx(second["p_improvement"])
+    )
+    table = run_nnlab("compare", folder, "--group-by", "model.activation").stdout
+    mean, std = 100 * first["mean"], 100 * first["std"]
+    assert f"tanh              3  {mean:.2f} ± {std:.2f}" in table
+    assert "Δ vs tanh" in table and "P(better)" in table and "seeds needed" in table
+    assert "mean ± std over seeds in each group" in table and "higher is better" in table
+    md = run_nnlab("compare", folder, "--group-by", "model.activation", "--format", "md")
+    assert "| model.activation | n | mean ± std | 95% CI | Δ vs tanh |" in md.stdout
+
+
+def test_the_reference_and_explicit_sets_of_runs(seeded):
+    folder, runs = seeded
+    by = _json(folder, "--group-by", "model.activation", "--reference", "relu")
+    assert by["reference"] == "relu" and by["groups"][1]["reference"] is True
+    tanh = by["groups"][0]
+    assert tanh["difference"] == pytest.approx(-_json(folder, "--group-by", "model.activation")[
+        "groups"][1]["difference"])  # fmt: skip
+    # A --vs B: B is the reference, the same numbers as grouping by the key
+    vs = _json(*runs["tanh"], "--vs", *runs["relu"])
+    assert vs["group_by"] == "runs" and vs["reference"] == "B"
+    assert [g["group"] for g in vs["groups"]] == ["A", "B"]
+    for key in ("difference", "difference_ci", "p_improvement", "welch_p", "seeds_needed"):
+        assert vs["groups"][0][key] == tanh[key]
+    # a loss: lower is better, so the probability of improvement turns around
+    loss = _json(*runs["tanh"], "--vs", *runs["relu"], "--metric", "train_loss")
+    assert loss["higher_is_better"] is False
+    a, b = _final(runs["tanh"], "train_loss"), _final(runs["relu"], "train_loss")
+    wins = sum(1.0 if x < y else 0.5 if x == y else 0.0 for x in a for y in b)
+    assert loss["groups"][0]["p_improvement"] == pytest.approx(wins / 9)
+    best = _json(folder, "--group-by", "model.activation", "--reference", "best")
+    means = {g["group"]: g["mean"] for g in best["groups"]}
+    assert best["reference"] == max(means, key=means.get)
+    also = _json(*runs["tanh"], "--vs", *runs["relu"], "--metric", "best.train_acc")
+    assert also["groups"][0]["mean"] == pytest.approx(
+        statistics.mean(
+            json.loads((p / "summary.json").read_text())["best"]["train_acc"] for p in runs["tanh"]
+        )  # fmt: skip
+    )
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--group-by", "model.activaton"],
+         ["--group-by model.activaton: not a config key", "did you mean model.activation?",
+          "keys that vary between them: seed, model.activation"]),
+        (["--group-by", "data.name"], ["every run has data.name = moons, one group"]),
+        (["--group-by", "model.activation", "--metric", "test_acc"],
+         ["--metric test_acc: not a metric every run logs", "train_loss, train_acc"]),
+        (["--group-by", "model.activation", "--reference", "gelu"],
+         ["--reference gelu: not a group; groups: tanh, relu (or best)"]),
+        (["--group-by", "seed", "--vs", "."], ["--group-by KEY or --vs, not both"]),
+        (["--metric", "train_acc"], ["--metric and --reference compare groups"]),
+        (["--vs"], ["--vs needs at least one run or sweep folder"]),
+    ],
+)  # fmt: skip
+def test_bad_group_comparisons_are_one_line(seeded, args, words):
+    folder, _ = seeded
+    result = run_nnlab("compare", folder, *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nnlab: error: "), result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_a_group_of_one_run_has_no_statistics(seeded):
+    _, runs = seeded
+    result = run_nnlab("compare", *runs["tanh"][:2], "--vs", runs["relu"][0])
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "nnlab: error: --vs: group B has 1 completed run(s); the statistics need at least two "
+        "(seeds) in every group"
+    )
+    one = run_nnlab("compare", runs["tanh"][0], runs["relu"][0], "--group-by", "model.activation")
+    assert "group tanh has 1 completed run(s)" in one.stderr and one.returncode == 2
+
+
+# -- code and environment ------------------------------------------------------------------
+
+
+def _copy(run, folder, name, **meta):
+    """A copy of the run folder ``run`` with meta.json's keys set (None: removed)."""
+    copy = shutil.copytree(run, folder / name)
+    data = json.loads((copy / "meta.json").read_text())
+    data.update(meta)
+    data = {k: v for k, v in data.items() if v is not None}
+    (copy / "meta.json").write_text(json.dumps(data))
+    return copy
+
+
+ENV = {
+    "threads": {"intra_op": 2, "blas": 2},
+    "device": "cpu",
+    "precision": "float32",
+    "libraries": {"numpy": "2.1.0", "torch": "2.14.1"},
+    "variables": {"OMP_NUM_THREADS": "2"},
+}
+
+
+def test_compare_shows_the_environment_keys_that_differ(runs, tmp_path):
+    other = json.loads(json.dumps(ENV))
+    other["threads"]["intra_op"] = 1
+    other["libraries"]["torch"] = "2.15.0"
+    del other["variables"]
+    a = _copy(runs[0], tmp_path, "a", environment=ENV)
+    b = _copy(runs[0], tmp_path, "b", environment=other)
+    old = _copy(runs[0], tmp_path, "old", environment=None)  # before environments were kept
+    out = _json(a, b)
+    assert out["environment"] == {
+        "threads.intra_op": [2, 1],
+        "libraries.torch": ["2.14.1", "2.15.0"],
+        "variables.OMP_NUM_THREADS": ["2", None],
+    }
+    assert out["environment_recorded"] == [True, True]
+    table = run_nnlab("compare", a, b).stdout.splitlines()
+    assert ["environment", "threads.intra_op", "2", "1"] in [line.split() for line in table]
+    assert any(line.split() == ["environment", "variables.OMP_NUM_THREADS", "2", "—"]
+               for line in table)  # fmt: skip
+    assert not any("device" in line or "precision" in line for line in table)  # the same
+    same = run_nnlab("compare", a, _copy(runs[0], tmp_path, "a2", environment=ENV)).stdout
+    assert ["(environment)", "same", "same"] in [line.split() for line in same.splitlines()]
+
+    mixed = run_nnlab("compare", a, old, "--format", "md").stdout
+    assert "| (environment) | recorded | not recorded |" in mixed
+    assert _json(a, old)["environment"] == {}  # one recorded environment: nothing differs
+    assert "| environment threads.intra_op | 2 | 1 | not recorded |" in (
+        run_nnlab("compare", a, b, old, "--format", "md").stdout
+    )
+    rows = list(csv.reader(io.StringIO(run_nnlab("compare", a, b, "--format", "csv").stdout)))
+    assert ["environment", "threads.intra_op", "2", "1"] in rows
+    none = run_nnlab("compare", old, _copy(runs[0], tmp_path, "old2", environment=None)).stdout
+    assert ["(environment)", "not", "recorded", "not", "recorded"] in [
+        line.split() for line in none.splitlines()
+    ]
+
+
+def test_groups_say_when_code_or_environment_differ(runs, tmp_path):
+    other = ENV | {"threads": {"intra_op": 1, "blas": 2}}
+    ones = [_copy(runs[0], tmp_path, f"a{i}", environment=ENV) for i in range(2)]
+    twos = [_copy(runs[2], tmp_path, f"b{i}", environment=other) for i in range(2)]
+    out = _json(*ones, "--vs", *twos)
+    assert out["warnings"] == ["the runs' environment differs in: threads.intra_op"]
+    assert out["spread_over"] == []  # each group: copies of one run
+    assert "note: the runs' environment differs in: threads.intra_op" in (
+        run_nnlab("compare", *ones, "--vs", *twos).stdout
+    )
+    git = {"repo": "/lab", "commit": "c" * 40, "branch": "main", "dirty": False}
+    twos = [_copy(runs[2], tmp_path, f"c{i}", environment=ENV, git=git) for i in range(2)]
+    assert any("different code" in w for w in _json(*ones, "--vs", *twos)["warnings"])
+
+
+def test_runs_without_git_say_no_git_not_differs(runs, tmp_path):
+    a = _copy(runs[0], tmp_path, "a", git=None)
+    b = _copy(runs[1], tmp_path, "b", git=None)
+    table = run_nnlab("compare", a, b).stdout
+    assert "differs!" not in table
+    assert table.splitlines()[1].split() == ["code", "no", "git", "no", "git"]
+    assert _json(a, b)["same_code"] is None  # nothing says whether the code is the same
+    git = {"repo": "/lab", "commit": "c" * 40, "branch": "main", "dirty": False}
+    c = _copy(runs[1], tmp_path, "c", git=git)
+    mixed = run_nnlab("compare", a, c).stdout
+    assert "code (not all recorded)  no git" in mixed and "cccccccc" in mixed
+    assert _json(a, c)["same_code"] is None
+    d = _copy(runs[1], tmp_path, "d", git=git | {"commit": "d" * 40})
+    assert "code (differs!)" in run_nnlab("compare", c, d).stdout
+    assert _json(c, _copy(runs[0], tmp_path, "e", git=git))["same_code"] is True

@@ -3,14 +3,17 @@
 import csv
 import json
 import os
+import re
 import signal
+import statistics
 import time
 from pathlib import Path
 
 import pytest
 
 from nnlab.errors import ConfigError
-from nnlab.sweeps import job_id, load_sweep
+from nnlab.stats import mean_ci
+from nnlab.sweeps import job_id, load_sweep, pivot_table
 from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, small_mnist
 
 
@@ -73,9 +76,7 @@ def test_grid_expands_to_every_job_and_the_table_holds_their_numbers(tmp_path):
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 and {r["status"] for r in rows} == {"completed"}
 
-    # every cell of summary.md is the mean ± std of its jobs' summary.json values
-    import statistics
-
+    # every cell of summary.md is the mean ± std [95% CI] of its jobs' summary.json values
     acc = {}
     for job in state["jobs"].values():
         summary = json.loads((folder / job["run"] / "summary.json").read_text())
@@ -91,9 +92,12 @@ def test_grid_expands_to_every_job_and_the_table_holds_their_numbers(tmp_path):
         layers = json.dumps(json.loads(cells[0]))
         for act, cell in zip(("tanh", "relu"), cells[1:], strict=True):
             values = acc[(layers, act)]
-            mean, sd = (float(x) for x in cell.split(" ± "))
+            mean, sd, low, high = (float(x) for x in re.split(r" ± | \[|, |\]", cell)[:4])
             assert mean == pytest.approx(100 * statistics.mean(values), abs=0.005)
             assert sd == pytest.approx(100 * statistics.stdev(values), abs=0.005)
+            ci = mean_ci(values)  # the bootstrap interval of the mean over the two seeds
+            assert (low, high) == pytest.approx((100 * ci[0], 100 * ci[1]), abs=0.005)
+    assert "over seeds (the completed jobs in each cell)" in md
     assert "Train accuracy (%) | Tanh | ReLU" in md
     assert "Train accuracy (%) | Tanh | ReLU" in result.stdout  # printed at the end too
     for name in ("loss.png", "accuracy.png", "decision_boundaries.png"):
@@ -350,3 +354,33 @@ def test_a_diverged_job_is_a_result_not_a_failure(tmp_path):
     }  # not retried
     run = sweep_dir(result) / jobs["epsilon=1e+06"]["run"]
     assert (run / "plots" / "loss.png").is_file()  # drawn from the finite part
+
+
+def test_a_table_says_what_its_spread_is_over(tmp_path):
+    """A cell that averages seeds says so; one that averages other keys names them, and its
+    interval is the bootstrap interval of the mean of exactly its jobs' values."""
+    path = write_sweep(
+        tmp_path,
+        "  grid:\n    model.activation: [tanh, relu]\n    train.epsilon: [0.01, 0.03]\n"
+        "  seeds: [0, 1, 2]\n",
+    )
+    sweep = load_sweep(path)
+    values = {job.id: 0.9 + 0.01 * i for i, job in enumerate(sweep.jobs)}
+    state = {
+        "jobs": {
+            job.id: {"status": "completed", "final": {"train_acc": values[job.id]}}
+            for job in sweep.jobs
+        }
+    }
+    table = {"rows": "model.activation", "cols": "train.epsilon", "value": "train_acc"}
+    seeds = pivot_table(state, sweep, table)
+    assert "± std [95% bootstrap interval of the mean] over seeds (" in seeds.note
+    relu = [values[j.id] for j in sweep.jobs if j.overrides["model.activation"] == "relu"]
+    table = {"rows": "model.activation", "cols": "model.layers", "value": "train_acc"}
+    pooled = pivot_table(state, sweep, table)
+    assert "over train.epsilon, seed (" in pooled.note
+    low, high = mean_ci(relu)
+    mean, sd = statistics.mean(relu), statistics.stdev(relu)
+    assert pooled.rows[1][1][0] == (
+        f"{mean * 100:.2f} ± {sd * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"
+    )

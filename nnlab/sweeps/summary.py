@@ -12,7 +12,7 @@ import io
 import json
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,13 +53,15 @@ def _axis(job: Job, key: str) -> str:
 class Pivot:
     """A table's numbers: row and column values (in order of first appearance), per cell the
     metric of every completed job in it, and per cell how many jobs were left out: diverged
-    (their last finite row is not a result to average) or completed without the metric."""
+    (their last finite row is not a result to average) or completed without the metric;
+    ``spread``: the keys that vary among the jobs averaged in a cell (seed, usually)."""
 
     rows: list[Any]
     cols: list[Any]
     cells: dict[tuple[str, str], list[float]]
     diverged: dict[tuple[str, str], int]
     unlogged: dict[tuple[str, str], int]
+    spread: list[str] = field(default_factory=list)
 
 
 def pivot(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Pivot:
@@ -68,6 +70,7 @@ def pivot(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Piv
     rows: dict[str, Any] = {}  # serialised value -> value, in order of first appearance
     cols: dict[str, Any] = {}
     out = Pivot([], [], {}, {}, {})
+    averaged: dict[tuple[str, str], list[Job]] = {}
     for job in sweep.jobs:
         rk, ck = _axis(job, rows_key), _axis(job, cols_key)
         rows.setdefault(rk, config_value(job.config, rows_key))
@@ -76,10 +79,16 @@ def pivot(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Piv
         metric = entry.get("final", {}).get(value)
         if entry["status"] == "completed" and metric is not None:
             out.cells.setdefault((rk, ck), []).append(metric)
+            averaged.setdefault((rk, ck), []).append(job)
         elif entry["status"] in ("completed", "diverged"):
             left_out = out.unlogged if entry["status"] == "completed" else out.diverged
             left_out[(rk, ck)] = left_out.get((rk, ck), 0) + 1
     out.rows, out.cols = list(rows.values()), list(cols.values())
+    for jobs in averaged.values():
+        keys = dict.fromkeys(k for job in jobs for k in job.overrides)
+        for key in keys:
+            if len({_axis(job, key) for job in jobs}) > 1 and key not in out.spread:
+                out.spread.append(key)
     return out
 
 
@@ -114,9 +123,11 @@ class Table:
 
 
 def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Table:
-    """One pivot table: mean (± std when a cell holds several jobs), the best cell marked;
-    jobs left out are counted beside their cell, and a metric no completed job logs is named
-    with the ones they do log."""
+    """One pivot table: mean (± std and the 95% bootstrap interval of the mean when a cell
+    holds several jobs), the best cell marked; jobs left out are counted beside their cell,
+    and a metric no completed job logs is named with the ones they do log."""
+    from nnlab.stats import mean_ci
+
     numbers = pivot(state, sweep, table)
     value = table["value"]
     percent = is_accuracy(value)
@@ -137,8 +148,10 @@ def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) 
         mean = statistics.mean(vals)
         text = f"{mean * scale:.2f}" if percent else f"{mean:.4f}"
         if len(vals) > 1:
-            sd = statistics.stdev(vals) * scale
-            text += f" ± {sd:.2f}" if percent else f" ± {sd:.4f}"
+            digits = ".2f" if percent else ".4f"
+            text += f" ± {statistics.stdev(vals) * scale:{digits}}"
+            low, high = mean_ci(vals)
+            text += f" [{low * scale:{digits}}, {high * scale:{digits}}]"
         return text + note, mean == best
 
     return Table(
@@ -159,7 +172,13 @@ def _table_note(state: dict[str, Any], numbers: Pivot, value: str) -> str:
             "value to one of those)."
         )
     many = any(len(v) > 1 for v in numbers.cells.values())
-    spread = "mean ± std over the completed jobs in each cell; " if many else ""
+    over = "seeds" if numbers.spread == ["seed"] else ", ".join(numbers.spread) or "repeated jobs"
+    spread = (
+        f"mean ± std [95% bootstrap interval of the mean] over {over} (the completed jobs in "
+        "each cell); "
+        if many
+        else ""
+    )
     return (
         f"{spread}best cell in bold; — : no completed job with {value}; jobs left out "
         "(diverged, or without the metric) are counted beside the cell, not averaged."
