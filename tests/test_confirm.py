@@ -163,7 +163,7 @@ def test_confirm_needs_a_random_or_tpe_search_and_no_searched_seed(tmp_path):
 def test_the_winner_is_the_best_mean_not_the_best_trial_and_a_diverged_finalist_cannot_win():
     from types import SimpleNamespace
 
-    from nnlab.sweeps.search import finalists, winner
+    from nnlab.sweeps.search import by_rule, finalists, winner
     from nnlab.sweeps.state import JobEntry
 
     def job(params: dict, status: str, loss: float | None) -> JobEntry:
@@ -190,6 +190,7 @@ def test_the_winner_is_the_best_mean_not_the_best_trial_and_a_diverged_finalist_
     assert found[0].trial_seed == 7 and found[0].values == [0.125, 0.5, 0.5]
     assert found[2].diverged and found[2].values == [0.05, 0.05]
     assert winner(found, "minimize").number == 1  # mean 0.29 beats 0.375; 2 diverged
+    assert [f.number for f in by_rule(found, "minimize")] == [1, 0, 2]  # the tables' order
     assert winner(found, "maximize").number == 0
     jobs["confirm-0001,seed=1001"] = job(b | {"seed": 1001}, "completed", 0.625)
     found = finalists(sweep, SimpleNamespace(jobs=jobs))

@@ -544,6 +544,11 @@ class Finalist:
         return sum(status not in DONE for _, _, status, _ in self.runs)
 
     @property
+    def fresh_seeds(self) -> list[int]:
+        """The seeds of its confirmation runs."""
+        return [seed for job_id, seed, _, _ in self.runs if is_confirmation(job_id)]
+
+    @property
     def trial_seed(self) -> int:
         """The seed of the trial's first run: best.yaml's, so that it reproduces that run."""
         return self.runs[0][1]
@@ -572,14 +577,20 @@ def finalists(sweep, state) -> list[Finalist]:
     return out
 
 
-def winner(found: list[Finalist], direction: str) -> Finalist | None:
-    """The finalist with the best mean of the search metric over all its completed runs; one
-    that diverged on any seed is out; a tie goes to the lower trial number."""
-    able = [f for f in found if f.mean is not None and not f.diverged]
-    if not able:
-        return None
+def by_rule(found: list[Finalist], direction: str) -> list[Finalist]:
+    """The finalists in the winner rule's order: the best mean of the search metric over all
+    their completed runs first, a tie to the lower trial number; those that diverged on any
+    seed (or have no completed run) last, in trial order."""
     sign = -1 if direction == "maximize" else 1
-    return min(able, key=lambda f: (sign * f.mean, f.number))
+    able = [f for f in found if f.mean is not None and not f.diverged]
+    able.sort(key=lambda f: (sign * f.mean, f.number))
+    return able + [f for f in found if f not in able]
+
+
+def winner(found: list[Finalist], direction: str) -> Finalist | None:
+    """The first finalist by :func:`by_rule`, unless it cannot win (diverged, no result)."""
+    first = next(iter(by_rule(found, direction)), None)
+    return None if first is None or first.mean is None or first.diverged else first
 
 
 WINNER_RULE = (
@@ -598,7 +609,7 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
 
     spec = sweep.search
     found = finalists(sweep, state)
-    if spec.confirm is None or not found:
+    if not found:  # the folder says what ran: sweep.yaml's confirm is not needed
         return None
     chosen = winner(found, spec.direction)
     keys = list(spec.params)
@@ -618,7 +629,7 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
         return "—" if value is None else metric_text(metric, value)
 
     rows = []
-    for f in found:
+    for f in by_rule(found, spec.direction):
         values = f.values
         ci = mean_ci(values)
         std = statistics.stdev(values) if len(values) > 1 else None
@@ -631,7 +642,8 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
         cells += [str(len(values)), text(f.mean), text(std)]
         cells += ["—" if ci is None else f"[{text(ci[0])}, {text(ci[1])}]", runs]
         rows.append([(c, True) for c in cells] if f is chosen else cells)
-    seeds = ", ".join(map(str, confirm_seeds(spec, trial_seeds(sweep))))
+    fresh = sorted({s for f in found for s in f.fresh_seeds})
+    seeds = ", ".join(map(str, fresh))
     note = WINNER_RULE.format(metric=metric, seeds=seeds)
     note = note[:1].upper() + note[1:]
     missing = sum(f.unfinished for f in found)
@@ -639,10 +651,9 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
         note += (
             f" {missing} confirmation runs have no result yet: `nnlab sweep --resume` runs them."
         )
-    title = (
-        f"Confirmation: the {len(found)} best trials run again on {spec.confirm['seeds']} "
-        f"fresh seeds"
-    )
+    seeds_text = f"{len(fresh)} fresh seed" + ("s" if len(fresh) != 1 else "")
+    trials_text = f"the {len(found)} best trials" if len(found) > 1 else "the best trial"
+    title = f"Confirmation: {trials_text} run again on {seeds_text}"
     return title, header, rows, note
 
 
