@@ -176,11 +176,18 @@ def sweep_report(path: Path) -> Doc:
     doc.add("code", dump_config(sweep.base_config))
     doc.add("h2", "Results")
     if sweep.search is not None:
-        from nnlab.sweeps.search import search_table, trial_records
+        from nnlab.sweeps.search import confirm_table, search_table, trial_records
 
         title, header, rows = search_table(sweep, trial_records(sweep, state))
-        doc.add("p", f"{title}; trials ranked best first (`best.yaml` holds the best's config).")
+        confirmed = confirm_table(sweep, state)
+        holds = "the winner's" if confirmed else "the best's"
+        doc.add("p", f"{title}; trials ranked best first (`best.yaml` holds {holds} config).")
         doc.add("table", (header, rows))
+        if confirmed is not None:
+            title, header, rows, note = confirmed
+            doc.add("p", f"{title}; the winner in bold.")
+            doc.add("table", (header, rows))
+            doc.add("p", note)
     for spec in sweep.tables:
         table = pivot_table(state.data, sweep, spec)
         doc.add("p", f"Table: {table.title}.")

@@ -170,6 +170,16 @@ def _search_file(folder: Path, name: str, trials: int, seeds: str = "") -> Path:
     return path
 
 
+def report_and_best_run(folder: Path, cwd: Path) -> tuple[str, Path]:
+    """`nnlab report` of a search folder and `nnlab train` of its best.yaml: the report's
+    Markdown and the new run's folder."""
+    report = nnlab("report", folder, cwd=cwd)
+    assert report.returncode == 0, report.stderr
+    again = nnlab("train", folder / "best.yaml", "--runs-dir", "runs", "-q", cwd=cwd)
+    assert again.returncode == 0, again.stderr
+    return (folder / "report.md").read_text(), run_dir_of(again, cwd)
+
+
 def test_a_search_runs_its_trials_ranks_them_and_writes_a_runnable_best_yaml(tmp_path):
     path = _search_file(tmp_path, "find", 6, "  seeds: [0, 1]\n")
     args = ["-s", "data.val_size=0.25", "-s", "train.iterations=300", "-s", "train.log_every=100"]
@@ -193,12 +203,36 @@ def test_a_search_runs_its_trials_ranks_them_and_writes_a_runnable_best_yaml(tmp
     for png in ("history.png", "importances.png", "parallel.png"):
         assert (folder / "plots" / png).stat().st_size > 10_000, png
     check_run(folder)
-    report = nnlab("report", folder, cwd=tmp_path)
-    assert report.returncode == 0, report.stderr
-    text = (folder / "report.md").read_text()
+    text, _ = report_and_best_run(folder, tmp_path)
     assert "Search: tpe, 6 of 6 trials, maximize val_acc" in text and "history.png" in text
-    again = nnlab("train", folder / "best.yaml", "--runs-dir", "runs", "-q", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
+
+
+def kill_9_then_resume(args: list, runs: Path, name: str, when) -> tuple[Path, dict, dict]:
+    """Run ``nnlab ARGS``, kill -9 it once ``when(jobs)`` holds of its state.json's jobs, and
+    resume it to the end: the sweep folder, its jobs when killed, and the modification time
+    of each then completed job's meta.json."""
+
+    def killable() -> bool:
+        states = list(runs.glob("*/state.json"))
+        try:
+            return when(json.loads(states[0].read_text())["jobs"]) if states else False
+        except ValueError:
+            return False
+
+    with nnlab_process(*args) as proc:
+        _wait_for(killable)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        folder = next(runs.glob(f"*-sweep-{name}"))
+        before = state_of(folder)["jobs"]
+        stamps = {
+            k: (folder / j["run"] / "meta.json").stat().st_mtime_ns
+            for k, j in before.items()
+            if j["status"] == "completed"
+        }
+        result = nnlab("sweep", "--resume", folder, "-q")
+    assert result.returncode == 0, result.stderr
+    return folder, before, stamps
 
 
 def test_kill_9_mid_search_then_resume_finishes_exactly_the_trials_with_none_duplicated(
@@ -209,24 +243,11 @@ def test_kill_9_mid_search_then_resume_finishes_exactly_the_trials_with_none_dup
     args = ["sweep", path, "-q", "--jobs", "1", "--runs-dir", runs]
     args += ["-s", "data.val_size=0.25", "-s", "train.iterations=5000"]
 
-    def two_done() -> bool:
-        states = list(runs.glob("*/state.json"))
-        try:
-            jobs = json.loads(states[0].read_text())["jobs"].values() if states else []
-        except ValueError:
-            return False
-        return sum(j["status"] == "completed" for j in jobs) >= 2
+    def two_done(jobs: dict) -> bool:
+        return sum(j["status"] == "completed" for j in jobs.values()) >= 2
 
-    with nnlab_process(*args) as proc:
-        _wait_for(two_done)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        folder = next(runs.glob("*-sweep-killsearch"))
-        before = state_of(folder)["jobs"]
-        done = {k: j for k, j in before.items() if j["status"] == "completed"}
-        stamps = {k: (folder / j["run"] / "meta.json").stat().st_mtime_ns for k, j in done.items()}
-        result = nnlab("sweep", "--resume", folder, "-q")
-    assert result.returncode == 0, result.stderr
+    folder, before, stamps = kill_9_then_resume(args, runs, "killsearch", two_done)
+    done = {k: before[k] for k in stamps}
     after = state_of(folder)["jobs"]
     assert sorted(after) == [f"trial-{i:04d}" for i in range(6)]
     assert all(j["status"] == "completed" for j in after.values())

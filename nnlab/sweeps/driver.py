@@ -104,7 +104,8 @@ def _adopt_finished_attempt(folder: Path, entry: JobEntry) -> None:
         entry.update(status="interrupted", error="the sweep process stopped during this job")
 
 
-TRIAL_JOB_ID = re.compile(r"trial-\d+(,seed=\d+)?")  # search.trial_job_id's form
+# search.trial_job_id's and search.confirm_job_id's forms
+TRIAL_JOB_ID = re.compile(r"trial-\d+(,seed=\d+)?|confirm-\d+,seed=\d+")
 
 
 def open_sweep_folder(folder: Path) -> tuple[dict[str, Any], SweepSpec, SweepState]:
@@ -203,7 +204,7 @@ class Scheduler:
         self.by_id = {j.id: j for j in sweep.jobs}
         self.total = len(sweep.jobs)
         if source is not None:
-            self.total = sweep.search.trials * len(source.seeds)
+            self.total = sweep.search.planned_jobs(sweep.seeds)
         self.queue: list[Job] = list(todo)
         self.running: set[str] = set()
         self.tries: dict[str, int] = {}  # attempts made by this scheduler, per job
@@ -328,12 +329,12 @@ def make_executor(
 
 
 def _jobs_to_run(sweep: SweepSpec, state: SweepState | None = None) -> int:
-    """How many jobs are left to run: a grid's jobs not done, a search's trials × seeds less
-    the jobs done (``state``: on a resume)."""
+    """How many jobs are left to run: a grid's jobs not done, a search's trials × seeds (and
+    confirmation jobs) less the jobs done (``state``: on a resume)."""
     if sweep.search is None:
         return len(sweep.jobs if state is None else _todo(sweep, state))
     done = 0 if state is None else sum(e.status in DONE for e in state.jobs.values())
-    return sweep.search.trials * len(sweep.seeds or [None]) - done
+    return sweep.search.planned_jobs(sweep.seeds) - done
 
 
 def _job(sweep: SweepSpec, job_id: str, overrides: dict[str, Any]) -> Job:

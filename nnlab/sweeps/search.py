@@ -8,23 +8,31 @@ trial numbers, and the total of finished trials is ``trials``.
 
 Each trial is asked for with a sampler seeded from the search seed and the trial number, so the
 parameters of trial k do not depend on how many times the sweep was resumed.
+
+With ``confirm: {top: k, seeds: n}``, once every trial has ended the k best completed trials
+(the finalists) run again on n fresh seeds, as ordinary jobs ``confirm-<trial>,seed=<s>`` that
+never feed the study; the winner is the finalist with the best mean of the search metric over
+all its runs (:func:`finalists`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nnlab.bounds import check_memory
-from nnlab.config import load_config, shown
+from nnlab.config import clip, load_config, shown
 from nnlab.errors import ConfigError, NnlabError
+from nnlab.sweeps.state import DONE
 
 METHODS = ("grid", "random", "tpe")
 DIRECTIONS = ("maximize", "minimize")
-SEARCH_KEYS = ("method", "trials", "metric", "direction", "seed", "startup_trials")
+SEARCH_KEYS = ("method", "trials", "metric", "direction", "seed", "startup_trials", "confirm")
+CONFIRM_KEYS = ("top", "seeds")
 TPE_STARTUP = 10  # random trials before TPE models the results (Optuna's n_startup_trials)
 JOURNAL = "search.journal"
 
@@ -74,17 +82,31 @@ class SearchSpec:
     params: dict[str, Param]
     pruner: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
     startup_trials: int = TPE_STARTUP
+    confirm: dict[str, int] | None = None  # {"top": k, "seeds": n}: re-run the k best on n seeds
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "trials": self.trials,
-            "metric": self.metric,
-            "direction": self.direction,
-            "seed": self.seed,
-            "params": {k: p.to_json() for k, p in self.params.items()},
-            "pruner": self.pruner,
-        } | ({"startup_trials": self.startup_trials} if self.startup_trials != TPE_STARTUP else {})
+        return (
+            {
+                "method": self.method,
+                "trials": self.trials,
+                "metric": self.metric,
+                "direction": self.direction,
+                "seed": self.seed,
+                "params": {k: p.to_json() for k, p in self.params.items()},
+                "pruner": self.pruner,
+            }
+            | (
+                {"startup_trials": self.startup_trials}
+                if self.startup_trials != TPE_STARTUP
+                else {}
+            )
+            | ({"confirm": self.confirm} if self.confirm else {})
+        )
+
+    def planned_jobs(self, seeds: list[int] | None) -> int:
+        """The jobs the search runs at most: trials × seeds, and the confirmation jobs."""
+        confirm = self.confirm["top"] * self.confirm["seeds"] if self.confirm else 0
+        return self.trials * len(seeds or [None]) + confirm
 
 
 def _encode(choice: Any) -> Any:
@@ -201,16 +223,62 @@ def parse_search(
             f"{where}.startup_trials is the number of random trials before TPE models the "
             f"results: it needs method tpe, not {method}"
         )
+    confirm = _confirm(raw.get("confirm"), where, trials)
     if not isinstance(raw_params, dict) or not raw_params:
         raise ConfigError(f"{path}: a search needs sweep.params: dotted keys with distributions")
     params = {}
     for key, spec in raw_params.items():
         check_key(key, f"{path}: sweep.params")
         params[key] = _param(key, spec, f"{path}: sweep.params", base_cfg)
+    if confirm is not None and "seed" in params:
+        raise ConfigError(
+            f"{where}.confirm runs the finalists on fresh seeds: leave seed out of sweep.params"
+        )
     from nnlab.sweeps.pruning import parse_pruner
 
     pruner = parse_pruner(raw_pruner, f"{path}: sweep.pruner")
-    return SearchSpec(method, trials, metric, direction, seed, params, pruner, startup)
+    return SearchSpec(method, trials, metric, direction, seed, params, pruner, startup, confirm)
+
+
+def _confirm(raw: Any, where: str, trials: int) -> dict[str, int] | None:
+    """``search.confirm: {top: k, seeds: n}``, checked: 1 <= k <= trials, n >= 1."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{where}.confirm must be a mapping {{top: k, seeds: n}}; got {shown(raw)}"
+        )
+    for key in raw:
+        if key not in CONFIRM_KEYS:
+            raise ConfigError(
+                f"{where}.confirm: unknown key {clip(str(key))}; allowed: {', '.join(CONFIRM_KEYS)}"
+            )
+    out = {}
+    for key, what in (("top", "the best trials to confirm"), ("seeds", "fresh seeds for each")):
+        value = raw.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(
+                f"{where}.confirm.{key} ({what}) must be an integer >= 1; got {shown(value)}"
+            )
+        out[key] = value
+    if out["top"] > trials:
+        raise ConfigError(
+            f"{where}.confirm.top is {out['top']}, more than the {trials} trials of the search"
+        )
+    return out
+
+
+def confirm_seeds(spec: SearchSpec, used: list[int]) -> list[int]:
+    """The fresh seeds every finalist runs again on: ``1000 · (search seed + 1)`` and on,
+    skipping the seeds the trials ran with (``used``: the base seed, or sweep.seeds)."""
+    seeds: list[int] = []
+    candidate = 1000 * (spec.seed + 1)
+    while len(seeds) < spec.confirm["seeds"]:
+        seed = candidate % 2**32
+        if seed not in used and seed not in seeds:
+            seeds.append(seed)
+        candidate += 1
+    return seeds
 
 
 def _sampler(spec: SearchSpec, number: int):
@@ -268,7 +336,17 @@ class Study:
 
 
 def trial_number(job_id: str) -> int:
-    return int(job_id.split(",")[0].removeprefix("trial-"))
+    """The trial a job belongs to: ``trial-0007,seed=1`` and ``confirm-0007,seed=1000`` are 7's."""
+    return int(job_id.split(",")[0].split("-")[1])
+
+
+def is_confirmation(job_id: str) -> bool:
+    return job_id.startswith("confirm-")
+
+
+def confirm_job_id(number: int, seed: int) -> str:
+    """``confirm-0007,seed=1000``: trial 7 run again on a fresh seed."""
+    return f"confirm-{number:04d},seed={seed}"
 
 
 def trial_job_id(number: int, seed: int | None) -> str:
@@ -289,14 +367,14 @@ class TrialSource:
         self.seeds = sweep.seeds or [None]
         self.jobs_of: dict[int, list[str]] = {}
         for job_id in state.jobs:  # a resumed search: its trials so far
-            number = trial_number(job_id)
-            self.jobs_of.setdefault(number, []).append(job_id)
+            if not is_confirmation(job_id):
+                self.jobs_of.setdefault(trial_number(job_id), []).append(job_id)
 
     def report_for(self, job_id: str) -> dict[str, Any] | None:
         """What a trial's job reports under a pruner (its first seed's job only: the
         trial's intermediate values are one curve)."""
-        if self.spec.pruner["kind"] == "none":
-            return None
+        if self.spec.pruner["kind"] == "none" or is_confirmation(job_id):
+            return None  # a confirmation job is never pruned
         if self.seeds[0] is not None and not job_id.endswith(f",seed={self.seeds[0]}"):
             return None
         return {
@@ -313,7 +391,32 @@ class TrialSource:
         return judge(self.study.study, number, step, value)
 
     def more(self) -> bool:
+        return self._searching() or self._confirmation_due()
+
+    def _searching(self) -> bool:
+        """Whether trials remain to be asked for (or orphans to run)."""
         return bool(self._orphans()) or len(self.study.trials()) < self.spec.trials
+
+    def _confirmation_due(self) -> bool:
+        """Whether the confirmation jobs are to be made now: the search has a ``confirm``,
+        none are made yet, and every trial's job has ended for good (state.json's word: a
+        trial a killed sweep never told the study about still counts as ended)."""
+        if self.spec.confirm is None or any(is_confirmation(k) for k in self.state.jobs):
+            return False
+        if self._searching():
+            return False
+        return all(e.status not in ("pending", "running") for e in self.state.jobs.values())
+
+    def _confirmation_jobs(self) -> list:
+        """The finalists' jobs on the fresh seeds (none when no trial completed)."""
+        ranked_done = ranked(trial_records(self.sweep, self.state), self.spec.direction)
+        top = [r for r in ranked_done if r.status == "completed"][: self.spec.confirm["top"]]
+        jobs = []
+        for record in top:
+            for seed in confirm_seeds(self.spec, trial_seeds(self.sweep)):
+                overrides = dict(record.params) | {"seed": seed}
+                jobs.append(self.make_job(confirm_job_id(record.number, seed), overrides))
+        return jobs
 
     def _orphans(self) -> list:
         """Trials the study handed out that state.json never recorded (the sweep was killed
@@ -327,6 +430,8 @@ class TrialSource:
         ]
 
     def next_jobs(self) -> list:
+        if not self._searching():
+            return self._confirmation_jobs() if self._confirmation_due() else []
         orphans = self._orphans()
         if orphans:
             trial = orphans[0]
@@ -348,7 +453,10 @@ class TrialSource:
         return [t.number for t in self.study.trials() if t.state == TrialState.RUNNING]
 
     def ended(self, job_id: str) -> None:
-        """A job ended for good (no retry to come): tell its trial once all its jobs have."""
+        """A job ended for good (no retry to come): tell its trial once all its jobs have
+        (a confirmation job tells nothing)."""
+        if is_confirmation(job_id):
+            return
         number = trial_number(job_id)
         entries = [self.state.jobs[j] for j in self.jobs_of.get(number, [])]
         if any(e.status in ("pending", "running") for e in entries):
@@ -375,7 +483,8 @@ def trial_records(sweep, state) -> list:
 
     by_trial: dict[int, list] = {}
     for job_id, entry in state.jobs.items():
-        by_trial.setdefault(trial_number(job_id), []).append(entry)
+        if not is_confirmation(job_id):  # a trial's value is what the study was told
+            by_trial.setdefault(trial_number(job_id), []).append(entry)
     records = []
     metric = sweep.search.metric
     for number in sorted(by_trial):
@@ -401,6 +510,151 @@ def trial_records(sweep, state) -> list:
             record.value = sum(values) / len(values) if values else None
         records.append(record)
     return records
+
+
+def trial_seeds(sweep) -> list[int]:
+    """The seeds each trial runs with: sweep.seeds, or the base config's seed."""
+    return list(sweep.seeds or [sweep.base_config["seed"]])
+
+
+@dataclass
+class Finalist:
+    """A trial run again on the fresh seeds: its runs as (job id, seed, status, value), the
+    value the search metric of a completed run (None otherwise), in the search's order."""
+
+    number: int
+    params: dict[str, Any]
+    runs: list[tuple[str, int, str, float | None]]
+
+    @property
+    def values(self) -> list[float]:
+        return [v for _, _, status, v in self.runs if status == "completed" and v is not None]
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.values) / len(self.values) if self.values else None
+
+    @property
+    def diverged(self) -> bool:
+        return any(status == "diverged" for _, _, status, _ in self.runs)
+
+    @property
+    def unfinished(self) -> int:
+        """Runs without a result yet (pending, running, interrupted, failed): resume runs them."""
+        return sum(status not in DONE for _, _, status, _ in self.runs)
+
+    @property
+    def fresh_seeds(self) -> list[int]:
+        """The seeds of its confirmation runs."""
+        return [seed for job_id, seed, _, _ in self.runs if is_confirmation(job_id)]
+
+    @property
+    def trial_seed(self) -> int:
+        """The seed of the trial's first run: best.yaml's, so that it reproduces that run."""
+        return self.runs[0][1]
+
+
+def finalists(sweep, state) -> list[Finalist]:
+    """The trials that were run again (those with confirmation jobs in state.json), in trial
+    order, each with its original runs and its confirmation runs."""
+    metric = sweep.search.metric
+    base_seed = sweep.base_config["seed"]
+    by_trial: dict[int, list[str]] = {}
+    for job_id in state.jobs:
+        by_trial.setdefault(trial_number(job_id), []).append(job_id)
+    out = []
+    for number in sorted(by_trial):
+        ids = sorted(by_trial[number], key=is_confirmation)  # the trial's runs first
+        if not is_confirmation(ids[-1]):
+            continue
+        runs = []
+        for job_id in ids:
+            entry = state.jobs[job_id]
+            seed = entry.overrides.get("seed", base_seed)
+            runs.append((job_id, seed, entry.status, entry.final.get(metric)))
+        params = {k: v for k, v in state.jobs[ids[0]].overrides.items() if k != "seed"}
+        out.append(Finalist(number, params, runs))
+    return out
+
+
+def by_rule(found: list[Finalist], direction: str) -> list[Finalist]:
+    """The finalists in the winner rule's order: the best mean of the search metric over all
+    their completed runs first, a tie to the lower trial number; those that diverged on any
+    seed (or have no completed run) last, in trial order."""
+    sign = -1 if direction == "maximize" else 1
+    able = [f for f in found if f.mean is not None and not f.diverged]
+    able.sort(key=lambda f: (sign * f.mean, f.number))
+    return able + [f for f in found if f not in able]
+
+
+def winner(found: list[Finalist], direction: str) -> Finalist | None:
+    """The first finalist by :func:`by_rule`, unless it cannot win (diverged, no result)."""
+    first = next(iter(by_rule(found, direction)), None)
+    return None if first is None or first.mean is None or first.diverged else first
+
+
+WINNER_RULE = (
+    "the winner is the finalist with the best mean of {metric} over all its runs (the trial's "
+    "own and the confirmation runs on fresh seeds {seeds}); a finalist that diverged on any "
+    "seed cannot win; a tie goes to the lower trial number. The 95% CI is a bootstrap (BCa) "
+    "interval of the mean: finalists whose intervals overlap are not clearly apart."
+)
+
+
+def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None:
+    """(title, header, rows, note) of the finalists, the winner's row cells (text, True) so
+    that it shows in bold; None for a search without confirmation jobs."""
+    from nnlab.metrics import metric_text
+    from nnlab.stats import mean_ci
+
+    spec = sweep.search
+    found = finalists(sweep, state)
+    if not found:  # the folder says what ran: sweep.yaml's confirm is not needed
+        return None
+    chosen = winner(found, spec.direction)
+    keys = list(spec.params)
+    metric = spec.metric
+    header = [
+        "finalist",
+        "trial",
+        *keys,
+        "n",
+        f"mean {metric}",
+        "std",
+        "95% CI",
+        "runs (seed: value)",
+    ]
+
+    def text(value: float | None) -> str:
+        return "—" if value is None else metric_text(metric, value)
+
+    rows = []
+    for f in by_rule(found, spec.direction):
+        values = f.values
+        ci = mean_ci(values)
+        std = statistics.stdev(values) if len(values) > 1 else None
+        mark = "winner" if f is chosen else "out (diverged)" if f.diverged else ""
+        runs = ", ".join(
+            f"{seed}: {text(v) if status == 'completed' else status}"
+            for _, seed, status, v in f.runs
+        )
+        cells = [mark, str(f.number), *(_cell(f.params.get(k)) for k in keys)]
+        cells += [str(len(values)), text(f.mean), text(std)]
+        cells += ["—" if ci is None else f"[{text(ci[0])}, {text(ci[1])}]", runs]
+        rows.append([(c, True) for c in cells] if f is chosen else cells)
+    fresh = sorted({s for f in found for s in f.fresh_seeds})
+    seeds = ", ".join(map(str, fresh))
+    note = WINNER_RULE.format(metric=metric, seeds=seeds)
+    note = note[:1].upper() + note[1:]
+    missing = sum(f.unfinished for f in found)
+    if missing:
+        note += (
+            f" {missing} confirmation runs have no result yet: `nnlab sweep --resume` runs them."
+        )
+    seeds_text = f"{len(fresh)} fresh seed" + ("s" if len(fresh) != 1 else "")
+    trials_text = f"the {len(found)} best trials" if len(found) > 1 else "the best trial"
+    title = f"Confirmation: {trials_text} run again on {seeds_text}"
+    return title, header, rows, note
 
 
 def ranked(records: list, direction: str) -> list:
@@ -442,12 +696,35 @@ def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]
     return title, header, rows
 
 
-def search_markdown(sweep, records: list) -> str:
+def _markdown_table(header: list[str], rows: list[list]) -> list[str]:
+    def md(cell: Any) -> str:
+        text, bold = cell if isinstance(cell, tuple) else (cell, False)
+        text = text.replace("|", "\\|")
+        return f"**{text}**" if bold else text
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(md(c) for c in r) + " |" for r in rows]
+
+
+def search_markdown(sweep, state, records: list) -> str:
     title, header, rows = search_table(sweep, records)
-    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines = [f"## {title}", "", *_markdown_table(header, rows)]
     done = [r for r in ranked(records, sweep.search.direction) if r.status == "completed"]
-    if done:
+    confirmed = confirm_table(sweep, state)
+    if confirmed is not None:
+        title, header, rows, note = confirmed
+        chosen = winner(finalists(sweep, state), sweep.search.direction)
+        lines += ["", f"## {title}", "", *_markdown_table(header, rows), "", note]
+        if chosen is not None:
+            lines += [
+                "",
+                f"Winner: trial {chosen.number} (`best.yaml` holds its config, with its trial's "
+                f"seed {chosen.trial_seed}).",
+            ]
+        elif done:
+            lines += ["", f"No finalist can win yet; `best.yaml` holds the best trial's "
+                      f"({done[0].number}) config."]  # fmt: skip
+    elif done:
         lines += ["", f"Best trial: {done[0].number} (`best.yaml` holds its config)."]
     return "\n".join(lines) + "\n"
 
@@ -461,8 +738,12 @@ def write_search_results(folder: Path, sweep, state) -> str:
     spec = sweep.search
     records = trial_records(sweep, state)
     best = next((r for r in ranked(records, spec.direction) if r.status == "completed"), None)
-    if best is not None:
-        cfg = load_config(sweep.base_path, {**sweep.base_overrides, **best.params})
+    chosen = winner(finalists(sweep, state), spec.direction)
+    params = None if best is None else best.params
+    if chosen is not None:  # the confirmed winner, with its trial's seed
+        params = chosen.params | {"seed": chosen.trial_seed}
+    if params is not None:
+        cfg = load_config(sweep.base_path, {**sweep.base_overrides, **params})
         atomic_write_text(folder / "best.yaml", dump_config(cfg))
     out = folder / "plots"
     out.mkdir(exist_ok=True)
@@ -486,4 +767,4 @@ def write_search_results(folder: Path, sweep, state) -> str:
     except Exception as exc:  # figures are extras: the tables are never lost over them
         state.plot_error = f"{type(exc).__name__}: {exc}"
         state.save()
-    return search_markdown(sweep, records)
+    return search_markdown(sweep, state, records)

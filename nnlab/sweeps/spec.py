@@ -77,7 +77,7 @@ class SweepSpec:
         keys = list(self.grid) + (list(self.search.params) if self.search else [])
         for variant in self.variants:
             keys += [k for k in variant if k not in keys]
-        if self.seeds:
+        if self.seeds or (self.search and self.search.confirm):
             keys.append("seed")
         return keys
 
@@ -221,6 +221,11 @@ def load_sweep(
         name, base_path, dict(overrides), grid, [v for v in variants if v], seeds, [], base_cfg
     )
     search = spec.get("search")
+    if isinstance(search, dict) and search.get("method") == "grid" and "confirm" in search:
+        raise ConfigError(
+            f"{path}: sweep.search.confirm re-runs a search's best trials: it needs method "
+            "random or tpe (a grid repeats its points with sweep.seeds)"
+        )
     if search is not None and (search or {}).get("method") != "grid":
         if grid or sweep.variants:
             raise ConfigError(
