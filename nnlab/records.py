@@ -218,6 +218,11 @@ META = Record(
             fields={"reason": TEXT, "step": nullable(COUNT)},
             required=("reason",),
         ),
+        "environment": Record(
+            "a mapping: threads, device, precision, libraries, blas, torch, cpu, ...",
+            fields={"threads": COUNT, "device": TEXT, "precision": TEXT},
+        ),
+        "repeat_of": TEXT,
     },
     required=("status", "name", "kind", "start_time"),
 )
@@ -235,6 +240,8 @@ SUMMARY = Record(
         "images_per_second": nullable(SECONDS),
         "eval_seconds": SECONDS,
         "startup_seconds": nullable(SECONDS),
+        "chance_acc": Shape("a fraction in [0, 1]", lambda v: _number(v) and 0 <= v <= 1),
+        "did_not_learn": FLAG,
         "early_stopping": nullable(EARLY_STOPPING),
     },
     required=("status", "final"),
@@ -249,6 +256,7 @@ JOB = Record(
         "error": nullable(TEXT),
         "final": METRIC_ROW,
         "node": nullable(TEXT),
+        "did_not_learn": FLAG,
     },
     required=("overrides", "status", "attempts", "run", "error", "final"),
 )

@@ -165,3 +165,55 @@ def test_a_run_on_features_that_say_nothing_is_flagged_and_a_learning_one_is_not
     assert (
         "It did not learn: its accuracy stayed at chance" in (blank.path / "report.md").read_text()
     )
+
+
+def test_a_dcn_search_winner_retrained_from_best_yaml_has_the_same_numbers(tmp_path):
+    """The issue's case: sweep workers share the cores (``--jobs 2``: a thread each) and
+    ``nnlab train`` alone would take them all; best.yaml carries the thread count, so the
+    retrained winner logs exactly the trial's rows (a second thread sums in another order,
+    and two epochs already show it in the last bits)."""
+    search = tmp_path / "search.yaml"
+    search.write_text(
+        f"sweep:\n  name: dcn_search\n  base: {CONFIGS / 'digits_dcn.yaml'}\n"
+        "  search: {method: random, trials: 2, metric: val_loss, seed: 0}\n"
+        "  params:\n    train.epsilon: {low: 5.0e-4, high: 2.0e-3, log: true}\n"
+    )
+    fast = ["-s", "train.epochs=2", "-s", "train.stats_every=1000", "-s", "train.device=cpu",
+            "-s", "train.tensorboard=false"]  # fmt: skip
+    swept = run_nnlab("sweep", search, *fast, "--jobs", "2", "--runs-dir", tmp_path / "runs")
+    assert swept.returncode == 0, swept.stderr
+    folder = run_dir_of(swept, tmp_path)
+    best = yaml.safe_load((folder / "best.yaml").read_text())
+    assert best["train"]["threads"] == thread_share(2)  # what the trial's worker ran on
+    state = json.loads((folder / "state.json").read_text())
+    trial = next(
+        job for job in state["jobs"].values()
+        if job["overrides"]["train.epsilon"] == best["train"]["epsilon"]
+    )  # fmt: skip
+    again = run_nnlab("train", folder / "best.yaml", "--runs-dir", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    retrained = run_dir_of(again, tmp_path)
+    assert read_csv(retrained / "metrics.csv") == read_csv(folder / trial["run"] / "metrics.csv")
+    assert (retrained / "model.pt").read_bytes() == (
+        folder / trial["run"] / "model.pt"
+    ).read_bytes()
+
+
+def test_a_sweep_job_at_chance_is_flagged_in_state_the_table_and_the_report(tmp_path):
+    swept = run_nnlab(
+        "sweep", CONFIGS / "sweeps" / "moons_activations.yaml", "-s", "train.iterations=3000",
+        "-s", "train.epsilon=0.05", "--runs-dir", tmp_path,
+    )  # fmt: skip
+    assert swept.returncode == 0, swept.stderr
+    folder = run_dir_of(swept, tmp_path)
+    jobs = json.loads((folder / "state.json").read_text())["jobs"]
+    flagged = {job_id for job_id, job in jobs.items() if job.get("did_not_learn")}
+    for job_id, job in jobs.items():  # the flag is the run's own, read back from its summary
+        summary = json.loads((folder / job["run"] / "summary.json").read_text())
+        assert summary["did_not_learn"] is (job_id in flagged)
+    assert flagged == {"activation=relu"}  # 50% on two balanced moons: chance
+    table = (folder / "summary.md").read_text()
+    assert "50.00 (1 did not learn)" in table and "averaged and counted beside" in table
+    assert run_nnlab("report", folder).returncode == 0
+    assert "| activation=relu | completed, did not learn |" in (folder / "report.md").read_text()
+    check_run(folder)

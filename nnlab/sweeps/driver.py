@@ -99,7 +99,12 @@ def _adopt_finished_attempt(folder: Path, entry: JobEntry) -> None:
         entry.update(status="interrupted")
         return
     if run.status in DONE:
-        entry.update(status=run.status, error=run.error, final=result_row(run.summary))
+        entry.update(
+            status=run.status,
+            error=run.error,
+            final=result_row(run.summary),
+            did_not_learn=run.summary.get("did_not_learn") is True,
+        )
     else:
         entry.update(status="interrupted", error="the sweep process stopped during this job")
 
@@ -247,6 +252,7 @@ class Scheduler:
             status=outcome.status,
             error=outcome.error,
             final=result_row(outcome.summary),
+            did_not_learn=outcome.summary.get("did_not_learn") is True,
             run=entry.run if made else None,
         )
         if self.on_job is not None:

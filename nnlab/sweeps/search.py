@@ -497,6 +497,7 @@ def trial_records(sweep, state) -> list:
         )  # fmt: skip
         params = {k: v for k, v in entries[0].overrides.items() if k != "seed"}
         record = TrialRecord(number, params, status, None)
+        record.did_not_learn = any(e.did_not_learn for e in entries)
         if status == "completed":
             finals = [e.final for e in entries]
             record.value = sum(f.get(sweep.search.metric, math.nan) for f in finals) / len(finals)
@@ -690,7 +691,8 @@ def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]
         metrics = getattr(r, "metrics", {}) if done else {}
         cells = [str(rank) if done else "—", str(r.number)]
         cells += [_cell(r.params.get(k)) for k in keys]
-        cells += [r.status, metric_text(spec.metric, r.value) if done else "—"]
+        shown = f"{r.status}, did not learn" if r.did_not_learn else r.status
+        cells += [shown, metric_text(spec.metric, r.value) if done else "—"]
         cells += [metric_text(k, metrics[k]) if k in metrics else "—" for k in extra]
         rows.append(cells)
     return title, header, rows
@@ -739,12 +741,20 @@ def write_search_results(folder: Path, sweep, state) -> str:
     records = trial_records(sweep, state)
     best = next((r for r in ranked(records, spec.direction) if r.status == "completed"), None)
     chosen = winner(finalists(sweep, state), spec.direction)
-    params = None if best is None else best.params
-    if chosen is not None:  # the confirmed winner, with its trial's seed
-        params = chosen.params | {"seed": chosen.trial_seed}
-    if params is not None:
-        cfg = load_config(sweep.base_path, {**sweep.base_overrides, **params})
-        atomic_write_text(folder / "best.yaml", dump_config(cfg))
+    if chosen is not None:  # the confirmed winner, as its trial's first run ran
+        job_id, params = chosen.runs[0][0], chosen.params | {"seed": chosen.trial_seed}
+    elif best is not None:  # the best trial, as its first run ran
+        seed = trial_seeds(sweep)[0]
+        job_id = trial_job_id(best.number, seed if sweep.seeds else None)
+        params = best.params | {"seed": seed}
+    if chosen is not None or best is not None:
+        entry = state.jobs.get(job_id)
+        ran = folder / entry.run / "config.yaml" if entry and entry.run else None
+        if ran is not None and ran.is_file():  # its threads too: the same numbers again
+            text = ran.read_text(encoding="utf-8")
+        else:
+            text = dump_config(load_config(sweep.base_path, {**sweep.base_overrides, **params}))
+        atomic_write_text(folder / "best.yaml", text)
     out = folder / "plots"
     out.mkdir(exist_ok=True)
     title = f"{sweep.name}: {spec.method} search"

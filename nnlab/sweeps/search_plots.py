@@ -37,6 +37,7 @@ class TrialRecord:
     params: dict[str, Any] = field(default_factory=dict)
     status: str = COMPLETED
     value: float | None = None
+    did_not_learn: bool = False  # a run of it stayed at chance (nnlab.metrics.did_not_learn)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class JobEntry:
     error: str | None = None
     final: dict[str, Any] = field(default_factory=dict)  # the attempt's final metric row
     node: str | None = None  # where the attempt ran, when the executor knows
+    did_not_learn: bool = False  # its accuracy stayed at chance (written only when true)
     # Whether state.json holds "node" for this job: once an executor reported on an attempt.
     has_node: bool = field(default=False, repr=False, compare=False)
 
@@ -62,6 +63,8 @@ class JobEntry:
         }
         if self.has_node:
             out["node"] = self.node
+        if self.did_not_learn:
+            out["did_not_learn"] = True
         return out
 
     @classmethod

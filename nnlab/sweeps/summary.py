@@ -61,6 +61,7 @@ class Pivot:
     cells: dict[tuple[str, str], list[float]]
     diverged: dict[tuple[str, str], int]
     unlogged: dict[tuple[str, str], int]
+    unlearned: dict[tuple[str, str], int] = field(default_factory=dict)  # averaged, flagged
     spread: list[str] = field(default_factory=list)
 
 
@@ -80,6 +81,8 @@ def pivot(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Piv
         if entry["status"] == "completed" and metric is not None:
             out.cells.setdefault((rk, ck), []).append(metric)
             averaged.setdefault((rk, ck), []).append(job)
+            if entry.get("did_not_learn"):
+                out.unlearned[(rk, ck)] = out.unlearned.get((rk, ck), 0) + 1
         elif entry["status"] in ("completed", "diverged"):
             left_out = out.unlogged if entry["status"] == "completed" else out.diverged
             left_out[(rk, ck)] = left_out.get((rk, ck), 0) + 1
@@ -139,7 +142,11 @@ def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) 
         vals = numbers.cells.get(key)
         note = "".join(
             f" ({n[key]} {what})"
-            for n, what in ((numbers.diverged, "diverged"), (numbers.unlogged, f"without {value}"))
+            for n, what in (
+                (numbers.unlearned, "did not learn"),
+                (numbers.diverged, "diverged"),
+                (numbers.unlogged, f"without {value}"),
+            )
             if key in n
         )
         if not vals:
@@ -181,7 +188,13 @@ def _table_note(state: dict[str, Any], numbers: Pivot, value: str) -> str:
     )
     return (
         f"{spread}best cell in bold; — : no completed job with {value}; jobs left out "
-        "(diverged, or without the metric) are counted beside the cell, not averaged."
+        "(diverged, or without the metric) are counted beside the cell, not averaged"
+        + (
+            "; jobs that did not learn (accuracy at chance) are averaged and counted beside "
+            "the cell."
+            if numbers.unlearned
+            else "."
+        )
     )
 
 
