@@ -145,10 +145,14 @@ def train(
                                   ("--repeat", repeat)) if v is not None]  # fmt: skip
     if not given:
         raise click.UsageError("Missing argument 'CONFIG' (or --resume / --repeat RUN_DIR).")
-    if len(given) > 1 or (repeat is not None and overrides):
+    if len(given) > 1:
         raise click.UsageError(
             f"give one of CONFIG, --resume and --repeat, not {' and '.join(given)}"
-            + ("" if len(given) > 1 else "; --repeat takes no -s overrides (it repeats the run)")
+        )
+    if repeat is not None and overrides:
+        raise click.UsageError(
+            "--repeat takes no -s overrides: it repeats the run as it ran (to change a key, "
+            "train RUN_DIR/config.yaml with -s)"
         )
     from nnlab import experiment
     from nnlab.experiment import RunInterrupted
@@ -548,8 +552,8 @@ def compare_command(
     job folder (its last attempt).
 
     Groups (--group-by KEY over runs or sweep folders, or A... --vs B...): per group n,
-    mean ± std and the 95% bootstrap CI of the mean; against the reference, the difference
-    of means with its 95% bootstrap CI, the probability of improvement, Welch's t-test p and
+    mean ± std and the 95% Student-t CI of the mean; against the reference, the difference
+    of means with its 95% Welch CI, the probability of improvement, Welch's t-test p and
     the seeds needed to resolve the difference."""
     from nnlab.compare import compare_groups, compare_runs, render, render_groups
 

@@ -121,17 +121,18 @@ def load_runs(paths: list[Path]) -> list:
     finished jobs), in order."""
     from nnlab.runs import load_run
 
-    runs = []
+    folders: list[Path] = []
     for path in map(Path, paths):
         if (path / "state.json").is_file():
             from nnlab.sweeps import load_sweep_folder
             from nnlab.sweeps.summary import finished_jobs
 
             sweep, state = load_sweep_folder(path)
-            runs += [load_run(folder) for _, folder in finished_jobs(path, sweep, state.data)]
+            folders += [folder for _, folder in finished_jobs(path, sweep, state.data)]
         else:
-            runs.append(load_run(resolve(path)))
-    return runs
+            folders.append(resolve(path))
+    unique = dict.fromkeys(f.resolve() for f in folders)  # a run named twice counts once
+    return [load_run(folder) for folder in unique]
 
 
 def compare_runs(paths: list[Path]) -> Comparison:
@@ -290,7 +291,8 @@ class GroupComparison:
     groups: list[Group]
     reference: int
     spread: list[str]  # the config keys that vary inside the groups (seed, usually)
-    left_out: dict[str, int] = field(default_factory=dict)  # runs not completed, by status
+    # runs not completed, by group (its label; "" before grouping) and status
+    left_out: dict[str, dict[str, int]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -371,10 +373,12 @@ def _choose_metric(runs: list, metric: str | None) -> str:
     return metric
 
 
-def _completed(runs: list, left_out: dict[str, int]) -> list:
+def _completed(runs: list, left_out: dict[str, dict[str, int]], label: str) -> list:
+    """The completed runs; the others counted in ``left_out[label]`` by status."""
     for r in runs:
         if r.status != "completed":
-            left_out[r.status] = left_out.get(r.status, 0) + 1
+            counts = left_out.setdefault(label, {})
+            counts[r.status] = counts.get(r.status, 0) + 1
     return [r for r in runs if r.status == "completed"]
 
 
@@ -418,15 +422,24 @@ def compare_groups(
     runs of ``paths`` (A) against those of ``vs`` (B, the reference unless told otherwise).
     Paths are run folders, sweep job folders or sweep folders (their finished jobs); only
     completed runs count, the others are counted as left out."""
-    left_out: dict[str, int] = {}
+    left_out: dict[str, dict[str, int]] = {}
     if vs:
-        sets = {name: _completed(load_runs(p), left_out) for name, p in (("A", paths), ("B", vs))}
+        given = {"A": load_runs(paths), "B": load_runs(vs)}
+        both = {r.path.resolve() for r in given["A"]} & {r.path.resolve() for r in given["B"]}
+        if both:
+            raise NnlabError(
+                f"--vs: {len(both)} run(s) are on both sides ({sorted(both)[0]}); a run can be "
+                "in one group only"
+            )
+        sets = {name: _completed(runs, left_out, name) for name, runs in given.items()}
         by, default_reference = VS, "B"
     else:
-        runs = _completed(load_runs(paths), left_out)
-        if not runs:
+        runs = load_runs(paths)
+        if not any(r.status == "completed" for r in runs):
             raise NnlabError("no completed runs to compare")
-        sets, by, default_reference = _by_key(runs, group_by), group_by, None
+        grouped = _by_key(runs, group_by)
+        sets = {label: _completed(members, left_out, label) for label, members in grouped.items()}
+        by, default_reference = group_by, None
     what = "--group-by " + group_by if group_by else "--vs"
     for label, members in sets.items():
         if len(members) < 2:
@@ -523,9 +536,9 @@ def _group_notes(g: GroupComparison) -> list[str]:
     notes = [
         f"{part} {name}{unit}, {way} is better; each group against {ref}"
         + (" (A: the runs before --vs, B: those after it)" if g.by == VS else ""),
-        f"mean ± std over {g.spread_text} in each group; 95% CI: bootstrap (BCa) interval of "
-        "the mean; Δ: the group's mean minus the reference's, with its 95% bootstrap interval "
-        "(each group's runs resampled)",
+        f"mean ± std over {g.spread_text} in each group; 95% CI: Student-t interval of the "
+        "mean; Δ: the group's mean minus the reference's, with its 95% Welch interval (the "
+        "groups' runs independent, variances unequal)",
         f"P(better): the chance that a run of the group beats a run of {ref} ({way} {name}), "
         "over every pair, ties counting half; Welch p: two-sided Welch t-test of equal means; "
         f"seeds needed: runs per group for {POWER:.0%} power at p < {ALPHA:g} (two-sample "
@@ -533,7 +546,11 @@ def _group_notes(g: GroupComparison) -> list[str]:
     ]
     if g.left_out:
         notes.append(
-            "left out (not completed): " + ", ".join(f"{n} {s}" for s, n in g.left_out.items())
+            "left out (not completed), so n counts fewer runs there: "
+            + "; ".join(
+                f"{label}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+                for label, counts in g.left_out.items()
+            )
         )
     return notes + [f"note: {w}" for w in g.warnings]
 

@@ -139,8 +139,13 @@ def train(
     with applied_threads(cfg):
         trainer = build(cfg)
         extra: dict[str, Any] = {"environment": environment.record(cfg, trainer)}
+        if cfg["train"]["threads"] > environment.usable_cores():
+            extra["warnings"] = [
+                f"train.threads is {cfg['train']['threads']} but this process may use "
+                f"{environment.usable_cores()} cores: the threads share them, which is slower"
+            ]
         if repeat_of is not None:
-            extra["repeat_of"] = str(repeat_of)
+            extra["repeat_of"] = str(Path(repeat_of).resolve())
         # the code that runs: the repository holding the config file (a mapping: the cwd)
         git, diff = git_state(Path(config) if isinstance(config, str | Path) else Path.cwd())
         with _HeldSignals() as held:
@@ -265,7 +270,9 @@ def _save(trainer: Trainer, recorder: RunRecorder, ending: _Ending, train_second
         try:
             trainer.figures(recorder.metrics.rows, recorder.path / "plots", recorder.path)
         except Exception as exc:
-            recorder.meta["warnings"] = [f"plotting failed: {type(exc).__name__}: {exc}"]
+            recorder.meta.setdefault("warnings", []).append(
+                f"plotting failed: {type(exc).__name__}: {exc}"
+            )
     try:
         extra = trainer.summary_extra()
         chance = trainer.chance_accuracy()
@@ -321,15 +328,16 @@ def repeat(run: str | Path, runs_dir: str | Path = RUNS_DIR, **callbacks: Any) -
 def sameness(original: Run, again: Run) -> tuple[bool, list[str]]:
     """Whether a repeat logged exactly the original's metric rows, and the lines that say
     where not: the first differing row and where the environments differ."""
-    lines = [
-        f"environment {line}"
-        for line in environment.differences(
-            original.meta.get("environment"), again.meta.get("environment")
-        )
-        if not line.split(":")[0].endswith("threads") or line.startswith("threads")
-    ]  # a pool's count follows from the run's threads, which are shown themselves
     if original.meta.get("environment") is None:
-        lines.append(f"{original.path} records no environment (an older nnlab made it)")
+        lines = [f"{original.path} records no environment (an older nnlab made it)"]
+    else:
+        lines = [
+            f"environment {line}"
+            for line in environment.differences(
+                original.meta.get("environment"), again.meta.get("environment")
+            )
+            if not line.split(":")[0].endswith("threads") or line.startswith("threads")
+        ]  # a pool's count follows from the run's threads, which are shown themselves
     same = original.metrics == again.metrics
     if not same:
         for i, (a, b) in enumerate(zip(original.metrics, again.metrics, strict=False)):

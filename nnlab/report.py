@@ -94,7 +94,7 @@ def run_report(path: Path) -> Doc:
         f"{cfg['seed']}). Its status is {run.status}.",
     )
     chance = run.summary.get("chance_acc")
-    if run.summary.get("did_not_learn") is True:
+    if run.summary.get("did_not_learn") is True and isinstance(chance, int | float):
         doc.add(
             "p",
             f"It did not learn: its accuracy stayed at chance, {chance:.2%} (what always "

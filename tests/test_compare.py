@@ -8,7 +8,6 @@ import shutil
 import statistics
 import subprocess
 
-import numpy as np
 import pytest
 from scipy import stats as sps
 
@@ -197,14 +196,7 @@ def test_group_by_gives_scipys_statistics_of_the_seeds(seeded):
     assert first["ci"] == pytest.approx(list(mean_ci(tanh)))
     assert (second["group"], second["n"], second["reference"]) == ("relu", 3, False)
     assert second["difference"] == pytest.approx(statistics.mean(relu) - statistics.mean(tanh))
-    res = sps.bootstrap(
-        (np.array(relu), np.array(tanh)),
-        lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
-        n_resamples=9_999,
-        method="BCa",
-        random_state=np.random.default_rng(0),
-    )
-    ci = res.confidence_interval  # (the runs are deterministic: BCa is defined for these)
+    ci = sps.ttest_ind(relu, tanh, equal_var=False).confidence_interval(0.95)
     assert second["difference_ci"] == pytest.approx([ci.low, ci.high])
     pairs = [1.0 if r > t else 0.5 if r == t else 0.0 for r in relu for t in tanh]
     assert second["p_improvement"] == pytest.approx(sum(pairs) / 9)
@@ -311,7 +303,8 @@ def _copy(run, folder, name, **meta):
 
 
 ENV = {
-    "threads": {"intra_op": 2, "blas": 2},
+    "threads": 2,
+    "torch": {"intra_op_threads": 2, "cpu_capability": "AVX2"},
     "device": "cpu",
     "precision": "float32",
     "libraries": {"numpy": "2.1.0", "torch": "2.14.1"},
@@ -321,7 +314,7 @@ ENV = {
 
 def test_compare_shows_the_environment_keys_that_differ(runs, tmp_path):
     other = json.loads(json.dumps(ENV))
-    other["threads"]["intra_op"] = 1
+    other["torch"]["intra_op_threads"] = 1
     other["libraries"]["torch"] = "2.15.0"
     del other["variables"]
     a = _copy(runs[0], tmp_path, "a", environment=ENV)
@@ -329,13 +322,13 @@ def test_compare_shows_the_environment_keys_that_differ(runs, tmp_path):
     old = _copy(runs[0], tmp_path, "old", environment=None)  # before environments were kept
     out = _json(a, b)
     assert out["environment"] == {
-        "threads.intra_op": [2, 1],
+        "torch.intra_op_threads": [2, 1],
         "libraries.torch": ["2.14.1", "2.15.0"],
         "variables.OMP_NUM_THREADS": ["2", None],
     }
     assert out["environment_recorded"] == [True, True]
     table = run_nnlab("compare", a, b).stdout.splitlines()
-    assert ["environment", "threads.intra_op", "2", "1"] in [line.split() for line in table]
+    assert ["environment", "torch.intra_op_threads", "2", "1"] in [line.split() for line in table]
     assert any(line.split() == ["environment", "variables.OMP_NUM_THREADS", "2", "—"]
                for line in table)  # fmt: skip
     assert not any("device" in line or "precision" in line for line in table)  # the same
@@ -345,11 +338,11 @@ def test_compare_shows_the_environment_keys_that_differ(runs, tmp_path):
     mixed = run_nnlab("compare", a, old, "--format", "md").stdout
     assert "| (environment) | recorded | not recorded |" in mixed
     assert _json(a, old)["environment"] == {}  # one recorded environment: nothing differs
-    assert "| environment threads.intra_op | 2 | 1 | not recorded |" in (
+    assert "| environment torch.intra_op_threads | 2 | 1 | not recorded |" in (
         run_nnlab("compare", a, b, old, "--format", "md").stdout
     )
     rows = list(csv.reader(io.StringIO(run_nnlab("compare", a, b, "--format", "csv").stdout)))
-    assert ["environment", "threads.intra_op", "2", "1"] in rows
+    assert ["environment", "torch.intra_op_threads", "2", "1"] in rows
     none = run_nnlab("compare", old, _copy(runs[0], tmp_path, "old2", environment=None)).stdout
     assert ["(environment)", "not", "recorded", "not", "recorded"] in [
         line.split() for line in none.splitlines()
@@ -357,13 +350,13 @@ def test_compare_shows_the_environment_keys_that_differ(runs, tmp_path):
 
 
 def test_groups_say_when_code_or_environment_differ(runs, tmp_path):
-    other = ENV | {"threads": {"intra_op": 1, "blas": 2}}
+    other = ENV | {"torch": {"intra_op_threads": 1, "cpu_capability": "AVX2"}}
     ones = [_copy(runs[0], tmp_path, f"a{i}", environment=ENV) for i in range(2)]
     twos = [_copy(runs[2], tmp_path, f"b{i}", environment=other) for i in range(2)]
     out = _json(*ones, "--vs", *twos)
-    assert out["warnings"] == ["the runs' environment differs in: threads.intra_op"]
+    assert out["warnings"] == ["the runs' environment differs in: torch.intra_op_threads"]
     assert out["spread_over"] == []  # each group: copies of one run
-    assert "note: the runs' environment differs in: threads.intra_op" in (
+    assert "note: the runs' environment differs in: torch.intra_op_threads" in (
         run_nnlab("compare", *ones, "--vs", *twos).stdout
     )
     git = {"repo": "/lab", "commit": "c" * 40, "branch": "main", "dirty": False}
@@ -386,3 +379,26 @@ def test_runs_without_git_say_no_git_not_differs(runs, tmp_path):
     d = _copy(runs[1], tmp_path, "d", git=git | {"commit": "d" * 40})
     assert "code (differs!)" in run_nnlab("compare", c, d).stdout
     assert _json(c, _copy(runs[0], tmp_path, "e", git=git))["same_code"] is True
+
+
+def test_a_run_named_twice_counts_once_and_cannot_be_on_both_sides(seeded):
+    folder, by_activation = seeded
+    tanh, relu = by_activation["tanh"], by_activation["relu"]
+    once = _json(folder, "--group-by", "model.activation")
+    twice = _json(folder, folder, *tanh, "--group-by", "model.activation")
+    assert [g["n"] for g in twice["groups"]] == [g["n"] for g in once["groups"]] == [3, 3]
+    assert twice["groups"] == once["groups"]
+    result = run_nnlab("compare", *tanh, "--vs", tanh[0], *relu)
+    assert result.returncode == 2 and "are on both sides" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_runs_left_out_are_counted_in_their_own_group(seeded, tmp_path):
+    folder, by_activation = seeded
+    tanh, relu = by_activation["tanh"], by_activation["relu"]
+    lost = _copy(relu[0], tmp_path, "lost", status="diverged", error="loss became nan")
+    out = _json(*tanh, *relu, lost, "--group-by", "model.activation")
+    assert [g["n"] for g in out["groups"]] == [3, 3]
+    assert out["left_out"] == {"relu": {"diverged": 1}}
+    table = run_nnlab("compare", *tanh, *relu, lost, "--group-by", "model.activation").stdout
+    assert "left out (not completed), so n counts fewer runs there: relu: 1 diverged" in table

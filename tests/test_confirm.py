@@ -61,8 +61,8 @@ def test_the_best_trials_run_again_on_fresh_seeds_and_the_best_mean_wins(tmp_pat
         assert j["overrides"] == params | {"seed": j["overrides"]["seed"]}
         assert k == f"confirm-{_trial(k):04d},seed={j['overrides']['seed']}"
         assert yaml.safe_load((folder / j["run"] / "config.yaml").read_text())["seed"] in seeds
-    # the winner: the best mean over the trial's run and its confirmation runs
-    runs = {n: [losses[n]] for n in top}
+    # the winner: the best mean over its confirmation runs (the trial's own run apart)
+    runs: dict[int, list[float]] = {n: [] for n in top}
     for k, j in confirms.items():
         runs[_trial(k)].append(_val_loss(folder, j))
     means = {n: statistics.mean(v) for n, v in runs.items()}
@@ -79,7 +79,8 @@ def test_the_best_trials_run_again_on_fresh_seeds_and_the_best_mean_wins(tmp_pat
             if line.startswith(("| winner", "| **winner", "|  |"))}  # fmt: skip
     assert set(rows) == {str(n) for n in top}
     for n in top:
-        assert f"| {means[n]:.4f}" in rows[str(n)].replace("**", "")
+        assert f"| 2 | {means[n]:.4f}" in rows[str(n)].replace("**", "")
+        assert f"| {losses[n]:.4f} |" in rows[str(n)].replace("**", "")  # the trial's, apart
         assert all(f"{v:.4f}" in rows[str(n)] for v in runs[n])
     assert rows[str(won)].startswith("| **winner**")
     # the confirmation runs never fed the study
@@ -124,7 +125,8 @@ BAD = {
     "not a mapping": ("3", "sweep.search.confirm must be a mapping {top: k, seeds: n}"),
     "unknown key": ("{top: 2, seeds: 2, rule: lcb}", "unknown key rule; allowed: top, seeds"),
     "top 0": ("{top: 0, seeds: 2}", "confirm.top (the best trials to confirm) must be an integer"),
-    "no seeds": ("{top: 1}", "confirm.seeds (fresh seeds for each) must be an integer >= 1"),
+    "no seeds": ("{top: 1}", "confirm.seeds (fresh seeds for each) must be an integer from 1"),
+    "too many seeds": ("{top: 1, seeds: 100000}", "must be an integer from 1 to 1000; got"),
     "top above trials": ("{top: 5, seeds: 1}", "confirm.top is 5, more than the 4 trials"),
 }
 
@@ -160,7 +162,7 @@ def test_confirm_needs_a_random_or_tpe_search_and_no_searched_seed(tmp_path):
         load_sweep(path, ["data.val_size=0.25"])
 
 
-def test_the_winner_is_the_best_mean_not_the_best_trial_and_a_diverged_finalist_cannot_win():
+def test_the_winner_is_the_best_fresh_mean_not_the_best_trial_and_a_diverged_finalist_cannot_win():
     from types import SimpleNamespace
 
     from nnlab.sweeps.search import by_rule, finalists, winner
@@ -187,11 +189,15 @@ def test_the_winner_is_the_best_mean_not_the_best_trial_and_a_diverged_finalist_
     found = finalists(sweep, SimpleNamespace(jobs=jobs))
     assert [f.number for f in found] == [0, 1, 2]
     assert found[0].runs[0] == ("trial-0000", 7, "completed", 0.125)  # the trial's run first
-    assert found[0].trial_seed == 7 and found[0].values == [0.125, 0.5, 0.5]
-    assert found[2].diverged and found[2].values == [0.05, 0.05]
-    assert winner(found, "minimize").number == 1  # mean 0.29 beats 0.375; 2 diverged
+    assert found[0].trial_seed == 7 and found[0].values == [0.5, 0.5]  # fresh seeds only
+    assert found[0].trial_values == [0.125]  # chosen for being best: shown, not averaged
+    assert found[2].diverged and found[2].values == [0.05]
+    assert winner(found, "minimize").number == 1  # mean 0.3125 beats 0.5; 2 diverged
     assert [f.number for f in by_rule(found, "minimize")] == [1, 0, 2]  # the tables' order
     assert winner(found, "maximize").number == 0
-    jobs["confirm-0001,seed=1001"] = job(b | {"seed": 1001}, "completed", 0.625)
+    jobs["confirm-0001,seed=1001"] = job(b | {"seed": 1001}, "completed", 0.75)
     found = finalists(sweep, SimpleNamespace(jobs=jobs))
-    assert winner(found, "minimize").number == 0  # a tie of means (0.375): the lower number
+    assert winner(found, "minimize").number == 0  # a tie of means (0.5): the lower number
+    jobs["confirm-0001,seed=1001"] = job(b | {"seed": 1001}, "interrupted", None)
+    found = finalists(sweep, SimpleNamespace(jobs=jobs))
+    assert winner(found, "minimize") is None  # a confirmation run missing: no winner yet

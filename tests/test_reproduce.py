@@ -32,6 +32,7 @@ def test_config_yaml_records_the_threads_used_and_meta_json_the_environment(tmp_
     assert env["device"] == "cpu" and env["precision"] == "float64"
     assert env["libraries"]["numpy"] == np.__version__
     assert env["blas"] and all(b["threads"] == usable_cores() for b in env["blas"])
+    assert env["step_threads"] == 1  # moons' steps are too small for a second BLAS thread
     check_run(run.path)
 
 
@@ -217,3 +218,36 @@ def test_a_sweep_job_at_chance_is_flagged_in_state_the_table_and_the_report(tmp_
     assert run_nnlab("report", folder).returncode == 0
     assert "| activation=relu | completed, did not learn |" in (folder / "report.md").read_text()
     check_run(folder)
+
+
+def test_a_sweep_from_before_threads_were_recorded_still_resumes(tmp_path):
+    """A sweep.yaml written by an older nnlab has no train.threads in its base config: that
+    is today's default, not a change to the sweep."""
+    swept = run_nnlab(
+        "sweep", CONFIGS / "sweeps" / "moons_activations.yaml", "-s", "train.iterations=300",
+        "--runs-dir", tmp_path,
+    )  # fmt: skip
+    assert swept.returncode == 0, swept.stderr
+    folder = run_dir_of(swept, tmp_path)
+    record = yaml.safe_load((folder / "sweep.yaml").read_text())
+    del record["base_config"]["train"]["threads"]
+    (folder / "sweep.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    state = json.loads((folder / "state.json").read_text())
+    state["jobs"]["activation=relu"]["status"] = "interrupted"
+    (folder / "state.json").write_text(json.dumps(state))
+    resumed = run_nnlab("sweep", "--resume", folder)
+    assert resumed.returncode == 0, resumed.stderr
+    after = json.loads((folder / "state.json").read_text())["jobs"]["activation=relu"]
+    assert after["status"] == "completed" and after["attempts"] == 2
+
+
+def test_more_threads_than_cores_runs_with_a_warning(tmp_path):
+    more = usable_cores() + 1
+    result = run_nnlab(
+        "train", CONFIGS / "moons_tanh.yaml", "-s", "train.iterations=200", "-s",
+        f"train.threads={more}", "--runs-dir", tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"nnlab: warning: train.threads is {more} but this process may use" in result.stderr
+    meta = json.loads((run_dir_of(result, tmp_path) / "meta.json").read_text())
+    assert meta["environment"]["threads"] == more and len(meta["warnings"]) == 1

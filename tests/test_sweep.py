@@ -95,7 +95,7 @@ def test_grid_expands_to_every_job_and_the_table_holds_their_numbers(tmp_path):
             mean, sd, low, high = (float(x) for x in re.split(r" ± | \[|, |\]", cell)[:4])
             assert mean == pytest.approx(100 * statistics.mean(values), abs=0.005)
             assert sd == pytest.approx(100 * statistics.stdev(values), abs=0.005)
-            ci = mean_ci(values)  # the bootstrap interval of the mean over the two seeds
+            ci = mean_ci(values)  # the t-interval of the mean over the two seeds
             assert (low, high) == pytest.approx((100 * ci[0], 100 * ci[1]), abs=0.005)
     assert "over seeds (the completed jobs in each cell)" in md
     assert "Train accuracy (%) | Tanh | ReLU" in md
@@ -358,7 +358,7 @@ def test_a_diverged_job_is_a_result_not_a_failure(tmp_path):
 
 def test_a_table_says_what_its_spread_is_over(tmp_path):
     """A cell that averages seeds says so; one that averages other keys names them, and its
-    interval is the bootstrap interval of the mean of exactly its jobs' values."""
+    interval is the t-interval of the mean of exactly its jobs' values."""
     path = write_sweep(
         tmp_path,
         "  grid:\n    model.activation: [tanh, relu]\n    train.epsilon: [0.01, 0.03]\n"
@@ -374,7 +374,7 @@ def test_a_table_says_what_its_spread_is_over(tmp_path):
     }
     table = {"rows": "model.activation", "cols": "train.epsilon", "value": "train_acc"}
     seeds = pivot_table(state, sweep, table)
-    assert "± std [95% bootstrap interval of the mean] over seeds (" in seeds.note
+    assert "± std [95% t-interval of the mean] over seeds (" in seeds.note
     relu = [values[j.id] for j in sweep.jobs if j.overrides["model.activation"] == "relu"]
     table = {"rows": "model.activation", "cols": "model.layers", "value": "train_acc"}
     pooled = pivot_table(state, sweep, table)

@@ -64,8 +64,12 @@ class SweepInterrupted(KeyboardInterrupt):
 def _key_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
     """The dotted keys that differ between two nested mappings: 'k 1 -> 2, ...' (six at most)."""
     a, b = flatten(old), flatten(new)
-    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    return ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:6])
+    keys = sorted(k for k in set(a) | set(b) if k not in a or k not in b or a[k] != b[k])
+
+    def shown(side: dict[str, Any], key: str) -> str:
+        return repr(side[key]) if key in side else "(none)"
+
+    return ", ".join(f"{k} {shown(a, k)} -> {shown(b, k)}" for k in keys[:6])
 
 
 def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -384,7 +388,10 @@ def run_sweep(
     """
     if resume is not None:
         folder = Path(resume)
-        saved, _, state = open_sweep_folder(folder)
+        saved, recorded, state = open_sweep_folder(folder)
+        # the recorded base as today's nnlab resolves it: a key added since (train.threads)
+        # takes its default on both sides instead of reading as a change
+        saved = {**saved, "base_config": recorded.base_config}
         refuse_if_alive({"status": state.status}, folder, "resume it")
         if sweep_file is None:
             sweep_file = saved["sweep"]["file"]

@@ -256,9 +256,10 @@ def _confirm(raw: Any, where: str, trials: int) -> dict[str, int] | None:
     out = {}
     for key, what in (("top", "the best trials to confirm"), ("seeds", "fresh seeds for each")):
         value = raw.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
             raise ConfigError(
-                f"{where}.confirm.{key} ({what}) must be an integer >= 1; got {shown(value)}"
+                f"{where}.confirm.{key} ({what}) must be an integer from 1 to 1000; got "
+                f"{shown(value)}"
             )
         out[key] = value
     if out["top"] > trials:
@@ -272,11 +273,13 @@ def confirm_seeds(spec: SearchSpec, used: list[int]) -> list[int]:
     """The fresh seeds every finalist runs again on: ``1000 · (search seed + 1)`` and on,
     skipping the seeds the trials ran with (``used``: the base seed, or sweep.seeds)."""
     seeds: list[int] = []
+    taken = set(used)
     candidate = 1000 * (spec.seed + 1)
     while len(seeds) < spec.confirm["seeds"]:
         seed = candidate % 2**32
-        if seed not in used and seed not in seeds:
+        if seed not in taken:
             seeds.append(seed)
+            taken.add(seed)
         candidate += 1
     return seeds
 
@@ -529,7 +532,18 @@ class Finalist:
 
     @property
     def values(self) -> list[float]:
-        return [v for _, _, status, v in self.runs if status == "completed" and v is not None]
+        """The search metric of its completed confirmation runs: the fresh seeds only. Its
+        trial's own run is left out: it was chosen for being best, so it is optimistic."""
+        return [
+            v
+            for job_id, _, status, v in self.runs
+            if is_confirmation(job_id) and status == "completed" and v is not None
+        ]
+
+    @property
+    def trial_values(self) -> list[float | None]:
+        """The search metric of its trial's own runs (what it was chosen on)."""
+        return [v for job_id, _, _, v in self.runs if not is_confirmation(job_id)]
 
     @property
     def mean(self) -> float | None:
@@ -589,16 +603,22 @@ def by_rule(found: list[Finalist], direction: str) -> list[Finalist]:
 
 
 def winner(found: list[Finalist], direction: str) -> Finalist | None:
-    """The first finalist by :func:`by_rule`, unless it cannot win (diverged, no result)."""
+    """The first finalist by :func:`by_rule` once every finalist has all its confirmation
+    runs (the same fresh seeds each: finalists are compared on equal n), unless it cannot
+    win (diverged, no result); None while any confirmation run has no result yet."""
+    if any(f.unfinished for f in found):
+        return None
     first = next(iter(by_rule(found, direction)), None)
     return None if first is None or first.mean is None or first.diverged else first
 
 
 WINNER_RULE = (
-    "the winner is the finalist with the best mean of {metric} over all its runs (the trial's "
-    "own and the confirmation runs on fresh seeds {seeds}); a finalist that diverged on any "
-    "seed cannot win; a tie goes to the lower trial number. The 95% CI is a bootstrap (BCa) "
-    "interval of the mean: finalists whose intervals overlap are not clearly apart."
+    "the winner is the finalist with the best mean of {metric} over its confirmation runs on "
+    "the fresh seeds {seeds}, the same for every finalist; its trial's own run is shown apart "
+    "and left out of n, the mean, std and CI, since it was chosen for being best (so it is "
+    "optimistic). A finalist that diverged on any seed cannot win; a tie goes to the lower "
+    "trial number; no finalist wins until every confirmation run has a result. The 95% CI is "
+    "Student's t interval of the mean: finalists whose intervals overlap are not clearly apart."
 )
 
 
@@ -619,11 +639,12 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
         "finalist",
         "trial",
         *keys,
+        f"trial's {metric}",
         "n",
         f"mean {metric}",
         "std",
         "95% CI",
-        "runs (seed: value)",
+        "fresh runs (seed: value)",
     ]
 
     def text(value: float | None) -> str:
@@ -637,9 +658,11 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
         mark = "winner" if f is chosen else "out (diverged)" if f.diverged else ""
         runs = ", ".join(
             f"{seed}: {text(v) if status == 'completed' else status}"
-            for _, seed, status, v in f.runs
+            for job_id, seed, status, v in f.runs
+            if is_confirmation(job_id)
         )
         cells = [mark, str(f.number), *(_cell(f.params.get(k)) for k in keys)]
+        cells += [", ".join(text(v) for v in f.trial_values)]
         cells += [str(len(values)), text(f.mean), text(std)]
         cells += ["—" if ci is None else f"[{text(ci[0])}, {text(ci[1])}]", runs]
         rows.append([(c, True) for c in cells] if f is chosen else cells)
@@ -650,7 +673,8 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
     missing = sum(f.unfinished for f in found)
     if missing:
         note += (
-            f" {missing} confirmation runs have no result yet: `nnlab sweep --resume` runs them."
+            f" {missing} confirmation runs have no result yet, so there is no winner yet "
+            "(best.yaml holds the best trial's config): `nnlab sweep --resume` runs them."
         )
     seeds_text = f"{len(fresh)} fresh seed" + ("s" if len(fresh) != 1 else "")
     trials_text = f"the {len(found)} best trials" if len(found) > 1 else "the best trial"

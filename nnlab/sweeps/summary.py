@@ -126,7 +126,7 @@ class Table:
 
 
 def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Table:
-    """One pivot table: mean (± std and the 95% bootstrap interval of the mean when a cell
+    """One pivot table: mean (± std and the 95% t-interval of the mean when a cell
     holds several jobs), the best cell marked; jobs left out are counted beside their cell,
     and a metric no completed job logs is named with the ones they do log."""
     from nnlab.stats import mean_ci
@@ -181,8 +181,7 @@ def _table_note(state: dict[str, Any], numbers: Pivot, value: str) -> str:
     many = any(len(v) > 1 for v in numbers.cells.values())
     over = "seeds" if numbers.spread == ["seed"] else ", ".join(numbers.spread) or "repeated jobs"
     spread = (
-        f"mean ± std [95% bootstrap interval of the mean] over {over} (the completed jobs in "
-        "each cell); "
+        f"mean ± std [95% t-interval of the mean] over {over} (the completed jobs in each cell); "
         if many
         else ""
     )

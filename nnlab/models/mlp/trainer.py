@@ -28,7 +28,7 @@ from nnlab.files import atomic_write_bytes
 from nnlab.metrics import majority_fraction
 from nnlab.models.base import Hooks, Trainer
 from nnlab.models.mlp.data import Dataset, check_fits, load_data
-from nnlab.models.mlp.engine import Engine, blas_threads, step_work
+from nnlab.models.mlp.engine import BLAS_THREADS_FROM, Engine, blas_threads, step_work
 from nnlab.models.mlp.math import MLP, evaluate
 from nnlab.models.training import EarlyStopping, lr_at
 
@@ -131,13 +131,17 @@ def minibatch_descent(loop: _Loop, seed: int) -> None:
                 hooks.progress(min((i + 1) * batch, n), n, desc=desc, unit="ex")
 
 
-def fit_threads(cfg: dict[str, Any], data: Dataset) -> contextlib.AbstractContextManager:
-    """BLAS threads for a run: one for small steps (see engine.blas_threads), where a step's
-    rows are the batch (sgd, adam) or the whole training set (gd)."""
+def _step_work(cfg: dict[str, Any], data: Dataset) -> int:
+    """A step's multiply-adds: its rows are the batch (sgd, adam) or the whole training set."""
     rows = data.X_train.shape[0]
     if cfg["train"]["optimizer"] != "gd":
         rows = min(cfg["train"]["batch_size"], rows)
-    return blas_threads(step_work(rows, cfg["model"]["layers"]))
+    return step_work(rows, cfg["model"]["layers"])
+
+
+def fit_threads(cfg: dict[str, Any], data: Dataset) -> contextlib.AbstractContextManager:
+    """BLAS threads for a run's steps: one for small steps (see engine.blas_threads)."""
+    return blas_threads(_step_work(cfg, data))
 
 
 class MLPTrainer(Trainer):
@@ -175,7 +179,11 @@ class MLPTrainer(Trainer):
         return self.model.n_params
 
     def environment(self) -> dict[str, Any]:
-        return {"device": "cpu", "precision": self.cfg["train"]["dtype"]}
+        """``step_threads``: the BLAS threads its steps run on — one for steps too small for
+        a second thread to pay (engine.BLAS_THREADS_FROM), whatever train.threads says."""
+        small = _step_work(self.cfg, self.data) < BLAS_THREADS_FROM
+        threads = 1 if small else self.cfg["train"]["threads"]
+        return {"device": "cpu", "precision": self.cfg["train"]["dtype"], "step_threads": threads}
 
     def chance_accuracy(self) -> float | None:
         return majority_fraction(self.data.y_train)
