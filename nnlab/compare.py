@@ -319,7 +319,7 @@ class GroupComparison:
                 "runs": g.runs,
                 "mean": statistics.mean(g.values),
                 "std": statistics.stdev(g.values),
-                "ci": _pair(stats.mean_ci(g.values)),
+                "ci": _pair(stats.mean_ci(g.values, metric=self.metric)),
                 "reference": i == self.reference,
             }
             none = dict.fromkeys(("difference", "difference_ci", "p_improvement"))

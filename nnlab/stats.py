@@ -23,10 +23,14 @@ def _finite(values: Sequence[float]) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
-def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+def mean_ci(
+    values: Sequence[float], confidence: float = CONFIDENCE, metric: str = ""
+) -> tuple[float, float] | None:
     """The ``confidence`` Student-t interval of the mean of ``values`` (mean ± t·s/√n, from
     scipy's one-sample t-test); None for fewer than two finite values. Equal values give a
-    zero-width interval at their value."""
+    zero-width interval at their value. Given the ``metric`` the values are of, the interval
+    is cut to where its mean can lie — [0, 1] for an accuracy, ≥ 0 for a loss — which keeps
+    its coverage (the true mean is inside those bounds)."""
     from scipy import stats
 
     x = _finite(values)
@@ -35,7 +39,13 @@ def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[fl
     if np.all(x == x[0]):
         return float(x[0]), float(x[0])
     ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
-    return float(ci.low), float(ci.high)
+    low, high = float(ci.low), float(ci.high)
+    name = metric.rsplit(".", 1)[-1]  # best.test_acc is an accuracy too
+    if name.endswith(("_acc", "_loss")):
+        low = max(low, 0.0)
+    if name.endswith("_acc"):
+        high = min(high, 1.0)
+    return low, high
 
 
 POWER = 0.80  # seeds_needed: the chance of resolving the difference it is asked for

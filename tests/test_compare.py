@@ -193,7 +193,7 @@ def test_group_by_gives_scipys_statistics_of_the_seeds(seeded):
     assert first["difference"] is None and first["p_improvement"] is None
     assert first["mean"] == pytest.approx(statistics.mean(tanh))
     assert first["std"] == pytest.approx(statistics.stdev(tanh))
-    assert first["ci"] == pytest.approx(list(mean_ci(tanh)))
+    assert first["ci"] == pytest.approx(list(mean_ci(tanh, metric="train_acc")))
     assert (second["group"], second["n"], second["reference"]) == ("relu", 3, False)
     assert second["difference"] == pytest.approx(statistics.mean(relu) - statistics.mean(tanh))
     ci = sps.ttest_ind(relu, tanh, equal_var=False).confidence_interval(0.95)

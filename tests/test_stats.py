@@ -42,6 +42,13 @@ def test_the_intervals_hold_the_truth_95_percent_of_the_time_at_a_labs_few_seeds
     assert 0.92 <= held <= 0.98
 
 
+def test_an_interval_stays_where_its_metrics_mean_can_lie():
+    losses, accuracies = [0.01, 0.08, 0.002], [0.99, 1.0, 0.93]
+    assert mean_ci(losses)[0] < 0 and mean_ci(losses, metric="val_loss")[0] == 0.0
+    assert mean_ci(losses, metric="val_loss")[1] == mean_ci(losses)[1]
+    assert mean_ci(accuracies)[1] > 1 and mean_ci(accuracies, metric="best.test_acc")[1] == 1.0
+
+
 def test_mean_ci_of_too_few_or_equal_values():
     assert mean_ci([0.5]) is None
     assert mean_ci([0.5, float("nan")]) is None

@@ -95,7 +95,7 @@ def test_grid_expands_to_every_job_and_the_table_holds_their_numbers(tmp_path):
             mean, sd, low, high = (float(x) for x in re.split(r" ± | \[|, |\]", cell)[:4])
             assert mean == pytest.approx(100 * statistics.mean(values), abs=0.005)
             assert sd == pytest.approx(100 * statistics.stdev(values), abs=0.005)
-            ci = mean_ci(values)  # the t-interval of the mean over the two seeds
+            ci = mean_ci(values, metric="train_acc")  # t-interval of the mean over 2 seeds
             assert (low, high) == pytest.approx((100 * ci[0], 100 * ci[1]), abs=0.005)
     assert "over seeds (the completed jobs in each cell)" in md
     assert "Train accuracy (%) | Tanh | ReLU" in md
@@ -379,7 +379,7 @@ def test_a_table_says_what_its_spread_is_over(tmp_path):
     table = {"rows": "model.activation", "cols": "model.layers", "value": "train_acc"}
     pooled = pivot_table(state, sweep, table)
     assert "over train.epsilon, seed (" in pooled.note
-    low, high = mean_ci(relu)
+    low, high = mean_ci(relu, metric="train_acc")
     mean, sd = statistics.mean(relu), statistics.stdev(relu)
     assert pooled.rows[1][1][0] == (
         f"{mean * 100:.2f} ± {sd * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"

@@ -653,7 +653,7 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
     rows = []
     for f in by_rule(found, spec.direction):
         values = f.values
-        ci = mean_ci(values)
+        ci = mean_ci(values, metric=metric)
         std = statistics.stdev(values) if len(values) > 1 else None
         mark = "winner" if f is chosen else "out (diverged)" if f.diverged else ""
         runs = ", ".join(

@@ -157,7 +157,7 @@ def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) 
         if len(vals) > 1:
             digits = ".2f" if percent else ".4f"
             text += f" ± {statistics.stdev(vals) * scale:{digits}}"
-            low, high = mean_ci(vals)
+            low, high = mean_ci(vals, metric=value)
             text += f" [{low * scale:{digits}}, {high * scale:{digits}}]"
         return text + note, mean == best
 
