@@ -351,3 +351,36 @@ def test_npz_members_that_zipfile_cannot_read_are_one_line(tmp_path, case):
     line = _one_line(run_nnlab("train", cfg, "--runs-dir", "runs", cwd=tmp_path))
     assert str(tmp_path / "d.npz") in line and says in line
     assert not (tmp_path / "runs").exists()
+
+
+# -- labels that float64 cannot tell apart -------------------------------------------------------
+
+BIG = 2**53  # 9007199254740992: float64 reads 2**53 + 1 as 2**53
+LABELS = {  # the label texts of the two classes, the class names
+    "integers above 2**53": ((f"{BIG}", f"{BIG + 1}"), [f"{BIG}", f"{BIG + 1}"]),
+    "an integer and a float": ((f"{BIG + 1}", f"{BIG}.0"), [f"{BIG}", f"{BIG + 1}"]),
+    "long decimals": (("0.1", "0.10000000000000000001"), ["0.1", "0.10000000000000000001"]),
+    "one number, two spellings": (("1", "1.0"), None),  # one class: refused as such
+}
+
+
+@pytest.mark.parametrize("case", LABELS)
+@pytest.mark.parametrize("name", ["csv", "npz"])
+def test_labels_float64_cannot_tell_apart_stay_distinct_classes(tmp_path, case, name):
+    (a, b), classes = LABELS[case]
+    text, _, y = _table(labels=(a, b))
+    if name == "csv":
+        _write(tmp_path / "t.csv", text)
+    else:  # string labels in an npz archive: the same rule
+        rows = [line.split(",") for line in text.splitlines()[1:]]
+        X = np.array([[float(r[0]), float(r[1])] for r in rows])
+        np.savez(tmp_path / "t.npz", X=X, y=np.array([r[2] for r in rows]))
+    config = _csv_config(tmp_path, f"t.{name}", name=name, test_size=0.0)
+    result = run_nnlab("train", config, "--runs-dir", "runs", "-s", "model.layers=[2,4,2]",
+                       *QUICK, cwd=tmp_path)  # fmt: skip
+    if classes is None:
+        assert "holds only one class '1'" in _one_line(result)
+        return
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run_dir_of(result, tmp_path) / "summary.json").read_text())
+    assert summary["classes"] == classes

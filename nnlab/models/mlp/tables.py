@@ -31,6 +31,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -99,14 +100,34 @@ def _class_name(value: float) -> str:
     return repr(value)
 
 
+def _exact_name(value: Decimal) -> str:
+    """A number read from text, named by its exact value: whole numbers as integers of any
+    size (``9007199254740993``), others as the float they read as when that float is exactly
+    them (``0.1``), else in full — so two distinct numbers never share a name."""
+    if value == value.to_integral_value():
+        return str(int(value))
+    as_float = float(value)
+    return repr(as_float) if Decimal(repr(as_float)) == value else str(value.normalize())
+
+
+def _exact(cell: str) -> Decimal:
+    """The exact value of a label that ``float`` parses (and found finite)."""
+    try:
+        return Decimal(cell)
+    except InvalidOperation:  # a spelling float knows and Decimal does not
+        return Decimal(float(cell))
+
+
 def _encode_labels(
     cells: list[str], where: Callable[[int], str], path: Any
 ) -> tuple[np.ndarray, list[str]]:
     """Label texts (already stripped, none empty) -> (int64 indices, class names).
 
-    When every label parses as a number, the classes are those numbers sorted numerically
-    (``1.0`` and ``1`` are one class); otherwise every label is a string and the classes are
-    sorted by code point. ``where(i)`` describes the place of label ``i`` for a message.
+    When every label parses as a number, the classes are those numbers sorted numerically,
+    compared by their exact decimal values (``1.0`` and ``1`` are one class; 9007199254740993
+    and 9007199254740992, one float64 apart from neither, are two); otherwise every label is
+    a string and the classes are sorted by code point. ``where(i)`` describes the place of
+    label ``i`` for a message.
     """
     try:
         numbers = np.array([float(c) for c in cells], dtype=np.float64)
@@ -121,8 +142,11 @@ def _encode_labels(
                 f"{where(i)}: label {_show(cells[i])} is not a finite number; labels must be "
                 "finite numbers or text (a missing value?)",
             )
-        values, inverse = np.unique(numbers, return_inverse=True)
-        names = [_class_name(float(v)) for v in values]
+        exact = {cell: _exact(cell) for cell in dict.fromkeys(cells)}
+        values = sorted(set(exact.values()))
+        index = {value: k for k, value in enumerate(values)}
+        codes = np.array([index[exact[cell]] for cell in cells], dtype=np.int64)
+        return codes, [_exact_name(v) for v in values]
     else:
         values, inverse = np.unique(np.array(cells, dtype=str), return_inverse=True)
         names = [str(v) for v in values]
