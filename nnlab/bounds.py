@@ -27,6 +27,7 @@ from nnlab.errors import ConfigError
 GB = 1e9
 LIMIT_VARIABLE = "NNLAB_MAX_MEMORY_GB"
 ASSUMED_MEMORY = 16 * GB  # where the machine does not say how much memory it has
+PATH_MAX = 4096  # a string value this long is shown whole in a message (a path)
 
 _show = reprlib.Repr()
 _show.maxlist = _show.maxtuple = 6
@@ -77,9 +78,16 @@ def memory_limit() -> tuple[float, str]:
 
 
 def _named(keys: tuple[str, ...], cfg: dict[str, Any]) -> str:
-    """``model.layers [2, 2000000000, 2]``: each key with its value, long values cut."""
+    """``model.layers [2, 2000000000, 2]``: each key with its value, long values cut (not a
+    path such as data.path: bounded by the system, and a user needs all of it)."""
     values = flatten(cfg)
-    return " and ".join(f"{k} {_show.repr(values[k])}" if k in values else k for k in keys)
+    return " and ".join(f"{k} {_value(values[k])}" if k in values else k for k in keys)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str) and len(value) <= PATH_MAX:
+        return repr(value)
+    return _show.repr(value)
 
 
 def check_memory(cfg: dict[str, Any], cache: dict[str, Any] | None = None) -> None:

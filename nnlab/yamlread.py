@@ -17,8 +17,9 @@ import os
 import re
 import reprlib
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -206,9 +207,48 @@ def read_yaml_file(path: str | Path, what: str = "config file") -> Any:
     return parse_yaml(text, str(path))
 
 
+def not_a_file(mode: int) -> str | None:
+    """What a path of this mode is when it is not a regular file (``"a named pipe (FIFO)"``),
+    None for a regular file: the one check of what nnlab may read whole."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = [
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((what for test, what in kinds if test(mode)), "not a regular file")
+
+
+def open_regular(path: str | Path, refuse: Callable[[str], Exception]) -> BinaryIO:
+    """``path`` opened for reading in binary, when it is a regular file (symbolic links
+    followed); else ``refuse(problem)`` is raised, ``problem`` a phrase such as "no such file"
+    or "is a named pipe (FIFO), not a regular file". The kind is checked before the file is
+    opened, and again on the open file (opened without blocking, so a FIFO swapped in between
+    never hangs): a FIFO would wait for a writer forever, a device such as /dev/zero never
+    ends, a folder is not data."""
+    try:
+        kind = not_a_file(os.stat(path).st_mode)
+        if kind is None:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            kind = not_a_file(os.fstat(fd).st_mode)
+            if kind is not None:
+                os.close(fd)
+    except FileNotFoundError:
+        raise refuse("no such file") from None
+    except OSError as exc:
+        raise refuse(f"cannot be read: {exc.strerror or exc}") from None
+    if kind is not None:
+        raise refuse(f"is {kind}, not a regular file; nnlab reads data from regular files")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def _check_readable(st: os.stat_result, name: str) -> None:
     """Refuse what is not a file or a pipe, and a file over the limit, before reading it."""
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+    if not stat.S_ISFIFO(st.st_mode) and not_a_file(st.st_mode) is not None:
         raise ConfigError(f"{name} is not a regular file (a device or socket): nnlab reads files")
     if st.st_size > MAX_BYTES:
         raise ConfigError(

@@ -310,3 +310,68 @@ def test_a_dcn_sweep_on_mismatched_idx_files_stops_before_it_starts(tmp_path):
     line = one_line_error(result)
     assert line.startswith("nnlab: error: job epsilon=0.01: ") and "20x20" in line
     assert not (tmp_path / "runs").exists()
+
+
+# -- the user's data files are measured from the file, not from the config -----------------------
+
+
+def _file_config(tmp_path: Path, name: str, path: str, layers: str = "[3, 4, 2]") -> Path:
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        f"data: {{name: {name}, path: {path}}}\nmodel: {{layers: {layers}}}\n"
+        "train: {iterations: 2, log_every: 1}\n"
+    )
+    return config
+
+
+def test_a_wide_csv_file_is_measured_from_its_first_line_not_model_layers(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNLAB_MAX_MEMORY_GB", "0.01")
+    row = ",".join(["0"] * 20_000)  # 20,000 features: 2 bytes each on disk, 8+ in memory
+    lines = [",".join(f"f{j}" for j in range(20_000)) + ",kind"]
+    lines += [f"{row},{('ant', 'bee')[i % 2]}" for i in range(100)]
+    (tmp_path / "wide.csv").write_text("\n".join(lines) + "\n")
+    config = _file_config(tmp_path, "csv", "wide.csv")  # model.layers[0] says 3 features
+    line = one_line_error(nnlab("train", config, "--runs-dir", tmp_path / "runs"))
+    assert f"data.path '{tmp_path / 'wide.csv'}': the data need about" in line
+    assert "above the limit of 0.01 GB (NNLAB_MAX_MEMORY_GB)" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_zip_bomb_npz_is_refused_from_its_npy_headers_before_it_is_read(tmp_path, monkeypatch):
+    """80 MB of zeros in an archive of 80 kB: the .npy header says how big X is, and the
+    run and every job of a sweep are refused from it, before anything is decompressed."""
+    monkeypatch.setenv("NNLAB_MAX_MEMORY_GB", "0.05")
+    y = np.arange(5000) % 2
+    np.savez_compressed(tmp_path / "bomb.npz", X=np.zeros((5000, 2000)), y=y)
+    assert (tmp_path / "bomb.npz").stat().st_size < 1_000_000
+    config = _file_config(tmp_path, "npz", "bomb.npz")
+    line = one_line_error(nnlab("train", config, "--runs-dir", tmp_path / "runs"))
+    assert f"data.path '{tmp_path / 'bomb.npz'}':" in line
+    assert "above the limit of 0.05 GB (NNLAB_MAX_MEMORY_GB)" in line
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("sweep:\n  base: cfg.yaml\n  seeds: [0, 1]\n")
+    line = one_line_error(nnlab("sweep", sweep, "--runs-dir", tmp_path / "runs"))
+    assert line.startswith("nnlab: error: job seed=0: data.path")
+    assert "above the limit of 0.05 GB" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweep_s_pre_check_holds_one_data_set_at_a_time(tmp_path, monkeypatch):
+    """Eight seeds of a data set of 400 MB in memory (50 MB on disk: uint8) under an address
+    space of 2.5 GB: the pre-check loads each seed's split in turn and keeps only what the
+    layer check reads, then stops at the last job's wrong layers, before anything runs."""
+    monkeypatch.setenv("NNLAB_MAX_MEMORY_GB", "100")
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 4, (20_000, 2_500)).astype(np.uint8)
+    np.savez(tmp_path / "wide.npz", X=X, y=rng.randint(0, 2, 20_000))
+    del X
+    _file_config(tmp_path, "npz", "wide.npz", "[2500, 4, 2]")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "sweep:\n  base: cfg.yaml\n  grid:\n    model.layers: [[2500, 4, 2], [3, 4, 2]]\n"
+        f"  seeds: {list(range(8))}\n"
+    )
+    result = nnlab("sweep", sweep, "--runs-dir", tmp_path / "runs", setup=address_space(2.5))
+    line = one_line_error(result)
+    assert line.startswith("nnlab: error: job layers=3-4-2,seed=0: model.layers[0] is 3 but")
+    assert not (tmp_path / "runs").exists()

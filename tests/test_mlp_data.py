@@ -2,6 +2,7 @@
 validation splits, string labels, and one-line errors for bad files."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -235,3 +236,151 @@ def test_a_sweep_grid_s_data_paths_are_relative_to_the_sweep_file(tmp_path):
     paths = sorted(j["overrides"]["data.path"] for j in state["jobs"].values())
     assert paths == [str(tmp_path / "sweeps" / "csv" / n) for n in ("a.csv", "b.csv")]
     assert all(j["status"] == "completed" for j in state["jobs"].values())
+
+
+# -- data files are opened as files: regular files only, the parser's limits as one line -------
+
+
+def _one_line(result) -> str:
+    """The single `nnlab: error:` line of a refused command (exit 2, no traceback)."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nnlab: error: "), result.stderr
+    return lines[0]
+
+
+def _not_files(tmp_path):
+    """Paths that are not regular files: a FIFO nobody writes to (opening it for reading
+    would wait forever), a device that never ends, a folder."""
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    return {"FIFO": (fifo, "named pipe (FIFO)"), "device": ("/dev/zero", "device"),
+            "folder": (tmp_path, "folder")}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["csv", "npz"])
+@pytest.mark.parametrize("kind", ["FIFO", "device", "folder"])
+def test_only_regular_files_are_read_as_data(tmp_path, name, kind):
+    path, what = _not_files(tmp_path)[kind]
+    cfg = _csv_config(tmp_path, str(path), name=name)
+    for command in (["train", cfg, "--runs-dir", tmp_path / "runs"], ["gradcheck", cfg]):
+        line = _one_line(run_nnlab(*command, cwd=tmp_path, timeout=60))
+        assert f"{path}: is a {what}, not a regular file" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def _cells(n: int, row: str) -> str:
+    return "\n".join(row.format(i=i, k=("ant", "bee")[i % 2]) for i in range(n)) + "\n"
+
+
+HUGE = "9" * 200_000
+CSV_LIMITS = {  # text, what the line must say
+    "a huge cell": ("length,width,kind\n" + _cells(20, "{i},1,{k}") + f"7,{HUGE},bee\n",
+                    ["line 22, column 'width' (index 1)", "200000 characters"]),
+    "a huge quoted cell": ('length,width,kind\n' + _cells(20, '{i},"1",{k}') + f'7,"x{HUGE}",bee\n',
+                           ["line 22, column 'width' (index 1)", "is not a number"]),
+    "a huge header cell": (f"length,{HUGE}\n1,2\n", ["(200000 characters) (index 1)", "one class"]),
+    "a NUL byte": ("length,width,kind\n1,2,ant\n3,\x004,bee\n", ["line 3, column index 1", "NUL"]),
+    "a NUL byte, quoted": ('length,width,kind\n1,2,"ant"\n3,4,"b\x00"\n',
+                           ["line 3, column index 2", "NUL"]),
+    "text after a quote": ('length,width,kind\n1,2,ant\n3,4,bee\n5,"6"x,bee\n',
+                           ["line 4, column 'width' (index 1)", "cannot be parsed as CSV"]),
+    "text after a quote in line 2": ('length,width,kind\n1,"2"x,ant\n3,4,bee\n5,6,ant\n',
+                                     ["line 2, column index 1", "cannot be parsed as CSV"]),
+    "a quote not closed": ('length,width,kind\n1,2,ant\n3,4,bee\n5,6,"ant\n7,8,bee\n',
+                           ["line 4, target column 'kind' (index 2)", "cannot be parsed"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CSV_LIMITS)
+def test_csv_parser_limits_are_one_line_naming_file_line_and_column(tmp_path, case):
+    text, says = CSV_LIMITS[case]
+    _write(tmp_path / "t.csv", text)
+    result = run_nnlab("train", _csv_config(tmp_path), "--runs-dir", "runs", cwd=tmp_path)
+    line = _one_line(result)
+    assert str(tmp_path / "t.csv") in line and len(line) < 400  # a long cell is cut
+    for part in says:
+        assert part in line, (part, line)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("shape", ["lone CR line endings", "a 20,000-column header"])
+def test_csv_files_the_csv_module_reads_train(tmp_path, shape):
+    if shape == "lone CR line endings":  # (classic Mac OS)
+        text, _, _ = _table()
+        _write(tmp_path / "t.csv", text.replace("\n", "\r"))
+        layers = "[2,4,3]"
+    else:
+        names = ",".join(f"pixel_{j}" for j in range(19_999))
+        rows = [",".join(["0.5"] * 19_999 + [k]) for k in ("ant", "bee") * 20]
+        _write(tmp_path / "t.csv", "\n".join([names + ",kind", *rows]) + "\n")
+        layers = "[19999,2,2]"
+    config = _csv_config(tmp_path)
+    result = run_nnlab("train", config, "--runs-dir", "runs", "-s", f"model.layers={layers}",
+                       *QUICK, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    check_run(run_dir_of(result, tmp_path))
+
+
+def _zip_field(data: bytes, local: int, central: int, value: int) -> bytes:
+    """``data`` (a zip file) with a 2-byte field of every member's headers set to ``value``:
+    at offset ``local`` of each local header, ``central`` of each central-directory entry."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", local), (b"PK\x01\x02", central)):
+        at = out.find(signature)
+        while at >= 0:
+            out[at + offset : at + offset + 2] = value.to_bytes(2, "little")
+            at = out.find(signature, at + 4)
+    return bytes(out)
+
+
+NPZ_MEMBERS = {  # the zip headers' field: (local offset, central offset, value), the message
+    "encrypted": ((6, 8, 0x1), "member 'X.npy' is encrypted"),
+    "an unsupported compression": ((8, 10, 99), "member 'X.npy' uses zip compression method 99"),
+}
+
+
+@pytest.mark.parametrize("case", NPZ_MEMBERS)
+def test_npz_members_that_zipfile_cannot_read_are_one_line(tmp_path, case):
+    (local, central, value), says = NPZ_MEMBERS[case]
+    rng = np.random.RandomState(0)
+    np.savez(tmp_path / "d.npz", X=rng.randn(40, 2), y=np.arange(40) % 2)
+    data = _zip_field((tmp_path / "d.npz").read_bytes(), local, central, value)
+    (tmp_path / "d.npz").write_bytes(data)
+    cfg = _csv_config(tmp_path, "d.npz", name="npz")
+    line = _one_line(run_nnlab("train", cfg, "--runs-dir", "runs", cwd=tmp_path))
+    assert str(tmp_path / "d.npz") in line and says in line
+    assert not (tmp_path / "runs").exists()
+
+
+# -- labels that float64 cannot tell apart -------------------------------------------------------
+
+BIG = 2**53  # 9007199254740992: float64 reads 2**53 + 1 as 2**53
+LABELS = {  # the label texts of the two classes, the class names
+    "integers above 2**53": ((f"{BIG}", f"{BIG + 1}"), [f"{BIG}", f"{BIG + 1}"]),
+    "an integer and a float": ((f"{BIG + 1}", f"{BIG}.0"), [f"{BIG}", f"{BIG + 1}"]),
+    "long decimals": (("0.1", "0.10000000000000000001"), ["0.1", "0.10000000000000000001"]),
+    "one number, two spellings": (("1", "1.0"), None),  # one class: refused as such
+}
+
+
+@pytest.mark.parametrize("case", LABELS)
+@pytest.mark.parametrize("name", ["csv", "npz"])
+def test_labels_float64_cannot_tell_apart_stay_distinct_classes(tmp_path, case, name):
+    (a, b), classes = LABELS[case]
+    text, _, y = _table(labels=(a, b))
+    if name == "csv":
+        _write(tmp_path / "t.csv", text)
+    else:  # string labels in an npz archive: the same rule
+        rows = [line.split(",") for line in text.splitlines()[1:]]
+        X = np.array([[float(r[0]), float(r[1])] for r in rows])
+        np.savez(tmp_path / "t.npz", X=X, y=np.array([r[2] for r in rows]))
+    config = _csv_config(tmp_path, f"t.{name}", name=name, test_size=0.0)
+    result = run_nnlab("train", config, "--runs-dir", "runs", "-s", "model.layers=[2,4,2]",
+                       *QUICK, cwd=tmp_path)  # fmt: skip
+    if classes is None:
+        assert "holds only one class '1'" in _one_line(result)
+        return
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run_dir_of(result, tmp_path) / "summary.json").read_text())
+    assert summary["classes"] == classes

@@ -510,9 +510,9 @@ def test_quote_errors(tmp_path):
     path = tmp_path / "quotes.csv"
     path.write_text('a,b,class\n1,2,x\n3,"4,y\n5,6,x\n')
     message = error(read_csv, path)
-    assert "line 3: cannot be parsed as CSV" in message and "quotes" in message
+    assert "line 3, column index 1: cannot be parsed as CSV" in message and "quotes" in message
     path.write_text('a,b,class\n1,2,x\n"3"4,5,y\n')
-    assert "line 3: cannot be parsed as CSV" in error(read_csv, path)
+    assert "line 3, column index 0: cannot be parsed as CSV" in error(read_csv, path)
     path.write_text('a,b,class\n1,"2\n",x\n4,5,y,z\n')
     message = error(read_csv, path)
     assert "line 4 has 4 cells" in message  # the record over lines 2-3 counts as two lines

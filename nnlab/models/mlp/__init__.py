@@ -134,19 +134,21 @@ class MLPKind(Kind):
         from nnlab.models.mlp.data import data_shape
         from nnlab.models.mlp.memory import needs
 
-        key = repr(("shape", cfg["data"], cfg["model"]["layers"][0]))  # keys in schema order
+        key = repr(("shape", cfg["data"]))  # the data section's keys in schema order
         if key not in cache:
             cache[key] = data_shape(cfg)
         return needs(cfg, cache[key])
 
     def precheck(self, cfg: dict[str, Any], cache: dict[str, Any]) -> None:
-        """Layer sizes against the data (cheap: each distinct data set is loaded once per
-        sweep, in ``cache``), so that a wrong size stops a sweep before it starts."""
-        from nnlab.models.mlp.data import check_fits, load_data
+        """Layer sizes against the data, so that a wrong size stops a sweep before it starts.
+        Each distinct data set is loaded once per sweep and only its outline kept in ``cache``
+        (its features and classes, no examples): a sweep over many seeds holds one data set at
+        a time, as a run does."""
+        from nnlab.models.mlp.data import check_fits, load_data, outline
 
         key = repr((cfg["data"], cfg["seed"]))  # the data section's keys in schema order
         if key not in cache:
-            cache[key] = load_data(cfg)
+            cache[key] = outline(load_data(cfg))
         layers = cfg["model"]["layers"]
         fits = repr((key, layers[0], layers[-1]))  # all check_fits reads
         if fits not in cache:

@@ -7,9 +7,7 @@ Everything is offline except ``data.download: true``.
 from __future__ import annotations
 
 import math
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -177,6 +175,14 @@ def check_fits(cfg: dict[str, Any], data: Dataset) -> None:
         raise DataError(f"the training split of {data.name!r} holds only one class")
 
 
+def outline(data: Dataset) -> Dataset:
+    """``data`` without its examples: all that :func:`check_fits` reads (the features, the
+    class names, each class of the training split once), for a sweep's pre-check to keep."""
+    features = np.empty((0, data.n_features))
+    classes = np.unique(data.y_train)
+    return Dataset(data.name, features, classes, None, None, data.class_names, data.feature_names)
+
+
 # Examples and features of scikit-learn's bundled tables (load_breast_cancer, load_digits).
 BUNDLED_SHAPES = {"breast_cancer": (569, 30), "digits": (1797, 64)}
 
@@ -190,6 +196,7 @@ class Shape:
     val: int
     test: int
     features: int
+    reading: float = 0  # bytes that reading the user's file takes beyond the arrays
 
     @property
     def total(self) -> int:
@@ -200,59 +207,38 @@ class Shape:
         return max(self.train, self.val, self.test)
 
 
-def _rows_in_csv(path: Path) -> int:
-    """Lines of a CSV file (an upper bound on its examples), counted without parsing it."""
-    lines, last = 0, b"\n"
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 24):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    return lines + (last != b"\n")
-
-
-def _rows_in_npz(path: Path) -> int:
-    """Rows of the array X in an npz file, from its .npy header alone."""
-    with zipfile.ZipFile(path) as archive, archive.open("X.npy") as f:
-        version = np.lib.format.read_magic(f)
-        read = np.lib.format.read_array_header_1_0
-        if version != (1, 0):
-            read = np.lib.format.read_array_header_2_0
-        shape = read(f)[0]
-    return int(shape[0]) if shape else 0
-
-
-def _examples(cfg: dict[str, Any]) -> tuple[int, int, int]:
-    """(examples before a test split is held out, the IDX sets' own test examples, features).
-    A file's features are what model.layers[0] says (check_fits holds it to that); a file
-    that cannot be read counts as empty here — loading it says what is wrong."""
+def _examples(cfg: dict[str, Any]) -> tuple[int, int, int, float]:
+    """(examples before a test split is held out, the IDX sets' own test examples, features,
+    bytes that reading the user's file takes). A user's file is measured from its first line
+    or its .npy headers (:func:`~nnlab.models.mlp.tables.file_shape`), not from the config:
+    a file wider than model.layers[0] says is refused here, before it is read, when it would
+    not fit."""
     from nnlab.models.mlp import GENERATED
 
     data = cfg["data"]
     name = data["name"]
     if name in GENERATED:
-        return data["n_samples"], 0, 2
+        return data["n_samples"], 0, 2, 0
     if name in BUNDLED_SHAPES:
-        return (*BUNDLED_SHAPES[name][:1], 0, BUNDLED_SHAPES[name][1])
+        return BUNDLED_SHAPES[name][0], 0, BUNDLED_SHAPES[name][1], 0
     if name in IDX_DATASETS:
         from nnlab.idx import idx_shape
 
         images = idx_shape(name, data)
-        return images.train, images.test, images.height * images.width
-    counter = _rows_in_csv if name == "csv" else _rows_in_npz
-    try:
-        rows = counter(Path(data["path"]))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        rows = 0
-    return rows, 0, cfg["model"]["layers"][0]
+        return images.train, images.test, images.height * images.width, 0
+    from nnlab.models.mlp.tables import file_shape
+
+    table = file_shape(name, data["path"], data.get("features"))
+    return table.rows, 0, table.features, table.reading
 
 
 def data_shape(cfg: dict[str, Any]) -> Shape:
     """The sizes of the splits :func:`load_data` would make, from the config and at most the
     headers of its files (IDX headers are checked on the way: DataError naming the file)."""
-    n, n_test, features = _examples(cfg)
+    n, n_test, features, reading = _examples(cfg)
     test_size, val_size = cfg["data"].get("test_size"), cfg["data"]["val_size"]
     if test_size:
         n_test = math.ceil(test_size * n)
         n -= n_test
     n_val = math.ceil(val_size * n) if isinstance(val_size, float) else min(val_size, n)
-    return Shape(n - n_val, n_val, n_test, features)
+    return Shape(n - n_val, n_val, n_test, features, reading)

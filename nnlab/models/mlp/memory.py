@@ -71,6 +71,8 @@ def needs(cfg: dict[str, Any], shape: Shape) -> list[Need]:
         Need((examples,), "the data", shape.total * shape.features * (1 + 16 + size)),
         Need(log_keys, "the metric rows", _metric_rows(cfg, shape) * ROW_BYTES),
     ]
+    if shape.reading:
+        out.append(Need((examples,), "the buffers reading the file", shape.reading))
     if shape.features == 2:
         grid = GRID_POINTS * 32 + PREDICT_CHUNK_BYTES  # points, classes; one chunk's layers
         out.append(Need(("model.layers",), "the decision-boundary grid", grid))

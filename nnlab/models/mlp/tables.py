@@ -19,20 +19,26 @@ CSV rows are read in blocks of CHUNK_ROWS, in file order, one of two ways:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import io
 import itertools
+import math
 import operator
+import os
+import re
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from nnlab.errors import DataError
+from nnlab.yamlread import open_regular
 
 DELIMITERS = (",", ";", "\t")  # detection prefers them in this order on a tie
 QUOTE = '"'
@@ -94,14 +100,34 @@ def _class_name(value: float) -> str:
     return repr(value)
 
 
+def _exact_name(value: Decimal) -> str:
+    """A number read from text, named by its exact value: whole numbers as integers of any
+    size (``9007199254740993``), others as the float they read as when that float is exactly
+    them (``0.1``), else in full — so two distinct numbers never share a name."""
+    if value == value.to_integral_value():
+        return str(int(value))
+    as_float = float(value)
+    return repr(as_float) if Decimal(repr(as_float)) == value else str(value.normalize())
+
+
+def _exact(cell: str) -> Decimal:
+    """The exact value of a label that ``float`` parses (and found finite)."""
+    try:
+        return Decimal(cell)
+    except InvalidOperation:  # a spelling float knows and Decimal does not
+        return Decimal(float(cell))
+
+
 def _encode_labels(
     cells: list[str], where: Callable[[int], str], path: Any
 ) -> tuple[np.ndarray, list[str]]:
     """Label texts (already stripped, none empty) -> (int64 indices, class names).
 
-    When every label parses as a number, the classes are those numbers sorted numerically
-    (``1.0`` and ``1`` are one class); otherwise every label is a string and the classes are
-    sorted by code point. ``where(i)`` describes the place of label ``i`` for a message.
+    When every label parses as a number, the classes are those numbers sorted numerically,
+    compared by their exact decimal values (``1.0`` and ``1`` are one class; 9007199254740993
+    and 9007199254740992, one float64 apart from neither, are two); otherwise every label is
+    a string and the classes are sorted by code point. ``where(i)`` describes the place of
+    label ``i`` for a message.
     """
     try:
         numbers = np.array([float(c) for c in cells], dtype=np.float64)
@@ -116,8 +142,11 @@ def _encode_labels(
                 f"{where(i)}: label {_show(cells[i])} is not a finite number; labels must be "
                 "finite numbers or text (a missing value?)",
             )
-        values, inverse = np.unique(numbers, return_inverse=True)
-        names = [_class_name(float(v)) for v in values]
+        exact = {cell: _exact(cell) for cell in dict.fromkeys(cells)}
+        values = sorted(set(exact.values()))
+        index = {value: k for k, value in enumerate(values)}
+        codes = np.array([index[exact[cell]] for cell in cells], dtype=np.int64)
+        return codes, [_exact_name(v) for v in values]
     else:
         values, inverse = np.unique(np.array(cells, dtype=str), return_inverse=True)
         names = [str(v) for v in values]
@@ -136,14 +165,11 @@ def _check_classes(names: list[str], what: str, path: Any) -> None:
 
 
 def _read_text(path: Path) -> str:
-    """The file's text (UTF-8, a byte-order mark dropped); DataError when it is missing, a
-    folder, unreadable, not UTF-8 or empty."""
-    if path.is_dir():
-        raise _fail(path, "is a folder, not a data file")
+    """The file's text (UTF-8, a byte-order mark dropped); DataError when it is missing, not
+    a regular file (a folder, a FIFO, a device), unreadable, not UTF-8 or empty."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise _fail(path, "no such file") from None
+        with _open(path) as f:
+            raw = f.read()
     except OSError as exc:
         raise _fail(path, f"cannot be read: {exc.strerror or exc}") from None
     try:
@@ -160,10 +186,83 @@ def _read_text(path: Path) -> str:
     return text
 
 
+def _open(path: Path) -> BinaryIO:
+    """The data file opened for reading; DataError when it is not a regular file."""
+    return open_regular(path, lambda problem: _fail(path, problem))
+
+
+@contextlib.contextmanager
+def _cells_up_to(size: int) -> Iterator[None]:
+    """:mod:`csv`'s limit on a cell (131,072 characters) raised to ``size``, the length of
+    the text in memory, for the ``with`` block: no cell can be longer, and a long one is then
+    refused by the checks that name its line and column (not a number, say)."""
+    before = csv.field_size_limit()
+    csv.field_size_limit(max(before, size))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
+def _first_line(text: str) -> str:
+    """The first line, up to the first line break of any kind (\\n, \\r\\n or a lone \\r)."""
+    end = re.search("[\r\n]", text)
+    return text if end is None else text[: end.start()]
+
+
+def _column_in(line_text: str, delimiter: str) -> int:
+    """The 0-based column where the end of ``line_text`` (the start of a record) falls:
+    delimiters counted outside quotes."""
+    return sum(part.count(delimiter) for part in line_text.split(QUOTE)[::2])
+
+
+def _line_start(text: str, line: int) -> int:
+    """The offset of ``line`` (1-based, line breaks as :mod:`csv` counts them)."""
+    return sum(len(s) for s in itertools.islice(io.StringIO(text, newline=""), line - 1))
+
+
+def _refuse_nul(text: str, delimiter: str, path: Path) -> None:
+    """A NUL character in a table is a binary file or UTF-16 text, never a cell."""
+    at = text.find("\0")
+    if at < 0:
+        return
+    line = len(re.split("\r\n|\r|\n", text[:at]))
+    start = _line_start(text, line)
+    raise _fail(
+        path,
+        f"line {line}, column index {_column_in(text[start:at], delimiter)}: a NUL byte "
+        "(\\x00); a binary file, or text not saved as UTF-8?",
+    )
+
+
+def _csv_failed(text: str, line: int, delimiter: str, columns: _Columns | None) -> str:
+    """Where a record starting at ``line`` that :mod:`csv` refused goes wrong: the line and
+    the column of the quoted cell that is not closed or has text after its closing quote."""
+    cell_end = re.compile(f"[{re.escape(delimiter)}\r\n]")
+    i, column, j = _line_start(text, line), 0, 0
+    while i < len(text):
+        if text[i] == QUOTE:
+            close = i + 1
+            while (close := text.find(QUOTE, close)) >= 0 and text[close + 1 : close + 2] == QUOTE:
+                close += 2
+            if close < 0 or text[close + 1 : close + 2] not in ("", delimiter, "\r", "\n"):
+                j = column
+                break
+            i = close + 1
+        else:
+            match = cell_end.search(text, i)
+            i = match.start() if match else len(text)
+        if text[i : i + 1] != delimiter:
+            j = column
+            break
+        i, column = i + 1, column + 1
+    where = columns.label(j) if columns is not None and j < columns.m else f"column index {j}"
+    return f"line {line}, {where}"
+
+
 def _detect_delimiter(text: str) -> str:
     """The candidate that splits the first line into the most cells (comma on a tie)."""
-    newline = text.find("\n")
-    first = (text if newline < 0 else text[:newline]).rstrip("\r")
+    first = _first_line(text)
     counts = [len(next(csv.reader([first], delimiter=d), [])) for d in DELIMITERS]
     return DELIMITERS[counts.index(max(counts))]
 
@@ -198,9 +297,9 @@ class _Columns:
         if j == self.target:
             if self.names is None:
                 return f"target column {j}"
-            return f"target column {self.names[j]!r} (index {j})"
+            return f"target column {_show(self.names[j])} (index {j})"
         name = self.names[j] if self.names is not None else f"x{j + 1}"
-        return f"column {name!r} (index {j})"
+        return f"column {_show(name)} (index {j})"
 
     def resolve(self, key: Any, what: str) -> int:
         """The 0-based index of the column that ``key`` (a name or an index) gives."""
@@ -496,8 +595,9 @@ def _first_records(text: str, delimiter: str, path: Path) -> tuple[list[str], li
                     break
         except csv.Error as exc:
             if whole:
+                where = _csv_failed(text, line, delimiter, None)
                 raise _fail(
-                    path, f"line {line}: cannot be parsed as CSV ({exc}); check its quotes"
+                    path, f"{where}: cannot be parsed as CSV ({exc}); check its quotes"
                 ) from None
         if len(records) >= 3 or whole:
             return records[0], (records[1] if len(records) > 1 else None)
@@ -516,8 +616,9 @@ def _read_quoted(text: str, header: bool, rows: _Rows) -> None:
             if not (header and here == 1):
                 rows.add(here, row)
     except csv.Error as exc:
+        where = _csv_failed(text, line, rows.delimiter, rows.cols)
         raise _fail(
-            rows.cols.path, f"line {line}: cannot be parsed as CSV ({exc}); check its quotes"
+            rows.cols.path, f"{where}: cannot be parsed as CSV ({exc}); check its quotes"
         ) from None
 
 
@@ -562,8 +663,20 @@ def read_csv(
     if header not in (True, False, None):
         raise _fail(path, f"header must be True, False or None (detect); got {_show(header)}")
     text = _read_text(path)
-    delimiter = _detect_delimiter(text)
+    with _cells_up_to(len(text) + 1):
+        return _read_table(path, text, target, features, header)
 
+
+def _read_table(
+    path: Path,
+    text: str,
+    target: str | int,
+    features: Sequence[str | int] | None,
+    header: bool | None,
+) -> Table:
+    """:func:`read_csv` of the file's text."""
+    delimiter = _detect_delimiter(text)
+    _refuse_nul(text, delimiter, path)
     first, second = _first_records(text, delimiter, path)
     if _is_blank(first):
         raise _fail(path, "line 1 is blank; blank lines are allowed only at the end")
@@ -599,6 +712,90 @@ def read_csv(
     return Table(np.ascontiguousarray(X, dtype=np.float64), codes, class_names, feature_names)
 
 
+# ----------------------------------------------------------------------------- shapes
+
+SAMPLE_BYTES = 1 << 20  # of a CSV file, read to estimate its rows from its line lengths
+CSV_READ_FACTOR = 3  # the file's bytes, its text, the text split into lines
+CSV_LINE_BYTES = 128  # per line: a Python string for the line and one for its label
+
+
+@dataclass(frozen=True)
+class FileShape:
+    """What a data file holds, known without reading it whole (for the memory estimate,
+    nnlab.bounds): its examples, their features, and the bytes that reading it takes at its
+    peak beyond the arrays of the data set it makes."""
+
+    rows: int
+    features: int
+    reading: float
+
+
+def file_shape(
+    name: str, path: str | Path, features: Sequence[str | int] | None = None
+) -> FileShape:
+    """The shape of a ``csv`` or ``npz`` data file: for a CSV file, its columns from the first
+    line (delimiters counted, quotes ignored: never fewer) and its rows estimated from its
+    size and the line lengths of its first MiB; for an npz archive, from the .npy headers of
+    its arrays (their data is not decompressed). DataError, one line, for a file that is not
+    a regular file, or not an archive with readable headers."""
+    path = Path(path)
+    with _open(path) as f:
+        if name == "npz":
+            return _npz_shape(f, path)
+        return _csv_shape(f, path, features)
+
+
+def _csv_shape(f: BinaryIO, path: Path, features: Sequence[str | int] | None) -> FileShape:
+    size = os.fstat(f.fileno()).st_size
+    sample = chunk = f.read(SAMPLE_BYTES)
+    cells = {d.encode(): 0 for d in DELIMITERS}  # in the first line
+    first = 0  # the first line's length: streamed, it may be longer than the sample
+    while chunk:
+        end = re.search(b"[\r\n]", chunk)
+        part = chunk if end is None else chunk[: end.start()]
+        first += len(part)
+        for d in cells:
+            cells[d] += part.count(d)
+        if end is not None:
+            break
+        chunk = f.read(SAMPLE_BYTES)
+    breaks = sample.count(b"\n") or sample.count(b"\r")
+    if len(sample) >= size:
+        rows = breaks + (not sample.endswith((b"\n", b"\r")))
+    else:
+        rows = math.ceil(size * breaks / len(sample)) if breaks else math.ceil(size / (first + 1))
+    columns = max(cells.values()) + 1
+    d = len(features) if isinstance(features, list) else columns - 1
+    return FileShape(rows, max(d, 1), CSV_READ_FACTOR * size + CSV_LINE_BYTES * rows)
+
+
+def _npz_shape(f: BinaryIO, path: Path) -> FileShape:
+    archive, members = _npz_members(f, path)
+    arrays = {}
+    for key, info in members.items():
+        try:
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read = np.lib.format.read_array_header_1_0
+                if version != (1, 0):
+                    read = np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(member)
+        except Exception as exc:  # zlib, zipfile, the header parser: any of them
+            raise _fail(path, f"array {key!r} cannot be read: damaged? ({_kind(exc)})") from None
+        arrays[key] = (math.prod(shape), dtype.itemsize, shape)
+    rows, d = 0, 1
+    if "X" in arrays:
+        shape = arrays["X"][2]
+        rows = shape[0] if shape else 1
+        d = max(math.prod(shape[1:]), 1)
+    # X as stored (then converted: the data's need); y and the names as stored and as
+    # Python strings (a few dozen bytes each beyond their characters)
+    reading = sum(
+        n * item if key == "X" else n * (2 * item + 64) for key, (n, item, _) in arrays.items()
+    )
+    return FileShape(rows, d, reading)
+
+
 # ----------------------------------------------------------------------------- npz
 
 
@@ -615,20 +812,28 @@ def read_npz(path: str | Path) -> Table:
     DataError, with a one-line message, for any problem.
     """
     path = Path(path)
-    if path.is_dir():
-        raise _fail(path, "is a folder, not a data file")
-    if not path.exists():
-        raise _fail(path, "no such file")
+    with _open(path) as f:
+        return _read_npz(f, path)
+
+
+NPZ_ARRAYS = ("X", "y", "feature_names")
+# what numpy.savez and savez_compressed write (stored, deflate), and what zipfile reads too
+NPZ_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
+def _npz_members(f: BinaryIO, path: Path) -> tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo]]:
+    """The zip members of the arrays nnlab reads (X, y, feature_names), checked from the
+    zip's directory alone: not encrypted, compressed in a way zipfile reads, .npy files.
+    DataError when the file is not a zip archive."""
     try:
-        is_zip = zipfile.is_zipfile(path)
-    except OSError as exc:
-        raise _fail(path, f"cannot be read: {exc.strerror or exc}") from None
-    if not is_zip:
-        try:
-            with path.open("rb") as f:
-                npy = f.read(6) == b"\x93NUMPY"
-        except OSError:
-            npy = False
+        is_zip = zipfile.is_zipfile(f)
+        f.seek(0)
+        npy = f.read(6) == b"\x93NUMPY"
+        f.seek(0)
+        archive = zipfile.ZipFile(f) if is_zip else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _fail(path, f"cannot be read as an .npz archive ({_kind(exc)})") from None
+    if archive is None:
         if npy:
             raise _fail(
                 path,
@@ -636,8 +841,36 @@ def read_npz(path: str | Path) -> Table:
                 "(numpy.savez(path, X=X, y=y))",
             )
         raise _fail(path, "is not an .npz archive (a zip file written by numpy.savez)")
+    members = {}
+    for info in archive.infolist():
+        key = info.filename.removesuffix(".npy")
+        if key not in NPZ_ARRAYS:
+            continue
+        if info.filename == key:  # numpy would read it whole, as bytes
+            raise _fail(path, f"member {key!r} is not a NumPy array (.npy) file")
+        if info.flag_bits & 0x1:
+            raise _fail(
+                path,
+                f"member {info.filename!r} is encrypted; nnlab reads archives without a "
+                "password (numpy.savez)",
+            )
+        if info.compress_type not in NPZ_COMPRESSION:
+            raise _fail(
+                path,
+                f"member {info.filename!r} uses zip compression method {info.compress_type}, "
+                "which is not supported (stored, deflate, bzip2, lzma; numpy.savez or "
+                "savez_compressed write these)",
+            )
+        members[key] = info
+    return archive, members
+
+
+def _read_npz(f: BinaryIO, path: Path) -> Table:
+    """:func:`read_npz` of the open file."""
+    _npz_members(f, path)
+    f.seek(0)
     try:
-        archive = np.load(path, allow_pickle=False)
+        archive = np.load(f, allow_pickle=False)
     except Exception as exc:  # a damaged zip directory, say
         raise _fail(path, f"cannot be read as an .npz archive ({_kind(exc)})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
