@@ -44,7 +44,13 @@ class Sweep:
     tables: list[str] = field(default_factory=list)  # markdown, one per table
 
     @property
+    def status(self) -> str:
+        """completed, or failed when a job failed (interrupted sweeps raise instead)."""
+        return self.state["status"]
+
+    @property
     def failed(self) -> dict[str, str]:
+        """Job id -> error, for every job that failed: empty when the sweep completed."""
         return {
             k: j.get("error") or ""
             for k, j in self.state["jobs"].items()
