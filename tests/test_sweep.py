@@ -434,3 +434,21 @@ def test_the_readme_python_snippet_says_when_sweep_jobs_failed(tmp_path, monkeyp
     assert "3 sweep jobs failed" in result.stderr, result.stderr
     sweep = next(f for f in folders if "-sweep-" in f.name)
     assert state_of(sweep)["status"] == "failed"
+
+
+def test_resuming_a_completed_sweep_says_so_and_leaves_its_folder_as_it_was(tmp_path):
+    """Before, it rewrote state.json's `updated` (the listed duration jumped from seconds to
+    the time since) and the summary, and said nothing."""
+    body = "  grid:\n    model.activation: [tanh, relu]\n"
+    small = ["-s", "train.iterations=200", "-s", "train.log_every=100"]
+    path = write_sweep(tmp_path, body)
+    first = nnlab("sweep", path, *small, "-q", "--runs-dir", tmp_path / "runs")
+    assert first.returncode == 0, first.stderr
+    folder = sweep_dir(first)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.*")}
+    time.sleep(1.1)  # a rewrite would show in state.json's seconds
+    again = nnlab("sweep", "--resume", folder, "-q")
+    assert again.returncode == 0, again.stderr
+    assert f"{folder}: nothing to resume: its 2 jobs completed" in again.stderr
+    assert again.stdout.strip() == str(folder)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.*")} == before

@@ -408,6 +408,10 @@ def run_sweep(
         for job in sweep.jobs:
             entry = state.jobs.setdefault(job.id, JobEntry(job.overrides))
             _adopt_finished_attempt(folder, entry)
+        if state.status == "completed" and _jobs_to_run(sweep, state) <= 0:
+            if warn is not None:  # and the folder is left as it was: its times too
+                warn(f"{folder}: nothing to resume: its {len(state.jobs)} jobs completed")
+            return Sweep(folder, state.data)
         # in memory so far: the folder is written only once the executor is up
         executor = make_executor(
             executor, jobs, address, cpus_per_job, _jobs_to_run(sweep, state), warn
