@@ -449,6 +449,6 @@ def test_resuming_a_completed_sweep_says_so_and_leaves_its_folder_as_it_was(tmp_
     time.sleep(1.1)  # a rewrite would show in state.json's seconds
     again = nnlab("sweep", "--resume", folder, "-q")
     assert again.returncode == 0, again.stderr
-    assert f"{folder}: nothing to resume: its 2 jobs completed" in again.stderr
+    assert f"{folder}: nothing to resume: the sweep completed (2 jobs)" in again.stderr
     assert again.stdout.strip() == str(folder)
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.*")} == before

@@ -410,7 +410,7 @@ def run_sweep(
             _adopt_finished_attempt(folder, entry)
         if state.status == "completed" and _jobs_to_run(sweep, state) <= 0:
             if warn is not None:  # and the folder is left as it was: its times too
-                warn(f"{folder}: nothing to resume: its {len(state.jobs)} jobs completed")
+                warn(f"{folder}: nothing to resume: the sweep completed ({len(state.jobs)} jobs)")
             return Sweep(folder, state.data)
         # in memory so far: the folder is written only once the executor is up
         executor = make_executor(
