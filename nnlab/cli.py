@@ -47,10 +47,12 @@ def cli() -> None:
 
 class _Progress:
     """A tqdm bar on stderr with rate and ETA (a new bar per epoch for the DCN); logged metric
-    rows are printed above it."""
+    rows are printed above it. When stderr is not a terminal (a file, a pipe, a log) there is
+    no bar, whose redrawn frames would land among the rows: the rows are plain lines."""
 
     def __init__(self, desc: str, quiet: bool):
         self.desc, self.quiet, self.bar = desc, quiet, None
+        self.drawn = not quiet and sys.stderr.isatty()
 
     def __call__(
         self,
@@ -60,7 +62,7 @@ class _Progress:
         unit: str = "it",
         postfix: str | None = None,
     ) -> None:
-        if self.quiet:
+        if not self.drawn:
             return
         label = f"{self.desc} {desc}" if desc else self.desc
         if self.bar is None or self.bar.desc != label:
@@ -355,7 +357,9 @@ def sweep(
         click.echo(str(exc.sweep.path))
         return EXIT_INTERRUPTED
     progress.close()
-    click.echo(sweep_summary_text(result))
+    text = sweep_summary_text(result)
+    if text:  # a resume with nothing to do has no tables to print
+        click.echo(text)
     click.echo(str(result.path))
     if result.failed:
         click.echo(

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import copy
 import difflib
-import math
 import os
 import pickle
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -256,7 +256,7 @@ def describe(opt: Option) -> str:
     if opt.choices:
         return "one of " + ", ".join(map(str, opt.choices)) + (" (or null)" if opt.nullable else "")
     noun = {
-        "str": "a string",
+        "str": "a non-empty string",
         "int": "an integer",
         "float": "a number",
         "bool": "true or false",
@@ -277,58 +277,126 @@ def describe(opt: Option) -> str:
     return noun
 
 
-def _in_bounds(opt: Option, x: float) -> bool:
-    if opt.low is not None and (x <= opt.low if opt.low_open else x < opt.low):
+# A config's values are JSON's: YAML reads them into these Python types, and a number with no
+# fractional part is an integer (100.0 is 100), as JSON Schema says; floats are finite.
+LARGEST = sys.float_info.max
+_COLUMN = {"anyOf": [{"type": "integer"}, {"type": "string", "minLength": 1}]}
+
+
+def _bounded(opt: Option, out: dict[str, Any], finite: bool = False) -> dict[str, Any]:
+    low, high = opt.low, opt.high
+    if finite:  # no number outside the floats' range (JSON has no infinity)
+        low, high = (-LARGEST if low is None else low), (LARGEST if high is None else high)
+    if low is not None:
+        out["exclusiveMinimum" if opt.low_open else "minimum"] = low
+    if high is not None:
+        out["exclusiveMaximum" if opt.high_open else "maximum"] = high
+    return out
+
+
+def value_schema(opt: Option) -> dict[str, Any]:
+    """The JSON Schema of one option's values (null included when it is nullable): what
+    `nnlab schema` writes for the key and what :func:`check_value` checks the value against,
+    so that an editor and nnlab accept the same values by construction."""
+    if opt.choices:
+        out = {"enum": list(opt.choices)}
+    elif opt.type in ("str", "bool"):
+        out = {"type": "string", "minLength": 1} if opt.type == "str" else {"type": "boolean"}
+    elif opt.type in ("int", "float"):
+        out = _bounded(opt, {"type": "integer" if opt.type == "int" else "number"},
+                       finite=opt.type == "float")  # fmt: skip
+    elif opt.type == "int_list":
+        out = {"type": "array", "items": _bounded(opt, {"type": "integer"}),
+               "minItems": opt.min_len}  # fmt: skip
+    elif opt.type == "size":
+        fraction = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+        out = {"anyOf": [{"type": "integer", "minimum": 0}, fraction]}
+    elif opt.type == "column":
+        out = copy.deepcopy(_COLUMN)
+    elif opt.type == "column_list":
+        out = {"type": "array", "items": copy.deepcopy(_COLUMN), "minItems": 1}
+    else:
+        raise ValueError(f"no JSON Schema for option type {opt.type!r}")
+    return {"anyOf": [out, {"type": "null"}]} if opt.nullable else out
+
+
+_TYPES = {
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: _is_int(v) or (isinstance(v, float) and v.is_integer()),
+    "number": lambda v: _is_int(v) or isinstance(v, float),
+    "string": lambda v: isinstance(v, str),
+    "array": lambda v: isinstance(v, list),
+}
+_BOUNDS = {
+    "minimum": lambda v, b: v >= b,
+    "exclusiveMinimum": lambda v, b: v > b,
+    "maximum": lambda v, b: v <= b,
+    "exclusiveMaximum": lambda v, b: v < b,
+}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON's equality: true is not 1, 1.0 is 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if _TYPES["number"](a) and _TYPES["number"](b):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def conforms(value: Any, schema: Mapping[str, Any]) -> bool:
+    """Whether a value meets a JSON Schema of the keywords :func:`value_schema` writes, read
+    as the JSON Schema specification reads them (a keyword it does not know is an error, never
+    a pass). NaN, which JSON cannot hold, fails every bound."""
+    unknown = set(schema) - {"anyOf", "enum", "type", "minLength", "minItems", "items", *_BOUNDS}
+    if unknown:
+        raise ValueError(f"conforms does not read {sorted(unknown)}")
+    if "anyOf" in schema:
+        return any(conforms(value, s) for s in schema["anyOf"])
+    if "enum" in schema:
+        return any(_same(value, c) for c in schema["enum"])
+    if not _TYPES[schema["type"]](value):
         return False
-    return not (opt.high is not None and (x >= opt.high if opt.high_open else x > opt.high))
+    if schema["type"] in ("integer", "number"):
+        return all(ok(value, schema[k]) for k, ok in _BOUNDS.items() if k in schema)
+    if schema["type"] == "string":
+        return len(value) >= schema.get("minLength", 0)
+    if schema["type"] == "array":
+        return len(value) >= schema.get("minItems", 0) and all(
+            conforms(v, schema["items"]) for v in value
+        )
+    return True
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _normal(opt: Option, value: Any) -> Any:
+    """A conforming value in the type the trainers read: a whole number written 100.0 as the
+    int 100, a count given to a float key as a float; a size's fraction stays a float."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, list):
+        return [_normal(opt, v) for v in value]
+    if opt.type == "float" or (opt.type == "size" and isinstance(value, float) and value < 1):
+        return float(value)
+    return int(value)
+
+
 def check_value(key: str, opt: Option, value: Any, for_kind: str = "") -> Any:
-    """Validate one value against its option; return it normalised (ints become floats...).
-    ``for_kind`` names the model kind in the message when the choices depend on it."""
-    if value is None and opt.nullable:
-        return None
-    ok = False
-    if opt.type == "str":
-        ok = isinstance(value, str) and value != ""
-    elif opt.type == "bool":
-        ok = isinstance(value, bool)
-    elif opt.type == "int":
-        ok = _is_int(value) and _in_bounds(opt, value)
-    elif opt.type == "float":
-        ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
-        ok = ok and _in_bounds(opt, value)
-        value = float(value) if ok else value
-    elif opt.type == "size":
-        ok = (_is_int(value) and value >= 0) or (isinstance(value, float) and 0 <= value < 1)
-    elif opt.type == "column":
-        ok = _is_int(value) or (isinstance(value, str) and value != "")
-    elif opt.type == "column_list":
-        ok = (
-            isinstance(value, list)
-            and len(value) >= 1
-            and all(_is_int(v) or (isinstance(v, str) and v != "") for v in value)
-        )
-    elif opt.type == "int_list":
-        ok = (
-            isinstance(value, list)
-            and len(value) >= opt.min_len
-            and all(_is_int(v) and _in_bounds(opt, v) for v in value)
-        )
-    if ok and opt.choices and value not in opt.choices:
-        close = difflib.get_close_matches(
-            str(value), [str(c) for c in opt.choices], n=1, cutoff=0.7
-        )
+    """Validate one value against its option's JSON Schema (:func:`value_schema`); return it
+    normalised (:func:`_normal`). ``for_kind`` names the model kind in the message when the
+    choices depend on it."""
+    if conforms(value, value_schema(opt)):
+        return copy.deepcopy(_normal(opt, value))
+    if opt.choices and isinstance(value, str) and value:
+        close = difflib.get_close_matches(value, [str(c) for c in opt.choices], n=1, cutoff=0.7)
         hint = f" (did you mean {close[0]}?)" if close else ""
         where = f" for model.kind {for_kind}" if for_kind else ""
         raise ConfigError(f"{key} must be {describe(opt)}{where}; got {shown(value)}{hint}")
-    if not ok:
-        raise ConfigError(f"{key} must be {describe(opt)}; got {shown(value)}")
-    return copy.deepcopy(value)
+    raise ConfigError(f"{key} must be {describe(opt)}; got {shown(value)}")
 
 
 def _flatten(raw: dict[str, Any], sections: set[str], prefix: str = "") -> dict[str, Any]:
@@ -376,18 +444,16 @@ def _sections(keys: Iterable[str]) -> set[str]:
     return {".".join(k.split(".")[:i]) for k in keys for i in range(1, k.count(".") + 1)}
 
 
-def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
-    """Validate a raw nested config and fill in every default.
-
-    Returns the fully resolved nested dict ``{"name", "seed", "data": {...}, ...}`` holding the
-    keys of its model kind — the form that is saved as config.yaml and that the trainers
-    read.
-    """
+def check_keys(raw: Any) -> tuple[str, dict[str, Any]]:
+    """The half of :func:`resolve` that the JSON Schema states too (nnlab.schema): the config
+    is a mapping, each section a mapping (or null), every key known to its model kind and
+    every value what its option allows. Returns the kind and the config as dotted keys, each
+    key's value checked and normalised or its default."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
-    from nnlab.models import check_loadable, get_kind
+    from nnlab.models import check_loadable
 
     schemas = _all_schemas()
     owners = _owners(schemas)
@@ -411,6 +477,21 @@ def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
         varies = len({schemas[k][key].choices for k in owners[key]}) > 1
         value = given[key] if key in given else opt.default_value()
         flat[key] = check_value(key, opt, value, kind if varies else "")
+    return kind, flat
+
+
+def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
+    """Validate a raw nested config and fill in every default.
+
+    Returns the fully resolved nested dict ``{"name", "seed", "data": {...}, ...}`` holding the
+    keys of its model kind — the form that is saved as config.yaml and that the trainers
+    read. Each key is checked on its own first (:func:`check_keys`), then the rules between
+    keys (the data set's test split, the kind's ``check_config``).
+    """
+    from nnlab.models import get_kind
+
+    kind, flat = check_keys(raw)
+    schema = schema_of(kind)
     if flat["name"] is None:
         flat["name"] = default_name
     if "data.test_size" in flat:

@@ -30,13 +30,15 @@ from typing import Any
 from nnlab.config import flatten
 from nnlab.errors import NnlabError
 from nnlab.index import records, signature
-from nnlab.metrics import COUNTERS, LISTED, is_result, metric_text, status_text
+from nnlab.metrics import COUNTERS, LISTED, ORDER, is_result, metric_text, status_text
 from nnlab.records import read_meta, read_metrics, read_state, read_summary
 from nnlab.yamlread import clip, parse_yaml, read_yaml_file
 
 DEFAULT_COLUMNS = ("started", "name", "kind", "status", "time", "results", "folder")
 WIDEST = {"name": 40, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
 OPERATORS = (">=", "<=", "!=", "==", "=", ">", "<", "~")
+SUMMARY_KEYS = ("n_params", "train_seconds", "images_per_second", "eval_seconds", "chance_acc",
+                "did_not_learn")  # fmt: skip
 ADDED = ("folder", "job")  # fields given to an entry as it is listed, not stored in the index
 SQL_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")  # keys the index's JSON paths can name as they are
 WHERE = re.compile(r"^\s*([^\s=!<>~]+)\s*(>=|<=|!=|==|=|>|<|~)\s*(.*?)\s*$")
@@ -66,14 +68,7 @@ def _run_fields(path: Path) -> dict[str, Any]:
         **final,
         **{f"best.{k}": v for k, v in (summary.get("best") or {}).items()},
     }  # fmt: skip
-    for key in (
-        "n_params",
-        "train_seconds",
-        "images_per_second",
-        "eval_seconds",
-        "chance_acc",
-        "did_not_learn",
-    ):
+    for key in SUMMARY_KEYS:
         if key in summary:
             fields[key] = summary[key]
     if meta.get("error"):
@@ -317,16 +312,28 @@ def _text(v: Any) -> str:
     return str(v)
 
 
+def possible_keys() -> set[str]:
+    """The keys any run or sweep could have, listed or not: every model kind's config keys,
+    the metrics and their best values, the summary's numbers and the listing's fields."""
+    from nnlab.config import known_keys
+
+    config = {k for k in known_keys() if k != "model.kind"}  # the `kind` field says it
+    best = {f"best.{m}" for m in ORDER if is_result(m)}
+    return config | best | {*ORDER, *SUMMARY_KEYS, *DEFAULT_COLUMNS, *ADDED, "host", "jobs"}
+
+
 def check_keys(entries: list[Entry], keys: Iterable[tuple[str, str]]) -> None:
     """Refuse a key that no entry has, naming the option it came from (``(option, key)``
-    pairs) and the closest keys there are."""
+    pairs) and the closest keys there are among those any run could have
+    (:func:`possible_keys`), not only the listed ones."""
     known: list[str] | None = None
     for option, key in keys:
         if key in DEFAULT_COLUMNS or any(has(e, key) for e in entries):
             continue
         if known is None:
-            known = sorted({k for e in entries for k in (*e["fields"], *(e.get("config") or {}))})
-        close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+            listed = {k for e in entries for k in (*e["fields"], *(e.get("config") or {}))}
+            known = sorted(listed | possible_keys())
+        close = difflib.get_close_matches(key, [k for k in known if k != key], n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise NnlabError(
             f"{option}: no run or sweep here has the key {clip(key)!r}{hint} (a key is a config "

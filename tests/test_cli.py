@@ -1,6 +1,13 @@
 """The real `nnlab` command: bad input, help, gradcheck."""
 
+import contextlib
+import fcntl
+import os
+import pty
+import struct
+import subprocess
 import sys
+import termios
 
 import pytest
 
@@ -153,3 +160,37 @@ def test_ci_runs_the_readme_test_command_and_the_quickstart_trains_moons_tanh():
     assert commands[0].endswith("nnlab train configs/moons_tanh.yaml")
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert commands[1] in ci
+
+
+MOONS_QUICK = ["-s", "train.iterations=6000", "-s", "train.log_every=2000"]
+
+
+def test_stderr_that_is_not_a_terminal_gets_plain_metric_rows_and_no_bar_frames(tmp_path):
+    result = nnlab("train", CONFIGS / "moons_tanh.yaml", *MOONS_QUICK, "--runs-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and "it/s" not in result.stderr, repr(result.stderr)
+    rows = result.stderr.splitlines()
+    assert len(rows) == 4 and all(r.startswith("step ") for r in rows), rows  # 0, 2000, 4000, end
+
+
+def test_a_terminal_still_gets_the_progress_bar_with_rate_and_eta(tmp_path):
+    """stderr a pseudo-terminal: the bar is drawn (its frames end in \\r), with its rate."""
+    main, tty = pty.openpty()
+    fcntl.ioctl(tty, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24 x 100
+    argv = [sys.executable, "-m", "nnlab", "train", CONFIGS / "moons_tanh.yaml", "--runs-dir",
+            tmp_path, "-s", "train.iterations=60000", "-s", "train.log_every=20000"]  # fmt: skip
+    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=tty)
+    os.close(tty)
+    seen = b""
+    try:
+        with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+            while chunk := os.read(main, 65536):
+                seen += chunk
+        assert proc.wait(timeout=300) == 0
+    finally:
+        os.close(main)
+        proc.kill()
+        proc.communicate()
+    text = seen.decode(errors="replace")
+    assert "\r" in text and "it/s" in text and "<" in text, text  # elapsed<remaining, rate
+    assert text.count("train_loss") == 4, text  # the rows are printed above the bar

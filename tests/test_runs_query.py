@@ -20,6 +20,7 @@ import nnlab
 from nnlab.cli import main
 from nnlab.index import NAME as INDEX
 from tests.conftest import CONFIGS
+from tests.conftest import nnlab as run_nnlab
 
 # folder: (started second, activation, epsilon, test_acc or None, status)
 RUNS = {
@@ -260,3 +261,23 @@ def test_a_sweep_folder_lists_its_jobs_last_attempts(capsys, runs_dir):
         {"job": "activation=tanh", "folder": "jobs/activation=tanh/attempt-2",
          "model.activation": "tanh"},
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("where", "meant"),
+    [
+        ("val_ac>0.5", "val_acc"),  # no listed run has a validation split
+        ("best.val_los<1", "best.val_loss"),
+        ("model.dropuot=0.5", "model.dropout"),  # a DCN key; only MLP runs are listed
+        ("train.stats_evry>1", "train.stats_every"),
+    ],
+)
+def test_where_suggests_any_key_a_run_could_have_not_only_the_listed_runs_keys(
+    runs_dir, where, meant
+):
+    result = run_nnlab("runs", "--runs-dir", runs_dir, "--where", where)
+    assert result.returncode == 2
+    assert f"did you mean {meant}" in result.stderr, result.stderr
+    # a key a run could have, that no listed run has, is refused without suggesting itself
+    exact = run_nnlab("runs", "--runs-dir", runs_dir, "--where", f"{meant}>0")
+    assert exact.returncode == 2 and f"did you mean {meant}" not in exact.stderr, exact.stderr

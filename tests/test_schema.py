@@ -1,14 +1,20 @@
 """`nnlab schema`: the config's JSON Schema, generated from the one schema, agrees with what
 nnlab itself accepts, and every shipped config carries it and validates against it."""
 
+import copy
 import json
+import math
+from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from nnlab.config import load_config
+from nnlab.config import Option, check_keys, load_config, resolve, schema_of
 from nnlab.errors import NnlabError
+from nnlab.schema import json_schema
 from tests.conftest import CONFIGS, nnlab
 
 LINE = "# yaml-language-server: $schema=nnlab.schema.json"
@@ -108,3 +114,133 @@ def test_one_kind_schema_refuses_the_other_kind_and_defaults_are_the_schema_defa
     bad = nnlab("schema", "--kind", "rnn")
     assert bad.returncode == 2
     assert "'rnn' is not a model kind; allowed: mlp, dcn" in bad.stderr
+
+
+# The property: for every config, the JSON Schema's verdict is nnlab's. Configs are generated
+# from the Options themselves — for every key of either kind, values of its type and of every
+# other type, on and past its bounds, whole numbers written as floats, empty strings, nulls —
+# with unknown keys, the other kind's keys and sections that are null or not sections.
+# Values are JSON's (NaN, which JSON cannot hold, is left out); rules between keys (Nesterov
+# needs momentum, ...) are nnlab's alone, so the schema is compared with check_keys, the half
+# of load_config it states, and whatever load_config accepts the schema accepts.
+SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(json_schema())
+KINDS = ("mlp", "dcn")
+JUNK = st.sampled_from(
+    [None, True, False, "", "x", "tanh", 0, 1, -1, 2, 0.5, 1.0, 2.0, 100.0, -3.0, 1e300,
+     2**40, 2**1100, float("inf"), float("-inf"), [], [1], [2, 3, 2], ["a"], {}, {"a": 1}]
+)  # fmt: skip
+NUMBERS = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.integers(-5, 5),
+    st.integers(-50, 50).map(float),  # whole numbers written as floats
+    st.floats(allow_nan=False),
+    st.floats(-2, 2, allow_nan=False),
+)
+
+
+def _near(opt: Option) -> st.SearchStrategy:
+    """Numbers on and beside the option's bounds, as ints and as floats."""
+    edges = [b for b in (opt.low, opt.high) if b is not None]
+    around = [e + d for e in edges for d in (-1, -1e-9, 0, 1e-9, 1)]
+    return st.sampled_from(around or [0]).flatmap(
+        lambda x: st.sampled_from([x, float(x), int(x) if math.isfinite(x) else x])
+    )
+
+
+def _values(opt: Option) -> st.SearchStrategy:
+    """Values for one option: of its own type (valid or not) and of any other."""
+    items = st.one_of(NUMBERS, _near(opt), st.text(max_size=3), JUNK)
+    own = {
+        "str": st.text(max_size=3),
+        "bool": st.booleans(),
+        "int": st.one_of(NUMBERS, _near(opt)),
+        "float": st.one_of(NUMBERS, _near(opt)),
+        "int_list": st.lists(st.one_of(_near(opt), st.integers(-3, 300), items), max_size=4),
+        "size": st.one_of(NUMBERS, st.floats(-0.5, 1.5, allow_nan=False)),
+        "column": st.one_of(st.integers(-5, 5), st.text(max_size=3), NUMBERS),
+        "column_list": st.lists(
+            st.one_of(st.integers(-5, 5), st.text(max_size=2), items), max_size=3
+        ),  # fmt: skip
+    }[opt.type]
+    choices = [st.sampled_from(opt.choices)] * 2 if opt.choices else []
+    return st.one_of(*choices, own, own, JUNK)
+
+
+def _set(cfg: dict, key: str, value) -> None:
+    node = cfg
+    *parents, leaf = key.split(".")
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[leaf] = value
+
+
+@st.composite
+def configs(draw) -> object:
+    if draw(st.integers(0, 40)) == 0:
+        return draw(st.sampled_from([None, [], "moons", 3]))  # not a mapping (or empty)
+    kind = draw(st.sampled_from(KINDS))
+    keys = {k: o for name in KINDS for k, o in schema_of(name).items()}
+    own = list(schema_of(kind))
+    others = sorted(set(keys) - set(own))  # keys of the other kind
+    cfg: dict = {}
+    given = draw(st.lists(st.sampled_from(own), max_size=6, unique=True))
+    for key in given:
+        _set(cfg, key, draw(_values(keys[key])))
+    kind_is = draw(st.sampled_from(["left out", "stated", "stated", "stated", "any value"]))
+    if kind_is == "stated" or (kind_is == "left out" and kind != "mlp"):
+        _set(cfg, "model.kind", kind)
+    elif kind_is == "any value":
+        _set(cfg, "model.kind", draw(_values(keys["model.kind"])))
+    extra = draw(st.sampled_from(["none"] * 6 + ["other kind", "unknown", "section"]))
+    if extra == "other kind":
+        _set(cfg, draw(st.sampled_from(others)), draw(_values(keys[draw(st.sampled_from(others))])))
+    elif extra == "unknown":
+        where = draw(st.sampled_from(["", "data.", "model.", "train.", "train.lr_decay."]))
+        _set(cfg, where + draw(st.sampled_from(["lr", "epochs", "x", "kind2"])), draw(JUNK))
+    elif extra == "section":
+        section = draw(st.sampled_from(["data", "model", "train", "train.lr_decay",
+                                        "train.early_stopping"]))  # fmt: skip
+        _set(cfg, section, draw(st.sampled_from([None, 5, "x", [], [1], {}, True])))
+    return cfg
+
+
+def _nnlab_accepts(check, cfg) -> bool:
+    try:
+        check(copy.deepcopy(cfg))
+    except NnlabError:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cfg=configs())
+def test_the_schema_and_the_loader_agree_on_every_generated_config(cfg):
+    schema_says = SCHEMA_VALIDATOR.is_valid(cfg)
+    keys_say = _nnlab_accepts(check_keys, cfg)
+    assert schema_says == keys_say, (cfg, schema_says, keys_say)
+    if _nnlab_accepts(resolve, cfg):  # load_config of a mapping
+        assert schema_says, cfg
+
+
+def test_a_whole_number_written_as_a_float_and_an_empty_name_are_judged_alike(tmp_path):
+    """Through the CLI: what `nnlab schema` prints and what `nnlab train` does agree on the
+    reviewer's two cases, the integer key given 100.0 (both take it, as 100) and the empty
+    name (both refuse it)."""
+    schema = json.loads(nnlab("schema").stdout)
+    whole = {**MLP, "train": {"iterations": 20.0, "log_every": 10.0}}
+    empty = {**MLP, "name": ""}
+    for cfg, ok in ((whole, True), (empty, False)):
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        result = nnlab("train", path, "--runs-dir", tmp_path / "runs")
+        assert _valid(schema, cfg) is ok, cfg
+        assert (result.returncode == 0) is ok, result.stderr
+        if ok:
+            run = Path(result.stdout.strip().splitlines()[-1])
+            saved = yaml.safe_load((run / "config.yaml").read_text())["train"]
+            assert saved["iterations"] == 20 and isinstance(saved["iterations"], int)
+        else:
+            refused = "name must be a non-empty string (or null); got ''"
+            assert refused in result.stderr, result.stderr

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from nnlab.errors import ConfigError
 from nnlab.stats import mean_ci
 from nnlab.sweeps import job_id, load_sweep, pivot_table
-from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, small_mnist
+from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, run_child, small_mnist
 
 
 def write_sweep(folder: Path, body: str, base: str = "moons_tanh.yaml") -> Path:
@@ -384,3 +385,70 @@ def test_a_table_says_what_its_spread_is_over(tmp_path):
     assert pooled.rows[1][1][0] == (
         f"{mean * 100:.2f} ± {sd * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"
     )
+
+
+def _readme_snippet() -> str:
+    """The README's Python API example, as a new user saves it to a script."""
+    readme = (CONFIGS.parent / "README.md").read_text()
+    section = readme.split("## Python API", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def _run_snippet(tmp_path: Path, monkeypatch, worker_site: str = "") -> tuple:
+    """Run the snippet as a script from a fresh folder holding the shipped configs;
+    ``worker_site`` is code that every sweep worker process (and only they) runs first."""
+    (tmp_path / "configs").symlink_to(CONFIGS)
+    script = tmp_path / "example.py"
+    script.write_text(_readme_snippet())
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        f'import sys\nif "spawn_main" in " ".join(sys.orig_argv):\n    {worker_site or "pass"}\n'
+    )
+    path = os.pathsep.join([str(site), str(CONFIGS.parent), os.environ.get("PYTHONPATH", "")])
+    monkeypatch.setenv("PYTHONPATH", path)
+    result = run_child([sys.executable, script], cwd=tmp_path)
+    return result, sorted((tmp_path / "runs").iterdir())
+
+
+def test_the_readme_python_snippet_runs_as_written_as_a_script(tmp_path, monkeypatch):
+    """No `if __name__ == "__main__":` guard needed: the sweep's worker processes never run
+    the caller's script again (before, every worker re-ran it — trained again, then failed to
+    start a sweep — so every job failed, and the script still exited 0)."""
+    result, folders = _run_snippet(tmp_path, monkeypatch)
+    assert result.returncode == 0, result.stderr
+    runs = [f for f in folders if "-sweep-" not in f.name]
+    sweeps = [f for f in folders if "-sweep-" in f.name]
+    assert len(runs) == 1 and len(sweeps) == 1, folders  # the script's run trained once
+    state = state_of(sweeps[0])
+    assert state["status"] == "completed"
+    assert {j["status"] for j in state["jobs"].values()} == {"completed"}
+
+
+def test_the_readme_python_snippet_says_when_sweep_jobs_failed(tmp_path, monkeypatch):
+    """A library sweep whose jobs failed says so: Sweep.failed, which the snippet checks, so
+    the script exits non-zero naming the jobs (each worker here is given too little memory)."""
+    limit = 'import os; os.environ["NNLAB_MAX_MEMORY_GB"] = "0.000001"'
+    result, folders = _run_snippet(tmp_path, monkeypatch, worker_site=limit)
+    assert result.returncode != 0
+    assert "3 sweep jobs failed" in result.stderr, result.stderr
+    sweep = next(f for f in folders if "-sweep-" in f.name)
+    assert state_of(sweep)["status"] == "failed"
+
+
+def test_resuming_a_completed_sweep_says_so_and_leaves_its_folder_as_it_was(tmp_path):
+    """Before, it rewrote state.json's `updated` (the listed duration jumped from seconds to
+    the time since) and the summary, and said nothing."""
+    body = "  grid:\n    model.activation: [tanh, relu]\n"
+    small = ["-s", "train.iterations=200", "-s", "train.log_every=100"]
+    path = write_sweep(tmp_path, body)
+    first = nnlab("sweep", path, *small, "-q", "--runs-dir", tmp_path / "runs")
+    assert first.returncode == 0, first.stderr
+    folder = sweep_dir(first)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.*")}
+    time.sleep(1.1)  # a rewrite would show in state.json's seconds
+    again = nnlab("sweep", "--resume", folder, "-q")
+    assert again.returncode == 0, again.stderr
+    assert f"{folder}: nothing to resume: the sweep completed (2 jobs)" in again.stderr
+    assert again.stdout.strip() == str(folder)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.*")} == before

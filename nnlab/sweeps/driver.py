@@ -44,7 +44,13 @@ class Sweep:
     tables: list[str] = field(default_factory=list)  # markdown, one per table
 
     @property
+    def status(self) -> str:
+        """completed, or failed when a job failed (interrupted sweeps raise instead)."""
+        return self.state["status"]
+
+    @property
     def failed(self) -> dict[str, str]:
+        """Job id -> error, for every job that failed: empty when the sweep completed."""
         return {
             k: j.get("error") or ""
             for k, j in self.state["jobs"].items()
@@ -409,6 +415,10 @@ def run_sweep(
         for job in sweep.jobs:
             entry = state.jobs.setdefault(job.id, JobEntry(job.overrides))
             _adopt_finished_attempt(folder, entry)
+        if state.status == "completed" and _jobs_to_run(sweep, state) <= 0:
+            if warn is not None:  # and the folder is left as it was: its times too
+                warn(f"{folder}: nothing to resume: the sweep completed ({len(state.jobs)} jobs)")
+            return Sweep(folder, state.data)
         # in memory so far: the folder is written only once the executor is up
         executor = make_executor(
             executor, jobs, address, cpus_per_job, _jobs_to_run(sweep, state), warn

@@ -14,7 +14,9 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import sys
 import traceback
+import types
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,6 +174,22 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
             return
 
 
+@contextlib.contextmanager
+def _callers_script_unseen() -> Any:
+    """While a worker process starts, hide the caller's ``__main__`` from multiprocessing:
+    a spawned child otherwise runs the parent's script again (as ``__mp_main__``) before its
+    task, and a user's script without an ``if __name__ == "__main__":`` guard — the README's
+    Python example saved as a file — would train and start a sweep again in every worker.
+    A worker needs nothing from the script: its target and tasks are nnlab's own."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 def capped(asked: int, *limits: int | None) -> int:
     """How many tasks to run at once: ``asked``, but at least 1 and at most each limit that is
     known (the jobs there are to run, the cores) — a slot beyond the jobs never runs anything,
@@ -208,7 +226,8 @@ class LocalExecutor(Executor):
         proc = self._ctx.Process(
             target=_worker, args=(inbox, self._outbox, self.threads), daemon=True
         )
-        proc.start()
+        with _callers_script_unseen():
+            proc.start()
         worker = {"proc": proc, "inbox": inbox, "task": None}
         self._workers.append(worker)
         return worker
