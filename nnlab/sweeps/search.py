@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.bounds import check_memory
-from nnlab.config import clip, load_config, shown
+from nnlab.config import (
+    PATH_KEYS,
+    anchor_overrides,
+    check_value,
+    clip,
+    load_config,
+    schema_of,
+    shown,
+)
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.sweeps.state import DONE
 
@@ -124,10 +132,20 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
+PATH_PARAMS = tuple(f"{section}.{key}" for section, key in PATH_KEYS)
+RANGE_PROBES = 16  # values between low and high checked against the key's option
+
+
+def _param(
+    key: str, raw: Any, where: str, base_cfg: dict[str, Any], anchor: Path | None = None
+) -> Param:
     """One ``params:`` entry, checked: its form, its bounds, and that the base config accepts
     its values, within the memory limit (so a trial can never be an invalid config; a size
-    between the bounds needs no more memory than the larger bound)."""
+    between the bounds needs no more memory than the larger bound). A range must also suit
+    its key's type (an integer key takes integer low, high and step) and stay inside the
+    key's bounds everywhere between low and high (:func:`_check_range`). File names among
+    the choices (``data.path``) are made absolute against ``anchor``, the sweep file's
+    folder, as a grid's values are."""
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{where}.{key} must be {{low, high[, log, step]}} or {{choices: [...]}}, "
@@ -138,6 +156,8 @@ def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
         choices = raw["choices"]
         if extra or not isinstance(choices, list) or not choices:
             raise ConfigError(f"{where}.{key}: choices must be a non-empty list, alone")
+        if key in PATH_PARAMS and anchor is not None:  # relative to the sweep file
+            choices = [anchor_overrides({key: c}, anchor)[key] for c in choices]
         param = Param(key, "choice", choices=list(choices))
         values = choices
     else:
@@ -168,7 +188,47 @@ def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
             raise ConfigError(
                 f"{where}.{key}: the value {shown(value)} is refused: {exc}"
             ) from None
+    if param.kind != "choice":
+        _check_range(param, where, base_cfg)
     return param
+
+
+def _probes(param: Param) -> list[float]:
+    """Values between a range's low and high as Optuna could sample them (on the step, whole
+    numbers for an integer range, spread on a log scale for a log range)."""
+    low, high, out = param.low, param.high, []
+    for k in range(1, RANGE_PROBES):
+        t = k / RANGE_PROBES
+        x = low * (high / low) ** t if param.log else low + (high - low) * t
+        if param.step:
+            x = low + round((x - low) / param.step) * param.step
+        x = min(max(x, low), high)
+        out.append(int(round(x)) if param.kind == "int" else x)
+    return out
+
+
+def _check_range(param: Param, where: str, base_cfg: dict[str, Any]) -> None:
+    """A range refused unless every value in it is one its key takes: an integer key needs
+    integer low, high and step (a fractional step or bound would sample 150.5 iterations),
+    and the values between the bounds must be inside the key's bounds too (a size key takes
+    fractions below 1 or whole counts, not 1.5)."""
+    key = param.key
+    opt = schema_of(base_cfg["model"]["kind"]).get(key)
+    if opt is None:
+        return
+    if opt.type == "int" and param.kind != "int":
+        raise ConfigError(
+            f"{where}.{key} is an integer key: low, high and step must be integers; got "
+            f"{shown(param.to_json())}"
+        )
+    for value in _probes(param):
+        try:
+            check_value(key, opt, value)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{where}.{key}: the range {shown(param.to_json())} crosses the key's bounds: "
+                f"the value {shown(value)} between low and high is refused: {exc}"
+            ) from None
 
 
 def parse_search(
@@ -229,7 +289,7 @@ def parse_search(
     params = {}
     for key, spec in raw_params.items():
         check_key(key, f"{path}: sweep.params")
-        params[key] = _param(key, spec, f"{path}: sweep.params", base_cfg)
+        params[key] = _param(key, spec, f"{path}: sweep.params", base_cfg, path.parent)
     if confirm is not None and "seed" in params:
         raise ConfigError(
             f"{where}.confirm runs the finalists on fresh seeds: leave seed out of sweep.params"
@@ -495,7 +555,7 @@ def trial_records(sweep, state) -> list:
              if s in statuses),
             "completed",
         )  # fmt: skip
-        params = {k: v for k, v in entries[0].overrides.items() if k != "seed"}
+        params = _trial_params(sweep, entries[0].overrides)
         record = TrialRecord(number, params, status, None)
         record.did_not_learn = any(e.did_not_learn for e in entries)
         if status == "completed":
@@ -511,6 +571,13 @@ def trial_records(sweep, state) -> list:
             record.value = sum(values) / len(values) if values else None
         records.append(record)
     return records
+
+
+def _trial_params(sweep, overrides: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters from one of its jobs' overrides: the searched keys (``seed``
+    among them when it is searched), without the seed that sweep.seeds adds."""
+    searched = "seed" in sweep.search.params
+    return {k: v for k, v in overrides.items() if k != "seed" or searched}
 
 
 def trial_seeds(sweep) -> list[int]:
@@ -746,7 +813,7 @@ def write_search_results(folder: Path, sweep, state) -> str:
     elif best is not None:  # the best trial, as its first run ran
         seed = trial_seeds(sweep)[0]
         job_id = trial_job_id(best.number, seed if sweep.seeds else None)
-        params = best.params | {"seed": seed}
+        params = {"seed": seed} | best.params  # a searched seed is the trial's own
     if chosen is not None or best is not None:
         entry = state.jobs.get(job_id)
         ran = folder / entry.run / "config.yaml" if entry and entry.run else None
