@@ -270,6 +270,11 @@ class Scheduler:
         """A search: ask for the next trial's jobs when the queue is empty."""
         if self.source is not None and not self.queue and not self.stop and self.source.more():
             for job in self.source.next_jobs():
+                if job.id in self.state.jobs:  # never write over a recorded job's result
+                    raise NnlabError(
+                        f"{self.folder}: the study handed out {job.id} again, which state.json "
+                        "already records; the search journal does not match state.json"
+                    )
                 self.sweep.jobs.append(job)
                 self.by_id[job.id] = job
                 self.state.jobs[job.id] = JobEntry(job.overrides)
@@ -398,6 +403,9 @@ def run_sweep(
                 + "); use --force to resume anyway"
             )
         if sweep.search is not None:  # its jobs so far are the trials in state.json
+            from nnlab.sweeps.search import JOURNAL, repair_journal
+
+            repair_journal(folder / JOURNAL)  # a damaged study is refused before any write
             sweep.jobs = [_job(sweep, k, e.overrides) for k, e in state.jobs.items()]
         for job in sweep.jobs:
             entry = state.jobs.setdefault(job.id, JobEntry(job.overrides))

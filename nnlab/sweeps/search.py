@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -351,6 +352,49 @@ def _sampler(spec: SearchSpec, number: int):
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.startup_trials)
 
 
+def _record(line: bytes) -> bool:
+    """Whether one line of the journal is a record Optuna wrote (a JSON object with its
+    operation code)."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and isinstance(value.get("op_code"), int)
+
+
+def repair_journal(path: Path) -> int:
+    """Make the journal end on its last whole record: a sweep killed while Optuna wrote (or
+    a disk that filled) leaves a cut or garbled tail, which Optuna would append onto and
+    then fail to read. Returns the bytes cut off. A damaged record followed by whole ones
+    is not a cut tail: NnlabError (one line, naming the file and line)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise NnlabError(f"{path}: cannot read the search journal ({exc.strerror})") from None
+    lines = data.split(b"\n")  # the last piece: what follows the last newline ("" if none)
+    bad, end = None, 0
+    for number, line in enumerate(lines[:-1], start=1):
+        if _record(line):
+            if bad is not None:
+                raise NnlabError(
+                    f"{path}: line {bad} is not a journal record, yet whole records follow "
+                    "it: the study cannot be read. Move the file away and resume: the study "
+                    "is rebuilt from state.json"
+                )
+            end += len(line) + 1
+        elif bad is None:
+            bad = number
+    if end == len(data):
+        return 0
+    with open(path, "r+b") as f:
+        f.truncate(end)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(data) - end
+
+
 class Study:
     """The search's Optuna study, kept in the sweep folder's journal file."""
 
@@ -363,6 +407,7 @@ class Study:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.spec = spec
+        self.repaired = repair_journal(folder / JOURNAL)  # bytes of a cut tail removed
         storage = JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
         self.study = optuna.create_study(
             study_name="nnlab",
@@ -383,6 +428,25 @@ class Study:
         trial = self.study.ask(self.distributions)
         params = {k: _decode(self.spec.params[k], v) for k, v in trial.params.items()}
         return trial.number, params
+
+    def add(self, params: dict[str, Any] | None, value: float | None, state: str) -> int:
+        """Add a trial the journal lost, as state.json recorded it: its parameters (None:
+        a number no job recorded, added as failed) and its result (``state`` is complete,
+        pruned, fail or running — a running one is run again and told later)."""
+        from optuna.trial import TrialState, create_trial
+
+        states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
+                  "fail": TrialState.FAIL, "running": TrialState.RUNNING}  # fmt: skip
+        if state == "complete" and (value is None or not math.isfinite(value)):
+            state, value = "fail", None
+        known = params is not None
+        trial = create_trial(
+            params={k: _encode(v) for k, v in params.items()} if known else {},
+            distributions={k: self.distributions[k] for k in params} if known else {},
+            value=value if state == "complete" else None,
+            state=states[state],
+        )
+        return self.study._storage.create_new_trial(self.study._study_id, template_trial=trial)
 
     def tell(self, number: int, value: float | None, state: str) -> None:
         """End a trial: ``state`` is complete, pruned or fail."""
@@ -429,6 +493,7 @@ class TrialSource:
         for job_id in state.jobs:  # a resumed search: its trials so far
             if not is_confirmation(job_id):
                 self.jobs_of.setdefault(trial_number(job_id), []).append(job_id)
+        self.reconcile()
 
     def report_for(self, job_id: str) -> dict[str, Any] | None:
         """What a trial's job reports under a pruner (its first seed's job only: the
@@ -506,6 +571,49 @@ class TrialSource:
         self.jobs_of[number] = [j.id for j in jobs]
         return jobs
 
+    def reconcile(self) -> None:
+        """Make the study agree with state.json, which records every job's result first:
+        trials the journal lost (a cut tail, a deleted file) are added back as state.json
+        has them, and trials whose jobs all ended — a job that finished while the driver was
+        dead is adopted on resume — are told their result, so that TPE models every result
+        and no completed trial is asked for again under its number."""
+        known = len(self.study.trials())
+        for number in range(known, max(self.jobs_of, default=-1) + 1):
+            ids = self.jobs_of.get(number)
+            if ids is None:
+                self.study.add(None, None, "fail")
+                continue
+            params = {
+                k: v for k, v in self.state.jobs[ids[0]].overrides.items() if k in self.spec.params
+            }
+            value, state = self._verdict(number) or (None, "running")
+            try:
+                self.study.add(params, value, state)
+            except ValueError:  # values outside the space (resumed with --force): a number
+                self.study.add(None, None, "fail")  # kept, its jobs' results in state.json
+        for number in self.unfinished():
+            if number in self.jobs_of and self._verdict(number) is not None:
+                self.study.tell(number, *self._verdict(number))
+
+    def _verdict(self, number: int) -> tuple[float | None, str] | None:
+        """What to tell the study of trial ``number`` from its jobs in state.json: (value,
+        state) once every job has a result, None while one is to run (again)."""
+        entries = [self.state.jobs[j] for j in self.jobs_of.get(number, [])]
+        if not entries or any(e.status not in DONE for e in entries):
+            return None
+        return self._result(entries)
+
+    def _result(self, entries: list) -> tuple[float | None, str]:
+        """A trial's result from its ended jobs: the mean of the metric over its seeds when
+        all completed; pruned when some were pruned and the others completed; else fail."""
+        statuses = {e.status for e in entries}
+        if statuses <= {"completed"}:
+            values = [e.final.get(self.spec.metric) for e in entries]
+            if all(v is not None for v in values):
+                return sum(values) / len(values), "complete"
+        pruned = "pruned" in statuses and statuses <= {"completed", "pruned"}
+        return None, "pruned" if pruned else "fail"
+
     def unfinished(self) -> list[int]:
         """Trials the study still has running (a resumed sweep runs their jobs again)."""
         from optuna.trial import TrialState
@@ -523,14 +631,7 @@ class TrialSource:
             return
         if number not in self.unfinished():
             return
-        statuses = {e.status for e in entries}
-        if statuses <= {"completed"}:
-            values = [e.final.get(self.spec.metric) for e in entries]
-            if all(v is not None for v in values):
-                self.study.tell(number, sum(values) / len(values), "complete")
-                return
-        state = "pruned" if "pruned" in statuses and statuses <= {"completed", "pruned"} else "fail"
-        self.study.tell(number, None, state)
+        self.study.tell(number, *self._result(entries))
 
 
 # -- results -------------------------------------------------------------------------------------
