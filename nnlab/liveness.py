@@ -181,12 +181,18 @@ class FolderLock:
         except OSError:  # no locks here: liveness falls back on pid and heartbeat
             os.close(fd)
             return self
-        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n"
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, record.encode(), 0)
         self._fd = fd
         return self
+
+    def name_holder(self) -> None:
+        """Write this process's pid and host into the lock file: done when the holder first
+        writes to the folder, so that a resume refused before that changes no file."""
+        if self._fd is None:
+            return
+        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n"
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, record.encode(), 0)
 
     def release(self) -> None:
         if self._fd is not None:
@@ -200,12 +206,21 @@ class FolderLock:
         self.release()
 
 
-def _lock_holder(fd: int) -> str:
-    """Who holds the lock, as the lock file names it: 'pid N on host H'."""
-    try:
-        record = json.loads(os.pread(fd, 4096, 0) or b"{}")
-    except (OSError, ValueError):
-        record = {}
-    if isinstance(record, dict) and isinstance(record.get("pid"), int):
-        return f"pid {record['pid']} on host {record.get('host')}"
-    return "another process holds its lock"
+def _lock_holder(fd: int, wait: float = 5.0) -> str:
+    """Who holds the lock, as the lock file names it: 'pid N on host H'. A holder names
+    itself once it has checked the folder, so a file that still names a process that is gone
+    (or none) is read again for up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            record = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except (OSError, ValueError):
+            record = {}
+        pid = record.get("pid") if isinstance(record, dict) else None
+        if isinstance(pid, int) and pid > 0:
+            owner = Owner(pid, str(record.get("host")), None)
+            if owner.alive() is not False or time.monotonic() > deadline:
+                return f"pid {pid} on host {owner.host}"
+        elif time.monotonic() > deadline:
+            return "another process holds its lock"
+        time.sleep(0.1)

@@ -412,8 +412,9 @@ def _run_sweep(
     """:func:`run_sweep`, the folder's lock held in ``held``."""
     if resume is not None:
         folder = Path(resume)
+        lock = FolderLock(folder)
         if (folder / "state.json").is_file():  # one driver per sweep folder: wait for none
-            held.enter_context(FolderLock(folder))
+            held.enter_context(lock)
         saved, _, state = open_sweep_folder(folder)
         refuse_if_alive(state.to_json(), folder, "resume it")
         if sweep_file is None:
@@ -439,6 +440,7 @@ def _run_sweep(
         executor = make_executor(
             executor, jobs, address, cpus_per_job, _jobs_to_run(sweep, state), warn
         )
+        lock.name_holder()  # the first write: a refused resume changes no file
         state.claim()
     else:
         sweep = load_sweep(sweep_file, overrides)
@@ -447,7 +449,7 @@ def _run_sweep(
         record = sweep.resolved()
         record["sweep"]["file"] = str(Path(sweep_file).resolve())
         atomic_write_text(folder / "sweep.yaml", yaml.safe_dump(record, sort_keys=False))
-        held.enter_context(FolderLock(folder))
+        held.enter_context(FolderLock(folder)).name_holder()
         (folder / "jobs").mkdir()
         state = SweepState.new(folder, sweep)
         state.claim()
