@@ -146,3 +146,81 @@ class Heartbeat:
         self._thread.join()
         with contextlib.suppress(OSError):
             self.path.unlink(missing_ok=True)
+
+
+LOCK = "driver.lock"  # the file in a sweep folder that its one driver holds locked
+
+
+class FolderLock:
+    """One process at a time in a folder: an exclusive ``flock`` on ``folder/driver.lock``,
+    which names the holder (pid, host). The kernel releases the lock when the process ends,
+    however it ends (kill -9 included), so a stale lock recovers by itself; the file stays.
+    A second taker gets NnlabError naming the holder. Where the file system cannot lock
+    (no fcntl, a network mount without locks) the lock is skipped: the pid and heartbeat
+    checks (:func:`refuse_if_alive`) remain."""
+
+    def __init__(self, folder: Path, what: str = "resume it"):
+        self.folder, self.path, self.what = Path(folder), Path(folder) / LOCK, what
+        self._fd: int | None = None
+
+    def acquire(self) -> FolderLock:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise NnlabError(
+                f"{self.folder} is still running ({holder}); {self.what} only once that "
+                "process has ended (stop it, or wait for it)"
+            ) from None
+        except OSError:  # no locks here: liveness falls back on pid and heartbeat
+            os.close(fd)
+            return self
+        self._fd = fd
+        return self
+
+    def name_holder(self) -> None:
+        """Write this process's pid and host into the lock file: done when the holder first
+        writes to the folder, so that a resume refused before that changes no file."""
+        if self._fd is None:
+            return
+        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n"
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, record.encode(), 0)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file drops the lock
+            self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _lock_holder(fd: int, wait: float = 5.0) -> str:
+    """Who holds the lock, as the lock file names it: 'pid N on host H'. A holder names
+    itself once it has checked the folder, so a file that still names a process that is gone
+    (or none) is read again for up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            record = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except (OSError, ValueError):
+            record = {}
+        pid = record.get("pid") if isinstance(record, dict) else None
+        if isinstance(pid, int) and pid > 0:
+            owner = Owner(pid, str(record.get("host")), None)
+            if owner.alive() is not False or time.monotonic() > deadline:
+                return f"pid {pid} on host {owner.host}"
+        elif time.monotonic() > deadline:
+            return "another process holds its lock"
+        time.sleep(0.1)

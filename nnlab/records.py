@@ -269,6 +269,9 @@ STATE = Record(
         "status": one_of(SWEEP_STATUSES),
         "jobs": Record("a mapping of job ids to jobs", rest=JOB, bracket=True),
         "plot_error": nullable(TEXT),
+        "pid": nullable(COUNT),  # the driver that last ran it, and its host
+        "host": nullable(TEXT),
+        "error": nullable(TEXT),  # why the sweep stopped, when an error ended it
     },
     required=("name", "created", "updated", "status", "jobs"),
 )

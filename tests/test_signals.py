@@ -163,12 +163,18 @@ def test_resume_refuses_a_run_that_is_still_training_and_takes_over_a_dead_one(t
         assert _meta(run)["status"] == "running" and "resumed" in _meta(run)
 
 
-def test_sweep_resume_refuses_a_sweep_that_is_still_running(tmp_path):
-    path = tmp_path / "s.yaml"
+def two_job_sweep(folder: Path, name: str) -> Path:
+    """A sweep file of two moons jobs (tanh, relu), named ``name``."""
+    path = folder / "s.yaml"
     path.write_text(
-        f"sweep:\n  name: live\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        f"sweep:\n  name: {name}\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
         "  grid:\n    model.activation: [tanh, relu]\n"
     )
+    return path
+
+
+def test_sweep_resume_refuses_a_sweep_that_is_still_running(tmp_path):
+    path = two_job_sweep(tmp_path, "live")
     runs = tmp_path / "runs"
     with nnlab_process("sweep", path, "-q", "--jobs", "1", "--runs-dir", runs, *LONG) as proc:
         _wait_for(lambda: _first_rows(runs, "*/jobs/*/*/metrics.csv"), proc, "a job's rows")

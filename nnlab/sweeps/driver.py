@@ -8,6 +8,7 @@ so a sweep killed at any moment resumes where it stopped, and no attempt folder 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import yaml
 from nnlab.config import flatten, load_config
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_text
-from nnlab.liveness import Heartbeat, refuse_if_alive
+from nnlab.liveness import FolderLock, Heartbeat, refuse_if_alive
 from nnlab.records import RecordError, key_text, read_sweep_record, resolved_config
 from nnlab.runs import RUNS_DIR, create_run_dir, load_run, result_row
 from nnlab.sweeps.executors import Executor, LocalExecutor, Outcome, Task
@@ -56,6 +57,12 @@ class Sweep:
             for k, j in self.state["jobs"].items()
             if j["status"] == "failed"
         }
+
+
+class SweepStopped(NnlabError):
+    """An unexpected error ended a sweep; state.json marks it failed, with the error."""
+
+    exit_code = 1
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -280,6 +287,11 @@ class Scheduler:
         """A search: ask for the next trial's jobs when the queue is empty."""
         if self.source is not None and not self.queue and not self.stop and self.source.more():
             for job in self.source.next_jobs():
+                if job.id in self.state.jobs:  # never write over a recorded job's result
+                    raise NnlabError(
+                        f"{self.folder}: the study handed out {job.id} again, which state.json "
+                        "already records; the search journal does not match state.json"
+                    )
                 self.sweep.jobs.append(job)
                 self.by_id[job.id] = job
                 self.state.jobs[job.id] = JobEntry(job.overrides)
@@ -317,6 +329,10 @@ class Scheduler:
             self._finish_all(executor.shutdown(cancel=True))
             self._interrupt_running("interrupted by the user")
             return True
+        except BaseException:  # an error: stop the workers; the driver marks the sweep
+            with contextlib.suppress(Exception):
+                executor.shutdown(cancel=True)
+            raise
 
 
 # -- the entry point -----------------------------------------------------------------------------
@@ -392,13 +408,28 @@ def run_sweep(
     marked running. Never more run at once than there are jobs left, nor, locally, than the
     cores; ``warn(message)`` is told when ``jobs`` asked for more than the cores.
     """
+    with contextlib.ExitStack() as held:  # the folder's lock, released on the way out
+        return _run_sweep(
+            sweep_file, overrides, runs_dir, jobs, executor, resume, force, fail_fast,
+            retries, progress, on_job, address, cpus_per_job, warn, held,
+        )  # fmt: skip
+
+
+def _run_sweep(
+    sweep_file, overrides, runs_dir, jobs, executor, resume, force, fail_fast, retries,
+    progress, on_job, address, cpus_per_job, warn, held: contextlib.ExitStack,
+) -> Sweep:  # fmt: skip
+    """:func:`run_sweep`, the folder's lock held in ``held``."""
     if resume is not None:
         folder = Path(resume)
+        lock = FolderLock(folder)
+        if (folder / "state.json").is_file():  # one driver per sweep folder: wait for none
+            held.enter_context(lock)
         saved, recorded, state = open_sweep_folder(folder)
         # the recorded base as today's nnlab resolves it: a key added since (train.threads)
         # takes its default on both sides instead of reading as a change
         saved = {**saved, "base_config": recorded.base_config}
-        refuse_if_alive({"status": state.status}, folder, "resume it")
+        refuse_if_alive(state.to_json(), folder, "resume it")
         if sweep_file is None:
             sweep_file = saved["sweep"]["file"]
             overrides = overrides or saved["sweep"]["overrides"]
@@ -411,6 +442,9 @@ def run_sweep(
                 + "); use --force to resume anyway"
             )
         if sweep.search is not None:  # its jobs so far are the trials in state.json
+            from nnlab.sweeps.search import JOURNAL, repair_journal
+
+            repair_journal(folder / JOURNAL)  # a damaged study is refused before any write
             sweep.jobs = [_job(sweep, k, e.overrides) for k, e in state.jobs.items()]
         for job in sweep.jobs:
             entry = state.jobs.setdefault(job.id, JobEntry(job.overrides))
@@ -423,8 +457,8 @@ def run_sweep(
         executor = make_executor(
             executor, jobs, address, cpus_per_job, _jobs_to_run(sweep, state), warn
         )
-        state.status = "running"
-        state.save()
+        lock.name_holder()  # the first write: a refused resume changes no file
+        state.claim()
     else:
         sweep = load_sweep(sweep_file, overrides)
         executor = make_executor(executor, jobs, address, cpus_per_job, _jobs_to_run(sweep), warn)
@@ -432,11 +466,37 @@ def run_sweep(
         record = sweep.resolved()
         record["sweep"]["file"] = str(Path(sweep_file).resolve())
         atomic_write_text(folder / "sweep.yaml", yaml.safe_dump(record, sort_keys=False))
+        held.enter_context(FolderLock(folder)).name_holder()
         (folder / "jobs").mkdir()
         state = SweepState.new(folder, sweep)
+        state.claim()
 
     with Heartbeat(folder):  # a resume or `nnlab runs` can tell that this sweep lives
-        return _run_jobs(sweep, state, folder, executor, fail_fast, retries, progress, on_job)
+        try:
+            return _run_jobs(sweep, state, folder, executor, fail_fast, retries, progress, on_job)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # never left `running`: say how it ended
+            return _stopped(state, folder, exc)
+
+
+def _stopped(state: SweepState, folder: Path, exc: BaseException):
+    """An error ended the sweep: its jobs still marked running are interrupted, the sweep
+    is marked failed with the error in state.json, and the error is raised again (an
+    NnlabError as it is, anything else as :class:`SweepStopped`, one line)."""
+    text = str(exc) if isinstance(exc, NnlabError) else f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split()) or type(exc).__name__
+    for entry in state.jobs.values():  # a job that finished keeps its result
+        _adopt_finished_attempt(folder, entry)
+    state.status, state.error = "failed", text
+    with contextlib.suppress(OSError):  # a disk that refuses it: the pid still tells
+        state.save()
+    if isinstance(exc, NnlabError):
+        raise exc
+    raise SweepStopped(
+        f"{folder}: the sweep stopped: {text}; it is marked failed (completed jobs are kept: "
+        f"nnlab sweep --resume {folder} runs the rest)"
+    ) from exc
 
 
 def _run_jobs(

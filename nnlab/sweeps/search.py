@@ -19,13 +19,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nnlab.bounds import check_memory
-from nnlab.config import clip, load_config, shown
+from nnlab.config import (
+    PATH_KEYS,
+    anchor_overrides,
+    check_value,
+    clip,
+    load_config,
+    schema_of,
+    shown,
+)
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.sweeps.state import DONE
 
@@ -124,10 +133,20 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
+PATH_PARAMS = tuple(f"{section}.{key}" for section, key in PATH_KEYS)
+RANGE_PROBES = 16  # values between low and high checked against the key's option
+
+
+def _param(
+    key: str, raw: Any, where: str, base_cfg: dict[str, Any], anchor: Path | None = None
+) -> Param:
     """One ``params:`` entry, checked: its form, its bounds, and that the base config accepts
     its values, within the memory limit (so a trial can never be an invalid config; a size
-    between the bounds needs no more memory than the larger bound)."""
+    between the bounds needs no more memory than the larger bound). A range must also suit
+    its key's type (an integer key takes integer low, high and step) and stay inside the
+    key's bounds everywhere between low and high (:func:`_check_range`). File names among
+    the choices (``data.path``) are made absolute against ``anchor``, the sweep file's
+    folder, as a grid's values are."""
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{where}.{key} must be {{low, high[, log, step]}} or {{choices: [...]}}, "
@@ -138,6 +157,8 @@ def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
         choices = raw["choices"]
         if extra or not isinstance(choices, list) or not choices:
             raise ConfigError(f"{where}.{key}: choices must be a non-empty list, alone")
+        if key in PATH_PARAMS and anchor is not None:  # relative to the sweep file
+            choices = [anchor_overrides({key: c}, anchor)[key] for c in choices]
         param = Param(key, "choice", choices=list(choices))
         values = choices
     else:
@@ -168,7 +189,47 @@ def _param(key: str, raw: Any, where: str, base_cfg: dict[str, Any]) -> Param:
             raise ConfigError(
                 f"{where}.{key}: the value {shown(value)} is refused: {exc}"
             ) from None
+    if param.kind != "choice":
+        _check_range(param, where, base_cfg)
     return param
+
+
+def _probes(param: Param) -> list[float]:
+    """Values between a range's low and high as Optuna could sample them (on the step, whole
+    numbers for an integer range, spread on a log scale for a log range)."""
+    low, high, out = param.low, param.high, []
+    for k in range(1, RANGE_PROBES):
+        t = k / RANGE_PROBES
+        x = low * (high / low) ** t if param.log else low + (high - low) * t
+        if param.step:
+            x = low + round((x - low) / param.step) * param.step
+        x = min(max(x, low), high)
+        out.append(int(round(x)) if param.kind == "int" else x)
+    return out
+
+
+def _check_range(param: Param, where: str, base_cfg: dict[str, Any]) -> None:
+    """A range refused unless every value in it is one its key takes: an integer key needs
+    integer low, high and step (a fractional step or bound would sample 150.5 iterations),
+    and the values between the bounds must be inside the key's bounds too (a size key takes
+    fractions below 1 or whole counts, not 1.5)."""
+    key = param.key
+    opt = schema_of(base_cfg["model"]["kind"]).get(key)
+    if opt is None:
+        return
+    if opt.type == "int" and param.kind != "int":
+        raise ConfigError(
+            f"{where}.{key} is an integer key: low, high and step must be integers; got "
+            f"{shown(param.to_json())}"
+        )
+    for value in _probes(param):
+        try:
+            check_value(key, opt, value)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{where}.{key}: the range {shown(param.to_json())} crosses the key's bounds: "
+                f"the value {shown(value)} between low and high is refused: {exc}"
+            ) from None
 
 
 def parse_search(
@@ -229,7 +290,7 @@ def parse_search(
     params = {}
     for key, spec in raw_params.items():
         check_key(key, f"{path}: sweep.params")
-        params[key] = _param(key, spec, f"{path}: sweep.params", base_cfg)
+        params[key] = _param(key, spec, f"{path}: sweep.params", base_cfg, path.parent)
     if confirm is not None and "seed" in params:
         raise ConfigError(
             f"{where}.confirm runs the finalists on fresh seeds: leave seed out of sweep.params"
@@ -294,6 +355,49 @@ def _sampler(spec: SearchSpec, number: int):
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.startup_trials)
 
 
+def _record(line: bytes) -> bool:
+    """Whether one line of the journal is a record Optuna wrote (a JSON object with its
+    operation code)."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and isinstance(value.get("op_code"), int)
+
+
+def repair_journal(path: Path) -> int:
+    """Make the journal end on its last whole record: a sweep killed while Optuna wrote (or
+    a disk that filled) leaves a cut or garbled tail, which Optuna would append onto and
+    then fail to read. Returns the bytes cut off. A damaged record followed by whole ones
+    is not a cut tail: NnlabError (one line, naming the file and line)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise NnlabError(f"{path}: cannot read the search journal ({exc.strerror})") from None
+    lines = data.split(b"\n")  # the last piece: what follows the last newline ("" if none)
+    bad, end = None, 0
+    for number, line in enumerate(lines[:-1], start=1):
+        if _record(line):
+            if bad is not None:
+                raise NnlabError(
+                    f"{path}: line {bad} is not a journal record, yet whole records follow "
+                    "it: the study cannot be read. Move the file away and resume: the study "
+                    "is rebuilt from state.json"
+                )
+            end += len(line) + 1
+        elif bad is None:
+            bad = number
+    if end == len(data):
+        return 0
+    with open(path, "r+b") as f:
+        f.truncate(end)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(data) - end
+
+
 class Study:
     """The search's Optuna study, kept in the sweep folder's journal file."""
 
@@ -306,6 +410,7 @@ class Study:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.spec = spec
+        self.repaired = repair_journal(folder / JOURNAL)  # bytes of a cut tail removed
         storage = JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
         self.study = optuna.create_study(
             study_name="nnlab",
@@ -326,6 +431,25 @@ class Study:
         trial = self.study.ask(self.distributions)
         params = {k: _decode(self.spec.params[k], v) for k, v in trial.params.items()}
         return trial.number, params
+
+    def add(self, params: dict[str, Any] | None, value: float | None, state: str) -> int:
+        """Add a trial the journal lost, as state.json recorded it: its parameters (None:
+        a number no job recorded, added as failed) and its result (``state`` is complete,
+        pruned, fail or running — a running one is run again and told later)."""
+        from optuna.trial import TrialState, create_trial
+
+        states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
+                  "fail": TrialState.FAIL, "running": TrialState.RUNNING}  # fmt: skip
+        if state == "complete" and (value is None or not math.isfinite(value)):
+            state, value = "fail", None
+        known = params is not None
+        trial = create_trial(
+            params={k: _encode(v) for k, v in params.items()} if known else {},
+            distributions={k: self.distributions[k] for k in params} if known else {},
+            value=value if state == "complete" else None,
+            state=states[state],
+        )
+        return self.study._storage.create_new_trial(self.study._study_id, template_trial=trial)
 
     def tell(self, number: int, value: float | None, state: str) -> None:
         """End a trial: ``state`` is complete, pruned or fail."""
@@ -372,6 +496,7 @@ class TrialSource:
         for job_id in state.jobs:  # a resumed search: its trials so far
             if not is_confirmation(job_id):
                 self.jobs_of.setdefault(trial_number(job_id), []).append(job_id)
+        self.reconcile()
 
     def report_for(self, job_id: str) -> dict[str, Any] | None:
         """What a trial's job reports under a pruner (its first seed's job only: the
@@ -449,6 +574,49 @@ class TrialSource:
         self.jobs_of[number] = [j.id for j in jobs]
         return jobs
 
+    def reconcile(self) -> None:
+        """Make the study agree with state.json, which records every job's result first:
+        trials the journal lost (a cut tail, a deleted file) are added back as state.json
+        has them, and trials whose jobs all ended — a job that finished while the driver was
+        dead is adopted on resume — are told their result, so that TPE models every result
+        and no completed trial is asked for again under its number."""
+        known = len(self.study.trials())
+        for number in range(known, max(self.jobs_of, default=-1) + 1):
+            ids = self.jobs_of.get(number)
+            if ids is None:
+                self.study.add(None, None, "fail")
+                continue
+            params = {
+                k: v for k, v in self.state.jobs[ids[0]].overrides.items() if k in self.spec.params
+            }
+            value, state = self._verdict(number) or (None, "running")
+            try:
+                self.study.add(params, value, state)
+            except ValueError:  # values outside the space (resumed with --force): a number
+                self.study.add(None, None, "fail")  # kept, its jobs' results in state.json
+        for number in self.unfinished():
+            if number in self.jobs_of and self._verdict(number) is not None:
+                self.study.tell(number, *self._verdict(number))
+
+    def _verdict(self, number: int) -> tuple[float | None, str] | None:
+        """What to tell the study of trial ``number`` from its jobs in state.json: (value,
+        state) once every job has a result, None while one is to run (again)."""
+        entries = [self.state.jobs[j] for j in self.jobs_of.get(number, [])]
+        if not entries or any(e.status not in DONE for e in entries):
+            return None
+        return self._result(entries)
+
+    def _result(self, entries: list) -> tuple[float | None, str]:
+        """A trial's result from its ended jobs: the mean of the metric over its seeds when
+        all completed; pruned when some were pruned and the others completed; else fail."""
+        statuses = {e.status for e in entries}
+        if statuses <= {"completed"}:
+            values = [e.final.get(self.spec.metric) for e in entries]
+            if all(v is not None for v in values):
+                return sum(values) / len(values), "complete"
+        pruned = "pruned" in statuses and statuses <= {"completed", "pruned"}
+        return None, "pruned" if pruned else "fail"
+
     def unfinished(self) -> list[int]:
         """Trials the study still has running (a resumed sweep runs their jobs again)."""
         from optuna.trial import TrialState
@@ -466,14 +634,7 @@ class TrialSource:
             return
         if number not in self.unfinished():
             return
-        statuses = {e.status for e in entries}
-        if statuses <= {"completed"}:
-            values = [e.final.get(self.spec.metric) for e in entries]
-            if all(v is not None for v in values):
-                self.study.tell(number, sum(values) / len(values), "complete")
-                return
-        state = "pruned" if "pruned" in statuses and statuses <= {"completed", "pruned"} else "fail"
-        self.study.tell(number, None, state)
+        self.study.tell(number, *self._result(entries))
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -498,7 +659,7 @@ def trial_records(sweep, state) -> list:
              if s in statuses),
             "completed",
         )  # fmt: skip
-        params = {k: v for k, v in entries[0].overrides.items() if k != "seed"}
+        params = _trial_params(sweep, entries[0].overrides)
         record = TrialRecord(number, params, status, None)
         record.did_not_learn = any(e.did_not_learn for e in entries)
         if status == "completed":
@@ -514,6 +675,13 @@ def trial_records(sweep, state) -> list:
             record.value = sum(values) / len(values) if values else None
         records.append(record)
     return records
+
+
+def _trial_params(sweep, overrides: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters from one of its jobs' overrides: the searched keys (``seed``
+    among them when it is searched), without the seed that sweep.seeds adds."""
+    searched = "seed" in sweep.search.params
+    return {k: v for k, v in overrides.items() if k != "seed" or searched}
 
 
 def trial_seeds(sweep) -> list[int]:
@@ -770,7 +938,7 @@ def write_search_results(folder: Path, sweep, state) -> str:
     elif best is not None:  # the best trial, as its first run ran
         seed = trial_seeds(sweep)[0]
         job_id = trial_job_id(best.number, seed if sweep.seeds else None)
-        params = best.params | {"seed": seed}
+        params = {"seed": seed} | best.params  # a searched seed is the trial's own
     if chosen is not None or best is not None:
         entry = state.jobs.get(job_id)
         ran = folder / entry.run / "config.yaml" if entry and entry.run else None

@@ -188,6 +188,9 @@ def load_sweep(
         overrides = parse_overrides(overrides or [])
     for key in overrides:
         _check_key(key, "-s")
+    # file names given with -s are relative to the working directory: recorded absolute, so
+    # that a resume from another folder reads the same files
+    overrides = anchor_overrides(overrides, Path.cwd())
 
     grid = spec.get("grid") or {}
     if not isinstance(grid, dict):
@@ -240,6 +243,11 @@ def load_sweep(
         sweep.search = parse_search(
             search, spec.get("params"), path, base_cfg, _check_key, spec.get("pruner")
         )
+        if seeds and "seed" in sweep.search.params:
+            raise ConfigError(
+                f"{path}: seed is both searched (sweep.params.seed) and repeated "
+                "(sweep.seeds): the seeds would replace the trial's seed; keep one of them"
+            )
         trials = sweep.search.trials
         _check_job_count(path, [(f"sweep.search.trials {trials:,}", trials)], seeds)
         check_memory(base_cfg)

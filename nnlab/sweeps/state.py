@@ -8,10 +8,12 @@ and people's scripts read::
     {"name": ..., "created": ..., "updated": ..., "status": "running",
      "jobs": {"<job id>": {"overrides": {...}, "status": "pending", "attempts": 0,
                            "run": null, "error": null, "final": {}, "node": null}},
-     "plot_error": ...}
+     "plot_error": ..., "pid": 1234, "host": ..., "error": ...}
 
 ``node`` appears once an executor has reported on an attempt of the job (null when it cannot
-tell where the attempt ran); ``plot_error`` only when the comparison figures failed.
+tell where the attempt ran); ``plot_error`` only when the comparison figures failed;
+``pid`` and ``host`` name the driver process that last ran the sweep (so that a ``running``
+sweep whose driver is gone shows ``running (dead?)``); ``error`` says why an error ended it.
 """
 
 from __future__ import annotations
@@ -90,12 +92,18 @@ class SweepState:
         updated: str | None = None,
         status: str = "running",
         plot_error: str | None = None,
+        pid: int | None = None,
+        host: str | None = None,
+        error: str | None = None,
     ):
         self.path, self.name, self.jobs = path, name, jobs
         self.created = created or now_iso()
         self.updated = updated or now_iso()
         self.status = status
         self.plot_error = plot_error  # why the comparison figures could not be drawn
+        # the driver process that last ran the sweep (nnlab.liveness tells whether it lives)
+        self.pid, self.host = pid, host
+        self.error = error  # why the sweep stopped, when an error ended it
 
     @classmethod
     def new(cls, folder: Path, sweep: SweepSpec) -> SweepState:
@@ -119,6 +127,9 @@ class SweepState:
             data["updated"],
             data["status"],
             data.get("plot_error"),
+            data.get("pid"),
+            data.get("host"),
+            data.get("error"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -131,7 +142,20 @@ class SweepState:
         }
         if self.plot_error is not None:
             out["plot_error"] = self.plot_error
+        if self.pid is not None:
+            out["pid"], out["host"] = self.pid, self.host
+        if self.error is not None:
+            out["error"] = self.error
         return out
+
+    def claim(self) -> None:
+        """Mark the sweep running under this process (its pid and host), and save."""
+        import os
+        import socket
+
+        self.status, self.error = "running", None
+        self.pid, self.host = os.getpid(), socket.gethostname()
+        self.save()
 
     @property
     def data(self) -> dict[str, Any]:
