@@ -42,7 +42,6 @@ def test_the_best_trials_run_again_on_fresh_seeds_and_the_best_mean_wins(tmp_pat
     args = ["--runs-dir", "runs", "--jobs", "2", *ARGS, "-s", "train.iterations=400"]
     result = nnlab("sweep", path, *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "| 0/8 [" in result.stderr  # the progress bar counts the confirmation jobs
     folder = run_dir_of(result, tmp_path)
     check_run(folder)
     jobs = state_of(folder)["jobs"]
@@ -201,3 +200,18 @@ def test_the_winner_is_the_best_fresh_mean_not_the_best_trial_and_a_diverged_fin
     jobs["confirm-0001,seed=1001"] = job(b | {"seed": 1001}, "interrupted", None)
     found = finalists(sweep, SimpleNamespace(jobs=jobs))
     assert winner(found, "minimize") is None  # a confirmation run missing: no winner yet
+
+
+def test_the_progress_total_counts_the_confirmation_jobs(tmp_path):
+    import nnlab
+
+    path = _confirm_file(tmp_path, "counted", trials=2, confirm="{top: 1, seeds: 2}")
+    totals = []
+    nnlab.sweep(
+        path,
+        {"data.val_size": 0.25, "train.iterations": 100, "train.log_every": 50},
+        runs_dir=tmp_path / "runs",
+        jobs=1,
+        progress=lambda done, total, **kw: totals.append(total),
+    )
+    assert set(totals) == {4}  # 2 trials + 1 finalist on 2 fresh seeds, from the start
