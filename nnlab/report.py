@@ -379,6 +379,10 @@ def write_report(path: Path) -> tuple[Path, Path]:
     if not doc.blocks:
         raise NnlabError(f"{path}: nothing to report")
     md, page = path / "report.md", path / "report.html"
-    atomic_write_text(md, to_markdown(doc, path))
-    atomic_write_text(page, to_html(doc))
+    texts = to_markdown(doc, path), to_html(doc)  # both made before either is written
+    try:
+        atomic_write_text(md, texts[0])
+        atomic_write_text(page, texts[1])
+    except OSError as exc:  # a read-only or full folder: what was there stays (atomic writes)
+        raise NnlabError(f"{path}: cannot write the report there: {exc.strerror or exc}") from None
     return md, page
