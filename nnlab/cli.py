@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 from nnlab import __version__
-from nnlab.errors import NnlabError, raise_interrupt
+from nnlab.errors import FigureNote, NnlabError, raise_interrupt
 from nnlab.metrics import is_result, metric_field
 from nnlab.records import STATUSES
 from nnlab.results import FORMATS
@@ -593,11 +594,27 @@ def schema(kind: str | None) -> int:
     return EXIT_OK
 
 
+def _show_figure_notes() -> None:
+    """Print what a figure could not draw (nnlab.errors.FigureNote) as one warning line each;
+    other warnings as Python shows them."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, FigureNote):
+            click.echo(f"nnlab: warning: {' '.join(str(message).split())}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", FigureNote)
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn every outcome into an exit code."""
     signal.signal(signal.SIGTERM, raise_interrupt)
     # past a file-size limit, get an OSError (reported, status kept honest), not a silent kill
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    _show_figure_notes()
     try:
         code = cli.main(args=argv, prog_name="nnlab", standalone_mode=False)
     except click.UsageError as exc:

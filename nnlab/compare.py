@@ -31,7 +31,7 @@ _MISSING = "\0missing"  # a key a run lacks, as a value that differs from every 
 
 def resolve(path: Path) -> Path:
     """A run folder: the folder itself, or a sweep job's last attempt."""
-    if (path / "state.json").is_file() and not (path / "meta.json").is_file():
+    if (path / "state.json").is_file() and not (path / "meta.json").exists():
         raise NnlabError(
             f"{path}: not a run folder or a sweep job folder (no meta.json) (a sweep folder: "
             "compare its jobs with --group-by KEY)"

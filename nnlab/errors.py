@@ -28,6 +28,11 @@ class DataError(NnlabError):
     """The data set cannot be loaded or does not fit the model."""
 
 
+class FigureNote(UserWarning):
+    """What a figure could not draw, in one line (values too extreme for an axis); the CLI
+    prints it as ``nnlab: warning: ...`` and a run records it in meta.json's warnings."""
+
+
 class Diverged(Exception):
     """Training produced a non-finite loss or gradient; ``step`` is where it was seen.
 

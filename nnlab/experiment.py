@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 from nnlab import environment
 from nnlab.config import dump_config, load_config
 from nnlab.environment import applied_threads, with_threads
-from nnlab.errors import Diverged, NnlabError, RunStorageError
+from nnlab.errors import Diverged, FigureNote, NnlabError, RunStorageError
 from nnlab.files import atomic_write_text
 from nnlab.liveness import Heartbeat, refuse_if_alive
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
@@ -267,12 +268,15 @@ def _save(trainer: Trainer, recorder: RunRecorder, ending: _Ending, train_second
         status = "failed" if status == "completed" else status
         error = error or f"saving the model failed: {exc}"
     if recorder.metrics.rows and status != "failed":
-        try:
-            trainer.figures(recorder.metrics.rows, recorder.path / "plots", recorder.path)
-        except Exception as exc:
-            recorder.meta.setdefault("warnings", []).append(
-                f"plotting failed: {type(exc).__name__}: {exc}"
-            )
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", FigureNote)
+            try:
+                trainer.figures(recorder.metrics.rows, recorder.path / "plots", recorder.path)
+            except Exception as exc:
+                said.append(f"plotting failed: {type(exc).__name__}: {exc}")
+        notes = _figure_notes(said)
+        if notes:
+            recorder.meta.setdefault("warnings", []).extend(notes)
     try:
         extra = trainer.summary_extra()
         chance = trainer.chance_accuracy()
@@ -348,3 +352,17 @@ def sameness(original: Run, again: Run) -> tuple[bool, list[str]]:
         else:
             lines.insert(0, f"{len(original.metrics)} metric rows before, {len(again.metrics)} now")
     return same, lines
+
+
+def _figure_notes(said: list) -> list[str]:
+    """What the figures could not draw (FigureNotes and a failure, as text); any other
+    warning caught with them is shown as it would have been."""
+    notes = []
+    for item in said:
+        if isinstance(item, str):
+            notes.append(item)
+        elif issubclass(item.category, FigureNote):
+            notes.append(str(item.message))
+        else:
+            warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+    return notes

@@ -140,36 +140,61 @@ def records(
     usable: Callable[[Record], bool],
     cacheable: Callable[[Record], bool],
     where: tuple[str, list[Any]] | None = None,
+    damage: Callable[[Record], str | None] = lambda record: None,
 ) -> tuple[dict[str, Record], str | None]:
     """The record of each folder in ``signatures`` (relative to ``folder`` -> its
     :func:`signature`): the stored one where its signature matches and ``usable`` accepts
     it, else ``read(path)`` — stored again when ``cacheable``. ``where`` is an SQL condition
-    on a stored row's ``record`` (JSON) that every record the caller could want satisfies:
-    an unchanged folder whose stored record fails it is left out, unread and undecoded.
-    Records read afresh are all returned. Returns the records and why the index was
-    rebuilt, if it was."""
+    on a stored row's ``record`` (JSON) that every record the caller could want satisfies —
+    and every damaged one too: an unchanged folder whose stored record fails it is left out,
+    unread and undecoded. Records read afresh are all returned. A stored record that is not
+    JSON, not a mapping, or that ``damage`` finds fault with (its reason) means the index was
+    written by something else: every folder is read again and the index rebuilt. Returns the
+    records and why the index was rebuilt, if it was."""
     index = Index(folder)
     stored = index.open() or {}
-    unchanged = [rel for rel, sig in signatures.items() if stored.get(rel) == sig]
+    unchanged = {rel for rel, sig in signatures.items() if stored.get(rel) == sig}
     texts, filtered = index.load(where) if unchanged else ({}, False)
     texts = texts or {}
+    kept: dict[str, Record] = {}
+    for rel in unchanged:
+        if rel not in texts:
+            continue
+        record, why = _decoded(texts[rel], damage)
+        if why is not None:  # a row with a valid signature but not a record nnlab stores
+            index.problem = (
+                f"{index.path}: the stored entry of {rel!r} was damaged ({why}); "
+                "rebuilt from the folders"
+            )
+            kept, unchanged, filtered = {}, set(), False
+            break
+        kept[rel] = record
     out: dict[str, Record] = {}
     changed: list[tuple[str, str, Record]] = []
     for rel, sig in signatures.items():
-        if stored.get(rel) == sig:
-            text = texts.get(rel)
-            if text is None and filtered:
-                continue  # its stored record cannot match
-            record = None
-            if text is not None:
-                with contextlib.suppress(ValueError):
-                    record = json.loads(text)
-            if isinstance(record, dict) and usable(record):
-                out[rel] = record
-                continue
+        record = kept.get(rel)
+        if record is not None and usable(record):
+            out[rel] = record
+            continue
+        if record is None and filtered and rel in unchanged:
+            continue  # its stored record cannot match
         record = read(folder / rel)
         if cacheable(record):
             changed.append((rel, sig, record))
         out[rel] = record
-    index.store(changed, (rel for rel in stored if rel not in signatures))
+    gone = list(stored) if index.problem else [rel for rel in stored if rel not in signatures]
+    index.store(changed, gone)
     return out, index.problem
+
+
+def _decoded(text: Any, damage: Callable[[Record], str | None]) -> tuple[Any, str | None]:
+    """A stored record and, when it is not one nnlab stores, what is wrong with it."""
+    if not isinstance(text, str | bytes):
+        return None, f"a record of SQLite type {type(text).__name__}, not JSON text"
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, "not JSON"
+    if not isinstance(record, dict):
+        return None, "not a mapping"
+    return record, damage(record)

@@ -32,6 +32,7 @@ from nnlab.errors import NnlabError
 from nnlab.index import records, signature
 from nnlab.metrics import COUNTERS, LISTED, ORDER, is_result, metric_text, status_text
 from nnlab.records import read_meta, read_metrics, read_state, read_summary
+from nnlab.records import shown as shown_value
 from nnlab.yamlread import clip, parse_yaml, read_yaml_file
 
 DEFAULT_COLUMNS = ("started", "name", "kind", "status", "time", "results", "folder")
@@ -94,7 +95,7 @@ def _config_fields(path: Path) -> dict[str, Any]:
     """The run's config.yaml as dotted keys; {} when it cannot be read (the listing still
     shows the run; a query on a config key does not match it)."""
     try:
-        config = read_yaml_file(path / "config.yaml", what="run config")
+        config = read_yaml_file(path / "config.yaml", what="run config", pipes=False)
     except NnlabError:
         return {}
     if not isinstance(config, dict):
@@ -107,7 +108,7 @@ def read_entry(path: Path, with_config: bool) -> Entry:
     folder whose files cannot be read is an entry with status 'unreadable' and the reason,
     so that it never hides the others."""
     try:
-        if (path / "state.json").is_file():
+        if (path / "state.json").exists():
             return {"fields": _sweep_fields(path), "config": {}, "problem": None}
         fields = _run_fields(path)
     except NnlabError as exc:
@@ -156,7 +157,9 @@ def read_entries(
     def cacheable(entry: Entry) -> bool:
         return entry["problem"] is None and entry["fields"]["status"] != "running"
 
-    found, note = records(root, sigs, read, usable, cacheable, _prefilter(conditions, with_config))
+    found, note = records(
+        root, sigs, read, usable, cacheable, _prefilter(conditions, with_config), _damage
+    )
     entries = []
     for rel, entry in found.items():
         entry["fields"]["folder"] = rel
@@ -165,6 +168,38 @@ def read_entries(
         entry["path"] = root / rel
         entries.append(entry)
     return entries, note, len(sigs)
+
+
+TEXT_FIELDS = ("name", "kind", "status", "started")  # every stored entry's fields have
+SCALAR = str | int | float | bool | None
+# the stored rows _damage finds fault with, in SQL: a query's prefilter keeps them, so that a
+# damaged row is always seen (and the index rebuilt) rather than silently left out
+DAMAGED_SQL = (
+    "NOT COALESCE("
+    + " AND ".join(f"json_type(record, '$.fields.{k}') = 'text'" for k in TEXT_FIELDS)
+    + " AND NOT EXISTS (SELECT 1 FROM json_each(record, '$.fields') AS f"
+    " WHERE f.type IN ('object', 'array'))"
+    " AND COALESCE(json_type(record, '$.config'), 'null') IN ('null', 'object')"
+    " AND COALESCE(json_type(record, '$.problem'), 'null') = 'null', 0)"
+)
+
+
+def _damage(entry: Entry) -> str | None:
+    """What makes a stored entry one nnlab did not store (a damaged index row), or None."""
+    fields, config = entry.get("fields"), entry.get("config")
+    if not isinstance(fields, dict):
+        return "its fields are not a mapping"
+    for key in TEXT_FIELDS:
+        if not isinstance(fields.get(key), str):
+            return f"its {key} is {shown_value(fields.get(key))}, not text"
+    for key, v in fields.items():
+        if not isinstance(v, SCALAR):
+            return f"its {clip(key)} is not a single value"
+    if config is not None and not isinstance(config, dict):
+        return "its config is not a mapping"
+    if entry.get("problem") is not None:
+        return "it stores a problem"
+    return None
 
 
 def _prefilter(conditions: Iterable[Condition], with_config: bool) -> tuple[str, list] | None:
@@ -177,7 +212,7 @@ def _prefilter(conditions: Iterable[Condition], with_config: bool) -> tuple[str,
     params = [x for _, ps in parts for x in ps]
     if with_config:
         text = f"json_type(record, '$.config') = 'null' OR ({text})"
-    return text, params
+    return f"{DAMAGED_SQL} OR ({text})", params
 
 
 def value(entry: Entry, key: str) -> Any:

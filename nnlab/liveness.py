@@ -27,8 +27,10 @@ from typing import Any
 
 from nnlab.errors import NnlabError
 from nnlab.files import atomic_write_text
+from nnlab.yamlread import read_file
 
 HEARTBEAT = "heartbeat"  # the file in a run or sweep folder
+HEARTBEAT_BYTES = 2**16  # far above the pid and host it holds
 BEAT_SECONDS = 5.0  # how often a running process renews it
 STALE_SECONDS = 60.0  # a heartbeat older than this: the process is gone
 DEAD = " (dead?)"  # what `nnlab runs` adds to a `running` whose process is gone
@@ -76,9 +78,9 @@ def _read_heartbeat(folder: Path) -> tuple[dict[str, Any], float] | None:
     """The heartbeat file's record (pid, host) and its age in seconds, or None."""
     path = Path(folder) / HEARTBEAT
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(read_file(path, str(path), HEARTBEAT_BYTES).decode("utf-8"))
         age = time.time() - path.stat().st_mtime
-    except (OSError, ValueError):
+    except (OSError, ValueError, NnlabError):  # a FIFO or device in its place: no heartbeat
         return None
     return (record, max(0.0, age)) if isinstance(record, dict) else None
 

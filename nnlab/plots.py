@@ -5,16 +5,36 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from nnlab.errors import NnlabError
+from nnlab.errors import FigureNote, NnlabError
 from nnlab.files import atomic_write_bytes
 from nnlab.metrics import SPLITS, is_accuracy
 from nnlab.records import read_stats
+
+DRAWN_LIMIT = 1e300  # |values| an axis takes: beyond, its span, margins and ticks overflow
+
+
+def drawable(value: float) -> bool:
+    """Whether a value can be placed on an axis: finite and within ±DRAWN_LIMIT."""
+    return bool(np.isfinite(value)) and abs(value) <= DRAWN_LIMIT
+
+
+def note(path: Path, text: str) -> None:
+    """Say in one line what the figure at ``path`` leaves out (a :class:`FigureNote`)."""
+    warnings.warn(FigureNote(f"{path}: {text}"), stacklevel=2)
+
+
+def _steps_text(steps: Sequence) -> str:
+    shown = ", ".join(str(s) for s in steps[:3])
+    return (
+        f"step {shown}" if len(steps) == 1 else f"steps {shown}" + (", …" if len(steps) > 3 else "")
+    )
 
 
 def _pyplot():
@@ -54,7 +74,16 @@ def _curves(
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for key in keys:
-        pts = [(r["step"], r[key]) for r in rows if key in r and np.isfinite(r[key])]
+        pts = [(r["step"], r[key]) for r in rows if key in r and drawable(r[key])]
+        extreme = [
+            r["step"] for r in rows if key in r and np.isfinite(r[key]) and not drawable(r[key])
+        ]
+        if extreme:
+            note(
+                path,
+                f"{len(extreme)} {key} value(s) beyond ±{DRAWN_LIMIT:g} not drawn "
+                f"({_steps_text(extreme)})",
+            )
         steps, values = zip(*pts, strict=True) if pts else ((), ())
         ax.plot(
             steps, values, marker="o" if len(pts) < 40 else None, ms=3, label=key.replace("_", " ")
@@ -114,13 +143,13 @@ def _draw_boundary(
     y_test: np.ndarray | None = None,
     size: float = 22,
 ) -> None:
-    """Filled contour of the predicted class over the points' box, the points on top."""
+    """Filled contour of the predicted class over the points' box, the points on top. Each
+    axis spans its own feature's range (with a margin of 0.5, or a quarter of a range
+    narrower than 2), on a grid of GRID_CELLS along each: features of very different
+    scales both show."""
     plt = _pyplot()
     pts = X if X_test is None else np.vstack([X, X_test])
-    x_min, x_max = pts[:, 0].min() - 0.5, pts[:, 0].max() + 0.5
-    y_min, y_max = pts[:, 1].min() - 0.5, pts[:, 1].max() + 0.5
-    h = max(x_max - x_min, y_max - y_min) / 400  # a 400-cell grid along the longer side
-    xx, yy = np.meshgrid(np.arange(x_min, x_max, h), np.arange(y_min, y_max, h))
+    xx, yy = np.meshgrid(_axis_grid(pts[:, 0]), _axis_grid(pts[:, 1]))
     Z = predict(np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
     n_classes = int(max(y.max(), Z.max(), -1 if y_test is None else y_test.max())) + 1
     levels = np.arange(n_classes + 1) - 0.5
@@ -135,6 +164,20 @@ def _draw_boundary(
     ax.set_ylim(yy.min(), yy.max())
 
 
+GRID_CELLS = 300  # of the decision boundary's grid, along each axis
+
+
+def _axis_grid(values: np.ndarray) -> np.ndarray:
+    """GRID_CELLS points from below the smallest value to above the largest; computed as
+    weighted means of the ends, so that no difference between them can overflow."""
+    low, high = float(values.min()), float(values.max())
+    span = high / 2 - low / 2  # half the range: finite for any two finite values
+    margin = 0.5 if span == 0 else min(0.5, span / 2)
+    low, high = max(low - margin, -DRAWN_LIMIT), min(high + margin, DRAWN_LIMIT)
+    t = np.linspace(0.0, 1.0, GRID_CELLS)
+    return low * (1 - t) + high * t
+
+
 def decision_boundary(
     predict: Callable[[np.ndarray], np.ndarray],
     X: np.ndarray,
@@ -145,7 +188,10 @@ def decision_boundary(
     y_test: np.ndarray | None = None,
     axis_labels: Sequence[str] = ("x1", "x2"),
 ) -> Path:
-    """The classic filled contour of the predicted class over the plane, points on top."""
+    """The classic filled contour of the predicted class over the plane, points on top; None,
+    said in a :class:`FigureNote`, when a feature holds values no axis takes."""
+    if not _boundary_drawable(path, X, X_test):
+        return None
     fig, ax = _pyplot().subplots(figsize=(6.4, 4.8))
     _draw_boundary(ax, predict, X, y, X_test, y_test)
     if X_test is not None:
@@ -162,6 +208,9 @@ def decision_boundary_grid(
     """Decision boundaries side by side: ``panels`` holds ((row, col), predict, data,
     panel title) with data an nnlab Dataset; empty places stay blank."""
     rows, cols = shape
+    panels = [p for p in panels if _boundary_drawable(path, p[2].X_train, p[2].X_test, p[3])]
+    if not panels:
+        return None
     fig, axes = _pyplot().subplots(rows, cols, squeeze=False, figsize=(3.6 * cols, 3.0 * rows))
     for ax in axes.flat:
         ax.set_axis_off()
@@ -174,6 +223,21 @@ def decision_boundary_grid(
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _boundary_drawable(
+    path: Path, X: np.ndarray, X_test: np.ndarray | None, panel: str | None = None
+) -> bool:
+    pts = X if X_test is None else np.vstack([X, X_test])
+    if np.all(np.abs(pts) <= DRAWN_LIMIT):
+        return True
+    where = f" of {panel}" if panel else ""
+    note(
+        path,
+        f"the decision boundary{where} is not drawn: its features hold values beyond "
+        f"±{DRAWN_LIMIT:g}",
+    )
+    return False
 
 
 MAX_LINES = 9  # lines one axes holds readably; past it, small multiples
@@ -205,7 +269,7 @@ def seed_band(runs: Sequence[Sequence[dict]], metric: str) -> SeedBand:
     at: dict[float, list[float]] = {}
     for rows in runs:
         for r in rows:
-            if metric in r and np.isfinite(r[metric]):
+            if metric in r and drawable(r[metric]):
                 at.setdefault(r["step"], []).append(float(r[metric]))
     steps = sorted(at)
     q = np.array([np.percentile(at[s], [25, 50, 75]) for s in steps]).reshape(-1, 3)
@@ -322,7 +386,21 @@ def grouped_curves(
     ``MAX_LINES`` groups, small multiples: a panel per group, the others' medians faint
     behind it. Losses use a log scale (they span decades)."""
     fig = grouped_figure(groups, candidates, title)
-    return None if fig is None else _save(fig, path)
+    if fig is None:
+        return None
+    extreme = [
+        (k, r["step"])
+        for _, runs in groups
+        for rows in runs
+        for r in rows
+        for k in candidates
+        if k in r and np.isfinite(r[k]) and not drawable(r[k])
+    ]
+    if extreme:
+        keys = ", ".join(dict.fromkeys(k for k, _ in extreme))
+        steps = sorted({step for _, step in extreme})
+        note(path, f"{keys} values beyond ±{DRAWN_LIMIT:g} not drawn ({_steps_text(steps)})")
+    return _save(fig, path)
 
 
 def overlaid_curves(

@@ -12,24 +12,29 @@ newer nnlab's folders still read; values shown in messages are cut short.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from nnlab.config import load_config, read_yaml_file
 from nnlab.errors import NnlabError
 from nnlab.metrics import COUNTERS, LABELS
+from nnlab.yamlread import MAX_BYTES as MAX_YAML_BYTES
+from nnlab.yamlread import check_file, open_file, read_file
 
 STATUSES = ("running", "completed", "failed", "diverged", "interrupted", "pruned")  # a run's
 JOB_STATUSES = ("pending", *STATUSES)  # a sweep job's, in state.json
 SWEEP_STATUSES = ("running", "completed", "failed", "interrupted")  # a sweep's, in state.json
-MAX_JSON_BYTES = 256 * 2**20  # far above any record nnlab writes; a bound before parsing
+MAX_RECORD_BYTES = 256 * 2**20  # far above any record nnlab writes; a bound before parsing
 SHOWN_CHARS = 40  # how much of a bad value a message repeats
 
 
@@ -328,13 +333,41 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows (nnlab never writes it)")
 
 
+def read_record_bytes(path: Path, limit: int = MAX_RECORD_BYTES) -> bytes:
+    """The bytes of a file nnlab reads back, through the checks configs get
+    (:func:`nnlab.yamlread.read_file`): a regular file of at most ``limit`` bytes, checked
+    before it is opened — a FIFO, a device (a link to /dev/zero) or a folder in its place is
+    a RecordError naming it, never a hang or a read without end. FileNotFoundError passes
+    through."""
+    return read_file(path, str(path), limit, error=RecordError)
+
+
+def open_record(path: Path, limit: int = MAX_RECORD_BYTES) -> BinaryIO:
+    """``path`` opened for reading after the checks of :func:`read_record_bytes` (for a
+    reader that streams, such as a CSV's); FileNotFoundError passes through."""
+    return open_file(path, str(path), limit, error=RecordError)
+
+
+def check_record_file(path: Path, limit: int = MAX_RECORD_BYTES) -> None:
+    """The checks of :func:`read_record_bytes` on a file another library opens (a model, a
+    figure): RecordError unless it is a regular file of at most ``limit`` bytes;
+    FileNotFoundError passes through."""
+    check_file(os.stat(path), str(path), limit, error=RecordError)
+
+
+def check_model_files(folder: Path) -> None:
+    """The type checks of :func:`check_record_file` on a run's saved model (``model.*``,
+    whatever its kind's format), before its library opens it: a model may be large, so no
+    size is imposed."""
+    for path in sorted(folder.glob("model.*")):
+        check_record_file(path, limit=2**62)
+
+
 def read_json(path: Path, shape: Shape, missing: str) -> Any:
     """The JSON record in ``path``, checked against ``shape``; RecordError with the message
     ``missing`` when there is no such file, or naming the file and the problem."""
     try:
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise RecordError(f"{path}: larger than {MAX_JSON_BYTES >> 20} MiB; not a record")
-        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
+        data = json.loads(read_record_bytes(path).decode("utf-8"), parse_constant=_refuse_constant)
     except FileNotFoundError:
         raise RecordError(missing) from None
     except UnicodeDecodeError:
@@ -370,8 +403,12 @@ def read_state(folder: Path) -> dict[str, Any]:
 
 
 def read_run_config(folder: Path) -> dict[str, Any]:
-    """A run's config.yaml, validated as `nnlab train` would validate it."""
-    return resolved_config(folder / "config.yaml", "", folder / "config.yaml")
+    """A run's config.yaml, validated as `nnlab train` would validate it (a regular file:
+    nnlab reads no pipe or device back from a folder)."""
+    path = folder / "config.yaml"
+    with contextlib.suppress(FileNotFoundError):  # load_config names a missing file
+        check_record_file(path, MAX_YAML_BYTES)
+    return resolved_config(path, "", path)
 
 
 def resolved_config(
@@ -392,10 +429,10 @@ def read_sweep_record(folder: Path) -> dict[str, Any]:
     """A sweep's sweep.yaml, of the shape nnlab writes (the configs in it are validated by
     whoever builds jobs from them, with :func:`resolved_config`)."""
     path = folder / "sweep.yaml"
-    if not path.is_file():
+    if not path.exists():
         raise RecordError(f"{folder} is not a sweep folder (no sweep.yaml)")
     try:
-        data = read_yaml_file(path, what="sweep record")
+        data = read_yaml_file(path, what="sweep record", pipes=False)
     except NnlabError as exc:
         raise RecordError(str(exc)) from None
     return check(path, data, SWEEP_RECORD)
@@ -421,7 +458,7 @@ def _read_table(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[
     """A CSV file's header and rows, every row as long as the header and the ``required``
     columns there; [] rows when the file is missing or empty."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open_record(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
             lines = list(csv.reader(f))
     except FileNotFoundError:
         return [], []

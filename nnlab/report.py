@@ -21,6 +21,7 @@ from nnlab.explore import html_block, run_data, sweep_data
 from nnlab.files import atomic_write_text
 from nnlab.metrics import is_result, metric_text, status_text
 from nnlab.models import kind_of
+from nnlab.records import read_record_bytes
 from nnlab.results import folder_kind, load_run_with_metrics, replot
 from nnlab.runs import load_run
 
@@ -65,7 +66,8 @@ def _figures(doc: Doc, plots_dir: Path) -> None:
     )
     doc.add("h2", "Figures")
     for i, png in enumerate(pngs, start=1):
-        doc.add("figure", (png, f"Figure {i}. {CAPTIONS.get(png.stem, png.stem)}"))
+        data = read_record_bytes(png)  # a FIFO or a device named *.png is one line
+        doc.add("figure", (png, f"Figure {i}. {CAPTIONS.get(png.stem, png.stem)}", data))
 
 
 def _environment(doc: Doc, meta: dict[str, Any], extra: list[str]) -> None:
@@ -297,7 +299,7 @@ def to_markdown(doc: Doc, base: Path) -> str:
                 )
             )
         elif kind == "figure":
-            png, caption = payload
+            png, caption, _ = payload
             out.append(f"![{caption}]({png.relative_to(base).as_posix()})\n\n*{caption}*")
         # "explore" (hover, parallel coordinates) is for the HTML page; Markdown stays static
     return "\n\n".join(out) + "\n"
@@ -358,8 +360,8 @@ def to_html(doc: Doc) -> str:
         elif kind == "explore":
             out.append(html_block(payload))
         elif kind == "figure":
-            png, caption = payload
-            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            png, caption, raw = payload
+            data = base64.b64encode(raw).decode("ascii")
             out.append(
                 f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption)}">'
                 f"<figcaption>{esc(caption)}</figcaption></figure>"
@@ -377,6 +379,10 @@ def write_report(path: Path) -> tuple[Path, Path]:
     if not doc.blocks:
         raise NnlabError(f"{path}: nothing to report")
     md, page = path / "report.md", path / "report.html"
-    atomic_write_text(md, to_markdown(doc, path))
-    atomic_write_text(page, to_html(doc))
+    texts = to_markdown(doc, path), to_html(doc)  # both made before either is written
+    try:
+        atomic_write_text(md, texts[0])
+        atomic_write_text(page, texts[1])
+    except OSError as exc:  # a read-only or full folder: what was there stays (atomic writes)
+        raise NnlabError(f"{path}: cannot write the report there: {exc.strerror or exc}") from None
     return md, page

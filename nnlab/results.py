@@ -14,7 +14,7 @@ from typing import Any
 from nnlab.config import flatten
 from nnlab.errors import NnlabError
 from nnlab.metrics import PREFERRED, logged_metrics, short_key
-from nnlab.records import shown
+from nnlab.records import check_model_files, shown
 from nnlab.runs import Run, load_run
 
 FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.plots)
@@ -22,9 +22,9 @@ FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.plo
 
 def folder_kind(path: Path) -> str:
     """'run' or 'sweep'; NnlabError naming the folder otherwise."""
-    if (path / "state.json").is_file():
+    if (path / "state.json").exists():
         return "sweep"
-    if (path / "meta.json").is_file():
+    if (path / "meta.json").exists():
         return "run"
     if not path.is_dir():
         raise NnlabError(f"{path}: no such folder")
@@ -94,6 +94,7 @@ def _run_figures(run: Run, out: Path, ext: str) -> list[Path]:
     from nnlab.models import build
 
     trainer = build(run.config)
+    check_model_files(run.path)
     try:
         trainer.load_model(run.path)
     except FileNotFoundError as exc:

@@ -272,13 +272,13 @@ class RunRecorder:
 def run_folder(path: str | Path) -> Path:
     """A run folder: the folder itself, or a sweep job folder's last attempt."""
     path = Path(path)
-    if (path / "meta.json").is_file():
+    if (path / "meta.json").exists():
         return path
     attempts = sorted(
         (p for p in path.glob("attempt-*") if p.name.removeprefix("attempt-").isdigit()),
         key=lambda p: int(p.name.removeprefix("attempt-")),
     )
-    if attempts and (attempts[-1] / "meta.json").is_file():
+    if attempts and (attempts[-1] / "meta.json").exists():
         return attempts[-1]
     raise NnlabError(f"{path}: not a run folder or a sweep job folder (no meta.json)")
 

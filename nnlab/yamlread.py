@@ -183,23 +183,17 @@ def _load(text: str, where: str) -> Any:
         loader.dispose()
 
 
-def read_yaml_file(path: str | Path, what: str = "config file") -> Any:
+def read_yaml_file(path: str | Path, what: str = "config file", pipes: bool = True) -> Any:
     """Read and parse a YAML file, turning every file problem into a one-line ConfigError
-    that calls the file ``what``. Only regular files and pipes are read, and no more than
-    MAX_BYTES of them: a device such as /dev/zero never ends."""
+    that calls the file ``what``. Only regular files (and pipes, with ``pipes``: a config
+    given as ``<(...)``) are read, and no more than MAX_BYTES of them: a device such as
+    /dev/zero never ends. Files nnlab reads back from its own folders pass ``pipes=False``:
+    a FIFO there would block the reader forever."""
     name = f"{what} {str(path)!r}"  # a path is bounded (PATH_MAX) and a user needs all of it
     try:
-        with open(path, "rb") as f:
-            _check_readable(os.fstat(f.fileno()), name)
-            data = f.read(MAX_BYTES + 1)
+        data = read_file(path, name, MAX_BYTES, pipes=pipes)
     except FileNotFoundError:
         raise ConfigError(f"{name} not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{name} is a folder, not a YAML file") from None
-    except OSError as exc:
-        raise ConfigError(f"{name} cannot be read: {exc.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise ConfigError(f"{name} holds more than {_mib(MAX_BYTES)} MiB, the limit")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -254,6 +248,85 @@ def _check_readable(st: os.stat_result, name: str) -> None:
         raise ConfigError(
             f"{name} is {_mib(st.st_size)} MiB, above the limit of {_mib(MAX_BYTES)} MiB"
         )
+
+
+def read_file(
+    path: str | Path,
+    name: str,
+    limit: int,
+    *,
+    pipes: bool = False,
+    error: type[Exception] = ConfigError,
+) -> bytes:
+    """The bytes of the file at ``path`` (called ``name`` in messages), read only when it is
+    a regular file (or, with ``pipes``, a pipe) of at most ``limit`` bytes; ``error`` (one
+    line) otherwise. Without ``pipes`` the file is checked before it is opened and opened
+    without blocking, so a FIFO put in its place never hangs the reader."""
+    with open_file(path, name, limit, pipes=pipes, error=error) as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as exc:
+            raise error(f"{name} cannot be read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise error(f"{name} holds more than {_mib(limit)} MiB, the limit")
+    return data
+
+
+def open_file(
+    path: str | Path,
+    name: str,
+    limit: int,
+    *,
+    pipes: bool = False,
+    error: type[Exception] = ConfigError,
+) -> BinaryIO:
+    """``path`` opened for reading in binary, after the checks of :func:`read_file` (the
+    caller bounds what it reads of a pipe); FileNotFoundError passes through for callers
+    to whom a missing file means something."""
+    try:
+        if not pipes:
+            check_file(os.stat(path), name, limit, pipes=False, error=error)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            try:
+                check_file(os.fstat(fd), name, limit, pipes=False, error=error)  # not swapped
+                os.set_blocking(fd, True)
+                return os.fdopen(fd, "rb")
+            except BaseException:
+                os.close(fd)
+                raise
+        f = open(path, "rb")  # noqa: SIM115 (returned to the caller's with)
+        try:
+            check_file(os.fstat(f.fileno()), name, limit, pipes=True, error=error)
+        except BaseException:
+            f.close()
+            raise
+        return f
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise error(f"{name} is a folder, not a file") from None
+    except OSError as exc:
+        raise error(f"{name} cannot be read: {exc.strerror}") from None
+
+
+def check_file(
+    st: os.stat_result,
+    name: str,
+    limit: int = MAX_BYTES,
+    *,
+    pipes: bool = False,
+    error: type[Exception] = ConfigError,
+) -> None:
+    """Refuse what is not a regular file (nor a pipe, with ``pipes``), and a file over
+    ``limit`` bytes, before reading it."""
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{name} is a folder, not a file")
+    if stat.S_ISFIFO(st.st_mode) and not pipes:
+        raise error(f"{name} is a named pipe (FIFO), not a regular file: nnlab reads files")
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+        raise error(f"{name} is not a regular file (a device or socket): nnlab reads files")
+    if st.st_size > limit:
+        raise error(f"{name} is {_mib(st.st_size)} MiB, above the limit of {_mib(limit)} MiB")
 
 
 def _mib(size: int) -> str:

@@ -369,3 +369,132 @@ def test_plot_metric_a_folder_does_not_log_is_refused_with_what_it_logs(folders,
     drawn = run_nnlab("plot", folder, "--metric", "train_acc", "--out", tmp_path / "out")
     assert drawn.returncode == 0, drawn.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["train_acc.png"]
+
+
+# -- hostile folders: what is not a regular file where nnlab reads one -----------------------
+
+
+def _fifo(path: Path) -> None:
+    """A named pipe with no writer: opening it to read would wait forever."""
+    _remove(path)
+    os.mkfifo(path)
+
+
+def _dev_zero(path: Path) -> None:
+    """A link to /dev/zero: a read never ends (MemoryError after filling memory)."""
+    _remove(path)
+    path.symlink_to("/dev/zero")
+
+
+def _a_folder(path: Path) -> None:
+    _remove(path)
+    path.mkdir()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+HOSTILE = [("fifo", _fifo, "named pipe"), ("dev-zero", _dev_zero, "not a regular file"),
+           ("folder", _a_folder, "is a folder")]  # fmt: skip
+# every file a run's `report` or `plot` reads back, and what each command reads
+HOSTILE_FILES = {
+    "meta.json": ("runs", "report", "plot", "compare"),
+    "summary.json": ("runs", "report", "plot", "compare"),
+    "metrics.csv": ("report", "plot", "compare"),
+    "config.yaml": ("report", "plot", "compare"),
+    "model.npz": ("plot one",),  # plot of several folders overlays curves: no model
+    "plots/loss.png": ("report",),
+}
+HOSTILE_CASES = [
+    (f"{file.replace('/', '-')}-{kind}", file, make, text)
+    for file in HOSTILE_FILES
+    for kind, make, text in HOSTILE
+]
+HANG = 120  # seconds: a reader that blocks on a FIFO fails the test instead of hanging it
+
+
+def _hostile(command: str) -> list:
+    return [c for c in HOSTILE_CASES if command in HOSTILE_FILES[c[1]]]
+
+
+def test_runs_lists_a_fifo_device_or_folder_in_a_run_as_unreadable_and_the_others(
+    folders, tmp_path
+):
+    runs = tmp_path / "runs"
+    shutil.copytree(folders["run"], runs / "good")
+    shutil.copytree(folders["sweep"], runs / "sweep")
+    cases = _hostile("runs")
+    cases += [(f"state-{kind}", "state.json", make, text) for kind, make, text in HOSTILE]
+    copies = {case: runs / case for case, *_ in cases}
+    for case, file, make, _ in cases:
+        shutil.copytree(folders["sweep" if file == "state.json" else "run"], copies[case])
+        make(copies[case] / file)
+    for where in ([], ["--where", "model.activation=tanh"]):  # config keys read too
+        result = run_nnlab("runs", "--runs-dir", runs, *where, timeout=HANG)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        rows = _listed(result)
+        assert "completed" in rows["good"]
+        warnings = result.stderr.strip().splitlines()
+        assert len(warnings) == len(cases), warnings
+        for case, file, _, text in cases:
+            named = [w for w in warnings if str(copies[case] / file) in w]
+            assert len(named) == 1 and named[0].startswith("nnlab: warning: "), (case, warnings)
+            assert text in named[0], (case, named[0])
+            if not where:
+                assert " unreadable " in rows[case], (case, rows[case])
+
+
+@pytest.mark.parametrize("command", ["report", "plot"])
+def test_a_fifo_device_or_folder_in_a_run_is_one_line_in_report_and_plot(
+    folders, tmp_path, command
+):
+    """Every file the command reads back, as a FIFO, a link to /dev/zero and a folder, in one
+    call: one line each naming the file, exit 2, no hang, nothing else in the folder lost."""
+    cases = _hostile(command)
+    copies = {}
+    for case, file, make, _ in cases:
+        copies[case] = shutil.copytree(folders["run"], tmp_path / case)
+        make(copies[case] / file)
+    before = {c: sorted(p.name for p in copies[c].rglob("*")) for c in copies}
+    out = ["--out", tmp_path / "overlay"] if command == "plot" else []
+    result = run_nnlab(command, *copies.values(), *out, timeout=HANG)
+    assert result.returncode == 2, result.stderr
+    _error_lines_by_case(result, copies, [(c, f, m, t) for c, f, m, t in cases])
+    assert len(result.stderr.strip().splitlines()) == len(cases) + (command == "plot")
+    assert before == {c: sorted(p.name for p in copies[c].rglob("*")) for c in copies}
+
+
+def test_a_fifo_device_or_folder_as_the_model_is_one_line_in_plot(folders, tmp_path):
+    for case, file, make, text in _hostile("plot one"):
+        run = shutil.copytree(folders["run"], tmp_path / case)
+        make(run / file)
+        result = run_nnlab("plot", run, timeout=HANG)
+        assert result.returncode == 2, result.stderr
+        _one_error_line(result, str(run / file), text)
+
+
+@pytest.mark.parametrize("case, file, make, text", _hostile("compare"),
+                         ids=[c[0] for c in _hostile("compare")])  # fmt: skip
+def test_a_fifo_device_or_folder_in_a_run_is_one_line_in_compare(
+    folders, tmp_path, case, file, make, text
+):
+    run = shutil.copytree(folders["run"], tmp_path / case)
+    make(run / file)
+    result = run_nnlab("compare", folders["run"], run, timeout=HANG)
+    assert result.returncode == 2, result.stderr
+    _one_error_line(result, str(run / file), text)
+
+
+@pytest.mark.parametrize("kind, make, text", HOSTILE, ids=[h[0] for h in HOSTILE])
+@pytest.mark.parametrize("file", ["state.json", "sweep.yaml"])
+def test_a_fifo_device_or_folder_in_a_sweep_is_one_line(folders, tmp_path, kind, make, text, file):
+    sweep = shutil.copytree(folders["sweep"], tmp_path / "sweep")
+    make(sweep / file)
+    for args in (["report"], ["plot"], ["sweep", "-q", "--resume"]):
+        result = run_nnlab(*args, sweep, timeout=HANG)
+        assert result.returncode == 2, (args, result.stderr)
+        _one_error_line(result, str(sweep / file), text)

@@ -7,13 +7,14 @@ import os
 import resource
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 import nnlab
-from tests.conftest import CONFIGS, check_run, nnlab_process, read_csv
+from tests.conftest import CONFIGS, check_run, nnlab_process, read_csv, run_child
 from tests.conftest import nnlab as run_nnlab
 
 
@@ -208,3 +209,109 @@ def test_a_signal_while_the_run_folder_is_made_still_leaves_an_honest_folder(
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "interrupted"
     assert (run / "config.yaml").is_file()
+
+
+# -- read-only and full disks: one line, nothing lost, no entry left running ------------------
+
+
+def _read_only(folder: Path):
+    """A ``setup`` for a child process to which ``folder`` is read-only: a read-only bind
+    mount in a mount namespace of its own when run as root (for whom no mode bit is
+    read-only), else the folder's mode. Skips the test where neither is possible."""
+    import ctypes
+
+    if os.geteuid() != 0:
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_dir():
+                path.chmod(0o555)
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    ms_rdonly, ms_remount, ms_bind, ms_rec, ms_private = 1, 32, 4096, 16384, 1 << 18
+    target = os.fsencode(folder)
+
+    def setup() -> None:
+        if libc.unshare(0x20000) != 0:  # CLONE_NEWNS
+            raise OSError(ctypes.get_errno(), "unshare")
+        for args in ((b"none", b"/", None, ms_rec | ms_private, None),
+                     (target, target, None, ms_bind, None),
+                     (target, target, None, ms_bind | ms_remount | ms_rdonly, None)):  # fmt: skip
+            if libc.mount(*args) != 0:
+                raise OSError(ctypes.get_errno(), "mount")
+
+    try:
+        probe = run_child(["true"], setup=setup, timeout=30)
+    except Exception as exc:  # no CAP_SYS_ADMIN here
+        pytest.skip(f"cannot make a read-only folder as root here: {exc}")
+    assert probe.returncode == 0
+    return setup
+
+
+@pytest.mark.parametrize("what", ["run", "sweep"])
+def test_report_on_a_read_only_folder_is_one_line_and_loses_nothing(tmp_path, what):
+    quick = {"train.iterations": 200, "train.log_every": 100}
+    if what == "run":
+        folder = nnlab.train(CONFIGS / "moons_tanh.yaml", quick, runs_dir=tmp_path / "runs").path
+    else:
+        sweep_file = tmp_path / "pair.yaml"
+        sweep_file.write_text(
+            f"sweep:\n  name: pair\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+            "  grid:\n    model.activation: [tanh, relu]\n"
+        )
+        folder = nnlab.sweep(sweep_file, overrides=quick, runs_dir=tmp_path / "s", jobs=1).path
+    assert run_nnlab("report", folder).returncode == 0  # an earlier report, to be kept
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    setup = _read_only(folder)
+    result = run_nnlab("report", folder, setup=setup, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nnlab: error: "), result.stderr
+    assert str(folder) in lines[0] and "cannot write" in lines[0], lines[0]
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
+def _tiny_disk(tmp_path: Path, size: str):
+    """A tmpfs of ``size`` mounted at tmp_path/disk (unmounted on the way out); skips where
+    this process cannot mount one."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", disk],
+                          capture_output=True, text=True)  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    return disk
+
+
+@pytest.mark.parametrize("size", ["40k", "150k", "400k"])
+def test_a_sweep_on_a_full_disk_is_one_line_and_leaves_no_entry_running(tmp_path, size):
+    """Disks that fill at the start, mid-way and at the tables: one line naming the folder,
+    exit 1, no traceback; state.json leaves nothing `running`; `--resume` after space is
+    freed (the folder moved to a roomy disk) finishes the sweep."""
+    sweep_file = tmp_path / "pair.yaml"
+    sweep_file.write_text(
+        f"sweep:\n  name: pair\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        "  grid:\n    model.activation: [tanh, relu]\n"
+    )
+    disk = _tiny_disk(tmp_path, size)
+    try:
+        args = ["-s", "train.log_every=1", "-s", "train.iterations=4000"]
+        result = run_nnlab("sweep", sweep_file, "-q", "--runs-dir", disk, *args, timeout=300)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 1, result.stderr
+        (folder,) = [p for p in disk.iterdir() if p.name.endswith("-sweep-pair")]
+        state = json.loads((folder / "state.json").read_text())
+        errors = [line for line in result.stderr.splitlines() if line.startswith("nnlab: error:")]
+        if errors:  # the sweep's own files could not be written: one line naming the folder
+            assert len(errors) == 1 and "No space left" in errors[0], result.stderr
+            assert str(folder) in errors[0]
+        else:  # only the jobs' files: each job failed, saying why
+            assert "job(s) failed" in result.stderr, result.stderr
+            assert all("No space left" in j["error"] for j in state["jobs"].values())
+        assert state["status"] != "running"
+        assert all(j["status"] != "running" for j in state["jobs"].values()), state["jobs"]
+        moved = shutil.copytree(folder, tmp_path / folder.name, symlinks=True)
+    finally:
+        subprocess.run(["umount", disk], check=False)
+    resumed = run_nnlab("sweep", "-q", "--resume", moved, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    state = json.loads((moved / "state.json").read_text())
+    assert state["status"] == "completed" and not (moved / ".nnlab-reserve").exists()

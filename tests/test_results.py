@@ -5,6 +5,7 @@ import csv
 import io
 import shutil
 from html.parser import HTMLParser
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -325,3 +326,78 @@ def test_runs_lists_runs_and_sweeps_newest_first_with_filters(folders):
     assert len(only.stdout.strip().splitlines()) == 1 + 2
     none = run_nnlab("runs", "--runs-dir", folders["runs"], "--status", "failed")
     assert none.stdout.startswith("no runs in")
+
+
+# -- figures from valid but extreme data ----------------------------------------------------
+
+
+def _warnings_only(result) -> list[str]:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert all(line.startswith("nnlab: warning: ") for line in lines), lines
+    return lines
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_a_two_feature_set_of_very_different_scales_draws_its_decision_boundary(
+    tmp_path, standardize
+):
+    """x1 within [0, 1e-3], x2 within [0, 1e6]: the boundary is drawn by `train` (no warning
+    in meta.json) and by `plot`, each axis over its own feature's range."""
+    import json
+
+    import numpy as np
+
+    rs = np.random.RandomState(0)
+    X = np.c_[rs.uniform(0, 1e-3, 200), rs.uniform(0, 1e6, 200)]
+    y = (X[:, 0] / 1e-3 + X[:, 1] / 1e6 > 1).astype(int)
+    table = tmp_path / "scales.csv"
+    lines = [f"{a!r},{b!r},{c}\n" for (a, b), c in zip(X.tolist(), y.tolist(), strict=True)]
+    table.write_text("x1,x2,label\n" + "".join(lines))
+    config = tmp_path / "scales.yaml"
+    config.write_text(
+        f"data: {{name: csv, path: scales.csv, standardize: {str(standardize).lower()}}}\n"
+        "train: {iterations: 300, log_every: 100}\n"
+    )
+    result = run_nnlab("train", config, "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run = Path(result.stdout.strip().splitlines()[-1])
+    run = run if run.is_absolute() else tmp_path / run
+    assert "warnings" not in json.loads((run / "meta.json").read_text())
+    figure = run / "plots" / "decision_boundary.png"
+    assert figure.is_file()
+    figure.unlink()
+    result = run_nnlab("plot", run, timeout=120)
+    assert result.returncode == 0 and _warnings_only(result) == [], result.stderr
+    assert figure.is_file() and str(figure) in result.stdout
+
+
+def test_extreme_finite_metric_values_are_plotted_or_named_in_one_line(folders, tmp_path):
+    """±1e308 in metrics.csv (finite, valid): plot, plot --metric, an overlay and report
+    draw the rest and say in one warning line per figure which values were left out."""
+    run = shutil.copytree(folders["a"], tmp_path / "extreme")
+    with open(run / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[1]["train_loss"], rows[2]["train_loss"], rows[2]["train_acc"] = "1e308", "-1e308", "1e308"
+    with open(run / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    steps = [rows[1]["step"], rows[2]["step"]]
+    result = run_nnlab("plot", run, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = _warnings_only(result)
+    assert len(lines) == 2, lines
+    loss = next(line for line in lines if "loss.png" in line)
+    assert "2 train_loss" in loss and all(s in loss for s in steps), loss
+    assert "1 train_acc" in next(line for line in lines if "accuracy.png" in line)
+    assert (run / "plots" / "loss.png").is_file()
+    for args in (["plot", run, "--metric", "train_loss", "--out", tmp_path / "one"],
+                 ["plot", run, folders["a"], "--out", tmp_path / "overlay"]):  # fmt: skip
+        result = run_nnlab(*args, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert any("train_loss" in line for line in _warnings_only(result)), result.stderr
+    shutil.rmtree(run / "plots")
+    result = run_nnlab("report", run, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(_warnings_only(result)) == 2 and (run / "report.html").is_file()

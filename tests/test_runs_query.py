@@ -281,3 +281,48 @@ def test_where_suggests_any_key_a_run_could_have_not_only_the_listed_runs_keys(
     # a key a run could have, that no listed run has, is refused without suggesting itself
     exact = run_nnlab("runs", "--runs-dir", runs_dir, "--where", f"{meant}>0")
     assert exact.returncode == 2 and f"did you mean {meant}" not in exact.stderr, exact.stderr
+
+
+GOOD_ENTRY = {"name": "moons_a", "kind": "mlp", "status": "completed", "started": "x"}
+DAMAGED_ROWS = {  # a stored record with a valid signature, but not what nnlab stores
+    "empty": "",
+    "an-integer": 7,
+    "a-blob": b"\x00\xff",
+    "a-list": "[1, 2]",
+    "empty-mapping": "{}",
+    "fields-a-number": json.dumps({"fields": 5, "config": None, "problem": None}),
+    "status-a-number": json.dumps({"fields": {**GOOD_ENTRY, "status": 3}, "problem": None}),
+    "started-a-list": json.dumps({"fields": {**GOOD_ENTRY, "started": [1]}, "problem": None}),
+    "a-field-a-mapping": json.dumps({"fields": {**GOOD_ENTRY, "test_acc": {}}, "problem": None}),
+    "config-a-list": json.dumps({"fields": GOOD_ENTRY, "config": [1], "problem": None}),
+    "deep": "[" * 100_000,
+}
+
+
+@pytest.mark.parametrize("record", DAMAGED_ROWS.values(), ids=DAMAGED_ROWS)
+@pytest.mark.parametrize(
+    "args",
+    [[], ["--where", "status=completed"], ["--sort", "-test_acc", "--where", "test_acc>0.5"],
+     ["--where", "model.activation=tanh"]],
+    ids=["plain", "where", "sort", "config"],
+)  # fmt: skip
+def test_a_damaged_index_row_is_rebuilt_with_a_warning(runs_dir, record, args):
+    """Through the real CLI: the answer of an intact index, one warning naming the index,
+    and an index that is whole again (the next query warns no more)."""
+    csv_args = [*args, "--columns", "folder,status,test_acc", "--format", "csv"]
+    first = run_nnlab("runs", "--runs-dir", runs_dir, *csv_args, timeout=120)
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    with sqlite3.connect(runs_dir / INDEX) as db:
+        rows = dict(db.execute("SELECT folder, record FROM entries").fetchall())
+        victim = next(f for f in ("a", "c", "b") if f in rows)
+        db.execute("UPDATE entries SET record = ? WHERE folder = ?", (record, victim))
+    db.close()
+    again = run_nnlab("runs", "--runs-dir", runs_dir, *csv_args, timeout=120)
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    assert again.stdout == first.stdout
+    warnings = again.stderr.strip().splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("nnlab: warning: "), warnings
+    assert str(runs_dir / INDEX) in warnings[0] and "rebuilt" in warnings[0], warnings
+    assert isinstance(_index_rows(runs_dir)[victim]["fields"]["status"], str)  # rebuilt
+    last = run_nnlab("runs", "--runs-dir", runs_dir, *csv_args, timeout=120)
+    assert last.stdout == first.stdout and last.stderr == "", last.stderr

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from nnlab.config import flatten, load_config
-from nnlab.errors import NnlabError
+from nnlab.errors import NnlabError, RunStorageError
 from nnlab.files import atomic_write_text
 from nnlab.liveness import FolderLock, Heartbeat, refuse_if_alive
 from nnlab.records import RecordError, key_text, read_sweep_record, resolved_config
@@ -474,10 +474,14 @@ def _run_sweep(
     with Heartbeat(folder):  # a resume or `nnlab runs` can tell that this sweep lives
         try:
             return _run_jobs(sweep, state, folder, executor, fail_fast, retries, progress, on_job)
+        except OSError as exc:  # the sweep folder cannot be written (a full disk)
+            raise _stopped_by_storage(folder, state, executor, exc) from None
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # never left `running`: say how it ended
             return _stopped(state, folder, exc)
+        finally:
+            state.release_reserve()
 
 
 def _stopped(state: SweepState, folder: Path, exc: BaseException):
@@ -539,6 +543,30 @@ def _run_jobs(
     if interrupted:
         raise SweepInterrupted(result)
     return result
+
+
+def _stopped_by_storage(
+    folder: Path, state: SweepState, executor: Executor, exc: OSError
+) -> RunStorageError:
+    """After a write to the sweep folder failed: stop the workers, record the jobs that were
+    running as pending (a resume runs them again) and the sweep as failed, and say so."""
+    with contextlib.suppress(Exception):
+        executor.shutdown(cancel=True)
+    reason = exc.strerror or str(exc)
+    where = f" writing {exc.filename}" if exc.filename else ""
+    for entry in state.jobs.values():
+        if entry.status == "running":
+            entry.update(status="pending", error=f"stopped: {reason}")
+    state.status = "failed"
+    try:
+        state.save()
+        told = ""
+    except OSError:
+        told = " (state.json could not be updated either)"
+    return RunStorageError(
+        f"{folder}: the sweep stopped: {reason}{where}{told}; free space, then "
+        f"`nnlab sweep --resume {folder}` goes on"
+    )
 
 
 sweep = run_sweep  # the public name: nnlab.sweep("configs/sweeps/x.yaml", jobs=2)

@@ -18,12 +18,17 @@ sweep whose driver is gone shows ``running (dead?)``); ``error`` says why an err
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnlab.files import atomic_write_json, now_iso
 from nnlab.records import JOB_STATUSES, read_state
+
+RESERVE = ".nnlab-reserve"  # in a running sweep's folder: space kept for state.json
+RESERVE_BYTES = 16 * 2**10
 
 if TYPE_CHECKING:
     from nnlab.sweeps.spec import SweepSpec
@@ -169,8 +174,46 @@ class SweepState:
         self.save()
 
     def save(self) -> None:
+        """Write state.json atomically. A full disk cannot keep it from recording how the
+        sweep stopped: while the sweep runs, a reserve file beside it holds twice its size,
+        given up to let a save through when the disk fills (docs/design.md, 'Sweep folder')."""
         self.updated = now_iso()
-        atomic_write_json(self.path, self.to_json())
+        data = self.to_json()
+        try:
+            atomic_write_json(self.path, data)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not self.release_reserve():
+                raise
+            atomic_write_json(self.path, data)
+            return
+        self._keep_reserve()
+
+    @property
+    def reserve(self) -> Path:
+        return self.path.with_name(RESERVE)
+
+    def _keep_reserve(self) -> None:
+        """Make the reserve at least twice state.json's size plus RESERVE_BYTES (allocated,
+        not sparse); without space for it, go on without."""
+        try:
+            want = 2 * self.path.stat().st_size + RESERVE_BYTES
+            if self.reserve.exists() and self.reserve.stat().st_size >= want:
+                return
+            fd = os.open(self.reserve, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                os.posix_fallocate(fd, 0, want)
+            finally:
+                os.close(fd)
+        except (OSError, AttributeError):  # a full disk, or no posix_fallocate (macOS)
+            self.release_reserve()
+
+    def release_reserve(self) -> bool:
+        """Remove the reserve (when the sweep ends, or to free its space); whether it was there."""
+        try:
+            self.reserve.unlink()
+        except OSError:
+            return False
+        return True
 
     def counts(self) -> dict[str, int]:
         """How many jobs have each status, every status listed."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from nnlab.files import atomic_write_text
 from nnlab.metrics import LABELS, PREFERRED, is_accuracy, is_result, short_key
 from nnlab.models import Trainer, build, trainer_class
+from nnlab.records import check_model_files
 from nnlab.sweeps.spec import Job, SweepSpec, format_value
 from nnlab.sweeps.state import DONE, SweepState
 
@@ -344,6 +345,7 @@ def _predictor(job: Job, run_path: Path) -> tuple | None:
     if trainer_class(job.config).predictor is Trainer.predictor:
         return None  # the kind never draws one: do not load its data and model to learn it
     trainer = build(job.config)
+    check_model_files(run_path)
     trainer.load_model(run_path)
     return trainer.predictor()
 

@@ -22,6 +22,9 @@ from torch import nn
 
 from nnlab.files import atomic_write_bytes, atomic_write_text
 from nnlab.metrics import COUNTERS
+from nnlab.yamlread import read_file
+
+STATS_BYTES = 256 * 2**20  # as nnlab.records bounds what it reads back
 
 if TYPE_CHECKING:
     from nnlab.models.dcn.trainer import DCNTrainer
@@ -251,8 +254,8 @@ def truncate_csv(path: Path, last_step: int) -> None:
     """Keep the header and the rows whose first column (step) is ≤ last_step."""
     if not path.exists():
         return
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    text = read_file(path, str(path), STATS_BYTES).decode("utf-8")  # no FIFO, no device
+    rows = list(csv.reader(io.StringIO(text, newline="")))
     kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= last_step]
     out = io.StringIO()
     csv.writer(out).writerows(kept)
