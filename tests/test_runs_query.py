@@ -299,16 +299,24 @@ DAMAGED_ROWS = {  # a stored record with a valid signature, but not what nnlab s
 }
 
 
-@pytest.mark.parametrize("record", DAMAGED_ROWS.values(), ids=DAMAGED_ROWS)
+QUERIES = {
+    "plain": [], "where": ["--where", "status=completed"],
+    "sort": ["--sort", "-test_acc", "--where", "test_acc>0.5"],
+    "config": ["--where", "model.activation=tanh"],
+}  # fmt: skip
+# every damaged record under a plain listing, and each kind of query over three of them
+DAMAGED_CASES = [(r, "plain") for r in DAMAGED_ROWS] + [
+    (r, q) for r in ("empty", "status-a-number", "deep") for q in QUERIES if q != "plain"
+]
+
+
 @pytest.mark.parametrize(
-    "args",
-    [[], ["--where", "status=completed"], ["--sort", "-test_acc", "--where", "test_acc>0.5"],
-     ["--where", "model.activation=tanh"]],
-    ids=["plain", "where", "sort", "config"],
-)  # fmt: skip
-def test_a_damaged_index_row_is_rebuilt_with_a_warning(runs_dir, record, args):
+    ("name", "query"), DAMAGED_CASES, ids=[f"{r}-{q}" for r, q in DAMAGED_CASES]
+)
+def test_a_damaged_index_row_is_rebuilt_with_a_warning(runs_dir, name, query):
     """Through the real CLI: the answer of an intact index, one warning naming the index,
     and an index that is whole again (the next query warns no more)."""
+    record, args = DAMAGED_ROWS[name], QUERIES[query]
     csv_args = [*args, "--columns", "folder,status,test_acc", "--format", "csv"]
     first = run_nnlab("runs", "--runs-dir", runs_dir, *csv_args, timeout=120)
     assert first.returncode == 0 and first.stderr == "", first.stderr
