@@ -219,35 +219,36 @@ def not_a_file(mode: int) -> str | None:
 def open_regular(path: str | Path, refuse: Callable[[str], Exception]) -> BinaryIO:
     """``path`` opened for reading in binary, when it is a regular file (symbolic links
     followed); else ``refuse(problem)`` is raised, ``problem`` a phrase such as "no such file"
-    or "is a named pipe (FIFO), not a regular file". The kind is checked before the file is
-    opened, and again on the open file (opened without blocking, so a FIFO swapped in between
-    never hangs): a FIFO would wait for a writer forever, a device such as /dev/zero never
-    ends, a folder is not data."""
+    or "is a named pipe (FIFO), not a regular file" (a FIFO would wait for a writer forever, a
+    device such as /dev/zero never ends, a folder is not data). Checked as
+    :func:`_open_checked` does."""
+
+    def check(st: os.stat_result) -> None:
+        kind = not_a_file(st.st_mode)
+        if kind is not None:
+            raise refuse(f"is {kind}, not a regular file; nnlab reads data from regular files")
+
     try:
-        kind = not_a_file(os.stat(path).st_mode)
-        if kind is None:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-            kind = not_a_file(os.fstat(fd).st_mode)
-            if kind is not None:
-                os.close(fd)
+        return _open_checked(path, check)
     except FileNotFoundError:
         raise refuse("no such file") from None
     except OSError as exc:
         raise refuse(f"cannot be read: {exc.strerror or exc}") from None
-    if kind is not None:
-        raise refuse(f"is {kind}, not a regular file; nnlab reads data from regular files")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
 
 
-def _check_readable(st: os.stat_result, name: str) -> None:
-    """Refuse what is not a file or a pipe, and a file over the limit, before reading it."""
-    if not stat.S_ISFIFO(st.st_mode) and not_a_file(st.st_mode) is not None:
-        raise ConfigError(f"{name} is not a regular file (a device or socket): nnlab reads files")
-    if st.st_size > MAX_BYTES:
-        raise ConfigError(
-            f"{name} is {_mib(st.st_size)} MiB, above the limit of {_mib(MAX_BYTES)} MiB"
-        )
+def _open_checked(path: str | Path, check: Callable[[os.stat_result], None]) -> BinaryIO:
+    """``path`` opened for reading in binary once ``check`` (which raises) passed on its
+    status before it is opened, and again on the open file — opened without blocking, so a
+    FIFO swapped in between never hangs."""
+    check(os.stat(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        check(os.fstat(fd))  # the file opened is the one checked
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_file(
@@ -285,15 +286,9 @@ def open_file(
     to whom a missing file means something."""
     try:
         if not pipes:
-            check_file(os.stat(path), name, limit, pipes=False, error=error)
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-            try:
-                check_file(os.fstat(fd), name, limit, pipes=False, error=error)  # not swapped
-                os.set_blocking(fd, True)
-                return os.fdopen(fd, "rb")
-            except BaseException:
-                os.close(fd)
-                raise
+            return _open_checked(
+                path, lambda st: check_file(st, name, limit, pipes=False, error=error)
+            )
         f = open(path, "rb")  # noqa: SIM115 (returned to the caller's with)
         try:
             check_file(os.fstat(f.fileno()), name, limit, pipes=True, error=error)
