@@ -7,7 +7,7 @@ both alike:
 - reference: the course code / pytorch/examples pipeline — torchvision's MNIST dataset with
   ToTensor + Normalize applied per sample, a DataLoader with shuffle, NCHW tensors — in a
   fresh process of its own, so that nothing nnlab sets for its process (the C library's
-  allocator thresholds, nnlab.allocator) reaches it; and once more with those thresholds
+  allocator thresholds, nnlab.models.allocator) reaches it; and once more with those thresholds
   set, for their share of nnlab's lead;
 - nnlab: `nnlab.train` in this process with the images held in memory as tensors, batches by
   indexing, channels-last memory; summary.json's images_per_second (training images over the
@@ -56,8 +56,8 @@ import torch.nn.functional as F
 import yaml
 
 import nnlab
-from nnlab.allocator import keep_freed_memory
-from nnlab.idx import find_idx_files, read_idx
+from nnlab.data.idx import find_idx_files, read_idx
+from nnlab.models.allocator import keep_freed_memory
 from nnlab.models.dcn.network import DCN
 
 BATCH = 50
@@ -85,7 +85,7 @@ def prepare(root: str | None, n: int, folder: Path, n_test: int = 1000) -> Path:
 def reference(root: Path, keep_freed: bool = False) -> float:
     """Images per second of the course's pipeline, training loop only, in a fresh process;
     with ``keep_freed``, that process first sets the allocator thresholds nnlab sets for a
-    CPU run (nnlab.allocator), to tell their share from the rest of nnlab's."""
+    CPU run (nnlab.models.allocator), to tell their share from the rest of nnlab's."""
     flag = ["--keep-freed-memory"] if keep_freed else []
     done = subprocess.run(
         [sys.executable, __file__, "--reference-only", str(root), *flag],

@@ -28,7 +28,7 @@ BATCH, LR = 128, 1e-3
 
 
 def load(root: str | None) -> tuple[np.ndarray, np.ndarray]:
-    from nnlab.idx import load_idx
+    from nnlab.data.idx import load_idx
 
     images, labels = load_idx("fashion_mnist", {"root": root, "download": False})["train"]
     return images.reshape(len(images), -1) / 255.0, labels.astype(np.int64)
@@ -36,9 +36,9 @@ def load(root: str | None) -> tuple[np.ndarray, np.ndarray]:
 
 def nnlab_epochs(X: np.ndarray, y: np.ndarray, dtype: str, epochs: int) -> float:
     """The trainer's own mini-batch loop (shuffling, gathering, metric rows every 100 steps)."""
-    from nnlab.config import load_config
+    from nnlab.config.options import load_config
+    from nnlab.data.catalog import Dataset
     from nnlab.models.base import Hooks
-    from nnlab.models.mlp.data import Dataset
     from nnlab.models.mlp.math import MLP
     from nnlab.models.mlp.trainer import _Loop, fit_threads, minibatch_descent
 

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from nnlab.config import load_config
+from nnlab.config.options import load_config
+from nnlab.data.catalog import load_data
 from nnlab.models import Hooks
-from nnlab.models.mlp.data import load_data
 from nnlab.models.mlp.math import MLP
 from nnlab.models.mlp.trainer import gradient_descent
 

@@ -1,5 +1,5 @@
 """The ``nnlab`` command: thin Click commands over the library (nnlab.experiment, nnlab.sweeps,
-nnlab.results, nnlab.report).
+nnlab.reports.results, nnlab.reports.report).
 
 Exit codes (docs/design.md, 'Exit codes'): 0 success; 1 a run failed or diverged; 2 bad usage,
 bad config or missing data (one line on stderr, ``nnlab: error: ...``); 130 interrupted.
@@ -19,11 +19,11 @@ from pathlib import Path
 import click
 
 from nnlab import __version__
+from nnlab.common.metrics import is_result, metric_field
 from nnlab.errors import FigureNote, NnlabError, raise_interrupt
-from nnlab.metrics import is_result, metric_field
-from nnlab.records import STATUSES
-from nnlab.results import FORMATS
-from nnlab.runs import RUNS_DIR
+from nnlab.reports.results import FORMATS
+from nnlab.runfolder.records import STATUSES
+from nnlab.runfolder.runs import RUNS_DIR
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -413,7 +413,7 @@ def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     a band from their 25th to their 75th percentile; n per step, its range in the legend);
     past nine lines, small multiples.
     """
-    from nnlab.results import (
+    from nnlab.reports.results import (
         check_out,
         compare,
         folder_kind,
@@ -452,7 +452,7 @@ def plot(folders: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
 @folders_argument
 def report(folders: tuple[Path, ...]) -> int:
     """Write report.md and a self-contained report.html for each run or sweep folder."""
-    from nnlab.report import write_report
+    from nnlab.reports.report import write_report
 
     return _each(folders, write_report)
 
@@ -490,7 +490,7 @@ def runs(
     """List, filter and sort the runs and sweeps in a runs folder (newest first) — or a sweep
     folder's jobs, given as --runs-dir. Queries read an index kept in the folder
     (.nnlab-index.sqlite), checked against the folders each time."""
-    from nnlab.listing import Query, render, run_query
+    from nnlab.runfolder.query import Query, render, run_query
 
     query = Query(list(where), list(sort), list(columns), limit, fmt, status, pattern)
     chosen, shown_columns, warnings = run_query(runs_dir, query)
@@ -560,7 +560,7 @@ def compare_command(
     mean ± std and the 95% Student-t CI of the mean; against the reference, the difference
     of means with its 95% Welch CI, the probability of improvement, Welch's t-test p and
     the seeds needed to resolve the difference."""
-    from nnlab.compare import compare_groups, compare_runs, render, render_groups
+    from nnlab.reports.compare import compare_groups, compare_runs, render, render_groups
 
     if group_by is not None or vs:
         if group_by is not None and vs:
@@ -583,8 +583,8 @@ def schema(kind: str | None) -> int:
     `# yaml-language-server: $schema=nnlab.schema.json` points at it)."""
     import json
 
+    from nnlab.config.schema import json_schema
     from nnlab.models import kinds
-    from nnlab.schema import json_schema
 
     if kind is not None and kind not in kinds():
         raise click.BadParameter(

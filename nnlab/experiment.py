@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnlab import environment
-from nnlab.config import dump_config, load_config
-from nnlab.environment import applied_threads, with_threads
+from nnlab.common.files import atomic_write_text
+from nnlab.config.options import dump_config, load_config
 from nnlab.errors import Diverged, FigureNote, NnlabError, RunStorageError
-from nnlab.files import atomic_write_text
-from nnlab.liveness import Heartbeat, refuse_if_alive
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
-from nnlab.provenance import DIFF_FILE, git_state
-from nnlab.runs import (
+from nnlab.runfolder import environment
+from nnlab.runfolder.environment import applied_threads, with_threads
+from nnlab.runfolder.liveness import Heartbeat, refuse_if_alive
+from nnlab.runfolder.provenance import DIFF_FILE, git_state
+from nnlab.runfolder.runs import (
     RUNS_DIR,
     Run,
     RunRecorder,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnlab.config import dump_config, load_config
+from nnlab.config.options import dump_config, load_config
 from nnlab.errors import ConfigError
 from nnlab.models.mlp.math import MLP, forward
 from nnlab.sweeps import load_sweep
@@ -198,7 +198,7 @@ def test_every_job_of_a_sweep_is_bounded_before_the_sweep_starts(tmp_path, monke
 def test_a_bad_keep_freed_memory_value_is_refused_before_a_run_or_a_sweep_starts(
     tmp_path, monkeypatch
 ):
-    """NNLAB_KEEP_FREED_MEMORY (nnlab.allocator) is read with the memory limit: any value but
+    """NNLAB_KEEP_FREED_MEMORY (nnlab.models.allocator) is read with the memory limit: any value but
     0 or 1 is one line naming it, for any model kind and device, before a folder is made."""
     monkeypatch.setenv("NNLAB_KEEP_FREED_MEMORY", "yes")
     runs = tmp_path / "runs"

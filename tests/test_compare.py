@@ -12,7 +12,7 @@ import pytest
 from scipy import stats as sps
 
 import nnlab
-from nnlab.stats import mean_ci, seeds_needed
+from nnlab.common.stats import mean_ci, seeds_needed
 from tests.conftest import CONFIGS, check_run, run_dir_of
 from tests.conftest import nnlab as run_nnlab
 from tests.test_sweep import state_of

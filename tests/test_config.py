@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from nnlab.config import (
+from nnlab.config.options import (
     IDX_DATASETS,
     BaseConfig,
     dump_config,
@@ -206,11 +206,11 @@ def test_shipped_configs_are_valid_and_fit_their_data(path):
         # not bundled (the tests must pass without them): 28x28 images of 10 classes
         assert cfg["model"]["layers"][0] == 784 and cfg["model"]["layers"][-1] == 10
     elif cfg["model"]["kind"] == "mlp":
-        from nnlab.models.mlp.data import check_fits, load_data
+        from nnlab.data.catalog import check_fits, load_data
 
         check_fits(cfg, load_data(cfg))
     elif cfg["data"]["name"] == "digits":  # the IDX sets are not bundled; digits always is
-        from nnlab.models.dcn.images import load_images
+        from nnlab.data.images import load_images
         from nnlab.models.dcn.network import check_image_size
 
         check_image_size(load_images(cfg).image_size, cfg["model"]["conv_channels"])
@@ -220,5 +220,5 @@ def test_readme_config_reference_is_generated_from_the_schema():
     readme = (ROOT / "README.md").read_text()
     assert reference_markdown() in readme, (
         "README's config reference is stale; regenerate it with "
-        "`python -c 'from nnlab.config import reference_markdown as r; print(r())'`"
+        "`python -c 'from nnlab.config.options import reference_markdown as r; print(r())'`"
     )

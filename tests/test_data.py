@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import nnlab
-from nnlab.config import load_config
-from nnlab.models.mlp.data import load_data
+from nnlab.config.options import load_config
+from nnlab.data.catalog import load_data
 
 SHAPES = {
     "moons": (2, 2),

@@ -14,10 +14,10 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import nnlab
-from nnlab.config import load_config
+from nnlab.config.options import load_config
+from nnlab.data.idx import find_idx_files, read_idx
+from nnlab.data.images import load_images
 from nnlab.errors import DataError
-from nnlab.idx import find_idx_files, read_idx
-from nnlab.models.dcn.images import load_images
 from nnlab.models.dcn.network import DCN, evaluate, initialise, make_optimizer, make_scheduler
 from tests.conftest import (
     check_run,
@@ -118,7 +118,7 @@ def test_fashion_mnist_is_found_in_debians_folder_by_itself():
 
 def test_cli_train_produces_every_file_tensorboard_and_a_reloadable_model(idx_root, tmp_path):
     cfg_path = tmp_path / "small_dcn.yaml"
-    cfg_path.write_text(nnlab.config.dump_config(dcn_config(idx_root)))
+    cfg_path.write_text(nnlab.config.options.dump_config(dcn_config(idx_root)))
     result = run_nnlab("train", cfg_path, "--runs-dir", tmp_path / "runs")
     assert result.returncode == 0, result.stderr
     # stderr is a pipe here: metric rows, no bar (tests/test_cli.py checks the bar on a tty)
@@ -349,17 +349,17 @@ def test_monitoring_and_batched_evaluation_leave_every_number_as_a_plain_loop_ha
 
 KEPT = """
 import json, sys
-import nnlab.allocator
+import nnlab.models.allocator
 from nnlab.models.dcn.trainer import DCNTrainer
-print(nnlab.allocator._kept)
+print(nnlab.models.allocator._kept)
 DCNTrainer(json.loads(sys.argv[1]))
-print(nnlab.allocator._kept)
+print(nnlab.models.allocator._kept)
 """
 
 CYCLES = """
 import ctypes, resource, sys
 if sys.argv[1] == "kept":
-    from nnlab.allocator import keep_freed_memory
+    from nnlab.models.allocator import keep_freed_memory
     assert keep_freed_memory()
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
@@ -383,7 +383,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_a_cpu_run_keeps_the_memory_its_steps_free_unless_told_not_to(idx_root, monkeypatch):
     """A CPU trainer sets glibc's mmap and trim thresholds once for its process
-    (nnlab.allocator), unless NNLAB_KEEP_FREED_MEMORY is 0. What they change: steps that
+    (nnlab.models.allocator), unless NNLAB_KEEP_FREED_MEMORY is 0. What they change: steps that
     allocate and free 20 MiB each fault 5,120 fresh pages every step under glibc's adaptive
     thresholds (the freed top of the heap goes back to the kernel) and none with them."""
     argv = [sys.executable, "-c", KEPT, json.dumps(dcn_config(idx_root, **{"train.device": "cpu"}))]
@@ -503,7 +503,7 @@ def test_early_stopping_keeps_the_best_weights_and_survives_a_resume(idx_root, t
 def test_sigint_then_cli_resume_completes_the_run(idx_root, tmp_path, sig):
     cfg = dcn_config(idx_root, **{"train.epochs": 30, "train.stats_every": 0})
     cfg_path = tmp_path / "long.yaml"
-    cfg_path.write_text(nnlab.config.dump_config(cfg))
+    cfg_path.write_text(nnlab.config.options.dump_config(cfg))
     code, out, err = interrupt_after_rows(
         ["train", cfg_path, "--runs-dir", tmp_path], tmp_path, rows=8, sig=sig
     )
@@ -610,7 +610,7 @@ def test_dcn_bad_input_is_one_line_exit_2(case, idx_root, tmp_path):
     short = tmp_path / "short" / "t10k-images-idx3-ubyte"
     short.write_bytes(short.read_bytes()[:5000])
     cfg_path = tmp_path / "dcn.yaml"
-    cfg_path.write_text(nnlab.config.dump_config(dcn_config(idx_root)))
+    cfg_path.write_text(nnlab.config.options.dump_config(dcn_config(idx_root)))
     args, message = DCN_BAD[case]
     args = [a.format(tmp=tmp_path) for a in args]
     if args[0] != "--resume":

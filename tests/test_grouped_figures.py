@@ -10,16 +10,16 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 import nnlab
-from nnlab import plots
-from nnlab.results import compare
-from nnlab.runs import load_run, read_metrics
+from nnlab.figures import plots
+from nnlab.reports.results import compare
+from nnlab.runfolder.runs import load_run, read_metrics
 from tests.conftest import CONFIGS
 from tests.test_sweep import state_of
 
 
 @pytest.fixture
 def figures(monkeypatch):
-    """The figures nnlab.plots saves, kept open (by file name) to be inspected."""
+    """The figures nnlab.figures.plots saves, kept open (by file name) to be inspected."""
     seen = {}
 
     def save(fig, path):  # written, but not closed
@@ -224,7 +224,7 @@ def test_n_is_counted_per_step_and_the_median_band_stays_in_range(tmp_path):
 
 
 def test_the_report_data_carries_n_per_step_and_the_same_band():
-    from nnlab.explore import html_block, sweep_data
+    from nnlab.reports.explore import html_block, sweep_data
 
     data = sweep_data(GROUPS, [], "")
     block = html_block(data)
@@ -246,8 +246,8 @@ def test_the_report_data_carries_n_per_step_and_the_same_band():
 def test_a_sweep_with_a_seed_that_stopped_early_counts_it_only_while_it_ran(tmp_path, figures):
     """A real sweep of five seeds, one job's metrics cut short after two rows, as a run that
     diverged leaves them: its figure and its report say n=4–5, and n per step."""
-    from nnlab.report import write_report
-    from nnlab.results import replot
+    from nnlab.reports.report import write_report
+    from nnlab.reports.results import replot
 
     path = tmp_path / "s.yaml"
     path.write_text(

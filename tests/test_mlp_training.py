@@ -8,15 +8,15 @@ import pytest
 import torch
 
 import nnlab
-from nnlab.config import load_config
+from nnlab.config.options import load_config
+from nnlab.data.catalog import load_data
 from nnlab.models.base import Hooks, StopRun
-from nnlab.models.mlp.data import load_data
 from nnlab.models.mlp.engine import Engine
 from nnlab.models.mlp.math import MLP, backprop, one_hot
 from nnlab.models.mlp.optim import make_update
 from nnlab.models.mlp.trainer import _Loop
 from nnlab.models.training import EarlyStopping, lr_at
-from nnlab.runs import read_metrics
+from nnlab.runfolder.runs import read_metrics
 from tests.conftest import CONFIGS
 
 STEPS = 6
@@ -374,8 +374,8 @@ def test_float32_runs_train_in_float32(tmp_path):
 
 
 def test_an_early_stopped_run_s_kept_weights_are_what_reports_and_sweeps_show(tmp_path):
-    from nnlab.report import run_report
-    from nnlab.runs import result_row
+    from nnlab.reports.report import run_report
+    from nnlab.runfolder.runs import result_row
 
     run = nnlab.train(CONFIGS / "digits_mlp.yaml", runs_dir=tmp_path)
     es = run.summary["early_stopping"]

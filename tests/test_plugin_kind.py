@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from nnlab.config import Option
+from nnlab.config.options import Option
 from nnlab.models import Kind, Trainer
 
 
@@ -81,7 +81,7 @@ class SoftmaxRegression(Trainer):
             self.W, self.b = state["W"], state["b"]
 
     def figures(self, rows, out_dir, run_dir, ext="png"):
-        from nnlab import plots
+        from nnlab.figures import plots
 
         title = f"{self.cfg['name']}: softmax regression"
         made = [

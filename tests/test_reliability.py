@@ -186,15 +186,15 @@ def test_a_signal_while_the_run_folder_is_made_still_leaves_an_honest_folder(
     """Ctrl-C (or a sweep worker's SIGTERM) in the moment between making the run folder and
     writing its meta.json is held and then ends the run `interrupted` — never a folder without
     meta.json (a sweep killed at that moment used to leave one behind)."""
-    import nnlab.runs
+    import nnlab.runfolder.runs
 
-    make = nnlab.runs.RunRecorder.__init__
+    make = nnlab.runfolder.runs.RunRecorder.__init__
 
     def signal_midway(self, path, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)  # after the folder exists, before meta.json
         make(self, path, *args, **kwargs)
 
-    monkeypatch.setattr(nnlab.runs.RunRecorder, "__init__", signal_midway)
+    monkeypatch.setattr(nnlab.runfolder.runs.RunRecorder, "__init__", signal_midway)
     # Ctrl-C handled as Python does by default (a background job's pytest ignores SIGINT)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:

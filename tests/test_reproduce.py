@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 import nnlab
-from nnlab import environment
-from nnlab.environment import thread_share, usable_cores
+from nnlab.common.metrics import did_not_learn, majority_fraction
 from nnlab.experiment import sameness
-from nnlab.metrics import did_not_learn, majority_fraction
+from nnlab.runfolder import environment
+from nnlab.runfolder.environment import thread_share, usable_cores
 from tests.conftest import CONFIGS, check_run, read_csv, run_dir_of
 from tests.conftest import nnlab as run_nnlab
 

@@ -11,7 +11,7 @@ import matplotlib.image
 import pytest
 
 import nnlab
-from nnlab.results import differing_labels
+from nnlab.reports.results import differing_labels
 from tests.conftest import CONFIGS, small_mnist
 from tests.conftest import nnlab as run_nnlab
 

@@ -18,7 +18,7 @@ import yaml
 
 import nnlab
 from nnlab.cli import main
-from nnlab.index import NAME as INDEX
+from nnlab.runfolder.index import NAME as INDEX
 from tests.conftest import CONFIGS
 from tests.conftest import nnlab as run_nnlab
 
@@ -198,7 +198,7 @@ def test_the_index_notices_a_run_added_changed_and_deleted_behind_its_back(
 
 
 def test_the_index_decodes_only_the_entries_that_can_match(capsys, runs_dir, monkeypatch):
-    import nnlab.index
+    import nnlab.runfolder.index
 
     assert len(folders(capsys, runs_dir)) == 5  # indexed without their config keys...
     assert folders(capsys, runs_dir, "--where", "model.activation=tanh") == ["c", "a"]  # ...read
@@ -208,7 +208,9 @@ def test_the_index_decodes_only_the_entries_that_can_match(capsys, runs_dir, mon
         decoded.append(json.loads(text)["fields"]["name"])
         return json.loads(text)
 
-    monkeypatch.setattr(nnlab.index, "json", SimpleNamespace(loads=loads, dumps=json.dumps))
+    monkeypatch.setattr(
+        nnlab.runfolder.index, "json", SimpleNamespace(loads=loads, dumps=json.dumps)
+    )
     assert folders(capsys, runs_dir, "--where", "model.activation=tanh") == ["c", "a"]
     assert sorted(decoded) == ["moons_a", "moons_c"]  # SQLite left the other three out
     decoded.clear()

@@ -12,9 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnlab.config import Option, check_keys, load_config, resolve, schema_of
+from nnlab.config.options import Option, check_keys, load_config, resolve, schema_of
+from nnlab.config.schema import json_schema
 from nnlab.errors import NnlabError
-from nnlab.schema import json_schema
 from tests.conftest import CONFIGS, nnlab
 
 LINE = "# yaml-language-server: $schema=nnlab.schema.json"

@@ -1,4 +1,4 @@
-"""The figures of a hyperparameter search (nnlab.sweeps.search_plots): written as PNGs, None when
+"""The figures of a hyperparameter search (nnlab.figures.search): written as PNGs, None when
 there is nothing to draw, the importances and the best-so-far series they show."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import random
 import matplotlib.image
 import pytest
 
-from nnlab.sweeps import search_plots
-from nnlab.sweeps.search_plots import (
+from nnlab.figures import search as search_plots
+from nnlab.figures.search import (
     TrialRecord,
     best_so_far,
     importances,

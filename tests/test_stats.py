@@ -1,4 +1,4 @@
-"""nnlab.stats against scipy and by hand, on fixed numbers."""
+"""nnlab.common.stats against scipy and by hand, on fixed numbers."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from nnlab.stats import (
+from nnlab.common.stats import (
     difference_ci,
     mean_ci,
     pooled_sd,

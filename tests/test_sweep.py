@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from nnlab.common.stats import mean_ci
 from nnlab.errors import ConfigError
-from nnlab.stats import mean_ci
 from nnlab.sweeps import job_id, load_sweep, pivot_table
 from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, run_child, small_mnist
 

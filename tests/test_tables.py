@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnlab.data import tables
+from nnlab.data.tables import Table, read_csv, read_npz
 from nnlab.errors import DataError
-from nnlab.models.mlp import tables
-from nnlab.models.mlp.tables import Table, read_csv, read_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -96,8 +96,9 @@ def trainer_class(cfg: dict[str, Any]) -> type[Trainer]:
 
 def build(cfg: dict[str, Any]) -> Trainer:
     """The trainer for a resolved config: first the memory it would need is checked against
-    the limit (:mod:`nnlab.bounds`), then it loads and checks the data (NnlabError if bad)."""
-    from nnlab.bounds import check_memory
+    the limit (:mod:`nnlab.models.bounds`), then it loads and checks the data (NnlabError
+    if bad)."""
+    from nnlab.models.bounds import check_memory
 
     check_memory(cfg)
     return trainer_class(cfg)(cfg)

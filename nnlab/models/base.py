@@ -10,10 +10,10 @@ config. nnlab's commands only ever talk to these two, so a new kind needs no cha
   :class:`Hooks`, :meth:`Trainer.save_model`, :meth:`Trainer.figures` and
   :meth:`Trainer.summary_extra`;
 - every run is kept to its config's ``train.threads`` through :meth:`Kind.limit_threads`
-  (and meta.json records :meth:`Trainer.environment`; nnlab.environment);
+  (and meta.json records :meth:`Trainer.environment`; nnlab.runfolder.environment);
 - ``nnlab train --resume`` needs ``resumable = True`` and :meth:`Trainer.load_checkpoint`;
 - both refuse a config whose :meth:`Kind.memory` is above the limit before building anything
-  (:mod:`nnlab.bounds`);
+  (:mod:`nnlab.models.bounds`);
 - ``nnlab sweep`` calls :meth:`Kind.precheck` on every job's config before the first
   starts, :meth:`Kind.resources` for a cluster, and
   :meth:`Trainer.predictor` for the grid of decision boundaries of 2-D data;
@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import numpy as np
 
-    from nnlab.bounds import Need
-    from nnlab.config import Option
+    from nnlab.config.options import Option
+    from nnlab.models.bounds import Need
 
 
 class StopRun(Exception):
@@ -119,7 +119,7 @@ class Trainer(ABC):
         return {}
 
     def environment(self) -> dict[str, Any]:
-        """What this run computes on, for meta.json's ``environment`` (nnlab.environment):
+        """What this run computes on, for meta.json's ``environment`` (nnlab.runfolder.environment):
         ``device`` and ``precision`` at least."""
         return {"device": "cpu", "precision": "float64"}
 
@@ -141,7 +141,7 @@ class Trainer(ABC):
 @dataclass(frozen=True)
 class Kind:
     """A model kind: its name, the config keys it reads beyond ``name``, ``seed`` and
-    ``model.kind`` (dotted key -> :class:`nnlab.config.Option`, in the order config.yaml
+    ``model.kind`` (dotted key -> :class:`nnlab.config.options.Option`, in the order config.yaml
     lists them), and its trainer — the class, or ``"module:Class"`` imported on first use so
     that validating a config never imports a heavy library."""
 
@@ -175,7 +175,7 @@ class Kind:
     def memory(self, cfg: dict[str, Any], cache: dict[str, Any]) -> list[Need]:
         """What a run of this config needs in memory, estimated from the config (and at most
         the headers of its data files) before anything is allocated, each
-        :class:`nnlab.bounds.Need` naming the config keys that set its size. ``nnlab train``
+        :class:`nnlab.models.bounds.Need` naming the config keys that set its size. ``nnlab train``
         and ``nnlab sweep`` refuse a config whose needs add up to more than the limit
         (docs/design.md, 'Resource bounds'). ``cache`` is shared by a sweep's jobs of this
         kind. The default, no needs, checks nothing."""
@@ -189,8 +189,8 @@ class Kind:
     @contextmanager
     def limit_threads(self, cfg: dict[str, Any], threads: int) -> Iterator[None]:
         """Keep a run to ``threads`` CPU threads (its config's ``train.threads``). BLAS and
-        OpenMP pools are limited for every kind (nnlab.environment.applied_threads); a kind
-        with a thread pool of its own (PyTorch's intra-op threads) limits it here."""
+        OpenMP pools are limited for every kind (nnlab.runfolder.environment.applied_threads);
+        a kind with a thread pool of its own (PyTorch's intra-op threads) limits it here."""
         yield
 
     def resources(self, cfg: dict[str, Any]) -> dict[str, float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nnlab.metrics import is_accuracy
+from nnlab.common.metrics import is_accuracy
 from nnlab.models.base import StopRun
 
 

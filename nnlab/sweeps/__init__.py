@@ -11,7 +11,7 @@ A sweep goes through these modules in turn:
 - :mod:`~nnlab.sweeps.driver`: :func:`run_sweep` makes (or resumes) the sweep folder and its
   scheduler hands each attempt to an executor, with retries, ``--fail-fast`` and Ctrl-C;
 - :mod:`~nnlab.sweeps.executors`: where attempts run — worker processes on this machine, or
-  a Ray cluster (:mod:`~nnlab.sweeps.ray_executor`); each attempt is an ordinary run folder
+  a Ray cluster (:mod:`~nnlab.sweeps.executors.ray`); each attempt is an ordinary run folder
   under ``jobs/<id>/attempt-<k>/``;
 - :mod:`~nnlab.sweeps.summary`: summary.csv, summary.md with its pivot tables, and the
   comparison figures in plots/.

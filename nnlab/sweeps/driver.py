@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from nnlab.config import flatten, load_config
+from nnlab.common.files import atomic_write_text
+from nnlab.config.options import flatten, load_config
 from nnlab.errors import NnlabError, RunStorageError
-from nnlab.files import atomic_write_text
-from nnlab.liveness import FolderLock, Heartbeat, refuse_if_alive
-from nnlab.records import RecordError, key_text, read_sweep_record, resolved_config
-from nnlab.runs import RUNS_DIR, create_run_dir, load_run, result_row
+from nnlab.runfolder.liveness import FolderLock, Heartbeat, refuse_if_alive
+from nnlab.runfolder.records import RecordError, key_text, read_sweep_record, resolved_config
+from nnlab.runfolder.runs import RUNS_DIR, create_run_dir, load_run, result_row
 from nnlab.sweeps.executors import Executor, LocalExecutor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
@@ -352,7 +352,7 @@ def make_executor(
     if isinstance(executor, Executor):
         return executor
     if executor == "ray":
-        from nnlab.sweeps.ray_executor import RayExecutor
+        from nnlab.sweeps.executors.ray import RayExecutor
 
         return RayExecutor(address, cpus_per_job, jobs, to_run)
     if address is not None:

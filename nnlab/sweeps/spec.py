@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnlab.bounds import check_memory
-from nnlab.config import (
+from nnlab.common.metrics import LABELS
+from nnlab.config.options import (
     BaseConfig,
     anchor_overrides,
     clip,
@@ -33,8 +33,8 @@ from nnlab.config import (
     suggest,
 )
 from nnlab.errors import ConfigError, NnlabError
-from nnlab.metrics import LABELS
 from nnlab.models import kind_of
+from nnlab.models.bounds import check_memory
 from nnlab.sweeps.search import SearchSpec, parse_search
 
 SWEEP_KEYS = (
@@ -347,7 +347,7 @@ def _check_table(table: Any, base_cfg: dict, path: Path) -> dict[str, str]:
 
 
 def _precheck(sweep: SweepSpec) -> None:
-    """Each job's memory is checked against the limit (nnlab.bounds), then its model kind
+    """Each job's memory is checked against the limit (nnlab.models.bounds), then its model kind
     checks its config cheaply (the MLP: layer sizes against the data), so that a wrong job
     stops the sweep before it starts; one cache per kind."""
     caches: dict[str, dict[str, Any]] = {}

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnlab.files import atomic_write_json, now_iso
-from nnlab.records import JOB_STATUSES, read_state
+from nnlab.common.files import atomic_write_json, now_iso
+from nnlab.runfolder.records import JOB_STATUSES, read_state
 
 RESERVE = ".nnlab-reserve"  # in a running sweep's folder: space kept for state.json
 RESERVE_BYTES = 16 * 2**10
@@ -76,7 +76,7 @@ class JobEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobEntry:
-        """A job entry read back (checked by nnlab.records; keys it does not know are
+        """A job entry read back (checked by nnlab.runfolder.records; keys it does not know are
         dropped)."""
         return cls(**{k: data[k] for k in _JOB_KEYS if k in data}, has_node="node" in data)
 
@@ -106,7 +106,7 @@ class SweepState:
         self.updated = updated or now_iso()
         self.status = status
         self.plot_error = plot_error  # why the comparison figures could not be drawn
-        # the driver process that last ran the sweep (nnlab.liveness tells whether it lives)
+        # the driver process that last ran the sweep (nnlab.runfolder.liveness: is it alive?)
         self.pid, self.host = pid, host
         self.error = error  # why the sweep stopped, when an error ended it
 

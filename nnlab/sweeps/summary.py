@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnlab.files import atomic_write_text
-from nnlab.metrics import LABELS, PREFERRED, is_accuracy, is_result, short_key
+from nnlab.common.files import atomic_write_text
+from nnlab.common.metrics import LABELS, PREFERRED, is_accuracy, is_result, short_key
 from nnlab.models import Trainer, build, trainer_class
-from nnlab.records import check_model_files
+from nnlab.runfolder.records import check_model_files
 from nnlab.sweeps.spec import Job, SweepSpec, format_value
 from nnlab.sweeps.state import DONE, SweepState
 
@@ -130,7 +130,7 @@ def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) 
     """One pivot table: mean (± std and the 95% t-interval of the mean when a cell
     holds several jobs), the best cell marked; jobs left out are counted beside their cell,
     and a metric no completed job logs is named with the ones they do log."""
-    from nnlab.stats import mean_ci
+    from nnlab.common.stats import mean_ci
 
     numbers = pivot(state, sweep, table)
     value = table["value"]
@@ -322,8 +322,8 @@ def comparison_plots(
     seed, the median with an interquartile band, n per step — and, when every model can draw
     its decision boundary (2-D data), a grid of them laid out like the first table; with
     ``metrics``, only the curves of those (each must be one every finished job logs)."""
-    from nnlab.records import read_metrics
-    from nnlab.results import overlay
+    from nnlab.reports.results import overlay
+    from nnlab.runfolder.records import read_metrics
 
     done = finished_jobs(folder, sweep, state)
     if not done:
@@ -364,7 +364,7 @@ def _boundary_grid(
 ) -> Path | None:
     """The decision boundaries of the first seed's finished jobs, placed like the first table
     (or four to a row); None when one of their models cannot draw one."""
-    from nnlab import plots
+    from nnlab.figures import plots
 
     first_seed = sweep.seeds[0] if sweep.seeds else None
     shown = [(j, p) for j, p in done if first_seed is None or j.overrides.get("seed") == first_seed]

@@ -2,7 +2,7 @@
 
 - :mod:`~nnlab.models.dcn.network`: the network, initialisation, optimizer, schedule,
   evaluation;
-- :mod:`~nnlab.models.dcn.images`: IDX files, Fashion-MNIST, scikit-learn's digits as tensors;
+- :mod:`~nnlab.data.images`: IDX files, Fashion-MNIST, scikit-learn's digits as tensors;
 - :mod:`~nnlab.models.dcn.trainer`: the training step and loop, checkpoints, figures;
 - :mod:`~nnlab.models.dcn.callbacks`: layer statistics, TensorBoard, checkpoint writing.
 
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from nnlab.config import (
+from nnlab.config.options import (
     BATCH_SIZE,
     DOWNLOAD,
     EARLY_STOPPING_KEYS,
@@ -39,7 +39,7 @@ from nnlab.config import (
 from nnlab.models.base import Kind
 
 if TYPE_CHECKING:
-    from nnlab.bounds import Need
+    from nnlab.models.bounds import Need
 
 DATASETS = ("digits", "mnist", "fashion_mnist")
 INITS = ("default", "xavier", "he")
@@ -112,7 +112,7 @@ class DCNKind(Kind):
             return needs(cfg, *DIGITS)
         key = json.dumps(["idx", data["name"], data["root"], data["download"]])
         if key not in cache:
-            from nnlab.idx import idx_shape
+            from nnlab.data.idx import idx_shape
 
             cache[key] = idx_shape(data["name"], data)
         images = cache[key]

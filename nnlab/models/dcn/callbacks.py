@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from nnlab.files import atomic_write_bytes, atomic_write_text
-from nnlab.metrics import COUNTERS
-from nnlab.yamlread import read_file
+from nnlab.common.files import atomic_write_bytes, atomic_write_text
+from nnlab.common.metrics import COUNTERS
+from nnlab.common.yamlread import read_file
 
-STATS_BYTES = 256 * 2**20  # as nnlab.records bounds what it reads back
+STATS_BYTES = 256 * 2**20  # as nnlab.runfolder.records bounds what it reads back
 
 if TYPE_CHECKING:
     from nnlab.models.dcn.trainer import DCNTrainer

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nnlab.bounds import Need
+from nnlab.models.bounds import Need
 
 FLOAT = 4  # bytes: parameters, activations and images are float32
 N_CLASSES = 10  # digits, mnist and fashion_mnist

@@ -23,10 +23,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nnlab.allocator import keep_freed_memory
+from nnlab.common.files import atomic_write_bytes
+from nnlab.common.metrics import ORDER, majority_fraction
+from nnlab.data.images import ImageData, load_images
 from nnlab.errors import Diverged, NnlabError
-from nnlab.files import atomic_write_bytes
-from nnlab.metrics import ORDER, majority_fraction
+from nnlab.models.allocator import keep_freed_memory
 from nnlab.models.base import Hooks, StopRun, Trainer
 from nnlab.models.dcn.callbacks import (
     CHECKPOINT,
@@ -36,7 +37,6 @@ from nnlab.models.dcn.callbacks import (
     TensorBoard,
     truncate_csv,
 )
-from nnlab.models.dcn.images import ImageData, load_images
 from nnlab.models.dcn.network import (
     DCN,
     assess,
@@ -95,7 +95,7 @@ class DCNTrainer(Trainer):
         self.cfg, self.train_cfg = cfg, cfg["train"]
         self.device = resolve_device(self.train_cfg["device"])
         if self.device.type == "cpu":
-            keep_freed_memory()  # a step's freed blocks serve the next (nnlab.allocator)
+            keep_freed_memory()  # a step's freed blocks serve the next (nnlab.models.allocator)
         else:  # the same convolution algorithms every time: a repeat gives the same numbers
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         self.precision = self.train_cfg["precision"]
@@ -368,7 +368,7 @@ class DCNTrainer(Trainer):
         self, rows: list[dict[str, float]], out_dir: Path, run_dir: Path, ext: str = "png"
     ) -> list[Path]:
         """Loss and accuracy curves, the test confusion matrix, the layer statistics."""
-        from nnlab import plots
+        from nnlab.figures import plots
 
         name = (
             f"{self.cfg['name']}: DCN {self.cfg['model']['conv_channels']} "

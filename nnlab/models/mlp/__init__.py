@@ -4,8 +4,8 @@
 - :mod:`~nnlab.models.mlp.engine`: the same arithmetic as a fast, allocation-free plan, on the
   whole training set or on mini-batches;
 - :mod:`~nnlab.models.mlp.optim`: the update rules (gd, sgd with momentum, adam);
-- :mod:`~nnlab.models.mlp.data`: scikit-learn's sets, MNIST-format images and the user's own
-  files (:mod:`~nnlab.models.mlp.tables`), split and scaled;
+- :mod:`~nnlab.data.catalog`: scikit-learn's sets, MNIST-format images and the user's own
+  files (:mod:`~nnlab.data.tables`), split and scaled;
 - :mod:`~nnlab.models.mlp.trainer`: the trainer (full-batch or mini-batch, with a schedule and
   early stopping) and its figures;
 - :mod:`~nnlab.models.mlp.gradcheck`: backprop against finite differences.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nnlab.config import (
+from nnlab.config.options import (
     BATCH_SIZE,
     DOWNLOAD,
     EARLY_STOPPING_KEYS,
@@ -41,7 +41,7 @@ from nnlab.config import (
 from nnlab.models.base import Kind
 
 if TYPE_CHECKING:
-    from nnlab.bounds import Need
+    from nnlab.models.bounds import Need
 
 GENERATED = ("moons", "circles", "blobs")
 FILES = ("csv", "npz")
@@ -131,7 +131,7 @@ class MLPKind(Kind):
         """Estimated from the layers, the optimizer and the sizes of the splits, which come
         from the config or the headers of the data's files (each distinct data set's once
         per sweep, in ``cache``)."""
-        from nnlab.models.mlp.data import data_shape
+        from nnlab.data.catalog import data_shape
         from nnlab.models.mlp.memory import needs
 
         key = repr(("shape", cfg["data"]))  # the data section's keys in schema order
@@ -144,7 +144,7 @@ class MLPKind(Kind):
         Each distinct data set is loaded once per sweep and only its outline kept in ``cache``
         (its features and classes, no examples): a sweep over many seeds holds one data set at
         a time, as a run does."""
-        from nnlab.models.mlp.data import check_fits, load_data, outline
+        from nnlab.data.catalog import check_fits, load_data, outline
 
         key = repr((cfg["data"], cfg["seed"]))  # the data section's keys in schema order
         if key not in cache:

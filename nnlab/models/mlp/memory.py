@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nnlab.bounds import Need
-from nnlab.models.mlp.data import Shape
+from nnlab.data.catalog import Shape
+from nnlab.models.bounds import Need
 from nnlab.models.mlp.math import PREDICT_CHUNK_BYTES
 
 ROW_BYTES = 1000  # a metric row kept for the figures: a dict of about ten floats

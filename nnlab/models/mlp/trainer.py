@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from nnlab.common.files import atomic_write_bytes
+from nnlab.common.metrics import majority_fraction
+from nnlab.data.catalog import Dataset, check_fits, load_data
 from nnlab.errors import Diverged
-from nnlab.files import atomic_write_bytes
-from nnlab.metrics import majority_fraction
 from nnlab.models.base import Hooks, Trainer
-from nnlab.models.mlp.data import Dataset, check_fits, load_data
 from nnlab.models.mlp.engine import BLAS_THREADS_FROM, Engine, blas_threads, step_work
 from nnlab.models.mlp.math import MLP, evaluate
 from nnlab.models.training import EarlyStopping, lr_at
@@ -211,7 +211,7 @@ class MLPTrainer(Trainer):
     ) -> list[Path]:
         """Loss and accuracy curves; the decision boundary for 2-D inputs; the confusion
         matrix with a test split."""
-        from nnlab import plots
+        from nnlab.figures import plots
 
         cfg, data, model = self.cfg, self.data, self.model
         name = f"{cfg['name']}: {cfg['model']['layers']} {cfg['model']['activation']}"

@@ -1,4 +1,5 @@
-"""Reading results back: re-rendering figures, overlaying runs (`nnlab runs`: nnlab.listing).
+"""Reading results back: re-rendering figures, overlaying runs (`nnlab runs`:
+nlab.runfolder.query).
 
 Nothing here trains: figures come from the files of a run or sweep folder (metrics.csv,
 stats.csv, the saved model and the data its config describes).
@@ -11,13 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nnlab.config import flatten
+from nnlab.common.metrics import PREFERRED, logged_metrics, short_key
+from nnlab.config.options import flatten
 from nnlab.errors import NnlabError
-from nnlab.metrics import PREFERRED, logged_metrics, short_key
-from nnlab.records import check_model_files, shown
-from nnlab.runs import Run, load_run
+from nnlab.runfolder.records import check_model_files, shown
+from nnlab.runfolder.runs import Run, load_run
 
-FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.plots)
+FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.figures.plots)
 
 
 def folder_kind(path: Path) -> str:
@@ -81,7 +82,7 @@ def replot(
         return comparison_plots(path, sweep, state.data, target, ext, metrics)
     run = load_run_with_metrics(path)
     if metrics:
-        from nnlab import plots
+        from nnlab.figures import plots
 
         check_logged([(path, run.metrics)], metrics)
         title = str(run.config["name"])
@@ -165,9 +166,9 @@ def overlay(
 ) -> list[Path]:
     """One figure per metric, ``<prefix><metric>.<ext>``: the (label, folder, rows) runs with
     one label are one group, drawn as its median with an interquartile band (a run alone, as
-    its curve; nnlab.plots.grouped_curves). With ``check``, every run must log
+    its curve; nnlab.figures.plots.grouped_curves). With ``check``, every run must log
     every metric (:func:`check_logged`)."""
-    from nnlab import plots
+    from nnlab.figures import plots
 
     if check:
         check_logged([(path, rows) for _, path, rows in runs], metrics)

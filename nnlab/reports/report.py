@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnlab.config import dump_config
+from nnlab.common.files import atomic_write_text
+from nnlab.common.metrics import is_result, metric_text, status_text
+from nnlab.config.options import dump_config
 from nnlab.errors import NnlabError
-from nnlab.explore import html_block, run_data, sweep_data
-from nnlab.files import atomic_write_text
-from nnlab.metrics import is_result, metric_text, status_text
 from nnlab.models import kind_of
-from nnlab.records import read_record_bytes
-from nnlab.results import folder_kind, load_run_with_metrics, replot
-from nnlab.runs import load_run
+from nnlab.reports.explore import html_block, run_data, sweep_data
+from nnlab.reports.results import folder_kind, load_run_with_metrics, replot
+from nnlab.runfolder.records import read_record_bytes
+from nnlab.runfolder.runs import load_run
 
 CAPTIONS = {
     "loss": "Loss against training step (cross-entropy, plus the L2 penalty for the MLP).",
@@ -246,7 +246,7 @@ def _sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, An
     """The Explore section's data, from the jobs' runs (``runs``: job id -> Run): a line per
     group of finished jobs, and the completed jobs' varied keys against the metric the sweep
     ranks by (a search's, else its first table's)."""
-    from nnlab.runs import result_row
+    from nnlab.runfolder.runs import result_row
     from nnlab.sweeps import DONE
     from nnlab.sweeps.summary import group_label
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
+from nnlab.common.yamlread import clip, parse_yaml, read_yaml_file, shown
 from nnlab.errors import ConfigError
-from nnlab.yamlread import clip, parse_yaml, read_yaml_file, shown
 
 # Data-set facts the config rules use. IDX sets come with their own test files; the held-out
 # fraction when `data.test_size` is null is 0.2 for these tables and 0 for generated sets.
@@ -445,7 +445,7 @@ def _sections(keys: Iterable[str]) -> set[str]:
 
 
 def check_keys(raw: Any) -> tuple[str, dict[str, Any]]:
-    """The half of :func:`resolve` that the JSON Schema states too (nnlab.schema): the config
+    """The half of :func:`resolve` that the JSON Schema states too (nnlab.config.schema): the config
     is a mapping, each section a mapping (or null), every key known to its model kind and
     every value what its option allows. Returns the kind and the config as dotted keys, each
     key's value checked and normalised or its default."""

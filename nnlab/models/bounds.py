@@ -20,9 +20,9 @@ import reprlib
 from dataclasses import dataclass
 from typing import Any
 
-from nnlab import allocator
-from nnlab.config import flatten
+from nnlab.config.options import flatten
 from nnlab.errors import ConfigError
+from nnlab.models import allocator
 
 GB = 1e9
 LIMIT_VARIABLE = "NNLAB_MAX_MEMORY_GB"

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nnlab.common.files import atomic_write_bytes
 from nnlab.errors import NnlabError
-from nnlab.files import atomic_write_bytes
 from nnlab.models import kind_of
 from nnlab.sweeps.executors import Executor, Outcome, Task, capped, run_task
 

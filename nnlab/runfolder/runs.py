@@ -2,7 +2,7 @@
 
 Layout (docs/design.md, 'Run folder'): ``<runs_dir>/<YYYYmmdd-HHMMSS>-<name>[-<k>]/`` holding
 config.yaml, meta.json, metrics.csv, summary.json, the model file and plots/. Files other
-commands read are written atomically (nnlab.files); metrics.csv is appended row by row.
+commands read are written atomically (nnlab.common.files); metrics.csv is appended row by row.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from nnlab.common.files import atomic_write_json, atomic_write_text, now, now_iso
+from nnlab.common.metrics import did_not_learn, summarize
 from nnlab.errors import NnlabError
-from nnlab.files import atomic_write_json, atomic_write_text, now, now_iso
-from nnlab.metrics import did_not_learn, summarize
-from nnlab.records import read_meta, read_metrics, read_run_config, read_summary
+from nnlab.runfolder.records import read_meta, read_metrics, read_run_config, read_summary
 
 RUNS_DIR = Path("runs")  # where runs and sweeps go unless told otherwise
 
@@ -285,7 +285,7 @@ def run_folder(path: str | Path) -> Path:
 
 def load_run(path: str | Path) -> Run:
     """Read a run folder back: config, meta, summary (if written) and metrics, each checked
-    to be what nnlab writes (nnlab.records)."""
+    to be what nnlab writes (nnlab.runfolder.records)."""
     path = Path(path)
     if not path.is_dir():
         raise NnlabError(f"{str(path)!r} is not a folder")

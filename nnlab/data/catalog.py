@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nnlab.config import IDX_DATASETS
+from nnlab.config.options import IDX_DATASETS
 from nnlab.errors import DataError
 
 
@@ -76,7 +76,7 @@ def _sklearn(name: str, data_cfg: dict[str, Any], seed: int) -> tuple:
 def _images(name: str, data_cfg: dict[str, Any]) -> tuple:
     """MNIST-format IDX files, each image flattened row by row and scaled to [0, 1]: the
     training images and labels, the test ones, class names, feature names."""
-    from nnlab.idx import CLASS_NAMES, load_idx
+    from nnlab.data.idx import CLASS_NAMES, load_idx
 
     splits = load_idx(name, data_cfg)  # checks that both splits have one image size
     (images, labels), (test_images, test_labels) = splits["train"], splits["test"]
@@ -90,7 +90,7 @@ def _images(name: str, data_cfg: dict[str, Any]) -> tuple:
 
 
 def _own_file(data_cfg: dict[str, Any]) -> tuple:
-    from nnlab.models.mlp import tables
+    from nnlab.data import tables
 
     if data_cfg["name"] == "npz":
         table = tables.read_npz(data_cfg["path"])
@@ -190,7 +190,7 @@ BUNDLED_SHAPES = {"breast_cancer": (569, 30), "digits": (1797, 64)}
 @dataclass(frozen=True)
 class Shape:
     """How many examples each split of a config's data will hold, and their features —
-    known before the data is loaded (for the memory estimate, nnlab.bounds)."""
+    known before the data is loaded (for the memory estimate, nnlab.models.bounds)."""
 
     train: int
     val: int
@@ -210,7 +210,7 @@ class Shape:
 def _examples(cfg: dict[str, Any]) -> tuple[int, int, int, float]:
     """(examples before a test split is held out, the IDX sets' own test examples, features,
     bytes that reading the user's file takes). A user's file is measured from its first line
-    or its .npy headers (:func:`~nnlab.models.mlp.tables.file_shape`), not from the config:
+    or its .npy headers (:func:`~nnlab.data.tables.file_shape`), not from the config:
     a file wider than model.layers[0] says is refused here, before it is read, when it would
     not fit."""
     from nnlab.models.mlp import GENERATED
@@ -222,11 +222,11 @@ def _examples(cfg: dict[str, Any]) -> tuple[int, int, int, float]:
     if name in BUNDLED_SHAPES:
         return BUNDLED_SHAPES[name][0], 0, BUNDLED_SHAPES[name][1], 0
     if name in IDX_DATASETS:
-        from nnlab.idx import idx_shape
+        from nnlab.data.idx import idx_shape
 
         images = idx_shape(name, data)
         return images.train, images.test, images.height * images.width, 0
-    from nnlab.models.mlp.tables import file_shape
+    from nnlab.data.tables import file_shape
 
     table = file_shape(name, data["path"], data.get("features"))
     return table.rows, 0, table.features, table.reading

@@ -37,8 +37,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from nnlab.common.yamlread import open_regular
 from nnlab.errors import DataError
-from nnlab.yamlread import open_regular
 
 DELIMITERS = (",", ";", "\t")  # detection prefers them in this order on a tie
 QUOTE = '"'
@@ -722,7 +722,7 @@ CSV_LINE_BYTES = 128  # per line: a Python string for the line and one for its l
 @dataclass(frozen=True)
 class FileShape:
     """What a data file holds, known without reading it whole (for the memory estimate,
-    nnlab.bounds): its examples, their features, and the bytes that reading it takes at its
+    nnlab.models.bounds): its examples, their features, and the bytes that reading it takes at its
     peak beyond the arrays of the data set it makes."""
 
     rows: int

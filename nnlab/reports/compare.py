@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnlab.config import flatten
+from nnlab.common.metrics import COUNTERS, ORDER, PREFERRED, is_accuracy, is_loss, is_result
+from nnlab.config.options import flatten
 from nnlab.errors import NnlabError
-from nnlab.metrics import COUNTERS, ORDER, PREFERRED, is_accuracy, is_loss, is_result
-from nnlab.runs import run_folder
+from nnlab.runfolder.runs import run_folder
 
 FORMATS = ("table", "md", "csv", "json")
-NO_GIT = "no git"  # nnlab.provenance.code_label of a run outside a repository
+NO_GIT = "no git"  # nnlab.runfolder.provenance.code_label of a run outside a repository
 NOT_RECORDED = "not recorded"  # a run without an environment in meta.json (an older run)
 _MISSING = "\0missing"  # a key a run lacks, as a value that differs from every other
 
@@ -86,7 +86,7 @@ def _metrics(summaries: list[dict[str, Any]], part: str) -> dict[str, list[float
 
 def _code(run) -> str:
     """The code a run came from: its commit, and a hash of its uncommitted diff if any."""
-    from nnlab.provenance import DIFF_FILE, code_label
+    from nnlab.runfolder.provenance import DIFF_FILE, code_label
 
     label = code_label(run.meta.get("git"))
     diff = run.path / DIFF_FILE
@@ -119,7 +119,7 @@ def _environment(runs) -> tuple[dict[str, list[Any]], list[bool]]:
 def load_runs(paths: list[Path]) -> list:
     """The runs of run folders, sweep job folders (their last attempt) and sweep folders (their
     finished jobs), in order."""
-    from nnlab.runs import load_run
+    from nnlab.runfolder.runs import load_run
 
     folders: list[Path] = []
     for path in map(Path, paths):
@@ -136,7 +136,7 @@ def load_runs(paths: list[Path]) -> list:
 
 
 def compare_runs(paths: list[Path]) -> Comparison:
-    from nnlab.runs import load_run
+    from nnlab.runfolder.runs import load_run
 
     runs = [load_run(resolve(Path(p))) for p in paths]
     flats = [_flat_config(r) for r in runs]
@@ -308,7 +308,7 @@ class GroupComparison:
     def stats(self) -> list[dict[str, Any]]:
         """Per group: n, mean, std, the CI of its mean and, against the reference, the
         difference of means with its CI, P(improvement), Welch's t and p, seeds needed."""
-        from nnlab import stats
+        from nnlab.common import stats
 
         base = self.groups[self.reference].values
         out = []
@@ -498,7 +498,7 @@ def _interval_text(metric: str, ci: list[float] | None, signed: bool = False) ->
 
 
 def _seeds_text(n: int | None) -> str:
-    from nnlab.stats import MOST_SEEDS
+    from nnlab.common.stats import MOST_SEEDS
 
     if n is None:
         return "—"
@@ -526,7 +526,7 @@ def _group_rows(g: GroupComparison) -> list[list[str]]:
 
 
 def _group_notes(g: GroupComparison) -> list[str]:
-    from nnlab.stats import ALPHA, POWER
+    from nnlab.common.stats import ALPHA, POWER
 
     name = g.metric.removeprefix("best.")
     unit = " (%; Δ in points)" if is_accuracy(name) else ""
@@ -562,7 +562,7 @@ GROUP_COLUMNS = (
 
 
 def render_groups(g: GroupComparison, fmt: str) -> str:
-    from nnlab.stats import CONFIDENCE
+    from nnlab.common.stats import CONFIDENCE
 
     rows = g.stats()
     if fmt == "json":

@@ -10,8 +10,8 @@ The data: ``{"charts": [...], "parallel": {...} | None}``. A chart is a family o
 (loss, accuracy) against the training step, a line per run (a run's report: per split; a
 sweep's: per group of jobs that differ only in their seed — the median over the jobs that
 logged each step, the band from their 25th to their 75th percentile, n at each step and its
-range, as the static figures draw them: nnlab.plots.seed_band). The parallel view has an axis
-per key the jobs vary (not the seed) and one for the metric of the sweep's table (a search:
+range, as the static figures draw them: nnlab.figures.plots.seed_band). The parallel view has an
+axis per key the jobs vary (not the seed) and one for the metric of the sweep's table (a search:
 its metric), a line per finished job.
 """
 
@@ -22,10 +22,10 @@ import math
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from nnlab.metrics import LABELS, PREFERRED, is_accuracy
+from nnlab.common.metrics import LABELS, PREFERRED, is_accuracy
 
 if TYPE_CHECKING:
-    from nnlab.plots import SeedBand
+    from nnlab.figures.plots import SeedBand
 
 MAX_POINTS = 400  # per line; longer curves keep every k-th point and the last
 FAMILIES = {"loss": "Loss", "accuracy": "Accuracy"}
@@ -78,7 +78,7 @@ def sweep_data(
     """A sweep's charts — a line per group (label, the metric rows of each of its jobs): the
     first metric of each family that every job logged — and its parallel view of ``jobs``
     ((id, overrides, final row) of the finished ones) against ``metric``."""
-    from nnlab.plots import BAND_NOTE, common_metric, seed_band
+    from nnlab.figures.plots import BAND_NOTE, common_metric, seed_band
 
     charts = []
     for family, candidates in PREFERRED.items():
@@ -149,7 +149,7 @@ def _axis(key: str, values: list[Any]) -> dict[str, Any]:
 
 def script() -> str:
     """The page's script, as shipped in the package."""
-    return resources.files("nnlab").joinpath("report.js").read_text(encoding="utf-8")
+    return resources.files("nnlab.reports").joinpath("report.js").read_text(encoding="utf-8")
 
 
 def html_block(data: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nnlab.environment import thread_share, usable_cores, with_threads
+from nnlab.runfolder.environment import thread_share, usable_cores, with_threads
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
@@ -113,7 +113,7 @@ def run_task(task: Task) -> Outcome:
     try:
         on_row = None
         if task.report is not None:
-            from nnlab.sweeps.pruning import reporter
+            from nnlab.sweeps.search.pruning import reporter
 
             on_row = reporter(task.report)
         config = with_threads(task.config, share=task.threads)

@@ -1,5 +1,5 @@
 """Writing nnlab's files safely: one atomic-write helper for every file nnlab writes whole
-(nnlab.records reads them back).
+(nnlab.runfolder.records reads them back).
 
 A file is written to a temporary file in the same folder, flushed to disk (fsync) and renamed
 over the target, so a crash or a full disk never leaves a half-written file behind: readers see

@@ -8,7 +8,7 @@ metrics), the final metrics (the row of the weights a run kept: ``test_acc``, ``
 ``did_not_learn`` and ``error``; a sweep adds
 ``jobs``, a sweep's job ``job``. Every dotted key of the run's config.yaml
 (``model.activation``, ``train.epsilon``) and ``seed`` are fields too, read only when a query
-names one. nnlab.index caches the entries; the folders stay the source of truth.
+names one. nnlab.runfolder.index caches the entries; the folders stay the source of truth.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nnlab.config import flatten
+from nnlab.common.metrics import COUNTERS, LISTED, ORDER, is_result, metric_text, status_text
+from nnlab.common.yamlread import clip, parse_yaml, read_yaml_file
+from nnlab.config.options import flatten
 from nnlab.errors import NnlabError
-from nnlab.index import records, signature
-from nnlab.metrics import COUNTERS, LISTED, ORDER, is_result, metric_text, status_text
-from nnlab.records import read_meta, read_metrics, read_state, read_summary
-from nnlab.records import shown as shown_value
-from nnlab.yamlread import clip, parse_yaml, read_yaml_file
+from nnlab.runfolder.index import records, signature
+from nnlab.runfolder.records import read_meta, read_metrics, read_state, read_summary
+from nnlab.runfolder.records import shown as shown_value
 
 DEFAULT_COLUMNS = ("started", "name", "kind", "status", "time", "results", "folder")
 WIDEST = {"name": 40, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
@@ -57,7 +57,7 @@ def _duration(start: str | None, end: str | None) -> float | None:
 
 
 def _run_fields(path: Path) -> dict[str, Any]:
-    from nnlab.runs import result_row
+    from nnlab.runfolder.runs import result_row
 
     meta, summary = read_meta(path), read_summary(path)
     final = result_row(summary) or next(reversed(read_metrics(path / "metrics.csv")), {})
@@ -350,7 +350,7 @@ def _text(v: Any) -> str:
 def possible_keys() -> set[str]:
     """The keys any run or sweep could have, listed or not: every model kind's config keys,
     the metrics and their best values, the summary's numbers and the listing's fields."""
-    from nnlab.config import known_keys
+    from nnlab.config.options import known_keys
 
     config = {k for k in known_keys() if k != "model.kind"}  # the `kind` field says it
     best = {f"best.{m}" for m in ORDER if is_result(m)}
@@ -412,12 +412,12 @@ def columns_for(given: list[str], conditions: list[Condition], sort: list[str]) 
 
 def shown_status(entry: Entry) -> str:
     """What the status column says: the stored status, with ``(dead?)`` added to a
-    ``running`` one whose process is gone (nnlab.liveness), ``, did not learn`` to a run
-    whose accuracy stayed at chance (nnlab.metrics.did_not_learn)."""
+    ``running`` one whose process is gone (nnlab.runfolder.liveness), ``, did not learn`` to a run
+    whose accuracy stayed at chance (nnlab.common.metrics.did_not_learn)."""
     fields = entry["fields"]
     if fields["status"] != "running":
         return status_text(fields["status"], fields)
-    from nnlab.liveness import shown_status as alive_or_dead
+    from nnlab.runfolder.liveness import shown_status as alive_or_dead
 
     return alive_or_dead(fields, entry["path"])
 

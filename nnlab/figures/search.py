@@ -3,8 +3,8 @@ a parallel-coordinates plot of the completed trials.
 
 They are drawn from plain trial records (number, params, status, value), not from an Optuna
 study, so that they can be redrawn from a sweep folder's state alone and need no Optuna. Every
-figure goes through nnlab.plots (Agg backend, atomic write); each function returns the path it
-wrote, or None when there is nothing to draw.
+figure goes through nnlab.figures.plots (Agg backend, atomic write); each function returns
+the path it wrote, or None when there is nothing to draw.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from nnlab.metrics import LABELS, is_accuracy
-from nnlab.plots import _pyplot, _save
+from nnlab.common.metrics import LABELS, is_accuracy
+from nnlab.figures.plots import _pyplot, _save
 
 COMPLETED = "completed"
 PRUNED = "pruned"
@@ -37,7 +37,7 @@ class TrialRecord:
     params: dict[str, Any] = field(default_factory=dict)
     status: str = COMPLETED
     value: float | None = None
-    did_not_learn: bool = False  # a run of it stayed at chance (nnlab.metrics.did_not_learn)
+    did_not_learn: bool = False  # a run of it stayed at chance (nnlab.common.metrics.did_not_learn)
 
 
 # ---------------------------------------------------------------------------------------------

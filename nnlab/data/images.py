@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from nnlab.data.idx import CLASS_NAMES, load_idx
 from nnlab.errors import DataError
-from nnlab.idx import CLASS_NAMES, load_idx
 
 VAL_FRACTION_CAP = 0.1  # never carve more than this fraction of the training images
 

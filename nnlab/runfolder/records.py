@@ -25,11 +25,11 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from nnlab.config import load_config, read_yaml_file
+from nnlab.common.metrics import COUNTERS, LABELS
+from nnlab.common.yamlread import MAX_BYTES as MAX_YAML_BYTES
+from nnlab.common.yamlread import check_file, open_file, read_file
+from nnlab.config.options import load_config, read_yaml_file
 from nnlab.errors import NnlabError
-from nnlab.metrics import COUNTERS, LABELS
-from nnlab.yamlread import MAX_BYTES as MAX_YAML_BYTES
-from nnlab.yamlread import check_file, open_file, read_file
 
 STATUSES = ("running", "completed", "failed", "diverged", "interrupted", "pruned")  # a run's
 JOB_STATUSES = ("pending", *STATUSES)  # a sweep job's, in state.json
@@ -335,7 +335,7 @@ def _refuse_constant(name: str) -> Any:
 
 def read_record_bytes(path: Path, limit: int = MAX_RECORD_BYTES) -> bytes:
     """The bytes of a file nnlab reads back, through the checks configs get
-    (:func:`nnlab.yamlread.read_file`): a regular file of at most ``limit`` bytes, checked
+    (:func:`nnlab.common.yamlread.read_file`): a regular file of at most ``limit`` bytes, checked
     before it is opened — a FIFO, a device (a link to /dev/zero) or a folder in its place is
     a RecordError naming it, never a hang or a read without end. FileNotFoundError passes
     through."""

@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnlab.bounds import check_memory
-from nnlab.config import (
+from nnlab.config.options import (
     PATH_KEYS,
     anchor_overrides,
     check_value,
@@ -36,6 +35,7 @@ from nnlab.config import (
     shown,
 )
 from nnlab.errors import ConfigError, NnlabError
+from nnlab.models.bounds import check_memory
 from nnlab.sweeps.state import DONE
 
 METHODS = ("grid", "random", "tpe")
@@ -295,7 +295,7 @@ def parse_search(
         raise ConfigError(
             f"{where}.confirm runs the finalists on fresh seeds: leave seed out of sweep.params"
         )
-    from nnlab.sweeps.pruning import parse_pruner
+    from nnlab.sweeps.search.pruning import parse_pruner
 
     pruner = parse_pruner(raw_pruner, f"{path}: sweep.pruner")
     return SearchSpec(method, trials, metric, direction, seed, params, pruner, startup, confirm)
@@ -406,7 +406,7 @@ class Study:
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        from nnlab.sweeps.pruning import make_pruner
+        from nnlab.sweeps.search.pruning import make_pruner
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.spec = spec
@@ -514,7 +514,7 @@ class TrialSource:
 
     def judge(self, number: int, step: int, value: float) -> bool:
         """A relayed report of trial ``number`` (pruning.reporter): whether to prune it."""
-        from nnlab.sweeps.pruning import judge
+        from nnlab.sweeps.search.pruning import judge
 
         return judge(self.study.study, number, step, value)
 
@@ -643,7 +643,7 @@ class TrialSource:
 def trial_records(sweep, state) -> list:
     """One record per trial from state.json: its parameters, its status over its seeds, and
     the mean of the search metric (and of each other metric) over its completed seeds."""
-    from nnlab.sweeps.search_plots import TrialRecord
+    from nnlab.figures.search import TrialRecord
 
     by_trial: dict[int, list] = {}
     for job_id, entry in state.jobs.items():
@@ -793,8 +793,8 @@ WINNER_RULE = (
 def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None:
     """(title, header, rows, note) of the finalists, the winner's row cells (text, True) so
     that it shows in bold; None for a search without confirmation jobs."""
-    from nnlab.metrics import metric_text
-    from nnlab.stats import mean_ci
+    from nnlab.common.metrics import metric_text
+    from nnlab.common.stats import mean_ci
 
     spec = sweep.search
     found = finalists(sweep, state)
@@ -866,7 +866,7 @@ def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]
     """(title, header, rows): the trials, best first, with their parameters, status, the
     search metric and the test metrics beside it (the choice is made on validation data
     only)."""
-    from nnlab.metrics import metric_text
+    from nnlab.common.metrics import metric_text
 
     spec = sweep.search
     keys = list(spec.params)
@@ -925,9 +925,9 @@ def search_markdown(sweep, state, records: list) -> str:
 
 def write_search_results(folder: Path, sweep, state) -> str:
     """The ranked table (returned, for summary.md), best.yaml and the search figures."""
-    from nnlab.config import dump_config
-    from nnlab.files import atomic_write_text
-    from nnlab.sweeps import search_plots as plots
+    from nnlab.common.files import atomic_write_text
+    from nnlab.config.options import dump_config
+    from nnlab.figures import search as plots
 
     spec = sweep.search
     records = trial_records(sweep, state)

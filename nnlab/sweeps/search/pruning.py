@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nnlab.common.yamlread import shown
 from nnlab.errors import ConfigError
-from nnlab.yamlread import shown
 
 KINDS = ("none", "median", "successive_halving", "hyperband")
 # Each kind's keys and their defaults (all integers >= their lower bound).
@@ -109,7 +109,7 @@ def reporter(report: dict[str, Any]) -> Callable[[dict[str, float]], None]:
     carries it; stop the run as ``pruned`` when the pruner says so. ``report`` holds the
     trial number, the metric, the pruner spec, and either the journal file (the local
     executor) or ``ask``, a function ``(trial, step, value) -> prune?`` that relays the value
-    to the driver (a cluster without a shared file system: nnlab.sweeps.ray_executor)."""
+    to the driver (a cluster without a shared file system: nnlab.sweeps.executors.ray)."""
     from nnlab.models.base import StopRun
 
     if "ask" in report:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nnlab.common.files import atomic_write_text
+from nnlab.common.yamlread import read_file
 from nnlab.errors import NnlabError
-from nnlab.files import atomic_write_text
-from nnlab.yamlread import read_file
 
 HEARTBEAT = "heartbeat"  # the file in a run or sweep folder
 HEARTBEAT_BYTES = 2**16  # far above the pid and host it holds

@@ -1,22 +1,22 @@
-"""The config's JSON Schema, generated from the one schema (nnlab.config's Options), so that an
-editor validates and completes a config as it is typed: the YAML language server reads a
-config's first line ``# yaml-language-server: $schema=nnlab.schema.json``.
+"""The config's JSON Schema, generated from the one schema (nnlab.config.options's
+Options), so that an editor validates and completes a config as it is typed: the YAML language
+server reads a config's first line ``# yaml-language-server: $schema=nnlab.schema.json``.
 
 Each dotted key becomes a nested property with its type, bounds, choices, default and doc;
 unknown keys are refused at every level, as nnlab refuses them. A key's values are described
-once, by :func:`nnlab.config.value_schema`, which is also what nnlab checks a value against
-(:func:`nnlab.config.check_value`): the schema and the loader agree by construction, and
+once, by :func:`nnlab.config.options.value_schema`, which is also what nnlab checks a value against
+(:func:`nnlab.config.options.check_value`): the schema and the loader agree by construction, and
 tests/test_schema.py's property test generates configs to show that they do. Both read values
 as JSON does: ``100.0`` is the integer 100, and no number is infinite. Rules between keys
 (Nesterov needs momentum, a layer size that fits the data, ...) are nnlab's to check when it
-runs (:func:`nnlab.config.resolve`, after :func:`nnlab.config.check_keys`).
+runs (:func:`nnlab.config.options.resolve`, after :func:`nnlab.config.options.check_keys`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from nnlab.config import Option, schema_of, value_schema
+from nnlab.config.options import Option, schema_of, value_schema
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILE = "nnlab.schema.json"  # beside the shipped configs (configs/)

@@ -1,0 +1,2 @@
+"""Figures, rendered with matplotlib's Agg backend to PNG, SVG or PDF: curves and seed bands,
+decision boundaries and confusion matrices (plots), and a search's figures (search)."""
