@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nnlab.common.metrics import PREFERRED, logged_metrics, short_key
+from nnlab.common.metrics import PREFERRED, short_key
 from nnlab.config.options import flatten
 from nnlab.errors import NnlabError
-from nnlab.runfolder.records import check_model_files, shown
+from nnlab.figures.overlay import check_logged, overlay
+from nnlab.runfolder.records import check_model_files
 from nnlab.runfolder.runs import Run, load_run
 
 FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.figures.plots)
@@ -53,20 +54,6 @@ def check_out(out: Path, what: str = "--out") -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise NnlabError(f"{what} {out}: cannot be written ({existing} is not writable)")
     return out
-
-
-def check_logged(runs: list[tuple[Path, list[dict[str, float]]]], metrics: list[str]) -> None:
-    """Every metric asked for is one that every run logs ('loss' and 'accuracy': any split's);
-    NnlabError naming the run, the metric and what the run logs otherwise, so that a figure
-    is never silently left out."""
-    for path, rows in runs:
-        logged = logged_metrics(rows)
-        for metric in metrics:
-            if not set(PREFERRED.get(metric, [metric])) & set(logged):
-                raise NnlabError(
-                    f"{path}: no metric {shown(metric)} in metrics.csv "
-                    f"(it logs {', '.join(logged) or 'nothing yet'})"
-                )
 
 
 def replot(
@@ -153,35 +140,3 @@ def sweep_runs(path: Path) -> tuple[str, list[Run]]:
     if not runs:
         raise NnlabError(f"{path}: the sweep has no finished jobs to draw")
     return sweep.name, runs
-
-
-def overlay(
-    runs: list[tuple[str, Path, list[dict[str, float]]]],
-    metrics: list[str],
-    out: Path,
-    ext: str,
-    prefix: str = "",
-    title: str = "",
-    check: bool = True,
-) -> list[Path]:
-    """One figure per metric, ``<prefix><metric>.<ext>``: the (label, folder, rows) runs with
-    one label are one group, drawn as its median with an interquartile band (a run alone, as
-    its curve; nnlab.figures.plots.grouped_curves). With ``check``, every run must log
-    every metric (:func:`check_logged`)."""
-    from nnlab.figures import plots
-
-    if check:
-        check_logged([(path, rows) for _, path, rows in runs], metrics)
-    groups: dict[str, list] = {}
-    for label, _, rows in runs:
-        groups.setdefault(label, []).append(rows)
-    made = [
-        plots.grouped_curves(
-            list(groups.items()),
-            PREFERRED.get(metric, [metric]),
-            out / f"{prefix}{metric}.{ext}",
-            f"{metric.replace('_', ' ')} — {title or f'{len(runs)} runs'}",
-        )
-        for metric in metrics
-    ]
-    return [p for p in made if p is not None]

@@ -322,7 +322,7 @@ def comparison_plots(
     seed, the median with an interquartile band, n per step — and, when every model can draw
     its decision boundary (2-D data), a grid of them laid out like the first table; with
     ``metrics``, only the curves of those (each must be one every finished job logs)."""
-    from nnlab.reports.results import overlay
+    from nnlab.figures.overlay import overlay
     from nnlab.runfolder.records import read_metrics
 
     done = finished_jobs(folder, sweep, state)
