@@ -12,6 +12,7 @@ from importlib import metadata
 from typing import Any
 
 from nnlab.errors import ConfigError
+from nnlab.models import bounds
 from nnlab.models.base import Hooks, Kind, StopRun, Trainer
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "StopRun",
     "Trainer",
     "build",
+    "check_memory",
     "get_kind",
     "kind_of",
     "kinds",
@@ -94,11 +96,17 @@ def trainer_class(cfg: dict[str, Any]) -> type[Trainer]:
     return kind_of(cfg).trainer_class()
 
 
+def check_memory(cfg: dict[str, Any], cache: dict[str, Any] | None = None) -> None:
+    """Refuse a resolved config whose kind estimates more memory than the limit
+    (:func:`nnlab.models.bounds.check_needs`). ``cache`` is shared by a sweep's jobs of one
+    kind (file headers read once)."""
+    cache = {} if cache is None else cache
+    bounds.check_needs(cfg, kind_of(cfg).memory(cfg, cache), cache)
+
+
 def build(cfg: dict[str, Any]) -> Trainer:
     """The trainer for a resolved config: first the memory it would need is checked against
     the limit (:mod:`nnlab.models.bounds`), then it loads and checks the data (NnlabError
     if bad)."""
-    from nnlab.models.bounds import check_memory
-
     check_memory(cfg)
     return trainer_class(cfg)(cfg)

@@ -39,7 +39,7 @@ _kept: bool | None = None  # the outcome of the one attempt per process
 def setting() -> bool:
     """NNLAB_KEEP_FREED_MEMORY: True for 1 (the default), False for 0; a ConfigError naming
     the variable for anything else (checked before a run or a sweep starts, with the memory
-    limit: nnlab.models.bounds.check_memory)."""
+    limit: nnlab.models.check_memory)."""
     value = os.environ.get(VARIABLE, "1").strip()
     if value not in ("0", "1"):
         raise ConfigError(

@@ -4,7 +4,7 @@
 A size no key bounds by itself — a layer of two billion units, ten billion generated points,
 a kernel as wide as the image is tall — would otherwise end in a MemoryError traceback, a
 run killed by the system, or a run folder marked failed long after it started. Each model
-kind estimates what a run of a config needs (:meth:`nnlab.models.Kind.memory`: parameters
+kind estimates what a run of a config needs (:meth:`nnlab.models.base.Kind.memory`: parameters
 with their gradients and optimizer state, a step's activations, evaluation, the data, metric
 rows, figure grids), each need naming the config key that sets its size. ``nnlab train``
 (through :func:`nnlab.models.build`) and ``nnlab sweep`` (for every job, before the first
@@ -90,14 +90,10 @@ def _value(value: Any) -> str:
     return _show.repr(value)
 
 
-def check_memory(cfg: dict[str, Any], cache: dict[str, Any] | None = None) -> None:
-    """Refuse a resolved config whose estimated memory is above the limit: a ConfigError
-    naming the key behind the largest need, that need and the total in GB, and the limit.
-    ``cache`` is shared by a sweep's jobs of one kind (file headers read once)."""
-    from nnlab.models import kind_of
-
-    cache = {} if cache is None else cache
-    needs = kind_of(cfg).memory(cfg, cache)
+def check_needs(cfg: dict[str, Any], needs: list[Need], cache: dict[str, Any]) -> None:
+    """Refuse a resolved config whose estimated ``needs`` (its kind's estimate) add up to more
+    than the limit: a ConfigError naming the key behind the largest need, that need and the
+    total in GB, and the limit. ``cache`` keeps the limit for a sweep's jobs."""
     total = sum(need.bytes for need in needs)
     if "memory limit" not in cache:  # read once per sweep
         cache["memory limit"] = memory_limit()

@@ -33,8 +33,7 @@ from nnlab.config.options import (
     suggest,
 )
 from nnlab.errors import ConfigError, NnlabError
-from nnlab.models import kind_of
-from nnlab.models.bounds import check_memory
+from nnlab.models import check_memory, kind_of
 from nnlab.sweeps.search import SearchSpec, parse_search
 
 SWEEP_KEYS = (

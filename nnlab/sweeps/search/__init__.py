@@ -35,7 +35,7 @@ from nnlab.config.options import (
     shown,
 )
 from nnlab.errors import ConfigError, NnlabError
-from nnlab.models.bounds import check_memory
+from nnlab.models import check_memory
 from nnlab.sweeps.state import DONE
 
 METHODS = ("grid", "random", "tpe")
