@@ -19,8 +19,6 @@ from nnlab.figures.overlay import check_logged, overlay
 from nnlab.runfolder.records import check_model_files
 from nnlab.runfolder.runs import Run, load_run
 
-FORMATS = ("png", "pdf", "svg")  # what `nnlab plot --format` renders (nnlab.figures.plots)
-
 
 def folder_kind(path: Path) -> str:
     """'run' or 'sweep'; NnlabError naming the folder otherwise."""
