@@ -195,7 +195,8 @@ def compare_command(
     mean ± std and the 95% Student-t CI of the mean; against the reference, the difference
     of means with its 95% Welch CI, the probability of improvement, Welch's t-test p and
     the seeds needed to resolve the difference."""
-    from nnlab.reports.compare import compare_groups, compare_runs, render, render_groups
+    from nnlab.reports.compare import compare_runs, render
+    from nnlab.reports.groups import compare_groups, render_groups
 
     if group_by is not None or vs:
         if group_by is not None and vs:
