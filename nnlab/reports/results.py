@@ -1,5 +1,5 @@
 """Reading results back: re-rendering figures, overlaying runs (`nnlab runs`:
-nlab.runfolder.query).
+nnlab.runfolder.query).
 
 Nothing here trains: figures come from the files of a run or sweep folder (metrics.csv,
 stats.csv, the saved model and the data its config describes).
