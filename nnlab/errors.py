@@ -1,7 +1,7 @@
 """Exceptions that carry a message meant for the user, and how a signal becomes one.
 
 Anything raised as an :class:`NnlabError` is reported by the CLI as one line,
-``nnlab: error: <message>``, with its exit status — never as a traceback (docs/design.md,
+``nnlab: error: <message>``, with its exit status — never as a traceback (docs/run-folder.md,
 'Exit codes').
 """
 

@@ -89,7 +89,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def check_run(*folders: Path) -> None:
-    """Assert the run, sweep or runs folders keep the contracts of docs/design.md."""
+    """Assert the run, sweep or runs folders keep the contracts of docs/run-folder.md."""
     problems = contract.problems(*folders)
     assert not problems, "\n".join(problems)
 

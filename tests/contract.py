@@ -1,4 +1,4 @@
-"""The run-folder and sweep-folder contracts of docs/design.md, as a test helper.
+"""The run-folder and sweep-folder contracts of docs/run-folder.md, as a test helper.
 
 ``problems(*folders)`` says what each folder lacks or gets wrong, one string per problem; an
 empty list means every folder keeps its contract. A folder is a run folder, a sweep folder (it

@@ -1,7 +1,7 @@
 """Sizes are bounded before anything is allocated or created: sweep grids are counted before
 they are expanded, the memory a config needs is estimated from it and refused above the
 limit, the decision-boundary figure predicts in bounded chunks, and MNIST-format files are
-checked when they are read — all as one-line errors through the real CLI (docs/design.md,
+checked when they are read — all as one-line errors through the real CLI (docs/reliability.md,
 'Resource bounds')."""
 
 import json

@@ -1,5 +1,5 @@
 """The fast MLP engine against a plain transcription of the equations
-(docs/design.md, 'MLP equations'), kept here."""
+(docs/math.md, 'MLP equations'), kept here."""
 
 import json
 
@@ -15,7 +15,7 @@ from tests.conftest import CONFIGS, read_csv
 
 
 def reference_step(W, b, X, Y, activation, eps, lam):
-    """docs/design.md, "MLP equations", line by line, fresh arrays everywhere."""
+    """docs/math.md, "MLP equations", line by line, fresh arrays everywhere."""
     f = {
         "tanh": np.tanh,
         "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),

@@ -28,7 +28,7 @@ def _train_cfg(optimizer, **keys):
 
 
 class Plain:
-    """The update rules exactly as docs/design.md writes them, one step at a time."""
+    """The update rules exactly as docs/math.md writes them, one step at a time."""
 
     def __init__(self, optimizer, cfg, theta):
         self.optimizer, self.cfg, self.theta = optimizer, cfg, theta.copy()

@@ -1,7 +1,7 @@
 """The ``nnlab`` command: thin Click commands over the library (nnlab.experiment, nnlab.sweeps,
 nnlab.reports.results, nnlab.reports.report).
 
-Exit codes (docs/design.md, 'Exit codes'): 0 success; 1 a run failed or diverged; 2 bad usage,
+Exit codes (docs/run-folder.md, 'Exit codes'): 0 success; 1 a run failed or diverged; 2 bad usage,
 bad config or missing data (one line on stderr, ``nnlab: error: ...``); 130 interrupted.
 
 Only Click and nnlab's light modules are imported at start-up, so ``nnlab --help`` answers at

@@ -3,7 +3,7 @@
 
 A file is written to a temporary file in the same folder, flushed to disk (fsync) and renamed
 over the target, so a crash or a full disk never leaves a half-written file behind: readers see
-the old content or the new, never a mix (docs/design.md, 'Run folder').
+the old content or the new, never a mix (docs/run-folder.md, 'Run folder').
 """
 
 from __future__ import annotations

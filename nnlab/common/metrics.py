@@ -2,7 +2,7 @@
 
 A metric row holds ``step`` (and ``epoch`` and ``lr`` for epoch-based trainers) and, per split
 (train, val, test), ``<split>_loss`` and ``<split>_acc``. Accuracies are fractions in [0, 1] in
-every file; they are shown in percent (docs/design.md, 'Run folder').
+every file; they are shown in percent (docs/run-folder.md, 'Run folder').
 """
 
 from __future__ import annotations

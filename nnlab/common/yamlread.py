@@ -1,5 +1,5 @@
 """The one YAML reader: configs, sweep files, ``-s`` values, and the config.yaml and sweep.yaml
-that nnlab reads back all go through :func:`parse_yaml` (docs/design.md, 'YAML input').
+that nnlab reads back all go through :func:`parse_yaml` (docs/configs.md, 'YAML input').
 
 PyYAML's safe loader takes whatever it is given: its composer recurses once per nesting
 level (a few thousand ``[`` end in RecursionError), aliases share nodes that multiply when

@@ -2,7 +2,7 @@
 
 A config's schema is the common keys below plus the keys its model kind declares
 (:class:`nnlab.models.Kind`); together they are the single source of truth for every key, its
-default, its type and what is allowed (docs/design.md, 'Config'). Everything is validated
+default, its type and what is allowed (docs/configs.md, 'Rules'). Everything is validated
 before any work starts, and every error names the dotted key, what was given and what is
 allowed.
 """
@@ -675,7 +675,7 @@ def dump_config(cfg: Mapping[str, Any]) -> str:
 
 
 def reference_markdown(names: tuple[str, ...] = ("mlp", "dcn")) -> str:
-    """The README's config reference table for nnlab's own kinds, generated from their
+    """The config reference table of docs/configs.md for nnlab's own kinds, generated from their
     schemas: a row per key; where the kinds differ, each kind's default, values or words."""
 
     def show(value: Any) -> str:

@@ -1,7 +1,7 @@
 """MNIST-format data: IDX files (gzipped or not), where to find them, torchvision's downloader.
 
-Both model kinds read MNIST and Fashion-MNIST through :func:`load_idx` (docs/design.md, 'Data
-without internet'): flat in ``data.root``, in torchvision's ``<root>/MNIST/raw/`` layout, or —
+Both model kinds read MNIST and Fashion-MNIST through :func:`load_idx` (docs/models.md, 'IDX
+files'): flat in ``data.root``, in torchvision's ``<root>/MNIST/raw/`` layout, or —
 without ``data.root`` — in Debian's ``/usr/share/datasets/fashion-mnist`` and ``./data``.
 """
 

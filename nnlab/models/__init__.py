@@ -1,4 +1,4 @@
-"""Model kinds: the registry keyed by ``model.kind`` (docs/design.md, 'Model kinds').
+"""Model kinds: the registry keyed by ``model.kind`` (docs/models.md, 'Adding a model kind').
 
 mlp (the NumPy multilayer perceptron) and dcn (the PyTorch convolutional network) are built
 in. Other packages add kinds through the ``nnlab.kinds`` entry-point group, a notebook or a

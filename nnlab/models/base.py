@@ -1,4 +1,4 @@
-"""The trainer interface every model kind implements (docs/design.md, 'Model kinds').
+"""The trainer interface every model kind implements (docs/models.md, 'Adding a model kind').
 
 A *model kind* (``model.kind`` in a config) is declared by a :class:`Kind`: its name, the
 config keys it reads, its policies (a one-line description, a memory estimate, a sweep
@@ -177,7 +177,7 @@ class Kind:
         the headers of its data files) before anything is allocated, each
         :class:`nnlab.models.bounds.Need` naming the config keys that set its size. ``nnlab train``
         and ``nnlab sweep`` refuse a config whose needs add up to more than the limit
-        (docs/design.md, 'Resource bounds'). ``cache`` is shared by a sweep's jobs of this
+        (docs/reliability.md, 'Resource bounds'). ``cache`` is shared by a sweep's jobs of this
         kind. The default, no needs, checks nothing."""
         return []
 

@@ -1,4 +1,4 @@
-"""Resource bounds, estimated from a config before anything is allocated (docs/design.md,
+"""Resource bounds, estimated from a config before anything is allocated (docs/reliability.md,
 'Resource bounds').
 
 A size no key bounds by itself — a layer of two billion units, ten billion generated points,

@@ -1,5 +1,5 @@
 """What every trainer's loop shares: the learning-rate schedule and early stopping
-(docs/design.md, 'Training').
+(docs/math.md, 'Learning-rate decay'; docs/models.md, 'Early stopping').
 
 Both are plain Python, so the NumPy MLP needs no PyTorch for them; the DCN uses PyTorch's
 schedulers, which follow the same formulas (tests check it epoch by epoch).

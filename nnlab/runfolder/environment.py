@@ -1,5 +1,5 @@
 """What besides the config changes a run's numbers, applied the same way every time and
-recorded in meta.json (docs/design.md, 'Reproducing a run').
+recorded in meta.json (docs/reliability.md, 'Reproducing a run').
 
 - **Threads.** A run's CPU thread count is the config key ``train.threads``: the intra-op
   threads of PyTorch and the BLAS threads of NumPy. Sweeping the sums of a convolution's

@@ -2,7 +2,7 @@
 
 A status of ``running`` is written when the work starts and replaced when it ends, so a
 process killed outright (SIGKILL, the OOM killer, a power cut) leaves it ``running`` for ever.
-Three facts tell a live one from a dead one (docs/design.md, 'Liveness'):
+Three facts tell a live one from a dead one (docs/reliability.md, 'Liveness'):
 
 - the process id and host (meta.json's ``pid`` and ``host``; for a sweep, the heartbeat's);
 - on this host, whether that process exists (a zombie does not count);

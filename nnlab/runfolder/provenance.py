@@ -1,5 +1,5 @@
 """Which code produced a run: the git commit, branch and dirty flag of the repository holding
-the config (docs/design.md, 'Run folder'), and the uncommitted diff beside it when dirty.
+the config (docs/run-folder.md, 'Run folder'), and the uncommitted diff beside it when dirty.
 
 Git is asked with a short timeout; no git, no repository or a git that fails means no record
 (never an error: provenance describes a run, it must not stop one).

@@ -1,5 +1,5 @@
 """Every file nnlab reads back, validated in one place into records of the shape nnlab writes
-(docs/design.md, 'Run folder', 'Sweep folder' and 'Reading files back').
+(docs/run-folder.md; docs/reliability.md, 'Reading files back').
 
 meta.json, summary.json, config.yaml, metrics.csv and stats.csv of a run, sweep.yaml and
 state.json of a sweep may have been hand-edited, cut short by a full disk, or written by

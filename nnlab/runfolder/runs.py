@@ -1,6 +1,6 @@
 """Run folders: creating them, recording a run into one, and reading them back.
 
-Layout (docs/design.md, 'Run folder'): ``<runs_dir>/<YYYYmmdd-HHMMSS>-<name>[-<k>]/`` holding
+Layout (docs/run-folder.md, 'Run folder'): ``<runs_dir>/<YYYYmmdd-HHMMSS>-<name>[-<k>]/`` holding
 config.yaml, meta.json, metrics.csv, summary.json, the model file and plots/. Files other
 commands read are written atomically (nnlab.common.files); metrics.csv is appended row by row.
 """

@@ -1,5 +1,5 @@
 """Sweeps: a grid of variants of one base config, run in parallel, resumable, tabulated
-(docs/design.md, 'Sweep folder').
+(docs/sweeps.md).
 
 A sweep goes through these modules in turn:
 

@@ -1,5 +1,5 @@
 """Running a sweep: the sweep folder, resume, and the scheduler that feeds jobs to an executor
-(docs/design.md, 'Sweep folder' and 'Statuses').
+(docs/sweeps.md; docs/run-folder.md, 'Sweep folder' and 'Statuses').
 
 Each job is a normal run folder made by the same code as ``nnlab train``, under
 ``jobs/<id>/attempt-<k>/``; state.json records every job's status and attempts at each change,

@@ -1,4 +1,4 @@
-"""A sweep file, read, expanded into jobs and validated (docs/design.md, 'Sweep folder').
+"""A sweep file, read, expanded into jobs and validated (docs/sweeps.md, 'Sweep files').
 
 A sweep file names a base config and the dotted keys that vary (``grid``: a cartesian product;
 ``variants``: explicit override sets; ``seeds``: repeat every point). Every job's config is

@@ -1,4 +1,4 @@
-"""state.json: a sweep's status and, per job, its status and attempts (docs/design.md,
+"""state.json: a sweep's status and, per job, its status and attempts (docs/run-folder.md,
 'Sweep folder' and 'Statuses').
 
 The file is rewritten atomically at every change, so a sweep killed at any moment resumes where
@@ -176,7 +176,7 @@ class SweepState:
     def save(self) -> None:
         """Write state.json atomically. A full disk cannot keep it from recording how the
         sweep stopped: while the sweep runs, a reserve file beside it holds twice its size,
-        given up to let a save through when the disk fills (docs/design.md, 'Sweep folder')."""
+        given up to let a save through when the disk fills (docs/run-folder.md, 'Sweep folder')."""
         self.updated = now_iso()
         data = self.to_json()
         try:

@@ -1,5 +1,5 @@
 """A sweep's results: summary.csv, summary.md with its pivot tables, and the comparison figures
-in plots/ (docs/design.md, 'Sweep folder').
+in plots/ (docs/run-folder.md, 'Sweep folder').
 
 Everything here reads the state in state.json's shape (a dict), so that ``nnlab plot`` and
 ``nnlab report`` can redraw them from a sweep folder alone.

@@ -1,5 +1,5 @@
 """What a DCN run needs in memory, from its config and the size of its images, before
-anything is allocated (docs/design.md, 'Resource bounds'). Plain arithmetic on the network
+anything is allocated (docs/reliability.md, 'Resource bounds'). Plain arithmetic on the network
 :class:`~nnlab.models.dcn.network.DCN` builds, in float32; no PyTorch."""
 
 from __future__ import annotations

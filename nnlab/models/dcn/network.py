@@ -1,7 +1,7 @@
 """The DCN itself: the network, its initialisation, optimizer, schedule, device and evaluation.
 
 conv → ReLU → max-pool 2 per entry of ``model.conv_channels``, then fc → ReLU → dropout → fc
-(docs/design.md, 'DCN').
+(docs/models.md, 'The DCN').
 """
 
 from __future__ import annotations

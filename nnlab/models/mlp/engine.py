@@ -1,5 +1,5 @@
 """The fast engine behind the MLP trainer: a gradient step as a precompiled plan, on the whole
-training set (gd) or on mini-batches (sgd, adam; docs/design.md, 'MLP optimizers').
+training set (gd) or on mini-batches (sgd, adam; docs/math.md, 'MLP optimizers').
 
 It performs the operations of :func:`nnlab.models.mlp.math.backprop` and the update, in the
 same order — every BLAS call and every reduction sees the same operands in the same

@@ -1,6 +1,6 @@
 """The MLP's equations: forward pass, loss, backpropagation derived by hand, initialisation.
 
-Notation follows docs/design.md, 'MLP equations': for layer l = 1..L,
+Notation follows docs/math.md, 'MLP equations': for layer l = 1..L,
 ``z_l = a_{l-1} W_l + b_l`` and ``a_l = f(z_l)``, softmax on the last layer; ``a_0 = X``.
 Shapes: ``X (N, n_0)``, ``W_l (n_{l-1}, n_l)``, ``b_l (n_l,)``. Gradients are those of the
 *summed* objective
@@ -188,7 +188,7 @@ class MLP:
 
 
 def evaluate(model: MLP, X: np.ndarray, y: np.ndarray, reg_lambda: float) -> tuple[float, float]:
-    """(loss L as in docs/design.md, accuracy as a fraction) of the model on (X, y)."""
+    """(loss L as in docs/math.md, accuracy as a fraction) of the model on (X, y)."""
     with np.errstate(over="ignore", invalid="ignore"):
         z = model.logits(X)
         value = _objective(z, y, model.W, reg_lambda)

@@ -1,5 +1,5 @@
 """What an MLP run needs in memory, from its config and the sizes of its splits, before
-anything is allocated (docs/design.md, 'Resource bounds'). Plain arithmetic on the buffers
+anything is allocated (docs/reliability.md, 'Resource bounds'). Plain arithmetic on the buffers
 the trainer allocates: the engine's (:mod:`~nnlab.models.mlp.engine`), evaluation's, the
 data's, the metric rows'; estimates, a little above what a run takes, never below by much.
 """

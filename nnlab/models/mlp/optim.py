@@ -1,7 +1,7 @@
-"""The MLP's update rules on the flat parameter vector θ and its gradient g (docs/design.md,
+"""The MLP's update rules on the flat parameter vector θ and its gradient g (docs/math.md,
 'MLP optimizers'), written as in-place NumPy operations on buffers allocated once.
 
-``g`` is the gradient of the summed objective on the step's examples (docs/design.md, 'MLP
+``g`` is the gradient of the summed objective on the step's examples (docs/math.md, 'MLP
 equations'); ``lr`` is the learning rate of the step (``train.epsilon`` under the schedule):
 
 - gd, and sgd without momentum: ``θ ← θ - lr g``;

@@ -1,7 +1,7 @@
 """The MLP trainer: full-batch gradient descent (the classic course runs, reproduced exactly)
 or mini-batch sgd / adam, with a learning-rate schedule and early stopping, and its figures.
 
-Under ``gd`` metric rows follow the classic course code (docs/design.md, 'MLP equations'):
+Under ``gd`` metric rows follow the classic course code (docs/math.md, 'Metric rows'):
 ``step`` is the 0-based iteration; a row is logged when ``step % log_every == 0``, computed on
 the full training (and validation and test) set after that step's update, plus a final row
 after the last step. One iteration is one epoch for the schedule.

@@ -1,6 +1,6 @@
 """Where a sweep's jobs run. An executor takes tasks and reports their outcomes; the sweep driver
 (nnlab.sweeps.driver) owns the state, the retries and the summary, so a new executor (a cluster,
-say) only has to move tasks and outcomes (docs/design.md, 'Sweep folder').
+say) only has to move tasks and outcomes (docs/sweeps.md, 'Workers').
 
 The local executor keeps up to ``workers`` worker processes — never more than the jobs there are
 to run, nor than the cores this process may use — each limited to a fair share of the CPU

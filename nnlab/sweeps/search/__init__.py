@@ -1,4 +1,4 @@
-"""Search sweeps: Optuna samples the trials, nnlab runs them (docs/design.md, 'Search').
+"""Search sweeps: Optuna samples the trials, nnlab runs them (docs/sweeps.md, 'Search').
 
 A sweep file's ``search:`` names the method (random or tpe), the number of trials to finish,
 the validation metric and its direction; ``params:`` gives each dotted key's distribution. The

@@ -1,4 +1,4 @@
-"""Pruning a search's bad trials early (docs/design.md, 'Search').
+"""Pruning a search's bad trials early (docs/sweeps.md, 'Search').
 
 A sweep file's ``pruner:`` names one of Optuna's pruners. A trial's job reports the search
 metric to the study at every evaluation (every row that carries it): from the worker process
