@@ -20,7 +20,7 @@ from nnlab.errors import NnlabError
 from nnlab.reports.tables import csv_text, grid, json_text
 from nnlab.runfolder.provenance import DIFF_FILE, code_label
 from nnlab.runfolder.runs import load_run, run_folder
-from nnlab.sweeps.driver import load_sweep_folder
+from nnlab.sweeps.folder import load_sweep_folder
 from nnlab.sweeps.summary import finished_jobs
 
 FORMATS = ("table", "md", "csv", "json")

@@ -8,8 +8,10 @@ A sweep goes through these modules in turn:
   one validated and prechecked by its model kind before anything runs;
 - :mod:`~nnlab.sweeps.state`: :class:`SweepState`, state.json, every job's status and attempts,
   rewritten atomically at each change;
-- :mod:`~nnlab.sweeps.driver`: :func:`run_sweep` makes (or resumes) the sweep folder and its
-  scheduler hands each attempt to an executor, with retries, ``--fail-fast`` and Ctrl-C;
+- :mod:`~nnlab.sweeps.driver`: :func:`run_sweep` makes the sweep folder, or resumes one that
+  :mod:`~nnlab.sweeps.folder` reads back from its own files, and the
+  :mod:`~nnlab.sweeps.scheduler` hands each attempt to an executor, with retries,
+  ``--fail-fast`` and Ctrl-C;
 - :mod:`~nnlab.sweeps.executors`: where attempts run — worker processes on this machine, or
   a Ray cluster (:mod:`~nnlab.sweeps.executors.ray`); each attempt is an ordinary run folder
   under ``jobs/<id>/attempt-<k>/``;
@@ -30,7 +32,7 @@ _EXPORTS = {
     "sweep": "driver",
     "Sweep": "driver",
     "SweepInterrupted": "driver",
-    "load_sweep_folder": "driver",
+    "load_sweep_folder": "folder",
     "make_executor": "driver",
     "SweepSpec": "spec",
     "load_sweep": "spec",
