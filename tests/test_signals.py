@@ -209,7 +209,8 @@ def test_jobs_beyond_the_cores_start_no_more_workers_than_the_cores(tmp_path):
 
 
 def test_workers_are_capped_at_the_jobs_and_share_the_cores_among_them():
-    from nnlab.sweeps.executors import LocalExecutor, usable_cores
+    from nnlab.runfolder.environment import usable_cores
+    from nnlab.sweeps.executors import LocalExecutor
 
     executor = LocalExecutor(workers=10000, jobs=1)
     assert executor.slots == 1 and executor.threads == usable_cores()

@@ -25,7 +25,7 @@ from typing import Any
 from nnlab.common.files import atomic_write_bytes
 from nnlab.errors import NnlabError
 from nnlab.models import kind_of
-from nnlab.sweeps.executors import Executor, Outcome, Task, capped, run_task
+from nnlab.sweeps.executors.base import Executor, Outcome, Task, capped, run_task
 
 CONNECT_TIMEOUT = 10.0  # seconds for the address check; ray.init itself follows
 ANSWER_TIMEOUT = 120.0  # seconds a task waits for the driver's pruning answer before going on
