@@ -20,12 +20,10 @@ from __future__ import annotations
 import json
 import math
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nnlab.common.metrics import LABELS, PREFERRED, is_accuracy
-
-if TYPE_CHECKING:
-    from nnlab.figures.plots import SeedBand
+from nnlab.figures.plots import BAND_NOTE, SeedBand, common_metric, seed_band
 
 MAX_POINTS = 400  # per line; longer curves keep every k-th point and the last
 FAMILIES = {"loss": "Loss", "accuracy": "Accuracy"}
@@ -78,8 +76,6 @@ def sweep_data(
     """A sweep's charts — a line per group (label, the metric rows of each of its jobs): the
     first metric of each family that every job logged — and its parallel view of ``jobs``
     ((id, overrides, final row) of the finished ones) against ``metric``."""
-    from nnlab.figures.plots import BAND_NOTE, common_metric, seed_band
-
     charts = []
     for family, candidates in PREFERRED.items():
         chosen = common_metric(groups, candidates)

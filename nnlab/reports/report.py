@@ -23,7 +23,11 @@ from nnlab.models import kind_of
 from nnlab.reports.explore import html_block, run_data, sweep_data
 from nnlab.reports.results import folder_kind, load_run_with_metrics, replot
 from nnlab.runfolder.records import read_record_bytes
-from nnlab.runfolder.runs import load_run
+from nnlab.runfolder.runs import load_run, result_row
+from nnlab.sweeps.folder import load_sweep_folder
+from nnlab.sweeps.search import confirm_table, search_table, trial_records
+from nnlab.sweeps.state import DONE
+from nnlab.sweeps.summary import group_label, pivot_table
 
 CAPTIONS = {
     "loss": "Loss against training step (cross-entropy, plus the L2 penalty for the MLP).",
@@ -153,8 +157,6 @@ def run_report(path: Path) -> Doc:
 
 
 def sweep_report(path: Path) -> Doc:
-    from nnlab.sweeps import DONE, load_sweep_folder, pivot_table
-
     sweep, state = load_sweep_folder(path)
     jobs, counts = state.jobs, state.counts()
     doc = Doc()
@@ -178,8 +180,6 @@ def sweep_report(path: Path) -> Doc:
     doc.add("code", dump_config(sweep.base_config))
     doc.add("h2", "Results")
     if sweep.search is not None:
-        from nnlab.sweeps.search import confirm_table, search_table, trial_records
-
         title, header, rows = search_table(sweep, trial_records(sweep, state))
         confirmed = confirm_table(sweep, state)
         holds = "the winner's" if confirmed else "the best's"
@@ -246,10 +246,6 @@ def _sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, An
     """The Explore section's data, from the jobs' runs (``runs``: job id -> Run): a line per
     group of finished jobs, and the completed jobs' varied keys against the metric the sweep
     ranks by (a search's, else its first table's)."""
-    from nnlab.runfolder.runs import result_row
-    from nnlab.sweeps import DONE
-    from nnlab.sweeps.summary import group_label
-
     groups: dict[str, list] = {}
     jobs = []
     for job_id, entry in state.jobs.items():

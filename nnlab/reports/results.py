@@ -15,9 +15,13 @@ from typing import Any
 from nnlab.common.metrics import PREFERRED, short_key
 from nnlab.config.options import flatten
 from nnlab.errors import NnlabError
+from nnlab.figures import plots
 from nnlab.figures.overlay import check_logged, overlay
+from nnlab.models import build
 from nnlab.runfolder.records import check_model_files
 from nnlab.runfolder.runs import Run, load_run
+from nnlab.sweeps.folder import load_sweep_folder
+from nnlab.sweeps.summary import comparison_plots, finished_jobs
 
 
 def folder_kind(path: Path) -> str:
@@ -61,14 +65,10 @@ def replot(
     only the curves of those metrics (the jobs overlaid, for a sweep)."""
     target = check_out(out, "--out") if out else check_out(path / "plots", "plots folder")
     if folder_kind(path) == "sweep":
-        from nnlab.sweeps import comparison_plots, load_sweep_folder
-
         sweep, state = load_sweep_folder(path)
         return comparison_plots(path, sweep, state.data, target, ext, metrics)
     run = load_run_with_metrics(path)
     if metrics:
-        from nnlab.figures import plots
-
         check_logged([(path, run.metrics)], metrics)
         title = str(run.config["name"])
         return [plots.metric_curve(run.metrics, m, target / f"{m}.{ext}", title) for m in metrics]
@@ -77,8 +77,6 @@ def replot(
 
 def _run_figures(run: Run, out: Path, ext: str) -> list[Path]:
     """A run's own figures, from its saved model and the data its config describes."""
-    from nnlab.models import build
-
     trainer = build(run.config)
     check_model_files(run.path)
     try:
@@ -130,9 +128,6 @@ def compare(
 def sweep_runs(path: Path) -> tuple[str, list[Run]]:
     """A sweep folder's name and the runs of its finished jobs (completed, diverged or
     pruned), read back."""
-    from nnlab.sweeps import load_sweep_folder
-    from nnlab.sweeps.summary import finished_jobs
-
     sweep, state = load_sweep_folder(path)
     runs = [load_run_with_metrics(folder) for _, folder in finished_jobs(path, sweep, state.data)]
     if not runs:
