@@ -9,8 +9,9 @@ import yaml
 from nnlab.config.options import load_config
 from nnlab.runfolder.runs import load_run, read_metrics
 from nnlab.sweeps.executors import Task, run_task
-from nnlab.sweeps.search import JOURNAL, Study, parse_search
 from nnlab.sweeps.search.pruning import parse_pruner
+from nnlab.sweeps.search.space import JOURNAL, parse_search
+from nnlab.sweeps.search.study import Study
 from nnlab.sweeps.spec import _check_key
 from tests.conftest import CONFIGS, check_run, nnlab, run_dir_of
 from tests.test_search import load_study
@@ -101,16 +102,16 @@ ORDER = [SLOW, QUICK, QUICK, BAD, QUICK, QUICK, QUICK, QUICK]
 
 
 def test_a_pruned_trial_frees_its_slot_at_once_while_a_slow_trial_runs_on(tmp_path, monkeypatch):
-    from nnlab.sweeps import SweepInterrupted, search, sweep
+    from nnlab.sweeps import SweepInterrupted, sweep
 
-    original, asked = search.Study.ask, []
+    original, asked = Study.ask, []
 
     def ask_in_order(self):  # enqueued parameters are what Optuna's ask hands out first
         self.study.enqueue_trial(ORDER[len(asked)])
         asked.append(original(self))
         return asked[-1]
 
-    monkeypatch.setattr(search.Study, "ask", ask_in_order)
+    monkeypatch.setattr(Study, "ask", ask_in_order)
     path = tmp_path / "s.yaml"
     path.write_text(
         f"sweep:\n  name: slots\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"

@@ -25,7 +25,7 @@ from nnlab.reports.results import folder_kind, load_run_with_metrics, replot
 from nnlab.runfolder.records import read_record_bytes
 from nnlab.runfolder.runs import load_run, result_row
 from nnlab.sweeps.folder import load_sweep_folder
-from nnlab.sweeps.search import confirm_table, search_table, trial_records
+from nnlab.sweeps.search.results import confirm_table, search_table, trial_records
 from nnlab.sweeps.state import DONE
 from nnlab.sweeps.summary import group_label, pivot_table
 

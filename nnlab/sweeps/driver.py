@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -27,9 +27,6 @@ from nnlab.sweeps.scheduler import OnJob, Progress, Scheduler
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
 from nnlab.sweeps.summary import write_summary
-
-if TYPE_CHECKING:
-    pass
 
 Warn = Callable[[str], None]
 
@@ -173,7 +170,7 @@ def _run_sweep(
                 + "); use --force to resume anyway"
             )
         if sweep.search is not None:  # its jobs so far are the trials in state.json
-            from nnlab.sweeps.search import JOURNAL, repair_journal
+            from nnlab.sweeps.search.study import JOURNAL, repair_journal
 
             repair_journal(folder / JOURNAL)  # a damaged study is refused before any write
             sweep.jobs = [_job(sweep, k, e.overrides) for k, e in state.jobs.items()]
@@ -248,7 +245,7 @@ def _run_jobs(
     figures; SweepInterrupted on Ctrl-C."""
     source = None
     if sweep.search is not None:
-        from nnlab.sweeps.search import TrialSource
+        from nnlab.sweeps.search.study import TrialSource
 
         source = TrialSource(sweep, folder, state, lambda k, o: _job(sweep, k, o))
         if sweep.search.pruner["kind"] != "none":

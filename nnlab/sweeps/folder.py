@@ -12,7 +12,7 @@ from nnlab.config.options import flatten
 from nnlab.errors import NnlabError
 from nnlab.runfolder.records import RecordError, key_text, read_sweep_record, resolved_config
 from nnlab.runfolder.runs import load_run, result_row
-from nnlab.sweeps.search import SearchSpec, parse_search
+from nnlab.sweeps.search.space import SearchSpec, parse_search
 from nnlab.sweeps.spec import Job, SweepSpec
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
 

@@ -34,7 +34,7 @@ from nnlab.config.options import (
 )
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.models import check_memory, kind_of
-from nnlab.sweeps.search import SearchSpec, parse_search
+from nnlab.sweeps.search.space import SearchSpec, parse_search
 
 SWEEP_KEYS = (
     "name", "base", "grid", "variants", "seeds", "table", "search", "params", "pruner"

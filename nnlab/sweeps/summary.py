@@ -262,7 +262,7 @@ def write_summary(folder: Path, sweep: SweepSpec, state: SweepState) -> list[str
     atomic_write_text(folder / "summary.csv", _summary_csv(sweep, data["jobs"]))
     tables = [table_markdown(data, sweep, t) for t in sweep.tables]
     if sweep.search is not None:
-        from nnlab.sweeps.search import write_search_results
+        from nnlab.sweeps.search.results import write_search_results
 
         tables.insert(0, write_search_results(folder, sweep, state))
     atomic_write_text(folder / "summary.md", _summary_md(sweep, state, tables))

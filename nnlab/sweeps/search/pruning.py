@@ -16,6 +16,7 @@ from typing import Any
 
 from nnlab.common.yamlread import shown
 from nnlab.errors import ConfigError
+from nnlab.models.base import StopRun
 
 KINDS = ("none", "median", "successive_halving", "hyperband")
 # Each kind's keys and their defaults (all integers >= their lower bound).
@@ -110,8 +111,6 @@ def reporter(report: dict[str, Any]) -> Callable[[dict[str, float]], None]:
     trial number, the metric, the pruner spec, and either the journal file (the local
     executor) or ``ask``, a function ``(trial, step, value) -> prune?`` that relays the value
     to the driver (a cluster without a shared file system: nnlab.sweeps.executors.ray)."""
-    from nnlab.models.base import StopRun
-
     if "ask" in report:
         ask, number = report["ask"], report["trial"]
 

@@ -1,0 +1,345 @@
+"""What a search found: the trials as records for the figures and tables, the finalists and the
+winner (by the mean of the search metric over fresh seeds when confirmed), search.md,
+best.yaml and the search figures."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nnlab.common.files import atomic_write_text
+from nnlab.common.metrics import metric_text
+from nnlab.common.stats import mean_ci
+from nnlab.config.options import (
+    dump_config,
+    load_config,
+)
+from nnlab.figures import search as plots
+from nnlab.figures.search import TrialRecord
+from nnlab.sweeps.search.space import is_confirmation, trial_job_id, trial_number
+from nnlab.sweeps.state import DONE
+
+
+def trial_records(sweep, state) -> list:
+    """One record per trial from state.json: its parameters, its status over its seeds, and
+    the mean of the search metric (and of each other metric) over its completed seeds."""
+    by_trial: dict[int, list] = {}
+    for job_id, entry in state.jobs.items():
+        if not is_confirmation(job_id):  # a trial's value is what the study was told
+            by_trial.setdefault(trial_number(job_id), []).append(entry)
+    records = []
+    metric = sweep.search.metric
+    for number in sorted(by_trial):
+        entries = by_trial[number]
+        statuses = {e.status for e in entries}
+        status = next(
+            (s for s in ("running", "pending", "failed", "interrupted", "diverged", "pruned")
+             if s in statuses),
+            "completed",
+        )  # fmt: skip
+        params = _trial_params(sweep, entries[0].overrides)
+        record = TrialRecord(number, params, status, None)
+        record.did_not_learn = any(e.did_not_learn for e in entries)
+        if status == "completed":
+            finals = [e.final for e in entries]
+            record.value = sum(f.get(sweep.search.metric, math.nan) for f in finals) / len(finals)
+            record.metrics = {
+                k: sum(f.get(k, math.nan) for f in finals) / len(finals)
+                for k in finals[0]
+                if k != "step"
+            }
+        elif status == "pruned":  # where it was stopped: drawn, never ranked
+            values = [e.final[metric] for e in entries if metric in e.final]
+            record.value = sum(values) / len(values) if values else None
+        records.append(record)
+    return records
+
+
+def _trial_params(sweep, overrides: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters from one of its jobs' overrides: the searched keys (``seed``
+    among them when it is searched), without the seed that sweep.seeds adds."""
+    searched = "seed" in sweep.search.params
+    return {k: v for k, v in overrides.items() if k != "seed" or searched}
+
+
+def trial_seeds(sweep) -> list[int]:
+    """The seeds each trial runs with: sweep.seeds, or the base config's seed."""
+    return list(sweep.seeds or [sweep.base_config["seed"]])
+
+
+@dataclass
+class Finalist:
+    """A trial run again on the fresh seeds: its runs as (job id, seed, status, value), the
+    value the search metric of a completed run (None otherwise), in the search's order."""
+
+    number: int
+    params: dict[str, Any]
+    runs: list[tuple[str, int, str, float | None]]
+
+    @property
+    def values(self) -> list[float]:
+        """The search metric of its completed confirmation runs: the fresh seeds only. Its
+        trial's own run is left out: it was chosen for being best, so it is optimistic."""
+        return [
+            v
+            for job_id, _, status, v in self.runs
+            if is_confirmation(job_id) and status == "completed" and v is not None
+        ]
+
+    @property
+    def trial_values(self) -> list[float | None]:
+        """The search metric of its trial's own runs (what it was chosen on)."""
+        return [v for job_id, _, _, v in self.runs if not is_confirmation(job_id)]
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.values) / len(self.values) if self.values else None
+
+    @property
+    def diverged(self) -> bool:
+        return any(status == "diverged" for _, _, status, _ in self.runs)
+
+    @property
+    def unfinished(self) -> int:
+        """Runs without a result yet (pending, running, interrupted, failed): resume runs them."""
+        return sum(status not in DONE for _, _, status, _ in self.runs)
+
+    @property
+    def fresh_seeds(self) -> list[int]:
+        """The seeds of its confirmation runs."""
+        return [seed for job_id, seed, _, _ in self.runs if is_confirmation(job_id)]
+
+    @property
+    def trial_seed(self) -> int:
+        """The seed of the trial's first run: best.yaml's, so that it reproduces that run."""
+        return self.runs[0][1]
+
+
+def finalists(sweep, state) -> list[Finalist]:
+    """The trials that were run again (those with confirmation jobs in state.json), in trial
+    order, each with its original runs and its confirmation runs."""
+    metric = sweep.search.metric
+    base_seed = sweep.base_config["seed"]
+    by_trial: dict[int, list[str]] = {}
+    for job_id in state.jobs:
+        by_trial.setdefault(trial_number(job_id), []).append(job_id)
+    out = []
+    for number in sorted(by_trial):
+        ids = sorted(by_trial[number], key=is_confirmation)  # the trial's runs first
+        if not is_confirmation(ids[-1]):
+            continue
+        runs = []
+        for job_id in ids:
+            entry = state.jobs[job_id]
+            seed = entry.overrides.get("seed", base_seed)
+            runs.append((job_id, seed, entry.status, entry.final.get(metric)))
+        params = {k: v for k, v in state.jobs[ids[0]].overrides.items() if k != "seed"}
+        out.append(Finalist(number, params, runs))
+    return out
+
+
+def by_rule(found: list[Finalist], direction: str) -> list[Finalist]:
+    """The finalists in the winner rule's order: the best mean of the search metric over all
+    their completed runs first, a tie to the lower trial number; those that diverged on any
+    seed (or have no completed run) last, in trial order."""
+    sign = -1 if direction == "maximize" else 1
+    able = [f for f in found if f.mean is not None and not f.diverged]
+    able.sort(key=lambda f: (sign * f.mean, f.number))
+    return able + [f for f in found if f not in able]
+
+
+def winner(found: list[Finalist], direction: str) -> Finalist | None:
+    """The first finalist by :func:`by_rule` once every finalist has all its confirmation
+    runs (the same fresh seeds each: finalists are compared on equal n), unless it cannot
+    win (diverged, no result); None while any confirmation run has no result yet."""
+    if any(f.unfinished for f in found):
+        return None
+    first = next(iter(by_rule(found, direction)), None)
+    return None if first is None or first.mean is None or first.diverged else first
+
+
+WINNER_RULE = (
+    "the winner is the finalist with the best mean of {metric} over its confirmation runs on "
+    "the fresh seeds {seeds}, the same for every finalist; its trial's own run is shown apart "
+    "and left out of n, the mean, std and CI, since it was chosen for being best (so it is "
+    "optimistic). A finalist that diverged on any seed cannot win; a tie goes to the lower "
+    "trial number; no finalist wins until every confirmation run has a result. The 95% CI is "
+    "Student's t interval of the mean: finalists whose intervals overlap are not clearly apart."
+)
+
+
+def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None:
+    """(title, header, rows, note) of the finalists, the winner's row cells (text, True) so
+    that it shows in bold; None for a search without confirmation jobs."""
+    spec = sweep.search
+    found = finalists(sweep, state)
+    if not found:  # the folder says what ran: sweep.yaml's confirm is not needed
+        return None
+    chosen = winner(found, spec.direction)
+    keys = list(spec.params)
+    metric = spec.metric
+    header = [
+        "finalist",
+        "trial",
+        *keys,
+        f"trial's {metric}",
+        "n",
+        f"mean {metric}",
+        "std",
+        "95% CI",
+        "fresh runs (seed: value)",
+    ]
+
+    def text(value: float | None) -> str:
+        return "—" if value is None else metric_text(metric, value)
+
+    rows = []
+    for f in by_rule(found, spec.direction):
+        values = f.values
+        ci = mean_ci(values, metric=metric)
+        std = statistics.stdev(values) if len(values) > 1 else None
+        mark = "winner" if f is chosen else "out (diverged)" if f.diverged else ""
+        runs = ", ".join(
+            f"{seed}: {text(v) if status == 'completed' else status}"
+            for job_id, seed, status, v in f.runs
+            if is_confirmation(job_id)
+        )
+        cells = [mark, str(f.number), *(_cell(f.params.get(k)) for k in keys)]
+        cells += [", ".join(text(v) for v in f.trial_values)]
+        cells += [str(len(values)), text(f.mean), text(std)]
+        cells += ["—" if ci is None else f"[{text(ci[0])}, {text(ci[1])}]", runs]
+        rows.append([(c, True) for c in cells] if f is chosen else cells)
+    fresh = sorted({s for f in found for s in f.fresh_seeds})
+    seeds = ", ".join(map(str, fresh))
+    note = WINNER_RULE.format(metric=metric, seeds=seeds)
+    note = note[:1].upper() + note[1:]
+    missing = sum(f.unfinished for f in found)
+    if missing:
+        note += (
+            f" {missing} confirmation runs have no result yet, so there is no winner yet "
+            "(best.yaml holds the best trial's config): `nnlab sweep --resume` runs them."
+        )
+    seeds_text = f"{len(fresh)} fresh seed" + ("s" if len(fresh) != 1 else "")
+    trials_text = f"the {len(found)} best trials" if len(found) > 1 else "the best trial"
+    title = f"Confirmation: {trials_text} run again on {seeds_text}"
+    return title, header, rows, note
+
+
+def ranked(records: list, direction: str) -> list:
+    done = [r for r in records if r.status == "completed" and r.value is not None]
+    done.sort(key=lambda r: r.value, reverse=direction == "maximize")
+    return done + [r for r in records if r not in done]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return json.dumps(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]:
+    """(title, header, rows): the trials, best first, with their parameters, status, the
+    search metric and the test metrics beside it (the choice is made on validation data
+    only)."""
+    spec = sweep.search
+    keys = list(spec.params)
+    extra = [k for k in ("test_acc", "test_loss") if k != spec.metric]
+    title = (
+        f"Search: {spec.method}, {len(records)} of {spec.trials} trials, "
+        f"{spec.direction} {spec.metric}"
+    )
+    header = ["rank", "trial", *keys, "status", spec.metric, *extra]
+    rows, rank = [], 0
+    for r in ranked(records, spec.direction):
+        done = r.status == "completed" and r.value is not None
+        rank += done
+        metrics = getattr(r, "metrics", {}) if done else {}
+        cells = [str(rank) if done else "—", str(r.number)]
+        cells += [_cell(r.params.get(k)) for k in keys]
+        shown = f"{r.status}, did not learn" if r.did_not_learn else r.status
+        cells += [shown, metric_text(spec.metric, r.value) if done else "—"]
+        cells += [metric_text(k, metrics[k]) if k in metrics else "—" for k in extra]
+        rows.append(cells)
+    return title, header, rows
+
+
+def _markdown_table(header: list[str], rows: list[list]) -> list[str]:
+    def md(cell: Any) -> str:
+        text, bold = cell if isinstance(cell, tuple) else (cell, False)
+        text = text.replace("|", "\\|")
+        return f"**{text}**" if bold else text
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(md(c) for c in r) + " |" for r in rows]
+
+
+def search_markdown(sweep, state, records: list) -> str:
+    title, header, rows = search_table(sweep, records)
+    lines = [f"## {title}", "", *_markdown_table(header, rows)]
+    done = [r for r in ranked(records, sweep.search.direction) if r.status == "completed"]
+    confirmed = confirm_table(sweep, state)
+    if confirmed is not None:
+        title, header, rows, note = confirmed
+        chosen = winner(finalists(sweep, state), sweep.search.direction)
+        lines += ["", f"## {title}", "", *_markdown_table(header, rows), "", note]
+        if chosen is not None:
+            lines += [
+                "",
+                f"Winner: trial {chosen.number} (`best.yaml` holds its config, with its trial's "
+                f"seed {chosen.trial_seed}).",
+            ]
+        elif done:
+            lines += ["", f"No finalist can win yet; `best.yaml` holds the best trial's "
+                      f"({done[0].number}) config."]  # fmt: skip
+    elif done:
+        lines += ["", f"Best trial: {done[0].number} (`best.yaml` holds its config)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_search_results(folder: Path, sweep, state) -> str:
+    """The ranked table (returned, for summary.md), best.yaml and the search figures."""
+    spec = sweep.search
+    records = trial_records(sweep, state)
+    best = next((r for r in ranked(records, spec.direction) if r.status == "completed"), None)
+    chosen = winner(finalists(sweep, state), spec.direction)
+    if chosen is not None:  # the confirmed winner, as its trial's first run ran
+        job_id, params = chosen.runs[0][0], chosen.params | {"seed": chosen.trial_seed}
+    elif best is not None:  # the best trial, as its first run ran
+        seed = trial_seeds(sweep)[0]
+        job_id = trial_job_id(best.number, seed if sweep.seeds else None)
+        params = {"seed": seed} | best.params  # a searched seed is the trial's own
+    if chosen is not None or best is not None:
+        entry = state.jobs.get(job_id)
+        ran = folder / entry.run / "config.yaml" if entry and entry.run else None
+        if ran is not None and ran.is_file():  # its threads too: the same numbers again
+            text = ran.read_text(encoding="utf-8")
+        else:
+            text = dump_config(load_config(sweep.base_path, {**sweep.base_overrides, **params}))
+        atomic_write_text(folder / "best.yaml", text)
+    out = folder / "plots"
+    out.mkdir(exist_ok=True)
+    title = f"{sweep.name}: {spec.method} search"
+    shown = [  # a list-valued choice (layer sizes) is one category, named by its text
+        plots.TrialRecord(
+            r.number,
+            {k: json.dumps(v) if isinstance(v, list) else v for k, v in r.params.items()},
+            r.status,
+            r.value,
+        )
+        for r in records
+    ]
+    try:
+        plots.optimisation_history(shown, spec.metric, spec.direction, out / "history.png", title)
+        plots.param_importances(shown, spec.metric, out / "importances.png", title)
+        scales = {k: p.log for k, p in spec.params.items() if p.kind != "choice"}
+        plots.parallel_coordinates(
+            shown, spec.metric, spec.direction, out / "parallel.png", title, scales
+        )
+    except Exception as exc:  # figures are extras: the tables are never lost over them
+        state.plot_error = f"{type(exc).__name__}: {exc}"
+        state.save()
+    return search_markdown(sweep, state, records)
