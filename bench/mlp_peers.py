@@ -29,7 +29,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from nnlab.config.options import load_config
-from nnlab.data.catalog import load_data
+from nnlab.data.tabular import load_data
 from nnlab.models import Hooks
 from nnlab.models.mlp.math import MLP
 from nnlab.models.mlp.trainer import gradient_descent

@@ -5,7 +5,6 @@ import re
 import pytest
 
 from nnlab.config.options import (
-    IDX_DATASETS,
     BaseConfig,
     dump_config,
     flatten,
@@ -14,6 +13,7 @@ from nnlab.config.options import (
     reference_markdown,
     schema_of,
 )
+from nnlab.data.catalog import IDX, names
 from nnlab.errors import ConfigError
 from tests.conftest import CONFIGS, ROOT
 
@@ -202,11 +202,11 @@ def test_dumped_config_loads_back_identically(tmp_path):
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_configs_are_valid_and_fit_their_data(path):
     cfg = load_config(path)
-    if cfg["model"]["kind"] == "mlp" and cfg["data"]["name"] in IDX_DATASETS:
+    if cfg["model"]["kind"] == "mlp" and cfg["data"]["name"] in names(source=IDX):
         # not bundled (the tests must pass without them): 28x28 images of 10 classes
         assert cfg["model"]["layers"][0] == 784 and cfg["model"]["layers"][-1] == 10
     elif cfg["model"]["kind"] == "mlp":
-        from nnlab.data.catalog import check_fits, load_data
+        from nnlab.data.tabular import check_fits, load_data
 
         check_fits(cfg, load_data(cfg))
     elif cfg["data"]["name"] == "digits":  # the IDX sets are not bundled; digits always is

@@ -8,7 +8,7 @@ import pytest
 
 import nnlab
 from nnlab.config.options import load_config
-from nnlab.data.catalog import load_data
+from nnlab.data.tabular import load_data
 from nnlab.models.mlp.engine import Engine
 from nnlab.models.mlp.math import MLP
 from tests.conftest import CONFIGS, read_csv

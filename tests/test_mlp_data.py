@@ -10,7 +10,7 @@ import yaml
 
 import nnlab
 from nnlab.config.options import load_config
-from nnlab.data.catalog import load_data
+from nnlab.data.tabular import load_data
 from nnlab.models.mlp.math import MLP
 from tests.conftest import CONFIGS, ROOT, check_run, run_dir_of, small_mnist
 from tests.conftest import nnlab as run_nnlab

@@ -9,7 +9,7 @@ import torch
 
 import nnlab
 from nnlab.config.options import load_config
-from nnlab.data.catalog import load_data
+from nnlab.data.tabular import load_data
 from nnlab.models.base import Hooks, StopRun
 from nnlab.models.mlp.engine import Engine
 from nnlab.models.mlp.math import MLP, backprop, one_hot

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnlab.data import tables
-from nnlab.data.tables import Table, read_csv, read_npz
+from nnlab.data.tables import Table, _csv, _rows, read_csv, read_npz
 from nnlab.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +30,7 @@ def quote_first_cell(text: str) -> str:
 
 @pytest.fixture(params=["plain", "quoted"])
 def way(request, monkeypatch):
-    monkeypatch.setattr(tables, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(_rows, "CHUNK_ROWS", 2)
     return request.param
 
 
@@ -243,7 +242,7 @@ def test_python_float_syntax_is_accepted_where_numpy_refuses_it(write):
 
 
 def test_both_ways_give_the_same_table(tmp_path, monkeypatch):
-    monkeypatch.setattr(tables, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(_rows, "CHUNK_ROWS", 7)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 4)) * 10.0 ** rng.integers(-5, 5, size=(50, 4))
     y = rng.choice(["b", "a", "c"], size=50)
@@ -267,8 +266,8 @@ def test_a_plain_file_is_read_without_the_csv_module(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("went the careful way")
 
-    monkeypatch.setattr(tables._Rows, "add", refuse)
-    monkeypatch.setattr(tables, "_read_quoted", refuse)
+    monkeypatch.setattr(_rows._Rows, "add", refuse)
+    monkeypatch.setattr(_csv, "_read_quoted", refuse)
     path = tmp_path / "plain.csv"
     rows = "".join(f"{i},{i * 0.5},{i % 3}\r\n" for i in range(5000))
     path.write_bytes(("a,b,y\r\n" + rows).encode())  # Windows line ends too
@@ -278,11 +277,11 @@ def test_a_plain_file_is_read_without_the_csv_module(tmp_path, monkeypatch):
 
 
 def test_only_the_block_numpy_refuses_goes_row_by_row(tmp_path, monkeypatch):
-    monkeypatch.setattr(tables, "CHUNK_ROWS", 100)
+    monkeypatch.setattr(_rows, "CHUNK_ROWS", 100)
     added = []
-    careful_add = tables._Rows.add
+    careful_add = _rows._Rows.add
     monkeypatch.setattr(
-        tables._Rows,
+        _rows._Rows,
         "add",
         lambda self, line, row: added.append(line) or careful_add(self, line, row),
     )

@@ -24,11 +24,6 @@ import yaml
 from nnlab.common.yamlread import clip, parse_yaml, read_yaml_file, shown
 from nnlab.errors import ConfigError
 
-# Data-set facts the config rules use. IDX sets come with their own test files; the held-out
-# fraction when `data.test_size` is null is 0.2 for these tables and 0 for generated sets.
-IDX_DATASETS = ("mnist", "fashion_mnist")
-DEFAULT_TEST_SIZE = {"breast_cancer": 0.2, "digits": 0.2, "csv": 0.2, "npz": 0.2}
-
 
 @dataclass(frozen=True)
 class Option:
@@ -77,17 +72,10 @@ COMMON: dict[str, Option] = {
                             nullable=True),
 }
 
-# Options several kinds share, each stated once.
-TEST_SIZE = Option(None, "float", "fraction held out for testing; null: 0.2 for breast_cancer, "
-                   "digits, csv and npz, else 0 (mnist sets: their test files)", low=0, high=1,
-                   high_open=True, nullable=True)
+# Options several kinds share, each stated once (the data sets' own: nnlab.data.catalog).
 EPSILON = Option(0.01, "float", "learning rate", low=0, low_open=True)
 REG_LAMBDA = Option(0.01, "float", "L2 penalty (mlp) / weight decay (dcn)", low=0)
 LOG_EVERY = Option(1000, "int", "iterations between metric rows", low=1)
-ROOT = Option(None, "str", "folder holding the IDX files (flat or <root>/MNIST/raw/)",
-              nullable=True, data_sets=IDX_DATASETS)
-DOWNLOAD = Option(False, "bool", "let torchvision download mnist / fashion_mnist",
-                  data_sets=IDX_DATASETS)
 OPTIMIZER = Option("sgd", "str", "optimizer", choices=("sgd", "adam"))
 MOMENTUM = Option(0.9, "float", "SGD momentum", low=0, high=1, high_open=True)
 EPOCHS = Option(2, "int", "passes over the training set", low=1)
@@ -488,6 +476,8 @@ def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
     read. Each key is checked on its own first (:func:`check_keys`), then the rules between
     keys (the data set's test split, the kind's ``check_config``).
     """
+    # resolution sits above the data sets and the kinds (both import this module's options)
+    from nnlab.data.catalog import CATALOG, default_test_size
     from nnlab.models import get_kind
 
     kind, flat = check_keys(raw)
@@ -496,14 +486,14 @@ def resolve(raw: Any, default_name: str = "run") -> dict[str, Any]:
         flat["name"] = default_name
     if "data.test_size" in flat:
         data_name, test_size = flat["data.name"], flat["data.test_size"]
-        if data_name in IDX_DATASETS:
+        if data_name in CATALOG and CATALOG[data_name].own_test:
             if test_size is not None:
                 raise ConfigError(
                     f"data.test_size does not apply to {data_name}, which has its own test "
                     "files; leave it out (or null)"
                 )
         elif test_size is None:
-            flat["data.test_size"] = DEFAULT_TEST_SIZE.get(data_name, 0.0)
+            flat["data.test_size"] = default_test_size(data_name)
     cfg = _nest(flat)
     get_kind(kind).check_config(cfg)
     return applicable(cfg, schema)
@@ -537,12 +527,6 @@ def check_early_stopping(cfg: Mapping[str, Any], has_validation: bool, how: str)
             f"train.early_stopping.metric is {metric} but this config has no validation split "
             f"(model selection never looks at the test split); {how}"
         )
-
-
-def has_test_split(cfg: Mapping[str, Any]) -> bool:
-    """Whether a resolved config's runs report test metrics."""
-    data = cfg.get("data", {})
-    return bool(data.get("test_size")) or data.get("name") in IDX_DATASETS
 
 
 PATH_KEYS = (("data", "path"),)  # file names in a config: relative to the config file

@@ -16,20 +16,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nnlab.data.catalog import CATALOG
 from nnlab.errors import DataError
 
 SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
-DEBIAN_FOLDER = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
-CLASS_NAMES = {
-    "mnist": [str(i) for i in range(10)],
-    "digits": [str(i) for i in range(10)],
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                      "Sneaker", "Bag", "Ankle boot"],
-}  # fmt: skip
 IDX_UBYTE = 0x08
 # The IDX format's type codes; nnlab reads unsigned bytes, as MNIST's files hold.
 IDX_TYPES = {0x08: "unsigned bytes", 0x09: "signed bytes", 0x0B: "int16", 0x0C: "int32",
@@ -155,10 +148,11 @@ def read_idx(path: Path, what: str | None = None) -> np.ndarray:
 
 
 def _candidate_dirs(name: str, root: str | None) -> list[Path]:
-    bases = [Path(root)] if root else [*filter(None, [DEBIAN_FOLDER.get(name)]), Path("data")]
+    entry = CATALOG[name]  # torchvision's folder is its class's name (entry.loader)
+    bases = [root] if root else [*filter(None, [entry.folder]), "data"]
     dirs = []
-    for base in bases:
-        dirs += [base, base / name, base / TORCHVISION_FOLDER[name] / "raw"]
+    for base in map(Path, bases):
+        dirs += [base, base / name, base / entry.loader / "raw"]
     return dirs
 
 
@@ -192,11 +186,9 @@ def find_idx_files(name: str, root: str | None) -> dict[str, tuple[Path, Path]]:
         "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]",
         "or set data.download: true (needs internet)",
     ]
-    if name in DEBIAN_FOLDER:
-        how.append(
-            f"or run `apt-get install dataset-fashion-mnist` (installs them in "
-            f"{DEBIAN_FOLDER[name]})"
-        )
+    entry = CATALOG[name]
+    if entry.package:
+        how.append(f"or run `apt-get install {entry.package}` (installs them in {entry.folder})")
     looked = ", ".join(map(str, _candidate_dirs(name, root)))
     how_text = "; ".join(how)
     raise DataError(f"{name} IDX files not found; looked in {looked}. To get them: {how_text}")
@@ -265,7 +257,7 @@ def download(name: str, root: str | None) -> str:
     from torchvision import datasets
 
     root = root or "data"
-    cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[name]
+    cls = getattr(datasets, CATALOG[name].loader)
     try:
         for train in (True, False):
             cls(root, train=train, download=True)
@@ -285,7 +277,10 @@ def load_idx(name: str, data_cfg: dict[str, Any]) -> dict[str, tuple[np.ndarray,
     out = {}
     for split, (images_header, labels_header) in headers.items():
         images, labels = read_idx(images_header.path, "images"), read_idx(labels_header.path)
-        if labels.max(initial=0) >= len(CLASS_NAMES[name]):
-            raise DataError(f"{labels_header.path}: label {labels.max()} is outside 0-9")
+        classes = len(CATALOG[name].classes)
+        if labels.max(initial=0) >= classes:
+            raise DataError(
+                f"{labels_header.path}: label {labels.max()} is outside 0-{classes - 1}"
+            )
         out[split] = (images, labels)
     return out

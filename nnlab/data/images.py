@@ -10,28 +10,33 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from nnlab.data.idx import CLASS_NAMES, load_idx
+from nnlab.data.catalog import CATALOG, IDX, DataSet
+from nnlab.data.idx import load_idx
 from nnlab.errors import DataError
 
 VAL_FRACTION_CAP = 0.1  # never carve more than this fraction of the training images
 
 
-def _load_digits(test_size: float, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """scikit-learn's 1,797 real 8x8 handwritten digits, bilinearly resized to 28x28 uint8."""
-    import torch
-    import torch.nn.functional as F
-    from sklearn.datasets import load_digits
+def _load_bundled(
+    entry: DataSet, test_size: float, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's bundled images (digits: 1,797 real 8x8 handwritten digits of 0-16),
+    bilinearly resized to the entry's image size, as uint8."""
+    # scikit-learn (a second to import) only for its own images: an IDX run never needs it
+    from sklearn import datasets
     from sklearn.model_selection import train_test_split
 
-    bunch = load_digits()
+    bunch = getattr(datasets, entry.loader)()
     small = torch.from_numpy(bunch.images / 16.0).float().unsqueeze(1)
-    big = F.interpolate(small, size=(28, 28), mode="bilinear", align_corners=False)
+    big = F.interpolate(small, size=entry.image_size, mode="bilinear", align_corners=False)
     images = (big.squeeze(1).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     labels = bunch.target.astype(np.uint8)
     if test_size == 0:
         raise DataError(
-            "data.test_size must be > 0 for digits with model.kind dcn "
+            f"data.test_size must be > 0 for {entry.name} with model.kind dcn "
             "(the DCN reports test accuracy)"
         )
     tr, te = train_test_split(
@@ -67,13 +72,12 @@ def load_images(cfg: dict[str, Any]) -> ImageData:
     a fraction of them) is drawn with the config's seed; mean and std come from what remains
     for training.
     """
-    import torch
-
     data_cfg, seed, name = cfg["data"], cfg["seed"], cfg["data"]["name"]
-    if name == "digits":
-        splits = _load_digits(data_cfg["test_size"], seed)
-    else:
+    entry = CATALOG[name]
+    if entry.source == IDX:
         splits = load_idx(name, data_cfg)
+    else:
+        splits = _load_bundled(entry, data_cfg["test_size"], seed)
     images, labels = splits["train"]
     size = data_cfg["val_size"]
     if isinstance(size, float):  # a fraction of the training images
@@ -96,5 +100,5 @@ def load_images(cfg: dict[str, Any]) -> ImageData:
     for X in (X_train, X_val, X_test):
         X.sub_(mean).div_(std)
     return ImageData(
-        name, X_train, y_train, X_val, y_val, X_test, y_test, CLASS_NAMES[name], mean, std
+        name, X_train, y_train, X_val, y_val, X_test, y_test, list(entry.classes), mean, std
     )

@@ -25,13 +25,13 @@ from nnlab.config.options import (
     BaseConfig,
     anchor_overrides,
     clip,
-    has_test_split,
     known_keys,
     parse_overrides,
     read_yaml_file,
     shown,
     suggest,
 )
+from nnlab.data.catalog import has_test_split
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.models import check_memory, kind_of
 from nnlab.sweeps.search.space import SearchSpec, parse_search

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from nnlab.config.options import (
     BATCH_SIZE,
-    DOWNLOAD,
     EARLY_STOPPING_KEYS,
     EPOCHS,
     EPSILON,
@@ -29,25 +28,23 @@ from nnlab.config.options import (
     OPTIMIZER,
     OPTIMIZER_KEYS,
     REG_LAMBDA,
-    ROOT,
-    TEST_SIZE,
     ConfigError,
     Option,
     check_early_stopping,
     check_optimizer,
 )
+from nnlab.data.catalog import CATALOG, DCN, DOWNLOAD, ROOT, TEST_SIZE, image_extent, names
 from nnlab.models.base import Kind
 
 if TYPE_CHECKING:
     from nnlab.models.bounds import Need
 
-DATASETS = ("digits", "mnist", "fashion_mnist")
 INITS = ("default", "xavier", "he")
 
 # fmt: off
 SCHEMA = {
-    "data.name": Option("digits", "str", "data set", choices=DATASETS),
-    "data.test_size": TEST_SIZE.but(data_sets=("digits",)),
+    "data.name": Option("digits", "str", "data set", choices=names(DCN)),
+    "data.test_size": TEST_SIZE.but(data_sets=names(DCN, own_test=False)),
     "data.val_size": Option(5000, "size", "validation images carved from the training images: "
                             "a count (at most 10% of them) or a fraction of them"),
     "data.root": ROOT,
@@ -87,9 +84,10 @@ class DCNKind(Kind):
     def check_config(self, cfg: dict[str, Any]) -> None:
         check_optimizer(cfg["train"])
         check_early_stopping(cfg, cfg["data"]["val_size"] > 0, "set data.val_size above 0")
-        if cfg["data"]["name"] == "digits" and cfg["data"].get("test_size") == 0:
+        name = cfg["data"]["name"]
+        if not CATALOG[name].own_test and cfg["data"].get("test_size") == 0:
             raise ConfigError(
-                "data.test_size must be > 0 for digits with model.kind dcn "
+                f"data.test_size must be > 0 for {name} with model.kind dcn "
                 "(the DCN reports test accuracy)"
             )
 
@@ -105,18 +103,13 @@ class DCNKind(Kind):
         an IDX set's come from its files' headers — read, and checked against the format and
         each other, once per data set in ``cache``, so that a bad file stops a sweep before
         it starts."""
-        from nnlab.models.dcn.memory import DIGITS, needs
+        from nnlab.models.dcn.memory import needs
 
         data = cfg["data"]
-        if data["name"] == "digits":
-            return needs(cfg, *DIGITS)
-        key = json.dumps(["idx", data["name"], data["root"], data["download"]])
+        key = json.dumps(["images", data["name"], data.get("root"), data.get("download")])
         if key not in cache:
-            from nnlab.data.idx import idx_shape
-
-            cache[key] = idx_shape(data["name"], data)
-        images = cache[key]
-        return needs(cfg, images.train + images.test, images.height, images.width)
+            cache[key] = image_extent(data)
+        return needs(cfg, cache[key])
 
     @contextmanager
     def limit_threads(self, cfg: dict[str, Any], threads: int) -> Iterator[None]:

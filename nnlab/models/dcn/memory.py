@@ -7,16 +7,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nnlab.data.catalog import CATALOG, Extent, size_key
 from nnlab.models.bounds import Need
 
 FLOAT = 4  # bytes: parameters, activations and images are float32
-N_CLASSES = 10  # digits, mnist and fashion_mnist
 EVAL_BATCH = 1000  # the largest of network.EVAL_BATCH (a GPU's): images per evaluation pass
 ROW_BYTES = 2000  # a metric row, kept by the trainer and by the run's recorder
-DIGITS = (1797, 28, 28)  # scikit-learn's digits, resized: images, height, width
 
 
-def _layers(cfg: dict[str, Any], height: int, width: int) -> tuple[int, int, int]:
+def _layers(cfg: dict[str, Any], height: int, width: int, classes: int) -> tuple[int, int, int]:
     """(conv parameters, fully connected parameters, floats of one image's forward pass:
     conv and ReLU outputs, pool outputs and their indices, the fully connected layers)."""
     model = cfg["model"]
@@ -28,8 +27,8 @@ def _layers(cfg: dict[str, Any], height: int, width: int) -> tuple[int, int, int
         h, w = h // 2, w // 2
         floats += 3 * c * h * w  # the pool's output and its int64 indices
         c_in = c
-    dense = c_in * h * w * fc + fc + fc * N_CLASSES + N_CLASSES
-    return conv, dense, floats + 3 * fc + N_CLASSES
+    dense = c_in * h * w * fc + fc + fc * classes + classes
+    return conv, dense, floats + 3 * fc + classes
 
 
 def _copies(cfg: dict[str, Any]) -> int:
@@ -40,15 +39,18 @@ def _copies(cfg: dict[str, Any]) -> int:
     return 3 + 2 * state + (train["early_stopping"]["metric"] is not None)
 
 
-def needs(cfg: dict[str, Any], images: int, height: int, width: int) -> list[Need]:
+def needs(cfg: dict[str, Any], size: Extent) -> list[Need]:
     """Parameters (conv and fully connected) with their copies; a training step's
-    activations and their gradients; an evaluation batch; the images; the metric rows."""
+    activations and their gradients; an evaluation batch; the images (``size``, both
+    splits); the metric rows."""
     train = cfg["train"]
-    conv, dense, floats = _layers(cfg, height, width)
+    images, (height, width) = size.examples + size.test, size.example
+    classes = len(CATALOG[cfg["data"]["name"]].classes)
+    conv, dense, floats = _layers(cfg, height, width, classes)
     batch = min(train["batch_size"], images)
     steps = math.ceil(images / train["batch_size"])
     rows = train["epochs"] * (steps // train["log_every"] + steps // train["eval_every"] + 1)
-    data_key = "data.root" if cfg["data"].get("root") else "data.name"
+    data_key = size_key(cfg["data"])
     param_bytes = FLOAT * _copies(cfg)
     what = "parameters with their gradients, optimizer state and checkpoint copies"
     return [

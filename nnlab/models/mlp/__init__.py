@@ -4,8 +4,8 @@
 - :mod:`~nnlab.models.mlp.engine`: the same arithmetic as a fast, allocation-free plan, on the
   whole training set or on mini-batches;
 - :mod:`~nnlab.models.mlp.optim`: the update rules (gd, sgd with momentum, adam);
-- :mod:`~nnlab.data.catalog`: scikit-learn's sets, MNIST-format images and the user's own
-  files (:mod:`~nnlab.data.tables`), split and scaled;
+- :mod:`~nnlab.data.tabular`: the data sets of :mod:`~nnlab.data.catalog` as tables
+  (scikit-learn's sets, MNIST-format images flattened, the user's own files), split and scaled;
 - :mod:`~nnlab.models.mlp.trainer`: the trainer (full-batch or mini-batch, with a schedule and
   early stopping) and its figures;
 - :mod:`~nnlab.models.mlp.gradcheck`: backprop against finite differences.
@@ -20,58 +20,52 @@ from typing import TYPE_CHECKING, Any
 
 from nnlab.config.options import (
     BATCH_SIZE,
-    DOWNLOAD,
     EARLY_STOPPING_KEYS,
     EPOCHS,
     EPSILON,
-    IDX_DATASETS,
     LOG_EVERY,
     LR_DECAY_KEYS,
     MOMENTUM,
     OPTIMIZER,
     OPTIMIZER_KEYS,
     REG_LAMBDA,
-    ROOT,
-    TEST_SIZE,
     ConfigError,
     Option,
     check_early_stopping,
     check_optimizer,
 )
+from nnlab.data.catalog import DOWNLOAD, MLP, ROOT, TEST_SIZE, names
 from nnlab.models.base import Kind
 
 if TYPE_CHECKING:
     from nnlab.models.bounds import Need
 
-GENERATED = ("moons", "circles", "blobs")
-FILES = ("csv", "npz")
-DATASETS = (*GENERATED, "breast_cancer", "digits", *IDX_DATASETS, *FILES)
+FILES = names(key="path")  # the user's own files
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 INITS = ("classic", "xavier", "he")
 OPTIMIZERS = ("gd", "sgd", "adam")
 
 # fmt: off
 SCHEMA = {
-    "data.name": Option("moons", "str", "data set; csv / npz: your own file (data.path)",
-                        choices=DATASETS),
-    "data.n_samples": Option(200, "int", "number of points (moons, circles, blobs)", low=2,
-                             data_sets=GENERATED),
-    "data.noise": Option(0.2, "float", "noise of moons / circles", low=0,
-                         data_sets=("moons", "circles")),
-    "data.test_size": TEST_SIZE.but(data_sets=tuple(d for d in DATASETS
-                                                    if d not in IDX_DATASETS)),
+    "data.name": Option("moons", "str", f"data set; {' / '.join(FILES)}: your own file "
+                        "(data.path)", choices=names(MLP)),
+    "data.n_samples": Option(200, "int", f"number of points ({', '.join(names(key='n_samples'))})",
+                             low=2, data_sets=names(key="n_samples")),
+    "data.noise": Option(0.2, "float", f"noise of {' / '.join(names(key='noise'))}", low=0,
+                         data_sets=names(key="noise")),
+    "data.test_size": TEST_SIZE.but(data_sets=names(MLP, own_test=False)),
     "data.val_size": Option(0, "size", "validation examples carved from the training split "
                             "(stratified, seeded): a fraction or a count; 0: none"),
     "data.standardize": Option(False, "bool", "z-score features with statistics of the "
                                "training split (images: else scaled to [0, 1])"),
-    "data.path": Option(None, "str", "csv / npz file (relative to the config file)",
+    "data.path": Option(None, "str", f"{' / '.join(FILES)} file (relative to the config file)",
                         nullable=True, data_sets=FILES),
     "data.target": Option(-1, "column", "csv: the label column, by name or index",
-                          data_sets=("csv",)),
+                          data_sets=names(key="target")),
     "data.features": Option(None, "column_list", "csv: the feature columns; null: all but the "
-                            "target", nullable=True, data_sets=("csv",)),
+                            "target", nullable=True, data_sets=names(key="features")),
     "data.header": Option(None, "bool", "csv: whether the first row names the columns; null: "
-                          "detect", nullable=True, data_sets=("csv",)),
+                          "detect", nullable=True, data_sets=names(key="header")),
     "data.root": ROOT,
     "data.download": DOWNLOAD,
     "model.layers": Option([2, 3, 2], "int_list", "layer sizes: input, hidden..., output",
@@ -112,12 +106,16 @@ class MLPKind(Kind):
             raise ConfigError(f"data.name {name} reads your own file: set data.path to it")
         if name not in FILES and data.get("path") is not None:
             raise ConfigError(
-                f"data.path applies to data.name csv or npz; this config's data.name is {name}"
+                f"data.path applies to data.name {' or '.join(FILES)}; this config's data.name "
+                f"is {name}"
             )
         for key in FILE_KEYS[1:]:
             section, leaf = key.split(".")
-            if name != "csv" and data.get(leaf, SCHEMA[key].default) != SCHEMA[key].default:
-                raise ConfigError(f"{key} applies to data.name csv only, not {name}")
+            readers = names(key=leaf)
+            if name not in readers and data.get(leaf, SCHEMA[key].default) != SCHEMA[key].default:
+                raise ConfigError(
+                    f"{key} applies to data.name {' or '.join(readers)} only, not {name}"
+                )
         if train["momentum"] and train["optimizer"] != "sgd":
             adam = " (Adam's momentum is train.beta1)" if train["optimizer"] == "adam" else ""
             raise ConfigError(
@@ -131,7 +129,7 @@ class MLPKind(Kind):
         """Estimated from the layers, the optimizer and the sizes of the splits, which come
         from the config or the headers of the data's files (each distinct data set's once
         per sweep, in ``cache``)."""
-        from nnlab.data.catalog import data_shape
+        from nnlab.data.tabular import data_shape
         from nnlab.models.mlp.memory import needs
 
         key = repr(("shape", cfg["data"]))  # the data section's keys in schema order
@@ -144,7 +142,7 @@ class MLPKind(Kind):
         Each distinct data set is loaded once per sweep and only its outline kept in ``cache``
         (its features and classes, no examples): a sweep over many seeds holds one data set at
         a time, as a run does."""
-        from nnlab.data.catalog import check_fits, load_data, outline
+        from nnlab.data.tabular import check_fits, load_data, outline
 
         key = repr((cfg["data"], cfg["seed"]))  # the data section's keys in schema order
         if key not in cache:

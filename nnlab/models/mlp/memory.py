@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nnlab.data.catalog import Shape
+from nnlab.data.catalog import size_key
+from nnlab.data.tabular import Shape
 from nnlab.models.bounds import Need
 from nnlab.models.mlp.math import PREDICT_CHUNK_BYTES
 
@@ -17,16 +18,6 @@ ROW_BYTES = 1000  # a metric row kept for the figures: a dict of about ten float
 GRID_POINTS = 401 * 401  # the decision-boundary grid: at most 401 cells along a side
 # per parameter, beyond θ and its gradient: the L2 term's scratch, and the update's buffers
 UPDATE_BUFFERS = {"gd": 1, "sgd": 1, "adam": 4}  # sgd with momentum: + v and a scratch
-
-
-def _examples_key(cfg: dict[str, Any]) -> str:
-    """The config key that sets how many examples there are."""
-    name = cfg["data"]["name"]
-    if name in ("moons", "circles", "blobs"):
-        return "data.n_samples"
-    if name in ("csv", "npz"):
-        return "data.path"
-    return "data.root" if cfg["data"].get("root") else "data.name"
 
 
 def _metric_rows(cfg: dict[str, Any], shape: Shape) -> int:
@@ -49,7 +40,7 @@ def needs(cfg: dict[str, Any], shape: Shape) -> list[Need]:
     hidden, outputs = sum(layers[1:-1]), layers[-1]
     gd = train["optimizer"] == "gd"
     rows = shape.train if gd else min(train["batch_size"], shape.train)
-    examples = _examples_key(cfg)
+    examples = size_key(cfg["data"])
     rows_key = examples if gd else "train.batch_size"
     log_keys = ("train.log_every", "train.iterations" if gd else "train.epochs")
     out = [

@@ -25,7 +25,7 @@ import numpy as np
 
 from nnlab.common.files import atomic_write_bytes
 from nnlab.common.metrics import majority_fraction
-from nnlab.data.catalog import Dataset, check_fits, load_data
+from nnlab.data.tabular import Dataset, check_fits, load_data
 from nnlab.errors import Diverged
 from nnlab.models.base import Hooks, Trainer
 from nnlab.models.mlp.engine import BLAS_THREADS_FROM, Engine, blas_threads, step_work
