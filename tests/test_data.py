@@ -12,10 +12,9 @@ from nnlab.data.catalog import (
     FILE,
     GENERATED,
     IDX,
-    extent,
-    image_extent,
     names,
 )
+from nnlab.data.extent import extent, image_extent
 from nnlab.data.tabular import data_shape, load_data
 from tests.conftest import small_mnist
 

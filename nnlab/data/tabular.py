@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from nnlab.data import tables
-from nnlab.data.catalog import BUNDLED, CATALOG, FILE, IDX, DataSet, extent
+from nnlab.data.catalog import BUNDLED, CATALOG, FILE, IDX, DataSet
+from nnlab.data.extent import extent
 from nnlab.data.idx import load_idx
 from nnlab.errors import DataError
 

@@ -33,7 +33,8 @@ from nnlab.config.options import (
     check_early_stopping,
     check_optimizer,
 )
-from nnlab.data.catalog import CATALOG, DCN, DOWNLOAD, ROOT, TEST_SIZE, image_extent, names
+from nnlab.data.catalog import CATALOG, DCN, DOWNLOAD, ROOT, TEST_SIZE, names
+from nnlab.data.extent import image_extent
 from nnlab.models.base import Kind
 
 if TYPE_CHECKING:

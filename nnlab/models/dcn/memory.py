@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nnlab.data.catalog import CATALOG, Extent, size_key
+from nnlab.data.catalog import CATALOG, size_key
+from nnlab.data.extent import Extent
 from nnlab.models.bounds import Need
 
 FLOAT = 4  # bytes: parameters, activations and images are float32
