@@ -23,7 +23,7 @@ _LAZY = {
     "Sweep": "nnlab.sweeps",
     "SweepInterrupted": "nnlab.sweeps",
     "Run": "nnlab.runfolder.runs",
-    "load_config": "nnlab.config.options",
+    "load_config": "nnlab.config.resolve",
     "StopRun": "nnlab.models",
     "register": "nnlab.models",
     "Kind": "nnlab.models",

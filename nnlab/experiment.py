@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.files import atomic_write_text
-from nnlab.config.options import dump_config, load_config
+from nnlab.config.resolve import dump_config, load_config
 from nnlab.errors import Diverged, FigureNote, NnlabError, RunStorageError
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
 from nnlab.runfolder import environment

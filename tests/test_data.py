@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nnlab
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.data.catalog import load_data
 
 SHAPES = {

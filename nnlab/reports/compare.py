@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.metrics import COUNTERS, ORDER, PREFERRED, is_accuracy, is_loss, is_result
-from nnlab.config.options import flatten
+from nnlab.config.overrides import flatten
 from nnlab.errors import NnlabError
 from nnlab.runfolder.runs import run_folder
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.metrics import PREFERRED, logged_metrics, short_key
-from nnlab.config.options import flatten
+from nnlab.config.overrides import flatten
 from nnlab.errors import NnlabError
 from nnlab.runfolder.records import check_model_files, shown
 from nnlab.runfolder.runs import Run, load_run

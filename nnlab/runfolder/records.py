@@ -27,8 +27,8 @@ from typing import Any, BinaryIO
 
 from nnlab.common.metrics import COUNTERS, LABELS
 from nnlab.common.yamlread import MAX_BYTES as MAX_YAML_BYTES
-from nnlab.common.yamlread import check_file, open_file, read_file
-from nnlab.config.options import load_config, read_yaml_file
+from nnlab.common.yamlread import check_file, open_file, read_file, read_yaml_file
+from nnlab.config.resolve import load_config
 from nnlab.errors import NnlabError
 
 STATUSES = ("running", "completed", "failed", "diverged", "interrupted", "pruned")  # a run's

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from nnlab.common.files import atomic_write_text
-from nnlab.config.options import flatten, load_config
+from nnlab.config.overrides import flatten
+from nnlab.config.resolve import load_config
 from nnlab.errors import NnlabError, RunStorageError
 from nnlab.runfolder.liveness import FolderLock, Heartbeat, refuse_if_alive
 from nnlab.runfolder.records import RecordError, key_text, read_sweep_record, resolved_config

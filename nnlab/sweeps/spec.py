@@ -21,17 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.metrics import LABELS
-from nnlab.config.options import (
-    BaseConfig,
-    anchor_overrides,
-    clip,
-    has_test_split,
-    known_keys,
-    parse_overrides,
-    read_yaml_file,
-    shown,
-    suggest,
-)
+from nnlab.common.yamlread import clip, read_yaml_file, shown
+from nnlab.config.options import has_test_split
+from nnlab.config.overrides import anchor_overrides, parse_overrides
+from nnlab.config.resolve import BaseConfig, known_keys, suggest
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.models import kind_of
 from nnlab.models.bounds import check_memory

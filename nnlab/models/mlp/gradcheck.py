@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.errors import ConfigError
 from nnlab.models.mlp.math import backprop, loss, one_hot
 from nnlab.models.mlp.trainer import MLPTrainer

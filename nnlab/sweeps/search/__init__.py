@@ -25,15 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnlab.config.options import (
-    PATH_KEYS,
-    anchor_overrides,
-    check_value,
-    clip,
-    load_config,
-    schema_of,
-    shown,
-)
+from nnlab.common.constraints import Integer
+from nnlab.common.yamlread import clip, shown
+from nnlab.config.options import check_value
+from nnlab.config.overrides import PATH_KEYS, anchor_overrides
+from nnlab.config.resolve import load_config, schema_of
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.models.bounds import check_memory
 from nnlab.sweeps.state import DONE
@@ -217,7 +213,7 @@ def _check_range(param: Param, where: str, base_cfg: dict[str, Any]) -> None:
     opt = schema_of(base_cfg["model"]["kind"]).get(key)
     if opt is None:
         return
-    if opt.type == "int" and param.kind != "int":
+    if isinstance(opt.allowed, Integer) and param.kind != "int":
         raise ConfigError(
             f"{where}.{key} is an integer key: low, high and step must be integers; got "
             f"{shown(param.to_json())}"
@@ -926,7 +922,7 @@ def search_markdown(sweep, state, records: list) -> str:
 def write_search_results(folder: Path, sweep, state) -> str:
     """The ranked table (returned, for summary.md), best.yaml and the search figures."""
     from nnlab.common.files import atomic_write_text
-    from nnlab.config.options import dump_config
+    from nnlab.config.resolve import dump_config
     from nnlab.figures import search as plots
 
     spec = sweep.search
