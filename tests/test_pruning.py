@@ -9,8 +9,9 @@ import yaml
 from nnlab.config.resolve import load_config
 from nnlab.runfolder.runs import load_run, read_metrics
 from nnlab.sweeps.executors import Task, run_task
-from nnlab.sweeps.search import JOURNAL, Study, parse_search
+from nnlab.sweeps.search import JOURNAL, Study
 from nnlab.sweeps.search.pruning import parse_pruner
+from nnlab.sweeps.search.space import parse_search
 from nnlab.sweeps.spec import _check_key
 from tests.conftest import CONFIGS, check_run, nnlab, run_dir_of
 from tests.test_search import load_study

@@ -13,7 +13,8 @@ import yaml
 from nnlab.config.resolve import load_config
 from nnlab.errors import ConfigError
 from nnlab.sweeps import load_sweep
-from nnlab.sweeps.search import Study, parse_search
+from nnlab.sweeps.search import Study
+from nnlab.sweeps.search.space import parse_search
 from nnlab.sweeps.spec import _check_key
 from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, run_dir_of
 from tests.test_sweep import _wait_for, state_of

@@ -16,10 +16,15 @@ constraint says ``exact``, and no number is infinite or NaN.
 
 from __future__ import annotations
 
+import difflib
 import operator
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from nnlab.common.yamlread import clip, shown
+from nnlab.errors import ConfigError
 
 LARGEST = sys.float_info.max  # JSON has no infinity: numbers stay within the floats' range
 
@@ -27,26 +32,30 @@ LARGEST = sys.float_info.max  # JSON has no infinity: numbers stay within the fl
 class Mismatch(Exception):
     """A value at ``where`` (a dotted path, "" for the whole) that does not satisfy
     ``expected`` (the constraint's words). ``reason`` is "missing" for a required key that is
-    absent and "key" for a key that is not text (``value`` is then that key)."""
+    absent, "key" for a key that is not text (``value`` is then that key) and "unknown" for a
+    key a closed mapping does not list."""
 
     def __init__(self, where: str, value: Any, expected: str, reason: str = ""):
         super().__init__(f"{where}: {expected}")
         self.where, self.value, self.expected, self.reason = where, value, expected, reason
 
 
-class Constraint:
+class Constraint(ABC):
     """What a value must be. ``words`` replaces the constraint's own description."""
 
     words: str | None = None
 
+    @abstractmethod
     def is_satisfied_by(self, value: Any) -> bool:
-        raise NotImplementedError
+        """Whether ``value`` is one this constraint allows."""
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """The values allowed, in words: "a number > 0"."""
 
+    @abstractmethod
     def json_schema(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The JSON Schema fragment that allows the same values."""
 
     def plural(self) -> str:
         """The description of several such values, as a list describes its items."""
@@ -329,6 +338,11 @@ class Predicate(Constraint):
 ANYTHING = Predicate("anything", lambda value: True)
 
 
+def mapping(words: str = "a mapping") -> Predicate:
+    """Any mapping (its keys and values are checked by whoever reads them)."""
+    return Predicate(words, lambda value: isinstance(value, dict), {"type": "object"})
+
+
 def key_text(key: str, limit: int = 40) -> str:
     """A key (a job id, a metric name) as a message names it: control characters escaped,
     cut short."""
@@ -344,7 +358,7 @@ def inside(where: str, key: str) -> str:
 class Fields(Constraint):
     """A mapping with text keys: ``fields`` have their own constraints (``required`` ones
     must be there); any other key satisfies ``rest``, or is kept as it is when ``rest`` is
-    None, or is refused when ``closed``. ``bracket`` names the other keys as ``where[key]``
+    None; ``closed`` refuses them. ``bracket`` names the other keys as ``where[key]``
     (job ids hold dots), else ``where.key``."""
 
     def __init__(
@@ -355,9 +369,10 @@ class Fields(Constraint):
         rest: Constraint | None = None,
         *,
         bracket: bool = False,
+        closed: bool = False,
     ):
         self.words, self.fields, self.required = words, dict(fields or {}), required
-        self.rest, self.bracket = rest, bracket
+        self.rest, self.bracket, self.closed = rest, bracket, closed
 
     def describe(self) -> str:
         return self.words
@@ -374,7 +389,7 @@ class Fields(Constraint):
             "type": "object",
             "properties": {k: c.json_schema() for k, c in self.fields.items()},
             "required": list(self.required),
-            "additionalProperties": self.rest.json_schema() if self.rest else True,
+            "additionalProperties": self.rest.json_schema() if self.rest else not self.closed,
         }
 
     def check(self, value: Any, where: str = "") -> Any:
@@ -387,7 +402,32 @@ class Fields(Constraint):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise Mismatch(where, key, "text keys", "key")
+            if self.closed and key not in self.fields:
+                raise Mismatch(inside(where, key), item, "no such key", "unknown")
             shape = self.fields.get(key, self.rest)
             name = f"{where}[{key_text(key)}]" if self.bracket else inside(where, key)
             out[key] = item if shape is None else shape.check(item, name)
         return out
+
+
+def require(value: Any, allowed: Constraint, where: str, error: type = ConfigError) -> Any:
+    """``value`` normalised when it satisfies ``allowed``; else ``error`` in the one line
+    every input error reads as: "<where> must be <allowed>; got <value>"."""
+    if not allowed.is_satisfied_by(value):
+        raise error(f"{where} must be {allowed}; got {shown(value)}")
+    return allowed.normal(value)
+
+
+def refuse_unknown_keys(
+    mapping: Mapping[Any, Any], keys: OneOf, where: str, prefix: str = "", for_what: str = ""
+) -> None:
+    """ConfigError for the first key of ``mapping`` that ``keys`` does not list: "<where>:
+    unknown key <prefix><key>[ (did you mean <prefix><close>?)][ <for_what>]; allowed: ..."."""
+    for key in mapping:
+        if not keys.is_satisfied_by(key):
+            close = difflib.get_close_matches(str(key), list(map(str, keys.choices)), n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            allowed = ", ".join(map(str, keys.choices)) or "no other keys"
+            raise ConfigError(
+                f"{where}: unknown key {prefix}{clip(str(key))}{hint}{for_what}; allowed: {allowed}"
+            )

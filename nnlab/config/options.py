@@ -26,6 +26,7 @@ from nnlab.common.constraints import (
     Number,
     OneOf,
     Text,
+    require,
 )
 from nnlab.common.yamlread import shown
 from nnlab.errors import ConfigError
@@ -150,14 +151,13 @@ def check_value(key: str, opt: Option, value: Any, for_kind: str = "") -> Any:
     Schema states (nnlab.config.schema); return it normalised (a whole number written 100.0
     as the int 100, a count given to a float key as a float). ``for_kind`` names the model
     kind in the message when the choices depend on it."""
-    if opt.allowed.is_satisfied_by(value):
-        return copy.deepcopy(opt.allowed.normal(value))
-    if opt.choices and isinstance(value, str) and value:
+    refused = not opt.allowed.is_satisfied_by(value)
+    if refused and opt.choices and isinstance(value, str) and value:
         close = difflib.get_close_matches(value, [str(c) for c in opt.choices], n=1, cutoff=0.7)
         hint = f" (did you mean {close[0]}?)" if close else ""
         where = f" for model.kind {for_kind}" if for_kind else ""
         raise ConfigError(f"{key} must be {opt.allowed}{where}; got {shown(value)}{hint}")
-    raise ConfigError(f"{key} must be {opt.allowed}; got {shown(value)}")
+    return copy.deepcopy(require(value, opt.allowed, key))
 
 
 def check_optimizer(train: Mapping[str, Any]) -> None:

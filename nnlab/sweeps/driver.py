@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from nnlab.common.constraints import key_text
 from nnlab.common.files import atomic_write_text
 from nnlab.config.overrides import flatten
 from nnlab.config.resolve import load_config
 from nnlab.errors import NnlabError, RunStorageError
 from nnlab.runfolder.liveness import FolderLock, Heartbeat, refuse_if_alive
-from nnlab.runfolder.records import RecordError, key_text, read_sweep_record, resolved_config
+from nnlab.runfolder.records import RecordError, read_sweep_record, resolved_config
 from nnlab.runfolder.runs import RUNS_DIR, create_run_dir, load_run, result_row
 from nnlab.sweeps.executors import Executor, LocalExecutor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
@@ -30,7 +31,7 @@ from nnlab.sweeps.state import DONE, JobEntry, SweepState
 from nnlab.sweeps.summary import write_summary
 
 if TYPE_CHECKING:
-    from nnlab.sweeps.search import SearchSpec
+    from nnlab.sweeps.search.space import SearchSpec
 
 Progress = Callable[..., None]
 OnJob = Callable[[str, dict[str, Any]], None]
@@ -181,7 +182,7 @@ def _recorded_job(
 def _recorded_search(path: Path, search: dict[str, Any], base: dict[str, Any]) -> SearchSpec:
     """The search sweep.yaml recorded, validated as the sweep file's was (its keys are checked
     by the base config accepting each value)."""
-    from nnlab.sweeps.search import parse_search
+    from nnlab.sweeps.search.space import parse_search
 
     raw = {k: v for k, v in search.items() if k not in ("params", "pruner")}
     try:

@@ -21,309 +21,16 @@ import json
 import math
 import os
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnlab.common.constraints import Integer
-from nnlab.common.yamlread import clip, shown
-from nnlab.config.options import check_value
-from nnlab.config.overrides import PATH_KEYS, anchor_overrides
-from nnlab.config.resolve import load_config, schema_of
-from nnlab.errors import ConfigError, NnlabError
-from nnlab.models.bounds import check_memory
+from nnlab.config.resolve import load_config
+from nnlab.errors import NnlabError
+from nnlab.sweeps.search.space import SearchSpec, decode, encode
 from nnlab.sweeps.state import DONE
 
-METHODS = ("grid", "random", "tpe")
-DIRECTIONS = ("maximize", "minimize")
-SEARCH_KEYS = ("method", "trials", "metric", "direction", "seed", "startup_trials", "confirm")
-CONFIRM_KEYS = ("top", "seeds")
-TPE_STARTUP = 10  # random trials before TPE models the results (Optuna's n_startup_trials)
 JOURNAL = "search.journal"
-
-
-@dataclass
-class Param:
-    """One searched key: a float range (log or linear, optional step), an int range (optional
-    step, log) or a list of choices."""
-
-    key: str
-    kind: str  # "float" | "int" | "choice"
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: list | None = None
-
-    def distribution(self):
-        from optuna import distributions as d
-
-        if self.kind == "choice":  # lists (layer sizes) travel as their JSON text
-            return d.CategoricalDistribution([_encode(c) for c in self.choices])
-        if self.kind == "int":
-            return d.IntDistribution(
-                int(self.low), int(self.high), log=self.log, step=self.step or 1
-            )
-        return d.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
-
-    def to_json(self) -> dict[str, Any]:
-        if self.kind == "choice":
-            return {"choices": self.choices}
-        out: dict[str, Any] = {"low": self.low, "high": self.high}
-        if self.log:
-            out["log"] = True
-        if self.step is not None:
-            out["step"] = self.step
-        return out
-
-
-@dataclass
-class SearchSpec:
-    method: str
-    trials: int
-    metric: str
-    direction: str
-    seed: int
-    params: dict[str, Param]
-    pruner: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
-    startup_trials: int = TPE_STARTUP
-    confirm: dict[str, int] | None = None  # {"top": k, "seeds": n}: re-run the k best on n seeds
-
-    def to_json(self) -> dict[str, Any]:
-        return (
-            {
-                "method": self.method,
-                "trials": self.trials,
-                "metric": self.metric,
-                "direction": self.direction,
-                "seed": self.seed,
-                "params": {k: p.to_json() for k, p in self.params.items()},
-                "pruner": self.pruner,
-            }
-            | (
-                {"startup_trials": self.startup_trials}
-                if self.startup_trials != TPE_STARTUP
-                else {}
-            )
-            | ({"confirm": self.confirm} if self.confirm else {})
-        )
-
-    def planned_jobs(self, seeds: list[int] | None) -> int:
-        """The jobs the search runs at most: trials × seeds, and the confirmation jobs."""
-        confirm = self.confirm["top"] * self.confirm["seeds"] if self.confirm else 0
-        return self.trials * len(seeds or [None]) + confirm
-
-
-def _encode(choice: Any) -> Any:
-    plain = choice is None or isinstance(choice, bool | int | float | str)
-    return choice if plain else json.dumps(choice)
-
-
-def _decode(param: Param, value: Any) -> Any:
-    if param.kind != "choice":
-        return value
-    return next(c for c in param.choices if _encode(c) == value)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-PATH_PARAMS = tuple(f"{section}.{key}" for section, key in PATH_KEYS)
-RANGE_PROBES = 16  # values between low and high checked against the key's option
-
-
-def _param(
-    key: str, raw: Any, where: str, base_cfg: dict[str, Any], anchor: Path | None = None
-) -> Param:
-    """One ``params:`` entry, checked: its form, its bounds, and that the base config accepts
-    its values, within the memory limit (so a trial can never be an invalid config; a size
-    between the bounds needs no more memory than the larger bound). A range must also suit
-    its key's type (an integer key takes integer low, high and step) and stay inside the
-    key's bounds everywhere between low and high (:func:`_check_range`). File names among
-    the choices (``data.path``) are made absolute against ``anchor``, the sweep file's
-    folder, as a grid's values are."""
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{where}.{key} must be {{low, high[, log, step]}} or {{choices: [...]}}, "
-            f"got {shown(raw)}"
-        )
-    if "choices" in raw:
-        extra = set(raw) - {"choices"}
-        choices = raw["choices"]
-        if extra or not isinstance(choices, list) or not choices:
-            raise ConfigError(f"{where}.{key}: choices must be a non-empty list, alone")
-        if key in PATH_PARAMS and anchor is not None:  # relative to the sweep file
-            choices = [anchor_overrides({key: c}, anchor)[key] for c in choices]
-        param = Param(key, "choice", choices=list(choices))
-        values = choices
-    else:
-        unknown = set(raw) - {"low", "high", "log", "step"}
-        if unknown or "low" not in raw or "high" not in raw:
-            raise ConfigError(
-                f"{where}.{key} must have low and high (and optionally log, step); "
-                f"got keys {', '.join(map(str, raw))}"
-            )
-        low, high, log, step = raw["low"], raw["high"], raw.get("log", False), raw.get("step")
-        if not (_number(low) and _number(high)) or low >= high:
-            raise ConfigError(f"{where}.{key}: low and high must be numbers with low < high")
-        if not isinstance(log, bool):
-            raise ConfigError(f"{where}.{key}.log must be true or false")
-        if log and low <= 0:
-            raise ConfigError(f"{where}.{key}: a log scale needs low > 0, got {low}")
-        if step is not None and (not _number(step) or step <= 0 or (log and step)):
-            raise ConfigError(f"{where}.{key}.step must be a number > 0, and not with log: true")
-        is_int = all(isinstance(v, int) for v in (low, high)) and (
-            step is None or isinstance(step, int)
-        )
-        param = Param(key, "int" if is_int else "float", low, high, log, step)
-        values = [low, high]
-    for value in values:
-        try:
-            check_memory(load_config(base_cfg, {key: value}))
-        except NnlabError as exc:
-            raise ConfigError(
-                f"{where}.{key}: the value {shown(value)} is refused: {exc}"
-            ) from None
-    if param.kind != "choice":
-        _check_range(param, where, base_cfg)
-    return param
-
-
-def _probes(param: Param) -> list[float]:
-    """Values between a range's low and high as Optuna could sample them (on the step, whole
-    numbers for an integer range, spread on a log scale for a log range)."""
-    low, high, out = param.low, param.high, []
-    for k in range(1, RANGE_PROBES):
-        t = k / RANGE_PROBES
-        x = low * (high / low) ** t if param.log else low + (high - low) * t
-        if param.step:
-            x = low + round((x - low) / param.step) * param.step
-        x = min(max(x, low), high)
-        out.append(int(round(x)) if param.kind == "int" else x)
-    return out
-
-
-def _check_range(param: Param, where: str, base_cfg: dict[str, Any]) -> None:
-    """A range refused unless every value in it is one its key takes: an integer key needs
-    integer low, high and step (a fractional step or bound would sample 150.5 iterations),
-    and the values between the bounds must be inside the key's bounds too (a size key takes
-    fractions below 1 or whole counts, not 1.5)."""
-    key = param.key
-    opt = schema_of(base_cfg["model"]["kind"]).get(key)
-    if opt is None:
-        return
-    if isinstance(opt.allowed, Integer) and param.kind != "int":
-        raise ConfigError(
-            f"{where}.{key} is an integer key: low, high and step must be integers; got "
-            f"{shown(param.to_json())}"
-        )
-    for value in _probes(param):
-        try:
-            check_value(key, opt, value)
-        except ConfigError as exc:
-            raise ConfigError(
-                f"{where}.{key}: the range {shown(param.to_json())} crosses the key's bounds: "
-                f"the value {shown(value)} between low and high is refused: {exc}"
-            ) from None
-
-
-def parse_search(
-    raw: Any,
-    raw_params: Any,
-    path: Path,
-    base_cfg: dict[str, Any],
-    check_key,
-    raw_pruner: Any = None,
-) -> SearchSpec:
-    """The ``search:`` and ``params:`` of a sweep file, validated against the base config."""
-    where = f"{path}: sweep.search"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a mapping: {{method, trials, metric, direction, seed}}")
-    for key in raw:
-        if key not in SEARCH_KEYS:
-            raise ConfigError(f"{where}: unknown key {key}; allowed: {', '.join(SEARCH_KEYS)}")
-    method = raw.get("method", "tpe")
-    if method not in METHODS:
-        raise ConfigError(
-            f"{where}.method must be one of {', '.join(METHODS)}; got {shown(method)}"
-        )
-    trials = raw.get("trials")
-    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-        raise ConfigError(f"{where}.trials must be an integer >= 1; got {shown(trials)}")
-    metric = raw.get("metric", "val_loss")
-    if isinstance(metric, str) and metric.startswith("test_"):
-        raise ConfigError(
-            f"{where}.metric is {metric}, a test metric: a search chooses on validation data, "
-            "never on test (use val_acc or val_loss; the summary reports the chosen trial's "
-            "test metrics beside it)"
-        )
-    if metric not in ("val_loss", "val_acc"):
-        raise ConfigError(f"{where}.metric must be val_loss or val_acc; got {shown(metric)}")
-    if not (base_cfg.get("data", {}).get("val_size") or 0) > 0:
-        raise ConfigError(
-            f"{where}.metric is {metric} but the base config has no validation split; set "
-            "data.val_size above 0"
-        )
-    default_direction = "maximize" if metric.endswith("_acc") else "minimize"
-    direction = raw.get("direction", default_direction)
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"{where}.direction must be maximize or minimize; got {shown(direction)}")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"{where}.seed must be an integer >= 0; got {shown(seed)}")
-    startup = raw.get("startup_trials", TPE_STARTUP)
-    if not isinstance(startup, int) or isinstance(startup, bool) or startup < 0:
-        raise ConfigError(f"{where}.startup_trials must be an integer >= 0; got {shown(startup)}")
-    if "startup_trials" in raw and method != "tpe":
-        raise ConfigError(
-            f"{where}.startup_trials is the number of random trials before TPE models the "
-            f"results: it needs method tpe, not {method}"
-        )
-    confirm = _confirm(raw.get("confirm"), where, trials)
-    if not isinstance(raw_params, dict) or not raw_params:
-        raise ConfigError(f"{path}: a search needs sweep.params: dotted keys with distributions")
-    params = {}
-    for key, spec in raw_params.items():
-        check_key(key, f"{path}: sweep.params")
-        params[key] = _param(key, spec, f"{path}: sweep.params", base_cfg, path.parent)
-    if confirm is not None and "seed" in params:
-        raise ConfigError(
-            f"{where}.confirm runs the finalists on fresh seeds: leave seed out of sweep.params"
-        )
-    from nnlab.sweeps.search.pruning import parse_pruner
-
-    pruner = parse_pruner(raw_pruner, f"{path}: sweep.pruner")
-    return SearchSpec(method, trials, metric, direction, seed, params, pruner, startup, confirm)
-
-
-def _confirm(raw: Any, where: str, trials: int) -> dict[str, int] | None:
-    """``search.confirm: {top: k, seeds: n}``, checked: 1 <= k <= trials, n >= 1."""
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{where}.confirm must be a mapping {{top: k, seeds: n}}; got {shown(raw)}"
-        )
-    for key in raw:
-        if key not in CONFIRM_KEYS:
-            raise ConfigError(
-                f"{where}.confirm: unknown key {clip(str(key))}; allowed: {', '.join(CONFIRM_KEYS)}"
-            )
-    out = {}
-    for key, what in (("top", "the best trials to confirm"), ("seeds", "fresh seeds for each")):
-        value = raw.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
-            raise ConfigError(
-                f"{where}.confirm.{key} ({what}) must be an integer from 1 to 1000; got "
-                f"{shown(value)}"
-            )
-        out[key] = value
-    if out["top"] > trials:
-        raise ConfigError(
-            f"{where}.confirm.top is {out['top']}, more than the {trials} trials of the search"
-        )
-    return out
 
 
 def confirm_seeds(spec: SearchSpec, used: list[int]) -> list[int]:
@@ -425,7 +132,7 @@ class Study:
         number = len(self.trials())
         self.study.sampler = _sampler(self.spec, number)
         trial = self.study.ask(self.distributions)
-        params = {k: _decode(self.spec.params[k], v) for k, v in trial.params.items()}
+        params = {k: decode(self.spec.params[k], v) for k, v in trial.params.items()}
         return trial.number, params
 
     def add(self, params: dict[str, Any] | None, value: float | None, state: str) -> int:
@@ -440,7 +147,7 @@ class Study:
             state, value = "fail", None
         known = params is not None
         trial = create_trial(
-            params={k: _encode(v) for k, v in params.items()} if known else {},
+            params={k: encode(v) for k, v in params.items()} if known else {},
             distributions={k: self.distributions[k] for k in params} if known else {},
             value=value if state == "complete" else None,
             state=states[state],
@@ -559,7 +266,7 @@ class TrialSource:
         orphans = self._orphans()
         if orphans:
             trial = orphans[0]
-            params = {k: _decode(self.spec.params[k], v) for k, v in trial.params.items()}
+            params = {k: decode(self.spec.params[k], v) for k, v in trial.params.items()}
             number = trial.number
         else:
             number, params = self.study.ask()
