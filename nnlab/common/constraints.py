@@ -133,7 +133,8 @@ class _Bounded(Constraint):
 
 class Integer(_Bounded):
     """An integer within bounds; a float with no fractional part counts (JSON's integers)
-    unless ``exact``, and is read as the int."""
+    unless ``exact``, and is read as the int. ``exact`` is for values nnlab parsed itself
+    (a record it wrote, a count in a sweep file): JSON Schema cannot tell 1.0 from 1."""
 
     def __init__(self, low=None, high=None, *, exact: bool = False, **kw: Any):
         super().__init__(low, high, **kw)
