@@ -75,14 +75,14 @@ class Constraint(ABC):
         return self.words or self.describe()
 
 
-def is_int(value: Any) -> bool:
+def _is_int(value: Any) -> bool:
     """A Python integer that is not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: Any) -> bool:
+def _is_number(value: Any) -> bool:
     """An integer or a float, NaN and infinities included (a bool is not a number)."""
-    return is_int(value) or isinstance(value, float)
+    return _is_int(value) or isinstance(value, float)
 
 
 _BOUND_TESTS = {
@@ -121,7 +121,7 @@ class _Bounded(Constraint):
         """Inside every bound (NaN is inside none)."""
         return all(_BOUND_TESTS[k](value, b) for k, b in (bounds or self._bounds()))
 
-    def bounds_text(self) -> str:
+    def _bounds_text(self) -> str:
         symbols = {
             "minimum": ">=",
             "exclusiveMinimum": ">",
@@ -141,17 +141,17 @@ class Integer(_Bounded):
         self.exact = exact
 
     def is_satisfied_by(self, value: Any) -> bool:
-        whole = is_int(value) or (
+        whole = _is_int(value) or (
             not self.exact and isinstance(value, float) and value.is_integer()
         )
         return whole and self._within(value)
 
     def describe(self) -> str:
-        bounds = self.bounds_text()
+        bounds = self._bounds_text()
         return f"an integer {bounds}" if bounds else "an integer"
 
     def plural(self) -> str:
-        bounds = self.bounds_text()
+        bounds = self._bounds_text()
         return f"integers with every entry {bounds}" if bounds else "integers"
 
     def json_schema(self) -> dict[str, Any]:
@@ -178,10 +178,10 @@ class Number(_Bounded):
         return list(bounds.items())
 
     def is_satisfied_by(self, value: Any) -> bool:
-        return is_number(value) and self._within(value, self._finite_bounds())
+        return _is_number(value) and self._within(value, self._finite_bounds())
 
     def describe(self) -> str:
-        bounds = self.bounds_text()
+        bounds = self._bounds_text()
         return f"a number {bounds}" if bounds else "a finite number"
 
     def json_schema(self) -> dict[str, Any]:
@@ -222,7 +222,7 @@ def _same(a: Any, b: Any) -> bool:
     """JSON's equality: true is not 1, 1.0 is 1."""
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if is_number(a) and is_number(b):
+    if _is_number(a) and _is_number(b):
         return a == b
     return type(a) is type(b) and a == b
 
