@@ -1,8 +1,8 @@
 """Search sweeps: Optuna samples the trials, nnlab runs them (docs/design.md, 'Search').
 
 A sweep file's ``search:`` names the method (random or tpe), the number of trials to finish,
-the validation metric and its direction; ``params:`` gives each dotted key's distribution. The
-study lives in the sweep folder as Optuna's journal file (``search.journal``), so a sweep that
+the validation metric and its direction; ``params:`` gives each dotted key's distribution
+(read and checked by :mod:`~nnlab.sweeps.search.space`). The study lives in the sweep folder as Optuna's journal file (``search.journal``), so a sweep that
 was killed resumes the same study: trials that were running are run again under their own
 trial numbers, and the total of finished trials is ``trials``.
 
