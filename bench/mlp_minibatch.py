@@ -36,7 +36,7 @@ def load(root: str | None) -> tuple[np.ndarray, np.ndarray]:
 
 def nnlab_epochs(X: np.ndarray, y: np.ndarray, dtype: str, epochs: int) -> float:
     """The trainer's own mini-batch loop (shuffling, gathering, metric rows every 100 steps)."""
-    from nnlab.config.options import load_config
+    from nnlab.config.resolve import load_config
     from nnlab.data.tabular import Dataset
     from nnlab.models.base import Hooks
     from nnlab.models.mlp.math import MLP

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.data.tabular import load_data
 from nnlab.models import Hooks
 from nnlab.models.mlp.math import MLP

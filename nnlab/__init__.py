@@ -16,14 +16,14 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "train": "nnlab.experiment",
-    "gradcheck": "nnlab.models.mlp.gradcheck",
+    "gradcheck": "nnlab.experiment",
     "RunInterrupted": "nnlab.experiment",
     "load_run": "nnlab.runfolder.runs",
     "sweep": "nnlab.sweeps",
     "Sweep": "nnlab.sweeps",
     "SweepInterrupted": "nnlab.sweeps",
     "Run": "nnlab.runfolder.runs",
-    "load_config": "nnlab.config.options",
+    "load_config": "nnlab.config.resolve",
     "StopRun": "nnlab.models",
     "register": "nnlab.models",
     "Kind": "nnlab.models",

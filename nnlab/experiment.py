@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.files import atomic_write_text
-from nnlab.config.options import dump_config, load_config
+from nnlab.config.resolve import dump_config, load_config
 from nnlab.errors import Diverged, FigureNote, NnlabError, RunStorageError
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
 from nnlab.runfolder import environment
@@ -366,3 +366,13 @@ def _figure_notes(said: list) -> list[str]:
         else:
             warnings.showwarning(item.message, item.category, item.filename, item.lineno)
     return notes
+
+
+def gradcheck(config: Any, overrides: Any = None, batch: int = 16) -> list:
+    """``nnlab gradcheck``: an MLP config's hand-derived gradients against central finite
+    differences, per parameter array (nnlab.models.mlp.gradcheck); ``config`` a path or a
+    mapping, as for :func:`train`."""
+    from nnlab.models.mlp import gradcheck as check  # NumPy: only when asked
+
+    where = "this config" if isinstance(config, Mapping) else str(config)
+    return check.gradcheck(load_config(config, overrides), where, batch=batch)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnlab.config.options import dump_config, load_config
+from nnlab.config.resolve import dump_config, load_config
 from nnlab.errors import ConfigError
 from nnlab.models.mlp.math import MLP, forward
 from nnlab.sweeps import load_sweep

@@ -4,15 +4,17 @@ import re
 
 import pytest
 
-from nnlab.config.options import (
+from nnlab.common.yamlread import parse_yaml
+from nnlab.config.overrides import flatten
+from nnlab.config.resolve import (
     BaseConfig,
+    all_schemas,
     dump_config,
-    flatten,
     load_config,
-    parse_yaml,
-    reference_markdown,
     schema_of,
+    suggest,
 )
+from nnlab.config.schema import reference_markdown
 from nnlab.data.catalog import IDX, names
 from nnlab.errors import ConfigError
 from tests.conftest import CONFIGS, ROOT
@@ -220,5 +222,23 @@ def test_docs_config_reference_is_generated_from_the_schema():
     reference = (ROOT / "docs" / "configs.md").read_text()
     assert reference_markdown() in reference, (
         "docs/configs.md's config reference is stale; regenerate it with "
-        "`python -c 'from nnlab.config.options import reference_markdown as r; print(r())'`"
+        "`python -c 'from nnlab.config.schema import reference_markdown as r; print(r())'`"
     )
+
+
+def test_every_alias_names_a_real_key_and_a_real_leaf_name_wins_over_an_alias():
+    """Aliases are declared on the options they point to: each one, given in its option's
+    section, suggests that option; none is the leaf name of a real key (which would win, so
+    that model.epochs suggests train.epochs, not the MLP's train.iterations)."""
+    schemas = all_schemas()
+    leaves = {k.rsplit(".", 1)[-1] for schema in schemas.values() for k in schema}
+    for kind, schema in schemas.items():
+        for key, opt in schema.items():
+            section = key.rpartition(".")[0]
+            for alias in opt.aliases:
+                assert alias not in leaves, (kind, key, alias)
+                given = f"{section}.{alias}" if section else alias
+                assert suggest(given) == f" (did you mean {key}?)", (kind, key, alias)
+    assert suggest("model.epochs") == " (did you mean train.epochs?)"
+    assert suggest("train.step_size") == " (did you mean train.lr_decay.step_size?)"
+    assert suggest("model.lr") == " (did you mean train.epsilon?)"

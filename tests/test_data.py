@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nnlab
-from nnlab.config.options import load_config, schema_of
+from nnlab.config.resolve import load_config, schema_of
 from nnlab.data.catalog import (
     BUNDLED,
     CATALOG,

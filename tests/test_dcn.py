@@ -14,7 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import nnlab
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.data.idx import find_idx_files, read_idx
 from nnlab.data.images import load_images
 from nnlab.errors import DataError
@@ -118,7 +118,7 @@ def test_fashion_mnist_is_found_in_debians_folder_by_itself():
 
 def test_cli_train_produces_every_file_tensorboard_and_a_reloadable_model(idx_root, tmp_path):
     cfg_path = tmp_path / "small_dcn.yaml"
-    cfg_path.write_text(nnlab.config.options.dump_config(dcn_config(idx_root)))
+    cfg_path.write_text(nnlab.config.resolve.dump_config(dcn_config(idx_root)))
     result = run_nnlab("train", cfg_path, "--runs-dir", tmp_path / "runs")
     assert result.returncode == 0, result.stderr
     # stderr is a pipe here: metric rows, no bar (tests/test_cli.py checks the bar on a tty)
@@ -503,7 +503,7 @@ def test_early_stopping_keeps_the_best_weights_and_survives_a_resume(idx_root, t
 def test_sigint_then_cli_resume_completes_the_run(idx_root, tmp_path, sig):
     cfg = dcn_config(idx_root, **{"train.epochs": 30, "train.stats_every": 0})
     cfg_path = tmp_path / "long.yaml"
-    cfg_path.write_text(nnlab.config.options.dump_config(cfg))
+    cfg_path.write_text(nnlab.config.resolve.dump_config(cfg))
     code, out, err = interrupt_after_rows(
         ["train", cfg_path, "--runs-dir", tmp_path], tmp_path, rows=8, sig=sig
     )
@@ -610,7 +610,7 @@ def test_dcn_bad_input_is_one_line_exit_2(case, idx_root, tmp_path):
     short = tmp_path / "short" / "t10k-images-idx3-ubyte"
     short.write_bytes(short.read_bytes()[:5000])
     cfg_path = tmp_path / "dcn.yaml"
-    cfg_path.write_text(nnlab.config.options.dump_config(dcn_config(idx_root)))
+    cfg_path.write_text(nnlab.config.resolve.dump_config(dcn_config(idx_root)))
     args, message = DCN_BAD[case]
     args = [a.format(tmp=tmp_path) for a in args]
     if args[0] != "--resume":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import nnlab
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.data.tabular import load_data
 from nnlab.models.mlp.engine import Engine
 from nnlab.models.mlp.math import MLP

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nnlab.cli import main
-from nnlab.config.options import known_keys
+from nnlab.config.resolve import known_keys
 
 EXAMPLES = int(os.environ.get("NNLAB_FUZZ_EXAMPLES", "200"))
 KEYS = [*known_keys(), "bogus", "train.learning_rate", "model", "data", "train", "train.lr_decay"]

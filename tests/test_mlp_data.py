@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 import nnlab
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.data.tabular import load_data
 from nnlab.models.mlp.math import MLP
 from tests.conftest import CONFIGS, ROOT, check_run, run_dir_of, small_mnist

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nnlab
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.data.tabular import load_data
 from nnlab.models.base import Hooks, StopRun
 from nnlab.models.mlp.engine import Engine

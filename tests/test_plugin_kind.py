@@ -26,6 +26,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from nnlab.common.constraints import Integer, Number, OneOf
 from nnlab.config.options import Option
 from nnlab.models import Kind, Trainer
 
@@ -105,11 +106,11 @@ class SoftmaxRegressionKind(Kind):
 KIND = SoftmaxRegressionKind(
     "logreg",
     {
-        "data.name": Option("moons", "str", "data set", choices=("moons", "blobs")),
-        "data.n_samples": Option(100, "int", "points", low=2),
-        "train.epsilon": Option(0.5, "float", "learning rate", low=0, low_open=True),
-        "train.iterations": Option(300, "int", "steps", low=1),
-        "train.log_every": Option(50, "int", "steps between rows", low=1),
+        "data.name": Option("moons", OneOf(("moons", "blobs")), "data set"),
+        "data.n_samples": Option(100, Integer(2), "points"),
+        "train.epsilon": Option(0.5, Number(0, low_open=True), "learning rate"),
+        "train.iterations": Option(300, Integer(1), "steps"),
+        "train.log_every": Option(50, Integer(1), "steps between rows"),
     },
     SoftmaxRegression,
 )

@@ -6,7 +6,7 @@ import optuna
 import pytest
 import yaml
 
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.runfolder.runs import load_run, read_metrics
 from nnlab.sweeps.executors import Task, run_task
 from nnlab.sweeps.search.pruning import parse_pruner

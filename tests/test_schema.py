@@ -12,7 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnlab.config.options import Option, check_keys, load_config, resolve, schema_of
+from nnlab.common.constraints import Boolean, Integer, ListOf, Number, OneOf, Text
+from nnlab.config.options import Option
+from nnlab.config.resolve import check_keys, load_config, resolve, schema_of
 from nnlab.config.schema import json_schema
 from nnlab.errors import NnlabError
 from tests.conftest import CONFIGS, nnlab
@@ -138,9 +140,18 @@ NUMBERS = st.one_of(
 )
 
 
+def _parts(allowed) -> list:
+    """The constraints an option's values are made of: a nullable's inner, an alternative's
+    options, a list's items."""
+    inner = [getattr(allowed, "inner", None), getattr(allowed, "item", None)]
+    inner += list(getattr(allowed, "options", ()))
+    return [allowed] + [p for c in inner if c is not None for p in _parts(c)]
+
+
 def _near(opt: Option) -> st.SearchStrategy:
     """Numbers on and beside the option's bounds, as ints and as floats."""
-    edges = [b for b in (opt.low, opt.high) if b is not None]
+    bounds = [(getattr(c, "low", None), getattr(c, "high", None)) for c in _parts(opt.allowed)]
+    edges = [b for pair in bounds for b in pair if b is not None]
     around = [e + d for e in edges for d in (-1, -1e-9, 0, 1e-9, 1)]
     return st.sampled_from(around or [0]).flatmap(
         lambda x: st.sampled_from([x, float(x), int(x) if math.isfinite(x) else x])
@@ -148,22 +159,19 @@ def _near(opt: Option) -> st.SearchStrategy:
 
 
 def _values(opt: Option) -> st.SearchStrategy:
-    """Values for one option: of its own type (valid or not) and of any other."""
+    """Values for one option: of its own types (valid or not) and of any other."""
     items = st.one_of(NUMBERS, _near(opt), st.text(max_size=3), JUNK)
-    own = {
-        "str": st.text(max_size=3),
-        "bool": st.booleans(),
-        "int": st.one_of(NUMBERS, _near(opt)),
-        "float": st.one_of(NUMBERS, _near(opt)),
-        "int_list": st.lists(st.one_of(_near(opt), st.integers(-3, 300), items), max_size=4),
-        "size": st.one_of(NUMBERS, st.floats(-0.5, 1.5, allow_nan=False)),
-        "column": st.one_of(st.integers(-5, 5), st.text(max_size=3), NUMBERS),
-        "column_list": st.lists(
-            st.one_of(st.integers(-5, 5), st.text(max_size=2), items), max_size=3
-        ),  # fmt: skip
-    }[opt.type]
-    choices = [st.sampled_from(opt.choices)] * 2 if opt.choices else []
-    return st.one_of(*choices, own, own, JUNK)
+    of_type = {
+        Text: st.text(max_size=3),
+        Boolean: st.booleans(),
+        Integer: st.one_of(NUMBERS, _near(opt), st.floats(-0.5, 1.5, allow_nan=False)),
+        Number: st.one_of(NUMBERS, _near(opt), st.floats(-0.5, 1.5, allow_nan=False)),
+        ListOf: st.lists(st.one_of(_near(opt), st.integers(-3, 300), items), max_size=4),
+    }
+    parts = _parts(opt.allowed)
+    own = [of_type[type(c)] for c in parts if type(c) in of_type]
+    choices = [st.sampled_from(c.choices) for c in parts if isinstance(c, OneOf)] * 2
+    return st.one_of(*choices, *own, *own, JUNK)
 
 
 def _set(cfg: dict, key: str, value) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.errors import ConfigError
 from nnlab.sweeps import load_sweep
 from nnlab.sweeps.search.space import parse_search

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import nnlab
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.data.tabular import load_data
 from tests.conftest import CONFIGS, check_run, interrupt_after_rows, read_csv, run_dir_of
 from tests.conftest import nnlab as run_nnlab

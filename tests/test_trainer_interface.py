@@ -8,7 +8,7 @@ import json
 import pytest
 
 import nnlab
-from nnlab.config.options import load_config, schema_of
+from nnlab.config.resolve import load_config, schema_of
 from nnlab.errors import ConfigError
 from nnlab.models import Kind, StopRun, Trainer, get_kind, kinds
 from nnlab.models.dcn.trainer import DCNTrainer

@@ -143,7 +143,8 @@ def gradcheck(config: Path, overrides: tuple[str, ...], batch: int) -> int:
     """
     import numpy as np
 
-    from nnlab.models.mlp.gradcheck import TOLERANCE, gradcheck
+    from nnlab.experiment import gradcheck
+    from nnlab.models.mlp.gradcheck import TOLERANCE
 
     results = gradcheck(config, overrides, batch=batch)
     click.echo(f"{'param':<6} {'shape':<12} {'rel. error':>11}")

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nnlab.config.options import Option
+from nnlab.common.constraints import Boolean, Nullable, Number
+from nnlab.config.options import NAME, Option
 
 MLP, DCN = "mlp", "dcn"  # the model kinds built in (nnlab.models), by name
 # Where a data set's examples come from.
@@ -151,10 +152,10 @@ def _test_size_doc() -> str:
 
 # Options of these data sets that several kinds share, each stated once.
 # fmt: off
-TEST_SIZE = Option(None, "float", _test_size_doc(), low=0, high=1, high_open=True, nullable=True,
+TEST_SIZE = Option(None, Nullable(Number(0, 1, high_open=True)), _test_size_doc(),
                    data_sets=names(own_test=False))
-ROOT = Option(None, "str", "folder holding the IDX files (flat or <root>/MNIST/raw/)",
-              nullable=True, data_sets=names(key="root"))
-DOWNLOAD = Option(False, "bool", f"let torchvision download {' / '.join(names(key='download'))}",
+ROOT = Option(None, Nullable(NAME), "folder holding the IDX files (flat or <root>/MNIST/raw/)",
+              data_sets=names(key="root"))
+DOWNLOAD = Option(False, Boolean(), f"let torchvision download {' / '.join(names(key='download'))}",
                   data_sets=names(key="download"))
 # fmt: on

@@ -20,7 +20,7 @@ import reprlib
 from dataclasses import dataclass
 from typing import Any
 
-from nnlab.config.options import flatten
+from nnlab.config.overrides import flatten
 from nnlab.errors import ConfigError
 from nnlab.models import allocator
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.metrics import COUNTERS, is_accuracy
-from nnlab.config.options import flatten
+from nnlab.config.overrides import flatten
 from nnlab.errors import NnlabError
 from nnlab.reports.tables import csv_text, grid, json_text
 from nnlab.runfolder.provenance import DIFF_FILE, code_label

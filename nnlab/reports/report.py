@@ -17,7 +17,7 @@ from typing import Any
 
 from nnlab.common.files import atomic_write_text
 from nnlab.common.metrics import is_result, metric_text, status_text
-from nnlab.config.options import dump_config
+from nnlab.config.resolve import dump_config
 from nnlab.errors import NnlabError
 from nnlab.models import kind_of
 from nnlab.reports.explore import html_block, run_data, sweep_data

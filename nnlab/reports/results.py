@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.metrics import PREFERRED, short_key
-from nnlab.config.options import flatten
+from nnlab.config.overrides import flatten
 from nnlab.errors import NnlabError
 from nnlab.figures import plots
 from nnlab.figures.overlay import check_logged, overlay

@@ -29,7 +29,7 @@ from typing import Any
 
 from nnlab.common.metrics import COUNTERS, LISTED, ORDER, is_result, metric_text, status_text
 from nnlab.common.yamlread import clip, parse_yaml, read_yaml_file
-from nnlab.config.options import flatten
+from nnlab.config.overrides import flatten
 from nnlab.errors import NnlabError
 from nnlab.runfolder.index import records, signature
 from nnlab.runfolder.records import read_meta, read_metrics, read_state, read_summary
@@ -350,7 +350,7 @@ def _text(v: Any) -> str:
 def possible_keys() -> set[str]:
     """The keys any run or sweep could have, listed or not: every model kind's config keys,
     the metrics and their best values, the summary's numbers and the listing's fields."""
-    from nnlab.config.options import known_keys
+    from nnlab.config.resolve import known_keys
 
     config = {k for k in known_keys() if k != "model.kind"}  # the `kind` field says it
     best = {f"best.{m}" for m in ORDER if is_result(m)}

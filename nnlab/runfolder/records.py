@@ -16,19 +16,30 @@ import contextlib
 import csv
 import io
 import json
-import math
 import os
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from nnlab.common.constraints import (
+    Boolean,
+    Constraint,
+    Fields,
+    Integer,
+    ListOf,
+    Mismatch,
+    Nullable,
+    Number,
+    OneOf,
+    Predicate,
+    Text,
+)
 from nnlab.common.metrics import COUNTERS, LABELS
 from nnlab.common.yamlread import MAX_BYTES as MAX_YAML_BYTES
-from nnlab.common.yamlread import check_file, open_file, read_file
-from nnlab.config.options import load_config, read_yaml_file
+from nnlab.common.yamlread import check_file, open_file, read_file, read_yaml_file
+from nnlab.config.resolve import load_config
 from nnlab.errors import NnlabError
 
 STATUSES = ("running", "completed", "failed", "diverged", "interrupted", "pruned")  # a run's
@@ -40,13 +51,6 @@ SHOWN_CHARS = 40  # how much of a bad value a message repeats
 
 class RecordError(NnlabError):
     """A file nnlab reads back is unreadable or not of the shape nnlab writes it in."""
-
-
-class _Mismatch(Exception):
-    """A value that does not fit its shape; becomes a RecordError once the file is known."""
-
-    def __init__(self, where: str, text: str):
-        super().__init__(f"{where} {text}" if where else text)
 
 
 def shown(value: Any) -> str:
@@ -62,96 +66,7 @@ def shown(value: Any) -> str:
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
 
 
-# -- shapes ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shape:
-    """What a value must be: ``test`` says whether it is, ``allowed`` says so in words."""
-
-    allowed: str
-    test: Callable[[Any], bool] = lambda value: True
-
-    def check(self, value: Any, where: str) -> Any:
-        if not self.test(value):
-            raise _Mismatch(where, f"is {shown(value)}; expected {self.allowed}")
-        return value
-
-
-@dataclass(frozen=True)
-class Nullable(Shape):
-    """``inner``, or null (made by :func:`nullable`)."""
-
-    inner: Shape | None = None
-
-    def check(self, value: Any, where: str) -> Any:
-        return None if value is None else self.inner.check(value, where)
-
-
-def nullable(inner: Shape) -> Nullable:
-    return Nullable(f"{inner.allowed} or null", inner=inner)
-
-
-@dataclass(frozen=True)
-class ListOf(Shape):
-    """A list whose every item has the ``item`` shape (and at least ``min_len`` items)."""
-
-    item: Shape | None = None  # None: any item
-    min_len: int = 0
-
-    def check(self, value: Any, where: str) -> Any:
-        if not isinstance(value, list) or len(value) < self.min_len:
-            raise _Mismatch(where, f"is {shown(value)}; expected {self.allowed}")
-        if self.item is None:
-            return value
-        return [self.item.check(v, f"{where}[{i}]") for i, v in enumerate(value)]
-
-
-@dataclass(frozen=True)
-class Record(Shape):
-    """A mapping with text keys: ``fields`` have their own shapes (``required`` ones must be
-    there); any other key has the ``rest`` shape, or is kept as it is when ``rest`` is None.
-    ``bracket`` names the other keys as ``where[key]`` (job ids hold dots), else
-    ``where.key``."""
-
-    fields: dict[str, Shape] = field(default_factory=dict)
-    required: tuple[str, ...] = ()
-    rest: Shape | None = None
-    bracket: bool = False
-
-    def check(self, value: Any, where: str) -> Any:
-        if not isinstance(value, dict):
-            raise _Mismatch(where, f"is {shown(value)}; expected {self.allowed}")
-        for key in self.required:
-            if key not in value:
-                raise _Mismatch(_inside(where, key), "is missing (nnlab always writes it)")
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise _Mismatch(where, f"has the key {shown(key)}; keys are text")
-            shape = self.fields.get(key, self.rest)
-            name = f"{where}[{key_text(key)}]" if self.bracket else _inside(where, key)
-            out[key] = item if shape is None else shape.check(item, name)
-        return out
-
-
-def _inside(where: str, key: str) -> str:
-    return f"{where}.{key_text(key)}" if where else key_text(key)
-
-
-def key_text(key: str) -> str:
-    """A key (a job id, a metric name) as a message names it: control characters escaped,
-    cut short."""
-    text = repr(key)[1:-1]
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+# -- shapes (in the constraint vocabulary, nnlab.common.constraints) -----------------------
 
 
 def _timestamp(value: Any) -> bool:
@@ -170,60 +85,62 @@ def _inside_folder(value: Any) -> bool:
     return not path.is_absolute() and ".." not in path.parts
 
 
-def one_of(choices: Iterable[str]) -> Shape:
-    choices = tuple(choices)
-    return Shape(f"one of {', '.join(choices)}", lambda v: isinstance(v, str) and v in choices)
-
-
-ANY = Shape("anything")
-TEXT = Shape("text", lambda v: isinstance(v, str))
-NUMBER = Shape("a finite number", _number)
-SECONDS = Shape("a number of seconds >= 0", lambda v: _number(v) and v >= 0)
-COUNT = Shape("an integer >= 0", lambda v: _integer(v) and v >= 0)
-FLAG = Shape("true or false", lambda v: isinstance(v, bool))
-TIMESTAMP = Shape("an ISO 8601 time, e.g. 2026-01-31T12:00:00+00:00", _timestamp)
-INSIDE = Shape("a path inside the sweep folder, e.g. jobs/<id>/attempt-1", _inside_folder)
-MAPPING = Record("a mapping")
-METRIC_ROW = Record(
+# Values are kept as written (a record's numbers are not converted), and an integer is one
+# that nnlab wrote as an integer (exact: 3.0 steps is not a record of nnlab's).
+TEXT = Text()
+NUMBER = Number(keep_type=True)
+SECONDS = Number(0, keep_type=True, words="a number of seconds >= 0")
+COUNT = Integer(0, exact=True)
+FLAG = Boolean()
+TIMESTAMP = Predicate(
+    "an ISO 8601 time, e.g. 2026-01-31T12:00:00+00:00",
+    _timestamp,
+    {"type": "string", "format": "date-time"},
+)
+INSIDE = Predicate(
+    "a path inside the sweep folder, e.g. jobs/<id>/attempt-1", _inside_folder, {"type": "string"}
+)
+MAPPING = Fields("a mapping")
+METRIC_ROW = Fields(
     "a mapping of metric names to numbers",
     fields=dict.fromkeys(COUNTERS, COUNT),
     rest=NUMBER,
 )
-EARLY_STOPPING = Record(
+EARLY_STOPPING = Fields(
     "a mapping: metric, mode, best, best_step, stopped_early, weights_from_step, row",
     fields={
         "metric": TEXT,
-        "mode": one_of(("min", "max")),
-        "best": nullable(NUMBER),
-        "best_step": nullable(COUNT),
+        "mode": OneOf(("min", "max")),
+        "best": Nullable(NUMBER),
+        "best_step": Nullable(COUNT),
         "stopped_early": FLAG,
-        "weights_from_step": nullable(COUNT),
-        "row": nullable(METRIC_ROW),
+        "weights_from_step": Nullable(COUNT),
+        "row": Nullable(METRIC_ROW),
     },
     required=("metric", "mode", "best", "best_step", "stopped_early", "weights_from_step", "row"),
 )
-META = Record(
+META = Fields(
     "a JSON object (a run's meta.json)",
     fields={
-        "status": one_of(STATUSES),
+        "status": OneOf(STATUSES),
         "name": TEXT,
         "kind": TEXT,
         "start_time": TIMESTAMP,
-        "end_time": nullable(TIMESTAMP),
-        "duration_seconds": nullable(SECONDS),
-        "command": ListOf("a list of the command's words", item=TEXT),
-        "versions": Record("a mapping of packages to versions", rest=nullable(TEXT)),
+        "end_time": Nullable(TIMESTAMP),
+        "duration_seconds": Nullable(SECONDS),
+        "command": ListOf(TEXT, words="a list of the command's words"),
+        "versions": Fields("a mapping of packages to versions", rest=Nullable(TEXT)),
         "host": TEXT,
-        "pid": nullable(COUNT),
-        "error": nullable(TEXT),
-        "resumed": ListOf("a list of times", item=TIMESTAMP),
-        "warnings": ListOf("a list of texts", item=TEXT),
-        "stopped": Record(
+        "pid": Nullable(COUNT),
+        "error": Nullable(TEXT),
+        "resumed": ListOf(TIMESTAMP, words="a list of times"),
+        "warnings": ListOf(TEXT, words="a list of texts"),
+        "stopped": Fields(
             "a mapping: reason, step",
-            fields={"reason": TEXT, "step": nullable(COUNT)},
+            fields={"reason": TEXT, "step": Nullable(COUNT)},
             required=("reason",),
         ),
-        "environment": Record(
+        "environment": Fields(
             "a mapping: threads, device, precision, libraries, blas, torch, cpu, ...",
             fields={"threads": COUNT, "device": TEXT, "precision": TEXT},
         ),
@@ -231,85 +148,85 @@ META = Record(
     },
     required=("status", "name", "kind", "start_time"),
 )
-SUMMARY = Record(
+SUMMARY = Fields(
     "a JSON object (a run's summary.json)",
     fields={
-        "status": one_of(STATUSES),
+        "status": OneOf(STATUSES),
         "final": METRIC_ROW,
-        "best": Record("a mapping of metric names to numbers", rest=NUMBER),
+        "best": Fields("a mapping of metric names to numbers", rest=NUMBER),
         "n_params": COUNT,
         "train_seconds": SECONDS,
-        "classes": ListOf("a list of class names", item=TEXT),
+        "classes": ListOf(TEXT, words="a list of class names"),
         "device": TEXT,
-        "train_images_per_second": nullable(SECONDS),  # (nnlab before 2026-12: dcn)
-        "images_per_second": nullable(SECONDS),
+        "train_images_per_second": Nullable(SECONDS),  # (nnlab before 2026-12: dcn)
+        "images_per_second": Nullable(SECONDS),
         "eval_seconds": SECONDS,
-        "startup_seconds": nullable(SECONDS),
-        "chance_acc": Shape("a fraction in [0, 1]", lambda v: _number(v) and 0 <= v <= 1),
+        "startup_seconds": Nullable(SECONDS),
+        "chance_acc": Number(0, 1, keep_type=True, words="a fraction in [0, 1]"),
         "did_not_learn": FLAG,
-        "early_stopping": nullable(EARLY_STOPPING),
+        "early_stopping": Nullable(EARLY_STOPPING),
     },
     required=("status", "final"),
 )
-JOB = Record(
+JOB = Fields(
     "a mapping: overrides, status, attempts, run, error, final",
     fields={
-        "overrides": Record("a mapping of dotted keys to values"),
-        "status": one_of(JOB_STATUSES),
+        "overrides": Fields("a mapping of dotted keys to values"),
+        "status": OneOf(JOB_STATUSES),
         "attempts": COUNT,
-        "run": nullable(INSIDE),
-        "error": nullable(TEXT),
+        "run": Nullable(INSIDE),
+        "error": Nullable(TEXT),
         "final": METRIC_ROW,
-        "node": nullable(TEXT),
+        "node": Nullable(TEXT),
         "did_not_learn": FLAG,
     },
     required=("overrides", "status", "attempts", "run", "error", "final"),
 )
-STATE = Record(
+STATE = Fields(
     "a JSON object (a sweep's state.json)",
     fields={
         "name": TEXT,
         "created": TIMESTAMP,
         "updated": TIMESTAMP,
-        "status": one_of(SWEEP_STATUSES),
-        "jobs": Record("a mapping of job ids to jobs", rest=JOB, bracket=True),
-        "plot_error": nullable(TEXT),
-        "pid": nullable(COUNT),  # the driver that last ran it, and its host
-        "host": nullable(TEXT),
-        "error": nullable(TEXT),  # why the sweep stopped, when an error ended it
+        "status": OneOf(SWEEP_STATUSES),
+        "jobs": Fields("a mapping of job ids to jobs", rest=JOB, bracket=True),
+        "plot_error": Nullable(TEXT),
+        "pid": Nullable(COUNT),  # the driver that last ran it, and its host
+        "host": Nullable(TEXT),
+        "error": Nullable(TEXT),  # why the sweep stopped, when an error ended it
     },
     required=("name", "created", "updated", "status", "jobs"),
 )
-TABLE = Record(
+TABLE = Fields(
     "a mapping: rows, cols, value",
-    fields={"rows": TEXT, "cols": TEXT, "value": one_of(LABELS)},
+    fields={"rows": TEXT, "cols": TEXT, "value": OneOf(LABELS)},
     required=("rows", "cols", "value"),
 )
-SWEEP_RECORD = Record(
+SWEEP_RECORD = Fields(
     "a mapping: sweep, base_config, jobs (a sweep's sweep.yaml)",
     fields={
-        "sweep": Record(
+        "sweep": Fields(
             "a mapping: name, base, file, overrides, grid, variants, seeds, table[, search]",
             fields={
                 "name": TEXT,
                 "base": TEXT,
                 "file": TEXT,
-                "overrides": Record("a mapping of dotted keys to values"),
-                "grid": Record(
+                "overrides": Fields("a mapping of dotted keys to values"),
+                "grid": Fields(
                     "a mapping of dotted keys to lists of values",
-                    rest=ListOf("a non-empty list of values", min_len=1),
+                    rest=ListOf(min_len=1, words="a non-empty list of values"),
                 ),
-                "variants": ListOf("a list of mappings", item=Record("a mapping of dotted keys")),
-                "seeds": nullable(ListOf("a list of integers >= 0", item=COUNT)),
-                "table": ListOf("a list of tables", item=TABLE),
-                "search": nullable(MAPPING),
+                "variants": ListOf(Fields("a mapping of dotted keys"), words="a list of mappings"),
+                "seeds": Nullable(ListOf(COUNT, words="a list of integers >= 0")),
+                "table": ListOf(TABLE, words="a list of tables"),
+                "search": Nullable(MAPPING),
             },
             required=("name", "base", "file", "overrides", "grid", "variants", "seeds", "table"),
         ),
-        "base_config": Record("a mapping (the resolved base config)"),
-        "jobs": Record(
+        "base_config": Fields("a mapping (the resolved base config)"),
+        "jobs": Fields(
             "a mapping of job ids to their overrides",
-            rest=Record("a mapping of dotted keys to values"),
+            rest=Fields("a mapping of dotted keys to values"),
             bracket=True,
         ),
     },
@@ -317,13 +234,24 @@ SWEEP_RECORD = Record(
 )
 
 
-def check(path: Path, data: Any, shape: Shape) -> Any:
+def check(path: Path, data: Any, shape: Constraint) -> Any:
     """``data`` read from ``path``, checked against ``shape``; RecordError naming the file and
     the field otherwise."""
     try:
         return shape.check(data, "")
-    except _Mismatch as exc:
-        raise RecordError(f"{path}: {exc}") from None
+    except Mismatch as exc:
+        raise RecordError(f"{path}: {_mismatch(exc)}") from None
+
+
+def _mismatch(exc: Mismatch) -> str:
+    """What does not fit, in words: "<field> is 3; expected text"."""
+    if exc.reason == "missing":
+        text = "is missing (nnlab always writes it)"
+    elif exc.reason == "key":
+        text = f"has the key {shown(exc.value)}; keys are text"
+    else:
+        text = f"is {shown(exc.value)}; expected {exc.expected}"
+    return f"{exc.where} {text}" if exc.where else text
 
 
 # -- JSON ------------------------------------------------------------------------------------
@@ -363,7 +291,7 @@ def check_model_files(folder: Path) -> None:
         check_record_file(path, limit=2**62)
 
 
-def read_json(path: Path, shape: Shape, missing: str) -> Any:
+def read_json(path: Path, shape: Constraint, missing: str) -> Any:
     """The JSON record in ``path``, checked against ``shape``; RecordError with the message
     ``missing`` when there is no such file, or naming the file and the problem."""
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from nnlab.common.files import atomic_write_text
-from nnlab.config.options import load_config
+from nnlab.config.resolve import load_config
 from nnlab.errors import NnlabError, RunStorageError
 from nnlab.runfolder.liveness import FolderLock, Heartbeat, refuse_if_alive
 from nnlab.runfolder.runs import RUNS_DIR, create_run_dir

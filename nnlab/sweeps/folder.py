@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from nnlab.config.options import flatten
+from nnlab.common.constraints import key_text
+from nnlab.config.overrides import flatten
 from nnlab.errors import NnlabError
-from nnlab.runfolder.records import RecordError, key_text, read_sweep_record, resolved_config
+from nnlab.runfolder.records import RecordError, read_sweep_record, resolved_config
 from nnlab.runfolder.runs import load_run, result_row
 from nnlab.sweeps.search.space import SearchSpec, parse_search
 from nnlab.sweeps.spec import Job, SweepSpec

@@ -8,7 +8,6 @@ before the first job starts, so that one bad job stops the sweep before its fold
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -20,25 +19,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnlab.common.metrics import LABELS
-from nnlab.config.options import (
-    BaseConfig,
-    anchor_overrides,
-    clip,
-    known_keys,
-    parse_overrides,
-    read_yaml_file,
-    shown,
-    suggest,
+from nnlab.common.constraints import (
+    ANYTHING,
+    Fields,
+    Integer,
+    ListOf,
+    Nullable,
+    OneOf,
+    Text,
+    mapping,
+    refuse_unknown_keys,
+    require,
 )
+from nnlab.common.metrics import LABELS
+from nnlab.common.yamlread import clip, read_yaml_file, shown
+from nnlab.config.overrides import anchor_overrides, parse_overrides
+from nnlab.config.resolve import BaseConfig, known_keys, suggest
 from nnlab.data.catalog import has_test_split
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.models import check_memory, kind_of
 from nnlab.sweeps.search.space import SearchSpec, parse_search
 
-SWEEP_KEYS = (
-    "name", "base", "grid", "variants", "seeds", "table", "search", "params", "pruner"
-)  # fmt: skip
+SWEEP_KEYS = OneOf(
+    ("name", "base", "grid", "variants", "seeds", "table", "search", "params", "pruner")
+)
+# What the entries of ``sweep:`` allow (dotted keys are checked against the kinds' options).
+SWEEP = mapping()
+BASE = Text(1, words="the name of the base config file (relative to the sweep file)")
+GRID = mapping("a mapping of dotted keys to lists of values")
+GRID_VALUES = ListOf(min_len=1, words="a non-empty list of values")
+VARIANTS = ListOf(mapping(), words="a list of mappings of dotted keys")
+SEEDS = Nullable(ListOf(Integer(0, exact=True), 1, words="a non-empty list of integers >= 0"))
+NAME = Text(words="a string")
+TABLE = Fields(
+    "a mapping: rows and cols (dotted keys that vary), and value (a metric, e.g. test_acc)",
+    {"rows": ANYTHING, "cols": ANYTHING, "value": ANYTHING},
+    ("rows", "cols"),
+    closed=True,
+)
+METRIC = OneOf(LABELS)
 # The most jobs one sweep may have: every job is a line of sweep.yaml and an entry of
 # state.json (rewritten as jobs change) and a resolved config in memory; counted before the
 # grid is expanded, so that a mistyped grid is refused at once instead of filling memory.
@@ -167,21 +186,15 @@ def load_sweep(
     """Read, expand and validate a sweep file (``-s`` overrides apply to the base config)."""
     path = Path(path)
     raw = read_yaml_file(path, what="sweep file")
-    if not isinstance(raw, dict) or set(raw) != {"sweep"} or not isinstance(raw["sweep"], dict):
+    if (
+        not isinstance(raw, dict)
+        or set(raw) != {"sweep"}
+        or not SWEEP.is_satisfied_by(raw["sweep"])
+    ):
         raise ConfigError(f"{path}: a sweep file holds one mapping under the key 'sweep:'")
     spec = raw["sweep"]
-    for key in spec:
-        if key not in SWEEP_KEYS:
-            close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
-            hint = f" (did you mean sweep.{close[0]}?)" if close else ""
-            raise ConfigError(
-                f"{path}: unknown key sweep.{clip(str(key))}{hint}; allowed: "
-                + ", ".join(SWEEP_KEYS)
-            )
-    if not isinstance(spec.get("base"), str):
-        raise ConfigError(
-            f"{path}: sweep.base must name the base config file (relative to the sweep file)"
-        )
+    refuse_unknown_keys(spec, SWEEP_KEYS, str(path), prefix="sweep.")
+    require(spec.get("base"), BASE, f"{path}: sweep.base")
     base_path = (path.parent / spec["base"]).resolve()
     if not isinstance(overrides, Mapping):
         overrides = parse_overrides(overrides or [])
@@ -191,30 +204,16 @@ def load_sweep(
     # that a resume from another folder reads the same files
     overrides = anchor_overrides(overrides, Path.cwd())
 
-    grid = spec.get("grid") or {}
-    if not isinstance(grid, dict):
-        raise ConfigError(f"{path}: sweep.grid must map dotted keys to lists of values")
+    grid = require(spec.get("grid") or {}, GRID, f"{path}: sweep.grid")
     for key, values in grid.items():
         _check_key(key, f"{path}: sweep.grid")
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{path}: sweep.grid.{key} must be a non-empty list of values")
-    variants = spec.get("variants") or [{}]
-    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
-        raise ConfigError(f"{path}: sweep.variants must be a list of mappings of dotted keys")
+        require(values, GRID_VALUES, f"{path}: sweep.grid.{key}")
+    variants = require(spec.get("variants") or [{}], VARIANTS, f"{path}: sweep.variants")
     for variant in variants:
         for key in variant:
             _check_key(key, f"{path}: sweep.variants")
-    seeds = spec.get("seeds")
-    if seeds is not None and (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and s >= 0 for s in seeds)
-    ):
-        raise ConfigError(f"{path}: sweep.seeds must be a non-empty list of integers >= 0")
-
-    name = spec.get("name") or path.stem
-    if not isinstance(name, str):
-        raise ConfigError(f"{path}: sweep.name must be a string")
+    seeds = require(spec.get("seeds"), SEEDS, f"{path}: sweep.seeds")
+    name = require(spec.get("name") or path.stem, NAME, f"{path}: sweep.name")
     tables = spec.get("table") or []
     tables = [tables] if isinstance(tables, dict) else tables
     base = BaseConfig(base_path, overrides)
@@ -325,11 +324,7 @@ def _refuse_repeated_configs(points: list[tuple[dict, dict, dict]], path: Path) 
 
 
 def _check_table(table: Any, base_cfg: dict, path: Path) -> dict[str, str]:
-    if (
-        not isinstance(table, dict)
-        or not {"rows", "cols"} <= set(table)
-        or not set(table) <= {"rows", "cols", "value"}
-    ):
+    if not TABLE.is_satisfied_by(table):
         raise ConfigError(
             f"{path}: each sweep.table needs rows and cols (dotted keys that "
             "vary) and may name a value (a metric, e.g. test_acc)"
@@ -337,7 +332,7 @@ def _check_table(table: Any, base_cfg: dict, path: Path) -> dict[str, str]:
     for axis in ("rows", "cols"):
         _check_key(table[axis], f"{path}: sweep.table.{axis}")
     value = table.get("value") or ("test_acc" if has_test_split(base_cfg) else "train_acc")
-    if value not in LABELS:
+    if not METRIC.is_satisfied_by(value):
         raise ConfigError(
             f"{path}: sweep.table.value {shown(value)} is not a metric; allowed: "
             + ", ".join(LABELS)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from nnlab.common.constraints import Boolean, Integer, ListOf, Number, OneOf
 from nnlab.config.options import (
     BATCH_SIZE,
     EARLY_STOPPING_KEYS,
@@ -28,13 +29,14 @@ from nnlab.config.options import (
     OPTIMIZER,
     OPTIMIZER_KEYS,
     REG_LAMBDA,
-    ConfigError,
+    SIZE,
     Option,
     check_early_stopping,
     check_optimizer,
 )
 from nnlab.data.catalog import CATALOG, DCN, DOWNLOAD, ROOT, TEST_SIZE, names
 from nnlab.data.extent import image_extent
+from nnlab.errors import ConfigError
 from nnlab.models.base import Kind
 
 if TYPE_CHECKING:
@@ -44,20 +46,20 @@ INITS = ("default", "xavier", "he")
 
 # fmt: off
 SCHEMA = {
-    "data.name": Option("digits", "str", "data set", choices=names(DCN)),
+    "data.name": Option("digits", OneOf(names(DCN)), "data set", aliases=("dataset",)),
     "data.test_size": TEST_SIZE.but(data_sets=names(DCN, own_test=False)),
-    "data.val_size": Option(5000, "size", "validation images carved from the training images: "
+    "data.val_size": Option(5000, SIZE, "validation images carved from the training images: "
                             "a count (at most 10% of them) or a fraction of them"),
     "data.root": ROOT,
     "data.download": DOWNLOAD,
-    "model.init": Option("default", "str", "default (PyTorch's), xavier (Glorot uniform), he; "
-                         "biases zero", choices=INITS),
-    "model.conv_channels": Option([32, 64], "int_list", "channels of each conv + ReLU + "
-                                  "max-pool 2 stage", low=1, min_len=1),
-    "model.kernel_size": Option(5, "int", "conv kernel size ('same' padding)", low=1),
-    "model.fc_units": Option(1024, "int", "units of the hidden fully connected layer", low=1),
-    "model.dropout": Option(0.5, "float", "dropout before the output layer", low=0, high=1,
-                            high_open=True),
+    "model.init": Option("default", OneOf(INITS), "default (PyTorch's), xavier (Glorot "
+                         "uniform), he; biases zero"),
+    "model.conv_channels": Option([32, 64], ListOf(Integer(1), 1), "channels of each conv + "
+                                  "ReLU + max-pool 2 stage"),
+    "model.kernel_size": Option(5, Integer(1), "conv kernel size ('same' padding)"),
+    "model.fc_units": Option(1024, Integer(1), "units of the hidden fully connected layer"),
+    "model.dropout": Option(0.5, Number(0, 1, high_open=True), "dropout before the output "
+                            "layer"),
     "train.epsilon": EPSILON,
     "train.reg_lambda": REG_LAMBDA,
     "train.log_every": LOG_EVERY.but(default=100, doc="steps between training rows"),
@@ -66,17 +68,17 @@ SCHEMA = {
     **OPTIMIZER_KEYS,
     "train.epochs": EPOCHS.but(doc="passes over the training images"),
     "train.batch_size": BATCH_SIZE.but(doc="images per step"),
-    "train.eval_every": Option(500, "int", "steps between validation/test evaluations (also "
-                               "at every epoch end)", low=1),
+    "train.eval_every": Option(500, Integer(1), "steps between validation/test evaluations "
+                               "(also at every epoch end)"),
     **LR_DECAY_KEYS,
     **EARLY_STOPPING_KEYS,
-    "train.stats_every": Option(100, "int", "steps between layer statistics (0: none)", low=0),
-    "train.precision": Option("float32", "str", "bfloat16: mixed-precision forward pass (fast "
-                              "on CPUs with AMX / avx512_bf16 and on recent GPUs)",
-                              choices=("float32", "bfloat16")),
-    "train.device": Option("auto", "str", "auto: cuda when available, else cpu",
-                           choices=("auto", "cpu", "cuda")),
-    "train.tensorboard": Option(True, "bool", "write TensorBoard event files to tb/"),
+    "train.stats_every": Option(100, Integer(0), "steps between layer statistics (0: none)"),
+    "train.precision": Option("float32", OneOf(("float32", "bfloat16")), "bfloat16: "
+                              "mixed-precision forward pass (fast on CPUs with AMX / "
+                              "avx512_bf16 and on recent GPUs)"),
+    "train.device": Option("auto", OneOf(("auto", "cpu", "cuda")), "auto: cuda when "
+                           "available, else cpu"),
+    "train.tensorboard": Option(True, Boolean(), "write TensorBoard event files to tb/"),
 }
 # fmt: on
 

@@ -18,23 +18,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from nnlab.common.constraints import Boolean, Integer, ListOf, Nullable, Number, OneOf
 from nnlab.config.options import (
     BATCH_SIZE,
+    COLUMN,
+    COLUMNS,
     EARLY_STOPPING_KEYS,
     EPOCHS,
     EPSILON,
     LOG_EVERY,
     LR_DECAY_KEYS,
     MOMENTUM,
+    NAME,
     OPTIMIZER,
     OPTIMIZER_KEYS,
     REG_LAMBDA,
-    ConfigError,
+    SIZE,
     Option,
     check_early_stopping,
     check_optimizer,
 )
 from nnlab.data.catalog import DOWNLOAD, MLP, ROOT, TEST_SIZE, names
+from nnlab.errors import ConfigError
 from nnlab.models.base import Kind
 
 if TYPE_CHECKING:
@@ -47,47 +52,52 @@ OPTIMIZERS = ("gd", "sgd", "adam")
 
 # fmt: off
 SCHEMA = {
-    "data.name": Option("moons", "str", f"data set; {' / '.join(FILES)}: your own file "
-                        "(data.path)", choices=names(MLP)),
-    "data.n_samples": Option(200, "int", f"number of points ({', '.join(names(key='n_samples'))})",
-                             low=2, data_sets=names(key="n_samples")),
-    "data.noise": Option(0.2, "float", f"noise of {' / '.join(names(key='noise'))}", low=0,
+    "data.name": Option("moons", OneOf(names(MLP)), f"data set; {' / '.join(FILES)}: your own "
+                        "file (data.path)", aliases=("dataset",)),
+    "data.n_samples": Option(200, Integer(2), f"number of points "
+                             f"({', '.join(names(key='n_samples'))})",
+                             data_sets=names(key="n_samples")),
+    "data.noise": Option(0.2, Number(0), f"noise of {' / '.join(names(key='noise'))}",
                          data_sets=names(key="noise")),
     "data.test_size": TEST_SIZE.but(data_sets=names(MLP, own_test=False)),
-    "data.val_size": Option(0, "size", "validation examples carved from the training split "
+    "data.val_size": Option(0, SIZE, "validation examples carved from the training split "
                             "(stratified, seeded): a fraction or a count; 0: none"),
-    "data.standardize": Option(False, "bool", "z-score features with statistics of the "
+    "data.standardize": Option(False, Boolean(), "z-score features with statistics of the "
                                "training split (images: else scaled to [0, 1])"),
-    "data.path": Option(None, "str", f"{' / '.join(FILES)} file (relative to the config file)",
-                        nullable=True, data_sets=FILES),
-    "data.target": Option(-1, "column", "csv: the label column, by name or index",
+    "data.path": Option(None, Nullable(NAME), f"{' / '.join(FILES)} file (relative to the "
+                        "config file)", data_sets=FILES),
+    "data.target": Option(-1, COLUMN, "csv: the label column, by name or index",
                           data_sets=names(key="target")),
-    "data.features": Option(None, "column_list", "csv: the feature columns; null: all but the "
-                            "target", nullable=True, data_sets=names(key="features")),
-    "data.header": Option(None, "bool", "csv: whether the first row names the columns; null: "
-                          "detect", nullable=True, data_sets=names(key="header")),
+    "data.features": Option(None, Nullable(COLUMNS), "csv: the feature columns; null: all but "
+                            "the target", data_sets=names(key="features")),
+    "data.header": Option(None, Nullable(Boolean()), "csv: whether the first row names the "
+                          "columns; null: detect", data_sets=names(key="header")),
     "data.root": ROOT,
     "data.download": DOWNLOAD,
-    "model.layers": Option([2, 3, 2], "int_list", "layer sizes: input, hidden..., output",
-                           low=1, min_len=2),
-    "model.activation": Option("tanh", "str", "hidden-layer activation", choices=ACTIVATIONS),
-    "model.init": Option("classic", "str", "classic randn/sqrt(fan_in), xavier (Glorot normal), "
-                         "he; biases zero", choices=INITS),
-    "train.optimizer": OPTIMIZER.but(default="gd", choices=OPTIMIZERS,
+    "model.layers": Option([2, 3, 2], ListOf(Integer(1), 2), "layer sizes: input, hidden..., "
+                           "output", aliases=("hidden_layers", "sizes", "architecture",
+                                              "shape")),
+    "model.activation": Option("tanh", OneOf(ACTIVATIONS), "hidden-layer activation",
+                               aliases=("activation_function", "nonlinearity")),
+    "model.init": Option("classic", OneOf(INITS), "classic randn/sqrt(fan_in), xavier (Glorot "
+                         "normal), he; biases zero"),
+    "train.optimizer": OPTIMIZER.but(default="gd", allowed=OneOf(OPTIMIZERS),
                                      doc="gd: full-batch gradient descent; sgd, adam: "
                                      "mini-batches"),
     "train.epsilon": EPSILON,
     "train.reg_lambda": REG_LAMBDA,
     "train.momentum": MOMENTUM.but(default=0.0),
     **OPTIMIZER_KEYS,
-    "train.iterations": Option(20000, "int", "full-batch gradient-descent steps (gd)", low=1),
+    "train.iterations": Option(20000, Integer(1), "full-batch gradient-descent steps (gd)",
+                               aliases=("n_iter", "max_iter", "steps", "num_iterations",
+                                        "iters")),
     "train.epochs": EPOCHS.but(default=10, doc="passes over the training set (sgd, adam)"),
     "train.batch_size": BATCH_SIZE.but(default=32, doc="examples per step (sgd, adam)"),
     "train.log_every": LOG_EVERY.but(doc="steps between metric rows"),
     **LR_DECAY_KEYS,
     **EARLY_STOPPING_KEYS,
-    "train.dtype": Option("float64", "str", "floating-point type of the parameters and data",
-                          choices=("float64", "float32")),
+    "train.dtype": Option("float64", OneOf(("float64", "float32")), "floating-point type of "
+                          "the parameters and data"),
 }
 # fmt: on
 

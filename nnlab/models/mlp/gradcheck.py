@@ -3,12 +3,12 @@ gradcheck``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from nnlab.config.options import load_config
 from nnlab.errors import ConfigError
 from nnlab.models.mlp.math import backprop, loss, one_hot
 from nnlab.models.mlp.trainer import MLPTrainer
@@ -76,17 +76,21 @@ def _check_hand_derived(cfg: dict, source: str) -> None:
 
 
 def gradcheck(
-    config, overrides=None, batch: int = 16, h: float = 1e-6, most: int = MAX_ENTRIES
+    cfg: dict[str, Any],
+    where: str = "this config",
+    batch: int = 16,
+    h: float = 1e-6,
+    most: int = MAX_ENTRIES,
 ) -> list[GradCheck]:
     """Compare hand-derived gradients with finite differences of J = N * L, per array.
 
-    Uses the config's network at its initial weights, in float64 whatever ``train.dtype``
-    says, and ``batch`` training examples drawn with the config's seed; an array of more than
-    ``most`` entries is compared on ``most`` of them, drawn with the seed. Only the MLP has
-    hand-derived gradients to check.
+    ``cfg`` is a resolved config (``where`` names it in errors). Uses the config's network at
+    its initial weights, in float64 whatever ``train.dtype`` says, and ``batch`` training
+    examples drawn with the config's seed; an array of more than ``most`` entries is compared
+    on ``most`` of them, drawn with the seed. Only the MLP has hand-derived gradients to
+    check.
     """
-    cfg = load_config(config, overrides)
-    _check_hand_derived(cfg, "this config" if isinstance(config, Mapping) else str(config))
+    _check_hand_derived(cfg, where)
     trainer = MLPTrainer(cfg)
     data, m = trainer.data, trainer.model
     rng = np.random.RandomState(cfg["seed"])

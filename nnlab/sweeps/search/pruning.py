@@ -14,17 +14,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nnlab.common.yamlread import shown
+from nnlab.common.constraints import Integer, OneOf, refuse_unknown_keys, require
 from nnlab.errors import ConfigError
 from nnlab.models.base import StopRun
 
-KINDS = ("none", "median", "successive_halving", "hyperband")
-# Each kind's keys and their defaults (all integers >= their lower bound).
-KEYS: dict[str, dict[str, tuple[int, int]]] = {
+KINDS = OneOf(("none", "median", "successive_halving", "hyperband"))
+# Each kind's keys: their defaults and what they allow (exact integers).
+KEYS: dict[str, dict[str, tuple[int, Integer]]] = {
     "none": {},
-    "median": {"warmup_steps": (0, 0), "startup_trials": (5, 0), "interval_steps": (1, 1)},
-    "successive_halving": {"min_resource": (1, 1), "reduction_factor": (4, 2)},
-    "hyperband": {"min_resource": (1, 1), "reduction_factor": (3, 2)},
+    "median": {
+        "warmup_steps": (0, Integer(0, exact=True)),
+        "startup_trials": (5, Integer(0, exact=True)),
+        "interval_steps": (1, Integer(1, exact=True)),
+    },
+    "successive_halving": {
+        "min_resource": (1, Integer(1, exact=True)),
+        "reduction_factor": (4, Integer(2, exact=True)),
+    },
+    "hyperband": {
+        "min_resource": (1, Integer(1, exact=True)),
+        "reduction_factor": (3, Integer(2, exact=True)),
+    },
 }
 
 
@@ -33,23 +43,14 @@ def parse_pruner(raw: Any, where: str) -> dict[str, Any]:
     if raw is None:
         return {"kind": "none"}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a mapping with kind: {' | '.join(KINDS)}")
-    kind = raw.get("kind", "median")
-    if kind not in KINDS:
-        raise ConfigError(f"{where}.kind must be one of {', '.join(KINDS)}; got {shown(kind)}")
-    out: dict[str, Any] = {"kind": kind}
+        raise ConfigError(f"{where} must be a mapping with kind: {' | '.join(KINDS.choices)}")
+    kind = require(raw.get("kind", "median"), KINDS, f"{where}.kind")
     allowed = KEYS[kind]
-    for key, value in raw.items():
-        if key == "kind":
-            continue
-        if key not in allowed:
-            keys = ", ".join(allowed) or "no other keys"
-            raise ConfigError(f"{where}: unknown key {key} for kind {kind}; allowed: {keys}")
-        low = allowed[key][1]
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{where}.{key} must be an integer >= {low}; got {shown(value)}")
-    for key, (default, _) in allowed.items():
-        out[key] = raw.get(key, default)
+    others = {k: v for k, v in raw.items() if k != "kind"}
+    refuse_unknown_keys(others, OneOf(allowed), where, for_what=f" for kind {kind}")
+    out: dict[str, Any] = {"kind": kind}
+    for key, (default, values) in allowed.items():
+        out[key] = require(raw.get(key, default), values, f"{where}.{key}")
     return out
 
 

@@ -14,10 +14,7 @@ from typing import Any
 from nnlab.common.files import atomic_write_text
 from nnlab.common.metrics import metric_text
 from nnlab.common.stats import mean_ci
-from nnlab.config.options import (
-    dump_config,
-    load_config,
-)
+from nnlab.config.resolve import dump_config, load_config
 from nnlab.figures import search as plots
 from nnlab.figures.search import TrialRecord
 from nnlab.sweeps.search.space import is_confirmation, trial_job_id, trial_number

@@ -1,34 +1,56 @@
-"""A search's space as the sweep file gives it: ``search:`` (method, trials, metric, direction,
-seed, startup_trials, confirm) and ``params:`` (each dotted key's distribution), read and
-checked against the base config's options (docs/sweeps.md, 'Search')."""
+"""A search's space: the ``search:`` and ``params:`` of a sweep file, read into a
+:class:`SearchSpec` and checked against the base config before anything runs (docs/design.md,
+'Search').
+
+Each entry is stated in the constraint vocabulary (:mod:`nnlab.common.constraints`), so every
+error is one line naming the key and what is allowed; a ``params:`` entry is also checked
+against the key's own option, so that no trial can be an invalid config.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnlab.config.options import (
-    PATH_KEYS,
-    anchor_overrides,
-    check_value,
-    clip,
-    load_config,
-    schema_of,
-    shown,
+from nnlab.common.constraints import (
+    Boolean,
+    Integer,
+    ListOf,
+    Number,
+    OneOf,
+    refuse_unknown_keys,
+    require,
 )
+from nnlab.common.yamlread import shown
+from nnlab.config.options import check_value
+from nnlab.config.overrides import PATH_KEYS, anchor_overrides
+from nnlab.config.resolve import load_config, schema_of
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.models import check_memory
 from nnlab.sweeps.search.pruning import parse_pruner
 
 METHODS = ("grid", "random", "tpe")
-DIRECTIONS = ("maximize", "minimize")
-SEARCH_KEYS = ("method", "trials", "metric", "direction", "seed", "startup_trials", "confirm")
-CONFIRM_KEYS = ("top", "seeds")
 TPE_STARTUP = 10  # random trials before TPE models the results (Optuna's n_startup_trials)
-JOURNAL = "search.journal"
+JOURNAL = "search.journal"  # the study, in the sweep folder
+# What each entry of ``search:`` allows. Counts are exact integers (2.0 trials is a mistake).
+SEARCH_KEYS = OneOf(
+    ("method", "trials", "metric", "direction", "seed", "startup_trials", "confirm")
+)
+METHOD = OneOf(METHODS)
+TRIALS = Integer(1, exact=True)
+METRIC = OneOf(("val_loss", "val_acc"), words="val_loss or val_acc")
+DIRECTION = OneOf(("maximize", "minimize"), words="maximize or minimize")
+SEED = Integer(0, exact=True)
+CONFIRM_KEYS = OneOf(("top", "seeds"))
+CONFIRM_COUNT = Integer(1, 1000, exact=True, words="an integer from 1 to 1000")
+# A ``params:`` entry: a list of choices, or a range of numbers (a log scale, on a step).
+CHOICES = ListOf(min_len=1, words="a non-empty list")
+RANGE_KEYS = OneOf(("low", "high", "log", "step"))
+BOUND = Number()
+LOG = Boolean()
+STEP = Number(0, low_open=True)
 
 
 @dataclass
@@ -104,18 +126,16 @@ class SearchSpec:
 
 
 def encode(choice: Any) -> Any:
+    """A choice as Optuna stores it: lists (layer sizes) as their JSON text."""
     plain = choice is None or isinstance(choice, bool | int | float | str)
     return choice if plain else json.dumps(choice)
 
 
 def decode(param: Param, value: Any) -> Any:
+    """A value Optuna sampled for ``param``, as the config takes it."""
     if param.kind != "choice":
         return value
     return next(c for c in param.choices if encode(c) == value)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 PATH_PARAMS = tuple(f"{section}.{key}" for section, key in PATH_KEYS)
@@ -138,29 +158,27 @@ def _param(
             f"got {shown(raw)}"
         )
     if "choices" in raw:
-        extra = set(raw) - {"choices"}
         choices = raw["choices"]
-        if extra or not isinstance(choices, list) or not choices:
+        if set(raw) != {"choices"} or not CHOICES.is_satisfied_by(choices):
             raise ConfigError(f"{where}.{key}: choices must be a non-empty list, alone")
         if key in PATH_PARAMS and anchor is not None:  # relative to the sweep file
             choices = [anchor_overrides({key: c}, anchor)[key] for c in choices]
         param = Param(key, "choice", choices=list(choices))
         values = choices
     else:
-        unknown = set(raw) - {"low", "high", "log", "step"}
-        if unknown or "low" not in raw or "high" not in raw:
+        known = all(RANGE_KEYS.is_satisfied_by(k) for k in raw)
+        if not known or "low" not in raw or "high" not in raw:
             raise ConfigError(
                 f"{where}.{key} must have low and high (and optionally log, step); "
                 f"got keys {', '.join(map(str, raw))}"
             )
         low, high, log, step = raw["low"], raw["high"], raw.get("log", False), raw.get("step")
-        if not (_number(low) and _number(high)) or low >= high:
+        if not (BOUND.is_satisfied_by(low) and BOUND.is_satisfied_by(high)) or low >= high:
             raise ConfigError(f"{where}.{key}: low and high must be numbers with low < high")
-        if not isinstance(log, bool):
-            raise ConfigError(f"{where}.{key}.log must be true or false")
+        require(log, LOG, f"{where}.{key}.log")
         if log and low <= 0:
             raise ConfigError(f"{where}.{key}: a log scale needs low > 0, got {low}")
-        if step is not None and (not _number(step) or step <= 0 or (log and step)):
+        if step is not None and (not STEP.is_satisfied_by(step) or log):
             raise ConfigError(f"{where}.{key}.step must be a number > 0, and not with log: true")
         is_int = all(isinstance(v, int) for v in (low, high)) and (
             step is None or isinstance(step, int)
@@ -202,7 +220,7 @@ def _check_range(param: Param, where: str, base_cfg: dict[str, Any]) -> None:
     opt = schema_of(base_cfg["model"]["kind"]).get(key)
     if opt is None:
         return
-    if opt.type == "int" and param.kind != "int":
+    if isinstance(opt.allowed, Integer) and param.kind != "int":
         raise ConfigError(
             f"{where}.{key} is an integer key: low, high and step must be integers; got "
             f"{shown(param.to_json())}"
@@ -229,17 +247,9 @@ def parse_search(
     where = f"{path}: sweep.search"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a mapping: {{method, trials, metric, direction, seed}}")
-    for key in raw:
-        if key not in SEARCH_KEYS:
-            raise ConfigError(f"{where}: unknown key {key}; allowed: {', '.join(SEARCH_KEYS)}")
-    method = raw.get("method", "tpe")
-    if method not in METHODS:
-        raise ConfigError(
-            f"{where}.method must be one of {', '.join(METHODS)}; got {shown(method)}"
-        )
-    trials = raw.get("trials")
-    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-        raise ConfigError(f"{where}.trials must be an integer >= 1; got {shown(trials)}")
+    refuse_unknown_keys(raw, SEARCH_KEYS, where)
+    method = require(raw.get("method", "tpe"), METHOD, f"{where}.method")
+    trials = require(raw.get("trials"), TRIALS, f"{where}.trials")
     metric = raw.get("metric", "val_loss")
     if isinstance(metric, str) and metric.startswith("test_"):
         raise ConfigError(
@@ -247,23 +257,16 @@ def parse_search(
             "never on test (use val_acc or val_loss; the summary reports the chosen trial's "
             "test metrics beside it)"
         )
-    if metric not in ("val_loss", "val_acc"):
-        raise ConfigError(f"{where}.metric must be val_loss or val_acc; got {shown(metric)}")
+    require(metric, METRIC, f"{where}.metric")
     if not (base_cfg.get("data", {}).get("val_size") or 0) > 0:
         raise ConfigError(
             f"{where}.metric is {metric} but the base config has no validation split; set "
             "data.val_size above 0"
         )
     default_direction = "maximize" if metric.endswith("_acc") else "minimize"
-    direction = raw.get("direction", default_direction)
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"{where}.direction must be maximize or minimize; got {shown(direction)}")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"{where}.seed must be an integer >= 0; got {shown(seed)}")
-    startup = raw.get("startup_trials", TPE_STARTUP)
-    if not isinstance(startup, int) or isinstance(startup, bool) or startup < 0:
-        raise ConfigError(f"{where}.startup_trials must be an integer >= 0; got {shown(startup)}")
+    direction = require(raw.get("direction", default_direction), DIRECTION, f"{where}.direction")
+    seed = require(raw.get("seed", 0), SEED, f"{where}.seed")
+    startup = require(raw.get("startup_trials", TPE_STARTUP), SEED, f"{where}.startup_trials")
     if "startup_trials" in raw and method != "tpe":
         raise ConfigError(
             f"{where}.startup_trials is the number of random trials before TPE models the "
@@ -292,20 +295,10 @@ def _confirm(raw: Any, where: str, trials: int) -> dict[str, int] | None:
         raise ConfigError(
             f"{where}.confirm must be a mapping {{top: k, seeds: n}}; got {shown(raw)}"
         )
-    for key in raw:
-        if key not in CONFIRM_KEYS:
-            raise ConfigError(
-                f"{where}.confirm: unknown key {clip(str(key))}; allowed: {', '.join(CONFIRM_KEYS)}"
-            )
+    refuse_unknown_keys(raw, CONFIRM_KEYS, f"{where}.confirm")
     out = {}
     for key, what in (("top", "the best trials to confirm"), ("seeds", "fresh seeds for each")):
-        value = raw.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
-            raise ConfigError(
-                f"{where}.confirm.{key} ({what}) must be an integer from 1 to 1000; got "
-                f"{shown(value)}"
-            )
-        out[key] = value
+        out[key] = require(raw.get(key), CONFIRM_COUNT, f"{where}.confirm.{key} ({what})")
     if out["top"] > trials:
         raise ConfigError(
             f"{where}.confirm.top is {out['top']}, more than the {trials} trials of the search"
