@@ -67,7 +67,7 @@ class Trainer(ABC):
 
     @abstractmethod
     def fit(self, run_dir: Path, hooks: Hooks) -> None:
-        """Train, passing every metric row to ``hooks.row`` (or the hooks, first of the
+        """Train, passing every metric row to ``hooks.row`` (or, with the hooks among the
         loop's callbacks, every event: ``on_row``, ``on_step_end``, ``on_progress``). Raise
         :class:`nnlab.errors.Diverged` on a non-finite loss; let KeyboardInterrupt and
         :class:`~nnlab.models.training.callbacks.StopRun` through (the caller records the

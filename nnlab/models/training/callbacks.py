@@ -38,19 +38,22 @@ class Callback:
       however the loop ended (a :class:`StopRun`, an error, Ctrl-C): release what the callback
       holds there, and finish what it started (a file written by a thread).
     - :meth:`on_step_start` before an optimizer step's forward pass and :meth:`on_step_end`
-      after the update; ``step`` is the step's number in the run's metric rows (the MLP's
-      full-batch steps count from 0, every other loop's from 1).
+      after the update (and after the step's row, when it has one); ``step`` is the step's
+      number in the run's metric rows (the MLP's full-batch steps count from 0, every other
+      loop's from 1).
     - :meth:`on_row` with every metric row, final (``step`` at least, and what metrics.csv
-      gets); the callbacks see it in the order the loop lists them, the caller's
-      :class:`Hooks` (which write it) first.
-    - :meth:`on_epoch_end` after each epoch (``epoch`` epochs done), after the schedule
-      stepped: a resumed run goes on from there.
+      gets), before the step's :meth:`on_step_end`. Every event reaches the callbacks in
+      the order the loop lists them: one that must see a row even when another ends the run
+      there comes before it.
+    - :meth:`on_epoch_end` after each epoch (``epoch`` epochs done; one full-batch step is
+      one epoch), after the epoch's last row: a resumed run goes on from there.
     - :meth:`on_progress` as work is done: ``done`` of ``total`` (in ``unit``, e.g. ``img``),
       ``desc`` naming the part (``epoch 2/5``), or None.
 
     A callback may raise :class:`StopRun` from any event but :meth:`on_train_end` to end the
     run on purpose; the loop lets it through, then :meth:`on_train_end` runs. It must not
-    change what the loop computes: the weights, the random numbers it draws, the rows.
+    change what the loop computes — the weights, the random numbers it draws, the rows —
+    but at :meth:`on_train_end`, where early stopping puts the best weights back.
     """
 
     def on_train_start(self) -> None:
@@ -121,7 +124,7 @@ class Hooks(Callback):
     ``step(step)`` after every optimizer step, ``progress(done, total, desc=None,
     unit="it")`` as work is done; any of them may raise :class:`StopRun`.
 
-    A trainer with callbacks of its own lists the hooks first among them; one without (a
+    A trainer with callbacks of its own lists the hooks among them; one without (a
     kind's simple loop) may call ``hooks.row``, ``hooks.step`` and ``hooks.progress``
     directly — the same events.
     """
