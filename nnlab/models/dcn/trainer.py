@@ -118,6 +118,7 @@ class DCNTrainer(Trainer):
         self.scheduler = make_scheduler(self.optimizer, self.train_cfg)
         self.shuffle = torch.Generator().manual_seed(cfg["seed"])
         self.epoch = self.step = 0
+        self.resumed = False  # from a checkpoint: its run's files so far are kept
         self.rows: list[dict[str, float]] = []
         # training loop time without the evaluations, evaluation time, training images
         # seen: summed over every session of the run (they travel in the checkpoint)
@@ -244,12 +245,12 @@ class DCNTrainer(Trainer):
         board = (
             TensorBoard(run_dir / "tb", first_step=self.step + 1) if cfg["tensorboard"] else None
         )
-        if self.step > 0:
+        if self.resumed:  # back to the checkpoint's step (a fresh one's: step 0's stay)
             truncate_csv(run_dir / "stats.csv", self.step)
         stats = None
         if cfg["stats_every"]:
             first = None  # a new run: the layer statistics of the initial weights too
-            if self.step == 0:
+            if not self.resumed:
                 first = channels_last(self.X_train[: cfg["batch_size"]])
             writer = board.writer if board is not None else None
             stats = LayerStats(self.model, run_dir / "stats.csv", cfg["stats_every"], writer, first)
@@ -296,6 +297,7 @@ class DCNTrainer(Trainer):
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.shuffle.set_state(state["shuffle_rng"])
         self.epoch, self.step, self.rows = state["epoch"], state["step"], state["rows"]
+        self.resumed = True
         self.timing.update(state.get("timing") or {})
         if self.stopper is not None and state.get("early_stopping"):
             self.stopper.load_state_dict(state["early_stopping"])
