@@ -38,7 +38,7 @@ def nnlab_epochs(X: np.ndarray, y: np.ndarray, dtype: str, epochs: int) -> float
     """The trainer's own mini-batch loop (shuffling, gathering, metric rows every 100 steps)."""
     from nnlab.config.resolve import load_config
     from nnlab.data.tabular import Dataset
-    from nnlab.models.base import Hooks
+    from nnlab.models import Hooks
     from nnlab.models.mlp.math import MLP
     from nnlab.models.mlp.trainer import _Loop, fit_threads, minibatch_descent
 

@@ -424,7 +424,10 @@ def test_same_config_twice_gives_identical_metrics(idx_root, tmp_path):
     assert (a.path / "metrics.csv").read_text() != (c.path / "metrics.csv").read_text()
 
 
-def test_resume_after_an_interruption_equals_an_uninterrupted_run(idx_root, tmp_path):
+@pytest.mark.parametrize("stop_at", [8, 3])
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(idx_root, tmp_path, stop_at):
+    """Epoch 2 is steps 7-12: a run cut at step 8 resumes from epoch 1's checkpoint, one cut
+    at step 3 from the checkpoint of the start (whose step 0 statistics it keeps, once)."""
     cfg = dcn_config(
         idx_root,
         **{
@@ -436,12 +439,12 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(idx_root, tmp_
     )
     whole = nnlab.train(cfg, runs_dir=tmp_path / "whole")
 
-    def stop_in_epoch_two(row):
-        if row["step"] >= 8:  # epoch 2 is steps 7-12; its checkpoint is at the end of epoch 1
+    def stop(row):
+        if row["step"] >= stop_at:
             raise KeyboardInterrupt
 
     with pytest.raises(nnlab.RunInterrupted) as exc:
-        nnlab.train(cfg, runs_dir=tmp_path / "cut", on_row=stop_in_epoch_two)
+        nnlab.train(cfg, runs_dir=tmp_path / "cut", on_row=stop)
     cut = exc.value.run
     assert cut.status == "interrupted" and (cut.path / "checkpoint.pt").is_file()
     assert json.loads((cut.path / "meta.json").read_text())["status"] == "interrupted"

@@ -10,12 +10,13 @@ import torch
 import nnlab
 from nnlab.config.resolve import load_config
 from nnlab.data.tabular import load_data
-from nnlab.models.base import Hooks, StopRun
 from nnlab.models.mlp.engine import Engine
 from nnlab.models.mlp.math import MLP, backprop, one_hot
 from nnlab.models.mlp.optim import make_update
 from nnlab.models.mlp.trainer import _Loop
-from nnlab.models.training import EarlyStopping, lr_at
+from nnlab.models.training.callbacks import Hooks, StopRun
+from nnlab.models.training.early_stopping import EarlyStopping
+from nnlab.models.training.schedule import lr_at
 from nnlab.runfolder.runs import read_metrics
 from tests.conftest import CONFIGS
 
@@ -244,26 +245,32 @@ def test_gd_with_a_step_decay_changes_lr_every_step_size_iterations(tmp_path):
 
 
 def test_early_stopping_stops_at_the_expected_evaluation():
+    weights, restored = [None], []  # the "weights": the step they were taken at
     stopper = EarlyStopping(
-        {"metric": "val_loss", "patience": 3, "min_delta": 0.01, "mode": "auto"}
+        {"metric": "val_loss", "patience": 3, "min_delta": 0.01, "mode": "auto"},
+        weights=lambda: weights[0],
+        restore=restored.append,
     )
     curve = [1.0, 0.8, 0.795, 0.85, 0.7, 0.75, 0.72, 0.705, 0.69]
     stopped_at = None
     for step, value in enumerate(curve):
-        stopper.improved({"step": step, "val_loss": value})
+        weights[0] = step
         try:
-            stopper.check(step)
+            stopper.on_row({"step": step, "val_loss": value})
         except StopRun as exc:
             stopped_at = step
             assert "best 0.7 at step 4" in exc.reason
             break
     # 0.795 is not 0.01 better than 0.8; 0.7 is; then 0.75, 0.72, 0.705: three without
     assert stopped_at == 7
-    assert stopper.best == 0.7 and stopper.best_step == 4
+    assert stopper.best == 0.7 and stopper.best_step == 4 and stopper.best_weights == 4
+    stopper.on_train_end()
+    assert restored == [4]
 
 
 def test_early_stopping_on_an_accuracy_maximises():
-    stopper = EarlyStopping({"metric": "val_acc", "patience": 1, "min_delta": 0.0, "mode": "auto"})
+    cfg = {"metric": "val_acc", "patience": 1, "min_delta": 0.0, "mode": "auto"}
+    stopper = EarlyStopping(cfg, weights=lambda: None, restore=lambda weights: None)
     assert stopper.improved({"step": 1, "val_acc": 0.5})
     assert stopper.improved({"step": 2, "val_acc": 0.6})
     assert not stopper.improved({"step": 3, "val_acc": 0.6})
@@ -290,7 +297,7 @@ def test_the_loop_stops_on_a_constructed_curve_and_restores_the_best_weights():
             loop.engine.theta[...] = step  # weights that say which step they belong to
             loop.log({"step": step, "val_loss": value}, step)
     assert len(rows) == 4  # the fourth row was written, then the run stopped
-    loop.restore_best()
+    loop.callbacks.on_train_end()
     assert np.all(loop.engine.theta == 2) and np.all(model.W[0] == 2)
 
 
@@ -326,6 +333,8 @@ def test_an_early_stopped_run_keeps_the_best_weights_and_says_so(tmp_path):
     assert es["stopped_early"] and meta["stopped"]["reason"].startswith("early stopping")
     rows = read_metrics(run.path / "metrics.csv")
     assert meta["stopped"]["step"] == rows[-1]["step"] < 60 * math.ceil(1149 / 16)
+    # through the callback protocol it stops where the inline calls stopped it (e9cbbe8)
+    assert (meta["stopped"]["step"], es["best_step"]) == (288, 144)
     evals = [r for r in rows if "val_loss" in r]
     best = min(evals, key=lambda r: r["val_loss"])
     assert es["best_step"] == es["weights_from_step"] == best["step"]

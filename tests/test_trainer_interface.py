@@ -10,7 +10,7 @@ import pytest
 import nnlab
 from nnlab.config.resolve import load_config, schema_of
 from nnlab.errors import ConfigError
-from nnlab.models import Kind, StopRun, Trainer, get_kind, kinds
+from nnlab.models import Hooks, Kind, StopRun, Trainer, build, get_kind, kinds
 from nnlab.models.dcn.trainer import DCNTrainer
 from nnlab.models.mlp.trainer import MLPTrainer
 from tests.conftest import check_run
@@ -100,3 +100,55 @@ def test_a_step_callback_stops_a_dcn_run(tmp_path):
     assert [r["step"] for r in run.metrics] == [5, 10]
     assert json.loads((run.path / "meta.json").read_text())["stopped"]["step"] == 12
     assert (run.path / "model.pt").is_file()
+
+
+class _Heard(Hooks):
+    """A callback of one's own, given to a trainer as its hooks: the events it hears."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list = []
+
+    def on_train_start(self) -> None:
+        self.events.append("start")
+
+    def on_row(self, row: dict) -> None:
+        self.events.append(dict(row))
+
+    def on_epoch_end(self, epoch: int) -> None:
+        self.events.append(epoch)
+
+    def on_train_end(self) -> None:
+        self.events.append("end")
+
+
+BOTH_KINDS = {
+    "mlp": {
+        "data": {"name": "moons", "test_size": 0.2, "val_size": 0.2},
+        "model": {"layers": [2, 3, 2]},
+        "train": {"optimizer": "sgd", "epochs": 4, "batch_size": 32, "log_every": 2},
+    },
+    "dcn": {
+        "model": {"kind": "dcn", "conv_channels": [4], "fc_units": 16},
+        "data": {"name": "digits", "val_size": 50},
+        "train": {"epochs": 2, "batch_size": 100, "log_every": 5, "eval_every": 8,
+                  "stats_every": 4, "device": "cpu", "tensorboard": False},
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(BOTH_KINDS))
+def test_a_callback_of_ones_own_hears_every_row_and_every_epoch_end(tmp_path, kind):
+    raw = BOTH_KINDS[kind]
+    heard = _Heard()
+    build(load_config(raw)).fit(tmp_path, heard)
+    events, epochs = heard.events, raw["train"]["epochs"]
+    assert events[0] == "start" and events[-1] == "end"
+    assert [e for e in events if isinstance(e, int)] == list(range(1, epochs + 1))
+    for epoch in range(1, epochs + 1):  # each epoch ends on its row, with held-out metrics
+        row = events[events.index(epoch) - 1]
+        assert row["epoch"] == epoch and {"val_loss", "test_loss"} <= set(row)
+    rows = [e for e in events if isinstance(e, dict)]
+    run = nnlab.train(raw, runs_dir=tmp_path / "runs")  # the rows are those a run keeps
+    assert [r["step"] for r in rows] == [r["step"] for r in run.metrics]
+    assert [set(r) for r in rows] == [set(r) for r in run.metrics]

@@ -15,7 +15,6 @@ import numpy as np
 from nnlab.common.files import atomic_write_bytes
 from nnlab.common.metrics import SPLITS, is_accuracy
 from nnlab.errors import FigureNote, NnlabError
-from nnlab.runfolder.records import read_stats
 
 DRAWN_LIMIT = 1e300  # |values| an axis takes: beyond, its span, margins and ticks overflow
 
@@ -441,41 +440,4 @@ def confusion_matrix(
     ax.set_ylabel("true class")
     acc = np.trace(counts) / max(counts.sum(), 1)
     ax.set_title(f"Confusion matrix (test, accuracy {acc:.1%}) — {title}")
-    return _save(fig, path)
-
-
-STATISTICS = ("min", "max", "mean", "std")
-QUANTITIES = ("weights", "biases", "net_input", "activation", "pool")
-
-
-def layer_stats(stats_csv: Path, path: Path, title: str) -> Path | None:
-    """The DCN's layer statistics over steps: a row of panels per quantity (weights, biases,
-    net inputs, activations, pool outputs), one panel per statistic, a line per layer."""
-    series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
-    for r in read_stats(stats_csv):
-        for stat in STATISTICS:
-            series.setdefault((r["quantity"], stat, r["layer"]), []).append((r["step"], r[stat]))
-    quantities = [q for q in QUANTITIES if any(k[0] == q for k in series)]
-    if not quantities:
-        return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(
-        len(quantities),
-        len(STATISTICS),
-        squeeze=False,
-        figsize=(4.2 * len(STATISTICS), 2.6 * len(quantities)),
-    )
-    for row, quantity in enumerate(quantities):
-        for col, stat in enumerate(STATISTICS):
-            ax = axes[row][col]
-            for (q, s, layer), pts in sorted(series.items()):
-                if q == quantity and s == stat:
-                    ax.plot(*zip(*pts, strict=True), label=layer)
-            ax.set_title(f"{quantity.replace('_', ' ')}: {stat}", fontsize=10)
-            ax.grid(alpha=0.3)
-            if row == len(quantities) - 1:
-                ax.set_xlabel("step")
-        axes[row][0].legend(fontsize=8)
-    fig.suptitle(f"Layer statistics — {title}")
-    fig.tight_layout()
     return _save(fig, path)

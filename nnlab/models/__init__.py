@@ -13,9 +13,11 @@ from typing import Any
 
 from nnlab.errors import ConfigError
 from nnlab.models import bounds
-from nnlab.models.base import Hooks, Kind, StopRun, Trainer
+from nnlab.models.base import Kind, Trainer
+from nnlab.models.training.callbacks import Callback, Hooks, StopRun
 
 __all__ = [
+    "Callback",
     "Hooks",
     "Kind",
     "StopRun",

@@ -6,9 +6,10 @@ pre-check, a thread policy, cluster resources) and its :class:`Trainer`, which r
 config. nnlab's commands only ever talk to these two, so a new kind needs no change to them:
 
 - ``nnlab train`` resolves the config against the kind's schema, builds the trainer (which
-  loads and checks the data, creating no files), then calls :meth:`Trainer.fit` with
-  :class:`Hooks`, :meth:`Trainer.save_model`, :meth:`Trainer.figures` and
-  :meth:`Trainer.summary_extra`;
+  loads and checks the data, creating no files), then calls :meth:`Trainer.fit` with its
+  :class:`~nnlab.models.training.callbacks.Hooks` (a callback, in the one vocabulary of
+  :class:`~nnlab.models.training.callbacks.Callback`), :meth:`Trainer.save_model`,
+  :meth:`Trainer.figures` and :meth:`Trainer.summary_extra`;
 - every run is kept to its config's ``train.threads`` through :meth:`Kind.limit_threads`
   (and meta.json records :meth:`Trainer.environment`; nnlab.runfolder.environment);
 - ``nnlab train --resume`` needs ``resumable = True`` and :meth:`Trainer.load_checkpoint`;
@@ -41,37 +42,7 @@ if TYPE_CHECKING:
 
     from nnlab.config.options import Option
     from nnlab.models.bounds import Need
-
-
-class StopRun(Exception):
-    """Raised by a hook to end a run early and on purpose: the run is not failed, it ends with
-    ``status`` and the ``reason`` goes to meta.json with the step it stopped at."""
-
-    STATUSES = ("completed", "interrupted", "failed", "pruned")
-
-    def __init__(self, reason: str, status: str = "completed"):
-        if status not in self.STATUSES:
-            raise ValueError(f"StopRun status must be one of {', '.join(self.STATUSES)}")
-        super().__init__(reason)
-        self.reason, self.status = reason, status
-
-
-def _ignore(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
-@dataclass
-class Hooks:
-    """What a trainer reports through while it fits; any hook may raise :class:`StopRun`.
-
-    ``row(row)`` after every metric row (the row a trainer logs is final: the hook writes it
-    to metrics.csv); ``step(step)`` after every optimizer step; ``progress(done, total,
-    desc=None, unit="it")`` as work is done.
-    """
-
-    row: Callable[[dict[str, float]], None] = _ignore
-    step: Callable[[int], None] = _ignore
-    progress: Callable[..., None] = _ignore
+    from nnlab.models.training.callbacks import Hooks
 
 
 class Trainer(ABC):
@@ -96,9 +67,11 @@ class Trainer(ABC):
 
     @abstractmethod
     def fit(self, run_dir: Path, hooks: Hooks) -> None:
-        """Train, passing every metric row to ``hooks.row``. Raise
+        """Train, passing every metric row to ``hooks.row`` (or, with the hooks among the
+        loop's callbacks, every event: ``on_row``, ``on_step_end``, ``on_progress``). Raise
         :class:`nnlab.errors.Diverged` on a non-finite loss; let KeyboardInterrupt and
-        :class:`StopRun` through (the caller records the status)."""
+        :class:`~nnlab.models.training.callbacks.StopRun` through (the caller records the
+        status)."""
 
     @abstractmethod
     def save_model(self, run_dir: Path) -> None:

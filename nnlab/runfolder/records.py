@@ -1,7 +1,8 @@
 """Every file nnlab reads back, validated in one place into records of the shape nnlab writes
 (docs/run-folder.md; docs/reliability.md, 'Reading files back').
 
-meta.json, summary.json, config.yaml, metrics.csv and stats.csv of a run, sweep.yaml and
+meta.json, summary.json, config.yaml and metrics.csv of a run (a DCN's stats.csv:
+nnlab.models.dcn.figures, through the same CSV reader, nnlab.common.csvtable), sweep.yaml and
 state.json of a sweep may have been hand-edited, cut short by a full disk, or written by
 something else. Whoever reads them — ``nnlab runs``, ``report``, ``plot``, ``sweep --resume``,
 ``train --resume`` — gets them through the readers here, so a file that is not what nnlab
@@ -13,15 +14,11 @@ newer nnlab's folders still read; values shown in messages are cut short.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import os
-import re
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 from nnlab.common.constraints import (
     Boolean,
@@ -36,9 +33,10 @@ from nnlab.common.constraints import (
     Predicate,
     Text,
 )
+from nnlab.common.csvtable import cell, read_table
 from nnlab.common.metrics import COUNTERS, LABELS
 from nnlab.common.yamlread import MAX_BYTES as MAX_YAML_BYTES
-from nnlab.common.yamlread import check_file, open_file, read_file, read_yaml_file
+from nnlab.common.yamlread import check_file, read_file, read_yaml_file
 from nnlab.config.resolve import load_config
 from nnlab.errors import NnlabError
 
@@ -270,12 +268,6 @@ def read_record_bytes(path: Path, limit: int = MAX_RECORD_BYTES) -> bytes:
     return read_file(path, str(path), limit, error=RecordError)
 
 
-def open_record(path: Path, limit: int = MAX_RECORD_BYTES) -> BinaryIO:
-    """``path`` opened for reading after the checks of :func:`read_record_bytes` (for a
-    reader that streams, such as a CSV's); FileNotFoundError passes through."""
-    return open_file(path, str(path), limit, error=RecordError)
-
-
 def check_record_file(path: Path, limit: int = MAX_RECORD_BYTES) -> None:
     """The checks of :func:`read_record_bytes` on a file another library opens (a model, a
     figure): RecordError unless it is a regular file of at most ``limit`` bytes;
@@ -369,80 +361,19 @@ def read_sweep_record(folder: Path) -> dict[str, Any]:
 # -- CSV -------------------------------------------------------------------------------------
 
 
-COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a metric names figures' files too
-
-
-def _cell(path: Path, line: int, column: str, text: str, parse: Callable[[str], Any]) -> Any:
-    try:
-        return parse(text)
-    except ValueError:
-        kind = "an integer" if parse is int else "a number"
-        raise RecordError(
-            f"{path}: line {line}, column {column} is {shown(text)}; expected {kind}"
-        ) from None
-
-
-def _read_table(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
-    """A CSV file's header and rows, every row as long as the header and the ``required``
-    columns there; [] rows when the file is missing or empty."""
-    try:
-        with open_record(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
-            lines = list(csv.reader(f))
-    except FileNotFoundError:
-        return [], []
-    except UnicodeDecodeError:
-        raise RecordError(f"{path}: cannot be read: not UTF-8 text") from None
-    except (OSError, csv.Error) as exc:
-        raise RecordError(f"{path}: cannot be read: {' '.join(str(exc).split())}") from None
-    if not lines:
-        return [], []
-    header, rows = lines[0], lines[1:]
-    for name in required:
-        if name not in header:
-            raise RecordError(f"{path}: the header has no {name} column")
-    for name in header:
-        if not COLUMN_NAME.fullmatch(name):
-            raise RecordError(
-                f"{path}: the header's column {shown(name)} is not a name (letters, digits, _)"
-            )
-    if len(set(header)) != len(header):
-        raise RecordError(f"{path}: the header repeats a column name")
-    for line, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise RecordError(
-                f"{path}: line {line} has {len(row)} fields, the header {len(header)} "
-                "(cut short or hand-edited?)"
-            )
-    return header, rows
-
-
 def read_metrics(path: Path) -> list[dict[str, float]]:
     """metrics.csv as rows of floats (``step`` and ``epoch`` as integers, empty cells left
     out); [] when there is no file or no row yet."""
-    header, rows = _read_table(path, ("step",))
+    header, rows = read_table(path, ("step",), RecordError)
     out = []
     for line, row in enumerate(rows, start=2):
         if not row[header.index("step")]:
             raise RecordError(f"{path}: line {line}, column step is empty; expected an integer")
         out.append(
             {
-                k: _cell(path, line, k, v, int if k in COUNTERS else float)
+                k: cell(path, line, k, v, int if k in COUNTERS else float, RecordError)
                 for k, v in zip(header, row, strict=True)
                 if v != ""
             }
         )
     return out
-
-
-STATS_COLUMNS = ("step", "layer", "quantity", "min", "max", "mean", "std")
-
-
-def read_stats(path: Path) -> list[dict[str, Any]]:
-    """The DCN's stats.csv: step (an integer), layer and quantity (text), min, max, mean and
-    std (numbers)."""
-    header, rows = _read_table(path, STATS_COLUMNS)
-    parse = {"step": int, "layer": str, "quantity": str}
-    return [
-        {k: _cell(path, line, k, row[header.index(k)], parse.get(k, float)) for k in STATS_COLUMNS}
-        for line, row in enumerate(rows, start=2)
-    ]

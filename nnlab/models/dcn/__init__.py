@@ -4,7 +4,8 @@
   evaluation;
 - :mod:`~nnlab.data.images`: IDX files, Fashion-MNIST, scikit-learn's digits as tensors;
 - :mod:`~nnlab.models.dcn.trainer`: the training step and loop, checkpoints, figures;
-- :mod:`~nnlab.models.dcn.callbacks`: layer statistics, TensorBoard, checkpoint writing.
+- :mod:`~nnlab.models.dcn.callbacks`: layer statistics, TensorBoard, checkpoint writing;
+- :mod:`~nnlab.models.dcn.figures`: the layer-statistics figure, from stats.csv.
 
 This module declares the kind and its config keys only, so validating a config imports no
 PyTorch.

@@ -1,9 +1,6 @@
-"""What happens around the DCN's training loop, as small callbacks beside it.
-
-The loop (:meth:`nnlab.models.dcn.trainer.DCNTrainer.fit`) calls, for every callback:
-``forward(step)`` — a context for the step's forward pass; ``step_end(step)`` after the
-optimizer step; ``row(row, step)`` for every metric row; ``epoch_end(epoch)``; ``close()`` at
-the end, however the loop ended.
+"""What happens around the DCN's training loop, as small callbacks beside it — layer
+statistics, TensorBoard, checkpoints — in the one vocabulary of
+:class:`nnlab.models.training.callbacks.Callback`.
 """
 
 from __future__ import annotations
@@ -12,49 +9,24 @@ import copy
 import csv
 import io
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from nnlab.common.csvtable import MAX_BYTES
 from nnlab.common.files import atomic_write_bytes, atomic_write_text
 from nnlab.common.metrics import COUNTERS
 from nnlab.common.yamlread import read_file
-
-STATS_BYTES = 256 * 2**20  # as nnlab.runfolder.records bounds what it reads back
-
-if TYPE_CHECKING:
-    from nnlab.models.dcn.trainer import DCNTrainer
+from nnlab.models.training.callbacks import Callback
 
 STAT_COLUMNS = ["step", "layer", "quantity", "min", "max", "mean", "std"]
 CHECKPOINT = "checkpoint.pt"
 BUCKETS = 30  # of each layer statistic's TensorBoard histogram
 HISTOGRAM_VALUES = 2**18  # a larger tensor's histogram counts every k-th value (scaled)
-
-
-class Callback:
-    """A no-op for every event; subclasses override what they need."""
-
-    def begin(self, x: torch.Tensor) -> None:
-        """Before the first step of a new run (not a resumed one), given a training batch."""
-
-    def forward(self, step: int) -> AbstractContextManager:
-        return nullcontext()
-
-    def step_end(self, step: int) -> None:
-        pass
-
-    def row(self, row: dict[str, float], step: int) -> None:
-        pass
-
-    def epoch_end(self, epoch: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class TensorBoard(Callback):
@@ -65,23 +37,38 @@ class TensorBoard(Callback):
 
         self.writer = SummaryWriter(str(log_dir), purge_step=first_step)
 
-    def row(self, row: dict[str, float], step: int) -> None:
+    def on_row(self, row: dict[str, float]) -> None:
         for key, value in row.items():
             if key not in COUNTERS:
-                self.writer.add_scalar(f"metrics/{key}", value, step)
+                self.writer.add_scalar(f"metrics/{key}", value, row["step"])
 
-    def close(self) -> None:
+    def on_train_end(self) -> None:
         self.writer.close()
 
 
 class LayerStats(Callback):
     """At step 0 and every ``every`` steps: min, max, mean, std of each layer's weights,
     biases, net inputs (pre-activation), ReLU activations and max-pool outputs — to stats.csv
-    and, with a writer, to TensorBoard as scalars and histograms."""
+    and, with a writer (a TensorBoard's, which must close after this), to TensorBoard as
+    scalars and histograms.
 
-    def __init__(self, model: nn.Module, csv_path: Path, every: int, writer: Any = None):
-        self.model, self.every, self.writer = model, every, writer
+    Listed first among the loop's callbacks: a step's statistics are recorded at its row, or
+    after it, before any other callback can end the run. ``first`` (a training batch) asks
+    for step 0's, the initial weights', when training starts.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        csv_path: Path,
+        every: int,
+        writer: Any = None,
+        first: torch.Tensor | None = None,
+    ):
+        self.model, self.every, self.writer, self.first = model, every, writer, first
         self._outputs: dict[tuple[str, str], torch.Tensor] = {}
+        self._hooks: dict[tuple[str, str], Any] = {}  # capturing the next forward pass
+        self._recorded = -1  # the last step recorded
         self._pending: list[tuple] = []  # statistics computed, not yet written
         self._file = open(csv_path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._csv = csv.writer(self._file)
@@ -96,49 +83,57 @@ class LayerStats(Callback):
             return layer, {"": "net_input", "relu": "activation", "pool": "pool"}[suffix]
         return None
 
-    def begin(self, x: torch.Tensor) -> None:
+    def on_train_start(self) -> None:
         """Step 0: the initial weights — where the initialisation shows — and the layers'
-        outputs for ``x``, in eval mode: no dropout, so no random numbers are drawn and
-        training goes on exactly as it would without this."""
+        outputs for the batch ``first``, in eval mode: no dropout, so no random numbers are
+        drawn and training goes on exactly as it would without this."""
+        if self.first is None:
+            return
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.no_grad(), self.capture():
-                self.model(x)
+            self._capture()
+            with torch.no_grad():
+                self.model(self.first)
         finally:
+            self._release()
             self.model.train(was_training)
-        self.record(0)
-        self.flush()
+        self._record(0)
+        self._flush()
 
-    def forward(self, step: int) -> AbstractContextManager:
-        return self.capture() if step % self.every == 0 else nullcontext()
+    def on_step_start(self, step: int) -> None:
+        if step % self.every == 0:
+            self._capture()
 
-    @contextmanager
-    def capture(self) -> Iterator[None]:
-        """Keep the outputs of every named layer during one forward pass."""
-        handles = []
+    def _capture(self) -> None:
+        """Keep the output of every named layer in the next forward pass, once (each hook
+        removes itself: the evaluations after the step are not captured)."""
         for name, module in self.model.named_children():
             role = self._role(name)
             if role is not None:
-                handles.append(
-                    module.register_forward_hook(
-                        lambda _m, _i, out, role=role: self._outputs.__setitem__(role, out.detach())
-                    )
-                )
-        try:
-            yield
-        finally:
-            for h in handles:
-                h.remove()
+                self._hooks[role] = module.register_forward_hook(partial(self._keep, role))
 
-    def step_end(self, step: int) -> None:
-        if step % self.every == 0:
-            self.record(step)
+    def _keep(self, role: tuple[str, str], _module: nn.Module, _input: Any, out: Any) -> None:
+        self._outputs[role] = out.detach()
+        self._hooks.pop(role).remove()
 
-    def record(self, step: int) -> None:
+    def _release(self) -> None:
+        for handle in self._hooks.values():
+            handle.remove()
+        self._hooks = {}
+
+    def on_row(self, row: dict[str, float]) -> None:
+        self.on_step_end(int(row["step"]))
+        self._flush()
+
+    def on_step_end(self, step: int) -> None:
+        if step % self.every == 0 and step != self._recorded:
+            self._record(step)
+
+    def _record(self, step: int) -> None:
         """Compute the step's statistics where the tensors are — min, max, mean, std, the sum
         of squares and a 30-bucket histogram of each — and keep them there: they are copied
-        off the device together, at the next metric row (:meth:`flush`), not once per
+        off the device together, at the next metric row (:meth:`_flush`), not once per
         statistic (each copy would wait for the device)."""
         tensors: dict[tuple[str, str], torch.Tensor] = {}
         for name, module in self.model.named_children():
@@ -146,14 +141,14 @@ class LayerStats(Callback):
                 tensors[(name, "weights")] = module.weight.detach()
                 tensors[(name, "biases")] = module.bias.detach()
         tensors.update(self._outputs)
-        self._outputs = {}
+        self._outputs, self._recorded = {}, step
         keys = sorted(tensors, key=lambda k: (k[0], k[1]))
         values = [tensors[k].float() for k in keys]
         stats = torch.stack([_summary(t) for t in values])
         histograms = torch.stack([_histogram(t) for t in values])
         self._pending.append((step, keys, [t.numel() for t in values], stats, histograms))
 
-    def flush(self) -> None:
+    def _flush(self) -> None:
         """Write the statistics kept since the last flush: to stats.csv and TensorBoard."""
         for step, keys, sizes, stats, histograms in self._pending:
             rows, counts = stats.cpu().tolist(), histograms.cpu().tolist()
@@ -174,37 +169,37 @@ class LayerStats(Callback):
         self._pending = []
         self._file.flush()
 
-    def row(self, row: dict[str, float], step: int) -> None:
-        self.flush()
+    def on_epoch_end(self, epoch: int) -> None:
+        self._flush()
 
-    def epoch_end(self, epoch: int) -> None:
-        self.flush()
-
-    def close(self) -> None:
-        self.flush()
+    def on_train_end(self) -> None:
+        self._release()
+        self._flush()
         self._file.close()
 
 
 class Checkpoints(Callback):
-    """checkpoint.pt at the start of a fresh run (so an interruption in the first epoch can
-    resume too) and at every epoch end, written atomically — off the training thread: the
-    state is copied (a snapshot of that moment), then serialised and written by a thread
-    while training goes on. The next save, and the end of the run, wait for the last write;
-    a write that failed raises there."""
+    """checkpoint.pt at the start of a fresh run (``fresh``: so an interruption in the first
+    epoch can resume too) and at every epoch end, written atomically — off the training
+    thread: ``state()`` is copied (a snapshot of that moment), then serialised and written by
+    a thread while training goes on. The next save, and the end of the run, wait for the last
+    write; a write that failed raises there."""
 
-    def __init__(self, trainer: DCNTrainer, run_dir: Path):
-        self.trainer, self.path = trainer, run_dir / CHECKPOINT
+    def __init__(self, run_dir: Path, state: Callable[[], dict[str, Any]], fresh: bool):
+        self.path, self.state, self.fresh = run_dir / CHECKPOINT, state, fresh
         self._writer: threading.Thread | None = None
         self._failed: BaseException | None = None
-        if trainer.epoch == 0:
-            self.save()
 
-    def epoch_end(self, epoch: int) -> None:
-        self.save()
+    def on_train_start(self) -> None:
+        if self.fresh:
+            self._save()
 
-    def save(self) -> None:
-        self.wait()
-        snapshot = copy.deepcopy(self.trainer.state())  # tensors cloned: training goes on
+    def on_epoch_end(self, epoch: int) -> None:
+        self._save()
+
+    def _save(self) -> None:
+        self._wait()
+        snapshot = copy.deepcopy(self.state())  # tensors cloned: training goes on
         self._writer = threading.Thread(target=self._write, args=(snapshot,), daemon=True,
                                         name="nnlab-checkpoint")  # fmt: skip
         self._writer.start()
@@ -217,7 +212,7 @@ class Checkpoints(Callback):
         except BaseException as exc:  # raised on the training thread, at the next wait
             self._failed = exc
 
-    def wait(self) -> None:
+    def _wait(self) -> None:
         """Wait for the checkpoint being written; raise what stopped it, if anything did."""
         if self._writer is not None:
             self._writer.join()
@@ -226,8 +221,8 @@ class Checkpoints(Callback):
         if failed is not None:
             raise failed
 
-    def close(self) -> None:
-        self.wait()
+    def on_train_end(self) -> None:
+        self._wait()
 
 
 def _summary(t: torch.Tensor) -> torch.Tensor:
@@ -254,7 +249,7 @@ def truncate_csv(path: Path, last_step: int) -> None:
     """Keep the header and the rows whose first column (step) is ≤ last_step."""
     if not path.exists():
         return
-    text = read_file(path, str(path), STATS_BYTES).decode("utf-8")  # no FIFO, no device
+    text = read_file(path, str(path), MAX_BYTES).decode("utf-8")  # no FIFO, no device
     rows = list(csv.reader(io.StringIO(text, newline="")))
     kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= last_step]
     out = io.StringIO()

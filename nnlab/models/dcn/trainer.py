@@ -1,7 +1,9 @@
 """The DCN trainer: read it like pytorch/examples' mnist — one training step
-(:meth:`DCNTrainer.train_step`), one evaluation (:func:`~nnlab.models.dcn.network.evaluate`),
-the loop (:meth:`DCNTrainer.fit`); layer statistics, TensorBoard and checkpoints are callbacks
-beside the loop (:mod:`nnlab.models.dcn.callbacks`).
+(:meth:`DCNTrainer.train_step`), one evaluation (:meth:`DCNTrainer.evaluate`), the loop
+(:meth:`DCNTrainer.fit`); what watches the loop — the caller's hooks, layer statistics,
+TensorBoard, checkpoints, early stopping — are callbacks beside it
+(:mod:`nnlab.models.dcn.callbacks`, :mod:`nnlab.models.training`), called through one
+:class:`~nnlab.models.training.callbacks.Callbacks`.
 
 Steps count optimizer updates done, from 1. A training row is logged every ``log_every`` steps
 with the mean cross-entropy and accuracy of the batches since the previous row; validation and
@@ -11,7 +13,6 @@ the cross-entropy alone: weight decay (``reg_lambda``) is applied by the optimiz
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import os
@@ -28,10 +29,9 @@ from nnlab.common.metrics import ORDER, majority_fraction
 from nnlab.data.images import ImageData, load_images
 from nnlab.errors import Diverged, NnlabError
 from nnlab.models.allocator import keep_freed_memory
-from nnlab.models.base import Hooks, StopRun, Trainer
+from nnlab.models.base import Trainer
 from nnlab.models.dcn.callbacks import (
     CHECKPOINT,
-    Callback,
     Checkpoints,
     LayerStats,
     TensorBoard,
@@ -50,7 +50,8 @@ from nnlab.models.dcn.network import (
     predict,
     resolve_device,
 )
-from nnlab.models.training import EarlyStopping
+from nnlab.models.training.callbacks import Callback, Callbacks, Hooks, StopRun
+from nnlab.models.training.early_stopping import EarlyStopping
 
 
 def since_process_start() -> float | None:
@@ -117,15 +118,17 @@ class DCNTrainer(Trainer):
         self.scheduler = make_scheduler(self.optimizer, self.train_cfg)
         self.shuffle = torch.Generator().manual_seed(cfg["seed"])
         self.epoch = self.step = 0
+        self.resumed = False  # from a checkpoint: its run's files so far are kept
         self.rows: list[dict[str, float]] = []
         # training loop time without the evaluations, evaluation time, training images
         # seen: summed over every session of the run (they travel in the checkpoint)
         self.timing = {"train_seconds": 0.0, "eval_seconds": 0.0, "images": 0}
         self.startup_seconds: float | None = None
         self.test_predictions: tuple[int, torch.Tensor | None] = (-1, None)
-        self.stopped = False  # a hook ended the run on purpose (StopRun)
-        self.stopper = EarlyStopping.from_config(self.train_cfg)
-        self.best: dict[str, torch.Tensor] | None = None  # weights of the best evaluation
+        self.stopped = False  # a callback ended the run on purpose (StopRun)
+        self.stopper = EarlyStopping.from_config(
+            self.train_cfg, weights=self._weights, restore=self.model.load_state_dict
+        )
         d = self.data
         self.X_train, self.y_train = d.X_train.to(self.device), d.y_train.to(self.device)
         self.X_val, self.y_val = d.X_val.to(self.device), d.y_val.to(self.device)
@@ -179,16 +182,13 @@ class DCNTrainer(Trainer):
         cfg = self.train_cfg
         n = len(self.y_train)
         steps_per_epoch = math.ceil(n / cfg["batch_size"])
-        callbacks = self._callbacks(run_dir)
+        callbacks = Callbacks(self._callbacks(run_dir, hooks))
         self.stopped = False
         timing = self.timing
         loop_start, eval_before, seen = time.perf_counter(), timing["eval_seconds"], 0
         try:
             self.model.train()
-            if self.step == 0:  # a new run: the layer statistics of the initial weights
-                first = channels_last(self.X_train[: cfg["batch_size"]])
-                for cb in callbacks:
-                    cb.begin(first)
+            callbacks.on_train_start()
             self.startup_seconds = since_process_start()  # this session's, to its first step
             while self.epoch < cfg["epochs"]:
                 running = RunningMetrics(self.device)
@@ -196,23 +196,19 @@ class DCNTrainer(Trainer):
                 for i, idx in self.batches():
                     x, y = channels_last(self.X_train[idx]), self.y_train[idx]
                     self.step += 1
-                    with contextlib.ExitStack() as capture:
-                        for cb in callbacks:
-                            capture.enter_context(cb.forward(self.step))
-                        loss, logits = self.train_step(x, y)
+                    callbacks.on_step_start(self.step)
+                    loss, logits = self.train_step(x, y)
                     running.add(loss, logits, y)
                     seen += len(y)
-                    for cb in callbacks:
-                        cb.step_end(self.step)
                     evaluate_now = i == steps_per_epoch - 1 or self.step % cfg["eval_every"] == 0
                     if evaluate_now or self.step % cfg["log_every"] == 0:
-                        self._log(running, evaluate_now, hooks, callbacks)
-                    hooks.step(self.step)
-                    hooks.progress(min((i + 1) * cfg["batch_size"], n), n, desc=desc, unit="img")
+                        callbacks.on_row(self._row(running, evaluate_now))
+                    callbacks.on_step_end(self.step)
+                    done = min((i + 1) * cfg["batch_size"], n)
+                    callbacks.on_progress(done, n, desc=desc, unit="img")
                 self.scheduler.step()
                 self.epoch += 1
-                for cb in callbacks:
-                    cb.epoch_end(self.epoch)
+                callbacks.on_epoch_end(self.epoch)
         except StopRun:
             self.stopped = True  # ended on purpose: its checkpoint has nothing left to resume
             raise
@@ -222,15 +218,10 @@ class DCNTrainer(Trainer):
             loop = time.perf_counter() - loop_start
             timing["train_seconds"] += loop - (timing["eval_seconds"] - eval_before)
             timing["images"] += seen
-            # however the run ends, model.pt holds the best evaluation's weights (a resume
-            # starts from checkpoint.pt, written at the last epoch end, not from these)
-            self._restore_best()
-            for cb in callbacks:
-                cb.close()
+            callbacks.on_train_end()
 
-    def _log(
-        self, running: RunningMetrics, evaluate_now: bool, hooks: Hooks, callbacks: list
-    ) -> None:
+    def _row(self, running: RunningMetrics, evaluate_now: bool) -> dict[str, float]:
+        """The metric row of this step, checked (and kept for the checkpoint)."""
         row = {
             "step": self.step,
             "epoch": self.epoch + 1,
@@ -242,37 +233,35 @@ class DCNTrainer(Trainer):
         if not math.isfinite(row["train_loss"]):
             raise Diverged(self.step, "the training loss")
         self.rows.append(row)
-        hooks.row(row)
-        for cb in callbacks:
-            cb.row(row, self.step)
-        if self.stopper is not None:
-            if self.stopper.improved(row):
-                self.best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self.stopper.check(self.step)
+        return row
 
-    def _restore_best(self) -> None:
-        """End with the weights of the best evaluation (early stopping only)."""
-        if self.best is not None:
-            self.model.load_state_dict(self.best)
-
-    def _callbacks(self, run_dir: Path) -> list[Callback]:
+    def _callbacks(self, run_dir: Path, hooks: Hooks) -> list[Callback | None]:
+        """The loop's callbacks, in the order they hear of every event: layer statistics
+        first (a step's are recorded whoever ends the run at its row), then the caller's
+        hooks, TensorBoard, checkpoints, and early stopping, which restores the best weights
+        at the end: however the run ends, model.pt holds them (a resume starts from
+        checkpoint.pt, written at the last epoch end, not from these)."""
         cfg = self.train_cfg
-        callbacks: list[Callback] = []
-        writer = None
-        if cfg["tensorboard"]:
-            board = TensorBoard(run_dir / "tb", first_step=self.step + 1)
-            callbacks.append(board)
-            writer = board.writer
-        if self.step > 0:
+        board = (
+            TensorBoard(run_dir / "tb", first_step=self.step + 1) if cfg["tensorboard"] else None
+        )
+        if self.resumed:  # back to the checkpoint's step (a fresh one's: step 0's stay)
             truncate_csv(run_dir / "stats.csv", self.step)
+        stats = None
         if cfg["stats_every"]:
-            callbacks.append(
-                LayerStats(self.model, run_dir / "stats.csv", cfg["stats_every"], writer)
-            )
-        callbacks.append(Checkpoints(self, run_dir))
-        return callbacks
+            first = None  # a new run: the layer statistics of the initial weights too
+            if not self.resumed:
+                first = channels_last(self.X_train[: cfg["batch_size"]])
+            writer = board.writer if board is not None else None
+            stats = LayerStats(self.model, run_dir / "stats.csv", cfg["stats_every"], writer, first)
+        checkpoints = Checkpoints(run_dir, self.state, fresh=self.epoch == 0)
+        return [stats, hooks, board, checkpoints, self.stopper]
 
     # -- checkpoints ---------------------------------------------------------------------------
+
+    def _weights(self) -> dict[str, torch.Tensor]:
+        """A copy of the model's weights (early stopping keeps the best evaluation's)."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def state(self) -> dict[str, Any]:
         """Everything a resumed run needs to go on exactly where this one is."""
@@ -287,7 +276,7 @@ class DCNTrainer(Trainer):
             "shuffle_rng": self.shuffle.get_state(),
             "rows": self.rows,
             "early_stopping": self.stopper.state_dict() if self.stopper else None,
-            "best_model": self.best,
+            "best_model": self.stopper.best_weights if self.stopper else None,
             "timing": dict(self.timing),
         }
 
@@ -308,10 +297,11 @@ class DCNTrainer(Trainer):
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.shuffle.set_state(state["shuffle_rng"])
         self.epoch, self.step, self.rows = state["epoch"], state["step"], state["rows"]
+        self.resumed = True
         self.timing.update(state.get("timing") or {})
         if self.stopper is not None and state.get("early_stopping"):
             self.stopper.load_state_dict(state["early_stopping"])
-            self.best = state.get("best_model")
+            self.stopper.best_weights = state.get("best_model")
         return list(self.rows)
 
     # -- outputs -------------------------------------------------------------------------------
@@ -356,7 +346,8 @@ class DCNTrainer(Trainer):
         """The model's classes for the test images: the last evaluation's when the weights
         are still those it saw (the run ended on it, no best weights restored), else anew."""
         step, predicted = self.test_predictions
-        if predicted is not None and step == self.step and self.best is None:
+        restored = self.stopper is not None and self.stopper.best_weights is not None
+        if predicted is not None and step == self.step and not restored:
             return predicted
         return predict(self.model, self.X_test, precision=self.precision)
 
@@ -369,6 +360,7 @@ class DCNTrainer(Trainer):
     ) -> list[Path]:
         """Loss and accuracy curves, the test confusion matrix, the layer statistics."""
         from nnlab.figures import plots
+        from nnlab.models.dcn.figures import layer_stats
 
         name = (
             f"{self.cfg['name']}: DCN {self.cfg['model']['conv_channels']} "
@@ -386,7 +378,5 @@ class DCNTrainer(Trainer):
             ),
         ]
         if (run_dir / "stats.csv").exists():
-            made.append(
-                plots.layer_stats(run_dir / "stats.csv", out_dir / f"layer_stats.{ext}", name)
-            )
+            made.append(layer_stats(run_dir / "stats.csv", out_dir / f"layer_stats.{ext}", name))
         return [p for p in made if p is not None]

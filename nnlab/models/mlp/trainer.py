@@ -27,26 +27,31 @@ from nnlab.common.files import atomic_write_bytes
 from nnlab.common.metrics import majority_fraction
 from nnlab.data.tabular import Dataset, check_fits, load_data
 from nnlab.errors import Diverged
-from nnlab.models.base import Hooks, Trainer
+from nnlab.models.base import Trainer
 from nnlab.models.mlp.engine import BLAS_THREADS_FROM, Engine, blas_threads, step_work
 from nnlab.models.mlp.math import MLP, evaluate
-from nnlab.models.training import EarlyStopping, lr_at
+from nnlab.models.training.callbacks import Callbacks, Hooks
+from nnlab.models.training.early_stopping import EarlyStopping
+from nnlab.models.training.schedule import lr_at
 
 
 class _Loop:
-    """What both loops share: the engine, the rows' held-out metrics, the schedule, early
-    stopping with the best weights."""
+    """What both loops share: the engine, the rows' held-out metrics, the schedule, and the
+    callbacks (the caller's hooks, then early stopping with the best weights)."""
 
     def __init__(self, model: MLP, data: Dataset, train_cfg: dict[str, Any], hooks: Hooks):
-        self.model, self.data, self.cfg, self.hooks = model, data, train_cfg, hooks
+        self.model, self.data, self.cfg = model, data, train_cfg
         self.lam = train_cfg["reg_lambda"]
         self.minibatch = train_cfg["optimizer"] != "gd"
         self.engine = Engine(
             model, data.X_train, data.y_train, self.lam, train_cfg, track=self.minibatch
         )
         self.scheduled = train_cfg["lr_decay"]["kind"] != "none"
-        self.stopper = EarlyStopping.from_config(train_cfg)
-        self.best: np.ndarray | None = None
+        theta = self.engine.theta
+        self.stopper = EarlyStopping.from_config(
+            train_cfg, weights=theta.copy, restore=lambda best: np.copyto(theta, best)
+        )
+        self.callbacks = Callbacks([hooks, self.stopper])
         self.lr = train_cfg["epsilon"]  # as the rows give it (the engine's may be float32)
 
     def set_lr(self, epoch: int, epochs: int) -> None:
@@ -62,29 +67,21 @@ class _Loop:
             row[f"{split}_loss"], row[f"{split}_acc"] = evaluate(self.model, X, y, self.lam)
 
     def log(self, row: dict[str, float], step: int) -> None:
-        """Check and hand on a row; then early stopping (which may end the run)."""
+        """Check a row and hand it to the callbacks (early stopping may end the run)."""
         if not all(math.isfinite(v) for v in row.values()):
             raise Diverged(step, "the loss")
-        self.hooks.row(row)
-        if self.stopper is not None:
-            if self.stopper.improved(row):
-                self.best = self.engine.theta.copy()
-            self.stopper.check(step)
-
-    def restore_best(self) -> None:
-        """End with the weights of the best evaluation (early stopping only)."""
-        if self.best is not None:
-            np.copyto(self.engine.theta, self.best)
+        self.callbacks.on_row(row)
 
 
 def gradient_descent(loop: _Loop) -> None:
     """Full-batch gradient descent, ``train.iterations`` steps."""
-    engine, cfg, hooks = loop.engine, loop.cfg, loop.hooks
+    engine, cfg, callbacks = loop.engine, loop.cfg, loop.callbacks
     X, y = loop.data.X_train, loop.data.y_train
     iterations, log_every = cfg["iterations"], cfg["log_every"]
     tick = max(1, iterations // 100)
     for step in range(iterations):
         loop.set_lr(step, iterations)
+        callbacks.on_step_start(step)
         if not math.isfinite(engine.step()):
             raise Diverged(step, "the gradient")
         if step % log_every == 0 or step == iterations - 1:
@@ -94,14 +91,15 @@ def gradient_descent(loop: _Loop) -> None:
             row["train_loss"], row["train_acc"] = evaluate(loop.model, X, y, loop.lam)
             loop.held_out(row, loop.data.splits[1:])
             loop.log(row, step)
-        hooks.step(step)
+        callbacks.on_step_end(step)
         if (step + 1) % tick == 0 or step == iterations - 1:
-            hooks.progress(step + 1, iterations)
+            callbacks.on_progress(step + 1, iterations)
+        callbacks.on_epoch_end(step + 1)  # one full-batch step is one epoch
 
 
 def minibatch_descent(loop: _Loop, seed: int) -> None:
     """``train.epochs`` passes over the training set in shuffled mini-batches."""
-    engine, cfg, hooks = loop.engine, loop.cfg, loop.hooks
+    engine, cfg, callbacks = loop.engine, loop.cfg, loop.callbacks
     n, epochs, log_every = engine.n, cfg["epochs"], cfg["log_every"]
     batch = min(cfg["batch_size"], n)
     n_batches = math.ceil(n / batch)
@@ -114,6 +112,7 @@ def minibatch_descent(loop: _Loop, seed: int) -> None:
         order = shuffle.permutation(n) if batch < n else np.arange(n)
         desc = f"epoch {epoch + 1}/{epochs}"
         for i in range(n_batches):
+            callbacks.on_step_start(step + 1)
             if not math.isfinite(engine.step(order[i * batch : (i + 1) * batch])):
                 raise Diverged(step + 1, "the batch loss")
             step += 1
@@ -126,9 +125,10 @@ def minibatch_descent(loop: _Loop, seed: int) -> None:
                 if epoch_end:
                     loop.held_out(row, loop.data.splits[1:])
                 loop.log(row, step)
-            hooks.step(step)
+            callbacks.on_step_end(step)
             if (i + 1) % tick == 0 or epoch_end:
-                hooks.progress(min((i + 1) * batch, n), n, desc=desc, unit="ex")
+                callbacks.on_progress(min((i + 1) * batch, n), n, desc=desc, unit="ex")
+        callbacks.on_epoch_end(epoch + 1)
 
 
 def _step_work(cfg: dict[str, Any], data: Dataset) -> int:
@@ -166,13 +166,14 @@ class MLPTrainer(Trainer):
         loop = _Loop(self.model, self.data, train, hooks)
         self.stopper = loop.stopper
         with fit_threads(self.cfg, self.data), np.errstate(over="ignore", invalid="ignore"):
+            loop.callbacks.on_train_start()
             try:
                 if loop.minibatch:
                     minibatch_descent(loop, self.cfg["seed"])
                 else:
                     gradient_descent(loop)
-            finally:  # however the run ends, it saves the best evaluation's weights
-                loop.restore_best()
+            finally:  # however the run ends (early stopping: with the best weights)
+                loop.callbacks.on_train_end()
 
     @property
     def n_params(self) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 from nnlab.common.constraints import Integer, OneOf, refuse_unknown_keys, require
 from nnlab.errors import ConfigError
-from nnlab.models.base import StopRun
+from nnlab.models.training.callbacks import StopRun
 
 KINDS = OneOf(("none", "median", "successive_halving", "hyperband"))
 # Each kind's keys: their defaults and what they allow (exact integers).

@@ -1,44 +1,32 @@
-"""What every trainer's loop shares: the learning-rate schedule and early stopping
-(docs/math.md, 'Learning-rate decay'; docs/models.md, 'Early stopping').
-
-Both are plain Python, so the NumPy MLP needs no PyTorch for them; the DCN uses PyTorch's
-schedulers, which follow the same formulas (tests check it epoch by epoch).
+"""``train.early_stopping`` as a callback (docs/design.md, 'Training'): it watches the rows,
+keeps the weights of the best evaluation, ends the run once the metric stops improving and
+leaves the model with the best weights, however the run ends.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from nnlab.common.metrics import is_accuracy
-from nnlab.models.base import StopRun
+from nnlab.models.training.callbacks import Callback, StopRun
 
 
-def lr_at(epsilon: float, decay: dict[str, Any], epoch: int, epochs: int) -> float:
-    """The learning rate after ``epoch`` completed epochs (``train.lr_decay``):
-
-    - none: ``epsilon``;
-    - step: ``epsilon * gamma ** (epoch // step_size)``;
-    - exponential: ``epsilon * gamma ** epoch``;
-    - cosine: ``epsilon * (1 + cos(pi * epoch / epochs)) / 2`` (0 after the last epoch, as
-      ``torch.optim.lr_scheduler.CosineAnnealingLR`` with ``T_max=epochs``).
-    """
-    kind = decay["kind"]
-    if kind == "step":
-        return epsilon * decay["gamma"] ** (epoch // decay["step_size"])
-    if kind == "exponential":
-        return epsilon * decay["gamma"] ** epoch
-    if kind == "cosine":
-        return epsilon * (1 + math.cos(math.pi * epoch / epochs)) / 2
-    return epsilon
-
-
-class EarlyStopping:
+class EarlyStopping(Callback):
     """``train.early_stopping``: watch a validation metric in the rows that carry it; stop
     once it has not improved by more than ``min_delta`` for ``patience`` evaluations in a
-    row. The trainer keeps the weights of the best evaluation and ends with them."""
+    row. ``weights()`` copies the model's weights (taken at every improvement, as
+    ``best_weights``), ``restore(weights)`` puts them back (at the end of training)."""
 
-    def __init__(self, cfg: dict[str, Any]):
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        weights: Callable[[], Any],
+        restore: Callable[[Any], Any],
+    ):
+        self._weights, self._restore = weights, restore
+        self.best_weights: Any = None
         self.metric: str = cfg["metric"]
         self.patience, self.min_delta = cfg["patience"], cfg["min_delta"]
         mode = cfg["mode"]
@@ -50,9 +38,26 @@ class EarlyStopping:
         self.stopped_step: int | None = None
 
     @classmethod
-    def from_config(cls, train_cfg: dict[str, Any]) -> EarlyStopping | None:
+    def from_config(
+        cls,
+        train_cfg: dict[str, Any],
+        weights: Callable[[], Any],
+        restore: Callable[[Any], Any],
+    ) -> EarlyStopping | None:
         cfg = train_cfg["early_stopping"]
-        return cls(cfg) if cfg["metric"] else None
+        return cls(cfg, weights, restore) if cfg["metric"] else None
+
+    def on_row(self, row: dict[str, float]) -> None:
+        """Keep the weights when the row is the best so far; stop once patience has run out."""
+        if self.improved(row):
+            self.best_weights = self._weights()
+        self.check(int(row["step"]))
+
+    def on_train_end(self) -> None:
+        """End with the weights of the best evaluation (a resume starts from a checkpoint,
+        not from these)."""
+        if self.best_weights is not None:
+            self._restore(self.best_weights)
 
     def improved(self, row: dict[str, float]) -> bool:
         """Take one row; True when it holds the metric and is the best so far (keep the
