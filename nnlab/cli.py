@@ -20,9 +20,9 @@ import click
 
 from nnlab import __version__
 from nnlab.common.metrics import is_result, metric_field
+from nnlab.common.status import RunStatus, texts
 from nnlab.errors import FigureNote, NnlabError, raise_interrupt
 from nnlab.reports.results import FORMATS
-from nnlab.runfolder.records import STATUSES
 from nnlab.runfolder.runs import RUNS_DIR
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -176,25 +176,25 @@ def train(
         click.echo(str(exc.run.path))
         return EXIT_INTERRUPTED
     progress.close()
-    final = run.summary.get("final", {})
+    summary = run.summary
+    final = summary.final if summary else {}
     metrics = "  ".join(metric_field(k, v) for k, v in final.items() if k != "step")
-    for warning in run.meta.get("warnings", []):
+    for warning in run.meta.warnings or []:
         click.echo(f"nnlab: warning: {warning}", err=True)
-    if run.status == "completed":
-        summary = run.summary
-        took = f"{summary['train_seconds']:.2f} s"
-        if "eval_seconds" in summary:  # training and evaluation apart
-            speed = summary.get("images_per_second")
+    if run.status == RunStatus.COMPLETED and summary:
+        took = f"{summary.train_seconds:.2f} s"
+        if summary.eval_seconds is not None:  # training and evaluation apart
+            speed = summary.images_per_second
             took = (f"{took} training" + (f" ({speed:,.0f} images/s)" if speed else "")
-                    + f" + {summary['eval_seconds']:.2f} s evaluation")  # fmt: skip
+                    + f" + {summary.eval_seconds:.2f} s evaluation")  # fmt: skip
         click.echo(f"completed in {took}: {metrics}")
-        stopped, kept = run.meta.get("stopped"), run.summary.get("early_stopping")
+        stopped, kept = run.meta.stopped, summary.early_stopping
         if stopped:
-            click.echo(f"stopped at step {stopped['step']}: {stopped['reason']}")
-        if kept and kept.get("row"):
-            fields = "  ".join(metric_field(k, v) for k, v in kept["row"].items() if k != "step")
-            click.echo(f"kept the weights of step {kept['weights_from_step']}: {fields}")
-    elif run.status == "diverged":
+            click.echo(f"stopped at step {stopped.step}: {stopped.reason}")
+        if kept and kept.row:
+            fields = "  ".join(metric_field(k, v) for k, v in kept.row.items() if k != "step")
+            click.echo(f"kept the weights of step {kept.weights_from_step}: {fields}")
+    elif run.status == RunStatus.DIVERGED:
         click.echo(f"nnlab: run diverged: {run.error}", err=True)
     else:
         click.echo(
@@ -208,7 +208,7 @@ def train(
         for line in lines:
             click.echo(f"  {line}", err=not same)
     click.echo(str(run.path))
-    return EXIT_OK if run.status == "completed" else EXIT_RUN_FAILED
+    return EXIT_OK if run.status == RunStatus.COMPLETED else EXIT_RUN_FAILED
 
 
 def _interrupted_text(run) -> str:
@@ -473,7 +473,7 @@ def report(folders: tuple[Path, ...]) -> int:
               help="Show the first N.")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table",
               show_default=True)  # fmt: skip
-@click.option("--status", type=click.Choice(STATUSES), default=None,
+@click.option("--status", type=click.Choice(texts(RunStatus)), default=None,
               help="Only this status (the same as --where status=STATUS).")  # fmt: skip
 @click.option("--name", "pattern", metavar="GLOB", default=None,
               help="Only names matching this pattern, e.g. 'moons_*'.")  # fmt: skip

@@ -15,7 +15,7 @@ import numpy as np
 from nnlab.common.files import atomic_write_bytes
 from nnlab.common.metrics import SPLITS, is_accuracy
 from nnlab.errors import FigureNote, NnlabError
-from nnlab.runfolder.records import read_stats
+from nnlab.runfolder.tables import read_stats
 
 DRAWN_LIMIT = 1e300  # |values| an axis takes: beyond, its span, margins and ticks overflow
 

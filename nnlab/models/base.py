@@ -36,6 +36,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from nnlab.common.status import RunStatus
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -47,13 +49,13 @@ class StopRun(Exception):
     """Raised by a hook to end a run early and on purpose: the run is not failed, it ends with
     ``status`` and the ``reason`` goes to meta.json with the step it stopped at."""
 
-    STATUSES = ("completed", "interrupted", "failed", "pruned")
+    STATUSES = (RunStatus.COMPLETED, RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.PRUNED)
 
-    def __init__(self, reason: str, status: str = "completed"):
+    def __init__(self, reason: str, status: str = RunStatus.COMPLETED):
         if status not in self.STATUSES:
             raise ValueError(f"StopRun status must be one of {', '.join(self.STATUSES)}")
         super().__init__(reason)
-        self.reason, self.status = reason, status
+        self.reason, self.status = reason, RunStatus(status)
 
 
 def _ignore(*args: Any, **kwargs: Any) -> None:

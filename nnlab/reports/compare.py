@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.metrics import COUNTERS, ORDER, PREFERRED, is_accuracy, is_loss, is_result
+from nnlab.common.status import RunStatus
 from nnlab.config.options import flatten
 from nnlab.errors import NnlabError
 from nnlab.runfolder.runs import run_folder
+from nnlab.runfolder.types import Summary
 
 FORMATS = ("table", "md", "csv", "json")
 NO_GIT = "no git"  # nnlab.runfolder.provenance.code_label of a run outside a repository
@@ -72,9 +74,10 @@ def _name(path: Path) -> str:
     return f"{path.parent.name}/{path.name}" if path.name.startswith("attempt-") else path.name
 
 
-def _metrics(summaries: list[dict[str, Any]], part: str) -> dict[str, list[float | None]]:
+def _metrics(summaries: list[Summary | None], part: str) -> dict[str, list[float | None]]:
     """Each metric every run has in summary.json's ``part`` (final or best)."""
-    rows = [s.get(part) if isinstance(s.get(part), dict) else {} for s in summaries]
+    parts = [s.to_json().get(part) if s else None for s in summaries]
+    rows = [p if isinstance(p, dict) else {} for p in parts]
     shared = [k for k in rows[0] if k not in COUNTERS and all(k in r for r in rows[1:])]
 
     def number(value: Any) -> float | None:
@@ -88,7 +91,7 @@ def _code(run) -> str:
     """The code a run came from: its commit, and a hash of its uncommitted diff if any."""
     from nnlab.runfolder.provenance import DIFF_FILE, code_label
 
-    label = code_label(run.meta.get("git"))
+    label = code_label(run.meta.git)
     diff = run.path / DIFF_FILE
     if label.endswith("+ diff") and diff.is_file():
         label += " " + hashlib.sha1(diff.read_bytes()).hexdigest()[:6]
@@ -108,7 +111,7 @@ def _flat_config(run) -> dict[str, Any]:
 def _environment(runs) -> tuple[dict[str, list[Any]], list[bool]]:
     """The environment keys (dotted) whose values differ among the runs that record one, each
     run's value (None where a run records none or lacks the key); and which runs record one."""
-    envs = [r.meta.get("environment") for r in runs]
+    envs = [r.meta.environment for r in runs]
     flats = [flatten(e) if isinstance(e, dict) else None for e in envs]
     recorded = [f is not None for f in flats]
     known = [f for f in flats if f is not None]
@@ -128,7 +131,7 @@ def load_runs(paths: list[Path]) -> list:
             from nnlab.sweeps.summary import finished_jobs
 
             sweep, state = load_sweep_folder(path)
-            folders += [folder for _, folder in finished_jobs(path, sweep, state.data)]
+            folders += [folder for _, folder in finished_jobs(path, sweep, state)]
         else:
             folders.append(resolve(path))
     unique = dict.fromkeys(f.resolve() for f in folders)  # a run named twice counts once
@@ -346,7 +349,7 @@ def _pair(interval: tuple[float, float] | None) -> list[float] | None:
 
 def _metric_value(run, metric: str) -> float | None:
     part, _, name = metric.rpartition(".")
-    values = run.summary.get(part or "final")
+    values = run.summary.to_json().get(part or "final") if run.summary else None
     value = values.get(name) if isinstance(values, dict) else None
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     return float(value) if ok and math.isfinite(value) else None
@@ -376,10 +379,10 @@ def _choose_metric(runs: list, metric: str | None) -> str:
 def _completed(runs: list, left_out: dict[str, dict[str, int]], label: str) -> list:
     """The completed runs; the others counted in ``left_out[label]`` by status."""
     for r in runs:
-        if r.status != "completed":
+        if r.status != RunStatus.COMPLETED:
             counts = left_out.setdefault(label, {})
-            counts[r.status] = counts.get(r.status, 0) + 1
-    return [r for r in runs if r.status == "completed"]
+            counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    return [r for r in runs if r.status == RunStatus.COMPLETED]
 
 
 def _varying(flats: list[dict[str, Any]]) -> list[str]:
@@ -435,7 +438,7 @@ def compare_groups(
         by, default_reference = VS, "B"
     else:
         runs = load_runs(paths)
-        if not any(r.status == "completed" for r in runs):
+        if not any(r.status == RunStatus.COMPLETED for r in runs):
             raise NnlabError("no completed runs to compare")
         grouped = _by_key(runs, group_by)
         sets = {label: _completed(members, left_out, label) for label, members in grouped.items()}

@@ -79,7 +79,7 @@ def replot(
         from nnlab.sweeps import comparison_plots, load_sweep_folder
 
         sweep, state = load_sweep_folder(path)
-        return comparison_plots(path, sweep, state.data, target, ext, metrics)
+        return comparison_plots(path, sweep, state, target, ext, metrics)
     run = load_run_with_metrics(path)
     if metrics:
         from nnlab.figures import plots
@@ -149,7 +149,7 @@ def sweep_runs(path: Path) -> tuple[str, list[Run]]:
     from nnlab.sweeps.summary import finished_jobs
 
     sweep, state = load_sweep_folder(path)
-    runs = [load_run_with_metrics(folder) for _, folder in finished_jobs(path, sweep, state.data)]
+    runs = [load_run_with_metrics(folder) for _, folder in finished_jobs(path, sweep, state)]
     if not runs:
         raise NnlabError(f"{path}: the sweep has no finished jobs to draw")
     return sweep.name, runs

@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.metrics import COUNTERS, LISTED, ORDER, is_result, metric_text, status_text
+from nnlab.common.status import RunStatus
 from nnlab.common.yamlread import clip, parse_yaml, read_yaml_file
 from nnlab.config.options import flatten
 from nnlab.errors import NnlabError
 from nnlab.runfolder.index import records, signature
-from nnlab.runfolder.records import read_meta, read_metrics, read_state, read_summary
+from nnlab.runfolder.records import read_meta, read_state, read_summary
 from nnlab.runfolder.records import shown as shown_value
+from nnlab.runfolder.tables import read_metrics
 
 DEFAULT_COLUMNS = ("started", "name", "kind", "status", "time", "results", "folder")
 WIDEST = {"name": 40, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
@@ -63,30 +65,31 @@ def _run_fields(path: Path) -> dict[str, Any]:
     final = result_row(summary) or next(reversed(read_metrics(path / "metrics.csv")), {})
     shown = [f"{k} {metric_text(k, final[k])}" for k in LISTED if k in final]
     fields = {
-        "name": meta["name"], "kind": meta["kind"], "status": meta["status"],
-        "started": meta["start_time"], "time": meta.get("duration_seconds"),
-        "host": meta.get("host"), "pid": meta.get("pid"), "results": "  ".join(shown[:2]),
+        "name": meta.name, "kind": meta.kind, "status": meta.status.value,
+        "started": meta.start_time, "time": meta.duration_seconds,
+        "host": meta.host, "pid": meta.pid, "results": "  ".join(shown[:2]),
         **final,
-        **{f"best.{k}": v for k, v in (summary.get("best") or {}).items()},
+        **{f"best.{k}": v for k, v in ((summary and summary.best) or {}).items()},
     }  # fmt: skip
+    written = summary.to_json() if summary else {}
     for key in SUMMARY_KEYS:
-        if key in summary:
-            fields[key] = summary[key]
-    if meta.get("error"):
-        fields["error"] = meta["error"]
+        if key in written:
+            fields[key] = written[key]
+    if meta.error:
+        fields["error"] = meta.error
     return fields
 
 
 def _sweep_fields(path: Path) -> dict[str, Any]:
     state = read_state(path)
     counts: dict[str, int] = {}
-    for job in state["jobs"].values():
-        counts[job["status"]] = counts.get(job["status"], 0) + 1
+    for job in state.jobs.values():
+        counts[job.status.value] = counts.get(job.status.value, 0) + 1
     return {
-        "name": state["name"], "kind": "sweep", "status": state["status"],
-        "started": state["created"], "time": _duration(state["created"], state["updated"]),
-        "host": state.get("host"), "pid": state.get("pid"), "jobs": len(state["jobs"]),
-        "results": f"{len(state['jobs'])} jobs: "
+        "name": state.name, "kind": "sweep", "status": state.status.value,
+        "started": state.created, "time": _duration(state.created, state.updated),
+        "host": state.host, "pid": state.pid, "jobs": len(state.jobs),
+        "results": f"{len(state.jobs)} jobs: "
         + ", ".join(f"{n} {s}" for s, n in counts.items()),
     }  # fmt: skip
 
@@ -123,7 +126,7 @@ def _folders(root: Path) -> tuple[dict[str, str], dict[str, str]]:
     when ``root`` is a sweep folder (its jobs' last attempts) rather than a runs folder."""
     if (root / "state.json").is_file():
         state = read_state(root)
-        jobs = {job["run"]: job_id for job_id, job in state["jobs"].items() if job["run"]}
+        jobs = {job.run: job_id for job_id, job in state.jobs.items() if job.run}
         sigs = {rel: signature(os.path.join(root, rel)) for rel in jobs}
         return {rel: s for rel, s in sigs.items() if s}, jobs
     sigs = {}
@@ -155,7 +158,7 @@ def read_entries(
         return not with_config or entry.get("config") is not None
 
     def cacheable(entry: Entry) -> bool:
-        return entry["problem"] is None and entry["fields"]["status"] != "running"
+        return entry["problem"] is None and entry["fields"]["status"] != RunStatus.RUNNING
 
     found, note = records(
         root, sigs, read, usable, cacheable, _prefilter(conditions, with_config), _damage
@@ -415,11 +418,11 @@ def shown_status(entry: Entry) -> str:
     ``running`` one whose process is gone (nnlab.runfolder.liveness), ``, did not learn`` to a run
     whose accuracy stayed at chance (nnlab.common.metrics.did_not_learn)."""
     fields = entry["fields"]
-    if fields["status"] != "running":
-        return status_text(fields["status"], fields)
+    if fields["status"] != RunStatus.RUNNING:
+        return status_text(fields["status"], fields.get("did_not_learn"))
     from nnlab.runfolder.liveness import shown_status as alive_or_dead
 
-    return alive_or_dead(fields, entry["path"])
+    return alive_or_dead(fields["status"], fields.get("pid"), fields.get("host"), entry["path"])
 
 
 def _cell_text(entry: Entry, key: str) -> str:

@@ -1,24 +1,22 @@
 """Every file nnlab reads back, validated in one place into records of the shape nnlab writes
 (docs/design.md, 'Run folder', 'Sweep folder' and 'Reading files back').
 
-meta.json, summary.json, config.yaml, metrics.csv and stats.csv of a run, sweep.yaml and
-state.json of a sweep may have been hand-edited, cut short by a full disk, or written by
-something else. Whoever reads them — ``nnlab runs``, ``report``, ``plot``, ``sweep --resume``,
-``train --resume`` — gets them through the readers here, so a file that is not what nnlab
-writes is one :class:`RecordError`: one line naming the file, the field and what was expected,
-never a traceback from deep inside a reader. Fields nnlab does not know are kept, so that a
-newer nnlab's folders still read; values shown in messages are cut short.
+meta.json, summary.json and config.yaml of a run, sweep.yaml and state.json of a sweep (and
+metrics.csv and stats.csv, read by nnlab.runfolder.tables) may have been hand-edited, cut
+short by a full disk, or written by something else. Whoever reads them — ``nnlab runs``,
+``report``, ``plot``, ``sweep --resume``, ``train --resume`` — gets them through the readers
+here, so a file that is not what nnlab writes is one :class:`RecordError`: one line naming the
+file, the field and what was expected, never a traceback from deep inside a reader. The JSON
+records come back typed (nnlab.runfolder.types). Fields nnlab does not know are kept, so that
+a newer nnlab's folders still read; values shown in messages are cut short.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,14 +24,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from nnlab.common.metrics import COUNTERS, LABELS
+from nnlab.common.status import JobStatus, RunStatus, SweepStatus, texts
 from nnlab.common.yamlread import MAX_BYTES as MAX_YAML_BYTES
 from nnlab.common.yamlread import check_file, open_file, read_file
 from nnlab.config.options import load_config, read_yaml_file
 from nnlab.errors import NnlabError
+from nnlab.runfolder.types import Meta, Summary, SweepRecord
 
-STATUSES = ("running", "completed", "failed", "diverged", "interrupted", "pruned")  # a run's
-JOB_STATUSES = ("pending", *STATUSES)  # a sweep job's, in state.json
-SWEEP_STATUSES = ("running", "completed", "failed", "interrupted")  # a sweep's, in state.json
 MAX_RECORD_BYTES = 256 * 2**20  # far above any record nnlab writes; a bound before parsing
 SHOWN_CHARS = 40  # how much of a bad value a message repeats
 
@@ -205,7 +202,7 @@ EARLY_STOPPING = Record(
 META = Record(
     "a JSON object (a run's meta.json)",
     fields={
-        "status": one_of(STATUSES),
+        "status": one_of(texts(RunStatus)),
         "name": TEXT,
         "kind": TEXT,
         "start_time": TIMESTAMP,
@@ -234,7 +231,7 @@ META = Record(
 SUMMARY = Record(
     "a JSON object (a run's summary.json)",
     fields={
-        "status": one_of(STATUSES),
+        "status": one_of(texts(RunStatus)),
         "final": METRIC_ROW,
         "best": Record("a mapping of metric names to numbers", rest=NUMBER),
         "n_params": COUNT,
@@ -255,7 +252,7 @@ JOB = Record(
     "a mapping: overrides, status, attempts, run, error, final",
     fields={
         "overrides": Record("a mapping of dotted keys to values"),
-        "status": one_of(JOB_STATUSES),
+        "status": one_of(texts(JobStatus)),
         "attempts": COUNT,
         "run": nullable(INSIDE),
         "error": nullable(TEXT),
@@ -271,7 +268,7 @@ STATE = Record(
         "name": TEXT,
         "created": TIMESTAMP,
         "updated": TIMESTAMP,
-        "status": one_of(SWEEP_STATUSES),
+        "status": one_of(texts(SweepStatus)),
         "jobs": Record("a mapping of job ids to jobs", rest=JOB, bracket=True),
         "plot_error": nullable(TEXT),
         "pid": nullable(COUNT),  # the driver that last ran it, and its host
@@ -379,24 +376,25 @@ def read_json(path: Path, shape: Shape, missing: str) -> Any:
     return check(path, data, shape)
 
 
-def read_meta(folder: Path) -> dict[str, Any]:
+def read_meta(folder: Path) -> Meta:
     """A run's meta.json."""
     path = folder / "meta.json"
-    return read_json(path, META, f"{folder}: no meta.json (not a run folder?)")
+    return Meta.from_json(read_json(path, META, f"{folder}: no meta.json (not a run folder?)"))
 
 
-def read_summary(folder: Path) -> dict[str, Any]:
-    """A run's summary.json; {} while the run has not ended."""
+def read_summary(folder: Path) -> Summary | None:
+    """A run's summary.json; None while the run has not ended."""
     path = folder / "summary.json"
     if not path.exists():
-        return {}
-    return read_json(path, SUMMARY, f"{folder}: no summary.json")
+        return None
+    return Summary.from_json(read_json(path, SUMMARY, f"{folder}: no summary.json"))
 
 
-def read_state(folder: Path) -> dict[str, Any]:
+def read_state(folder: Path) -> SweepRecord:
     """A sweep's state.json."""
     path = folder / "state.json"
-    return read_json(path, STATE, f"{folder} is not a sweep folder (no state.json)")
+    data = read_json(path, STATE, f"{folder} is not a sweep folder (no state.json)")
+    return SweepRecord.from_json(data)
 
 
 # -- YAML ------------------------------------------------------------------------------------
@@ -436,85 +434,3 @@ def read_sweep_record(folder: Path) -> dict[str, Any]:
     except NnlabError as exc:
         raise RecordError(str(exc)) from None
     return check(path, data, SWEEP_RECORD)
-
-
-# -- CSV -------------------------------------------------------------------------------------
-
-
-COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a metric names figures' files too
-
-
-def _cell(path: Path, line: int, column: str, text: str, parse: Callable[[str], Any]) -> Any:
-    try:
-        return parse(text)
-    except ValueError:
-        kind = "an integer" if parse is int else "a number"
-        raise RecordError(
-            f"{path}: line {line}, column {column} is {shown(text)}; expected {kind}"
-        ) from None
-
-
-def _read_table(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
-    """A CSV file's header and rows, every row as long as the header and the ``required``
-    columns there; [] rows when the file is missing or empty."""
-    try:
-        with open_record(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
-            lines = list(csv.reader(f))
-    except FileNotFoundError:
-        return [], []
-    except UnicodeDecodeError:
-        raise RecordError(f"{path}: cannot be read: not UTF-8 text") from None
-    except (OSError, csv.Error) as exc:
-        raise RecordError(f"{path}: cannot be read: {' '.join(str(exc).split())}") from None
-    if not lines:
-        return [], []
-    header, rows = lines[0], lines[1:]
-    for name in required:
-        if name not in header:
-            raise RecordError(f"{path}: the header has no {name} column")
-    for name in header:
-        if not COLUMN_NAME.fullmatch(name):
-            raise RecordError(
-                f"{path}: the header's column {shown(name)} is not a name (letters, digits, _)"
-            )
-    if len(set(header)) != len(header):
-        raise RecordError(f"{path}: the header repeats a column name")
-    for line, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise RecordError(
-                f"{path}: line {line} has {len(row)} fields, the header {len(header)} "
-                "(cut short or hand-edited?)"
-            )
-    return header, rows
-
-
-def read_metrics(path: Path) -> list[dict[str, float]]:
-    """metrics.csv as rows of floats (``step`` and ``epoch`` as integers, empty cells left
-    out); [] when there is no file or no row yet."""
-    header, rows = _read_table(path, ("step",))
-    out = []
-    for line, row in enumerate(rows, start=2):
-        if not row[header.index("step")]:
-            raise RecordError(f"{path}: line {line}, column step is empty; expected an integer")
-        out.append(
-            {
-                k: _cell(path, line, k, v, int if k in COUNTERS else float)
-                for k, v in zip(header, row, strict=True)
-                if v != ""
-            }
-        )
-    return out
-
-
-STATS_COLUMNS = ("step", "layer", "quantity", "min", "max", "mean", "std")
-
-
-def read_stats(path: Path) -> list[dict[str, Any]]:
-    """The DCN's stats.csv: step (an integer), layer and quantity (text), min, max, mean and
-    std (numbers)."""
-    header, rows = _read_table(path, STATS_COLUMNS)
-    parse = {"step": int, "layer": str, "quantity": str}
-    return [
-        {k: _cell(path, line, k, row[header.index(k)], parse.get(k, float)) for k in STATS_COLUMNS}
-        for line, row in enumerate(rows, start=2)
-    ]

@@ -18,14 +18,16 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from nnlab.common.files import atomic_write_text
+from nnlab.common.status import JobStatus, RunStatus, SweepStatus
 from nnlab.config.options import flatten, load_config
 from nnlab.errors import NnlabError, RunStorageError
 from nnlab.runfolder.liveness import FolderLock, Heartbeat, refuse_if_alive
 from nnlab.runfolder.records import RecordError, key_text, read_sweep_record, resolved_config
 from nnlab.runfolder.runs import RUNS_DIR, create_run_dir, load_run, result_row
+from nnlab.runfolder.types import JobEntry, Summary
 from nnlab.sweeps.executors import Executor, LocalExecutor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
-from nnlab.sweeps.state import DONE, JobEntry, SweepState
+from nnlab.sweeps.state import DONE, SweepState
 from nnlab.sweeps.summary import write_summary
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ class Sweep:
         return {
             k: j.get("error") or ""
             for k, j in self.state["jobs"].items()
-            if j["status"] == "failed"
+            if j["status"] == JobStatus.FAILED
         }
 
 
@@ -108,22 +110,28 @@ def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def _adopt_finished_attempt(folder: Path, entry: JobEntry) -> None:
     """A job marked running when the sweep died may have finished on its own: take its result
     from the attempt's folder instead of running it again."""
-    if entry.status != "running" or not entry.run:
+    if entry.status != JobStatus.RUNNING or not entry.run:
         return
     try:
         run = load_run(folder / entry.run)
     except NnlabError:
-        entry.update(status="interrupted")
+        entry.update(status=JobStatus.INTERRUPTED)
         return
     if run.status in DONE:
         entry.update(
-            status=run.status,
+            status=JobStatus(run.status),
             error=run.error,
             final=result_row(run.summary),
-            did_not_learn=run.summary.get("did_not_learn") is True,
+            did_not_learn=_did_not_learn(run.summary),
         )
     else:
-        entry.update(status="interrupted", error="the sweep process stopped during this job")
+        entry.update(
+            status=JobStatus.INTERRUPTED, error="the sweep process stopped during this job"
+        )
+
+
+def _did_not_learn(summary: Summary | None) -> bool:
+    return summary is not None and summary.did_not_learn is True
 
 
 # search.trial_job_id's and search.confirm_job_id's forms
@@ -249,7 +257,9 @@ class Scheduler:
         """Record a new attempt of ``job`` as running and hand it to the executor."""
         attempt = self.state.jobs[job.id].attempts + 1
         run_rel = f"jobs/{job.id}/attempt-{attempt}"
-        self.state.update(job.id, status="running", attempts=attempt, run=run_rel, error=None)
+        self.state.update(
+            job.id, status=JobStatus.RUNNING, attempts=attempt, run=run_rel, error=None
+        )
         self.tries[job.id] = self.tries.get(job.id, 0) + 1
         self.running.add(job.id)
         task = Task(job.id, attempt, job.config, str(self.folder / run_rel))
@@ -266,15 +276,15 @@ class Scheduler:
         self.state.update(
             job_id,
             node=outcome.node,
-            status=outcome.status,
+            status=JobStatus(outcome.status),
             error=outcome.error,
             final=result_row(outcome.summary),
-            did_not_learn=outcome.summary.get("did_not_learn") is True,
+            did_not_learn=_did_not_learn(outcome.summary),
             run=entry.run if made else None,
         )
         if self.on_job is not None:
             self.on_job(job_id, entry.to_json())
-        if outcome.status == "failed":
+        if outcome.status == RunStatus.FAILED:
             if self.tries[job_id] <= self.retries:
                 self.queue.append(self.by_id[job_id])
                 return
@@ -304,7 +314,7 @@ class Scheduler:
 
     def _interrupt_running(self, error: str) -> None:
         for job_id in list(self.running):
-            self.state.update(job_id, status="interrupted", error=error)
+            self.state.update(job_id, status=JobStatus.INTERRUPTED, error=error)
             self.running.discard(job_id)
 
     def run(self) -> bool:
@@ -429,7 +439,7 @@ def _run_sweep(
         # the recorded base as today's nnlab resolves it: a key added since (train.threads)
         # takes its default on both sides instead of reading as a change
         saved = {**saved, "base_config": recorded.base_config}
-        refuse_if_alive(state.to_json(), folder, "resume it")
+        refuse_if_alive(state, folder, "resume it")
         if sweep_file is None:
             sweep_file = saved["sweep"]["file"]
             overrides = overrides or saved["sweep"]["overrides"]
@@ -449,10 +459,10 @@ def _run_sweep(
         for job in sweep.jobs:
             entry = state.jobs.setdefault(job.id, JobEntry(job.overrides))
             _adopt_finished_attempt(folder, entry)
-        if state.status == "completed" and _jobs_to_run(sweep, state) <= 0:
+        if state.status == SweepStatus.COMPLETED and _jobs_to_run(sweep, state) <= 0:
             if warn is not None:  # and the folder is left as it was: its times too
                 warn(f"{folder}: nothing to resume: the sweep completed ({len(state.jobs)} jobs)")
-            return Sweep(folder, state.data)
+            return Sweep(folder, state.to_json())
         # in memory so far: the folder is written only once the executor is up
         executor = make_executor(
             executor, jobs, address, cpus_per_job, _jobs_to_run(sweep, state), warn
@@ -492,7 +502,7 @@ def _stopped(state: SweepState, folder: Path, exc: BaseException):
     text = " ".join(text.split()) or type(exc).__name__
     for entry in state.jobs.values():  # a job that finished keeps its result
         _adopt_finished_attempt(folder, entry)
-    state.status, state.error = "failed", text
+    state.status, state.error = SweepStatus.FAILED, text
     with contextlib.suppress(OSError):  # a disk that refuses it: the pid still tells
         state.save()
     if isinstance(exc, NnlabError):
@@ -536,10 +546,16 @@ def _run_jobs(
     )
     interrupted = scheduler.run()
     counts = state.counts()
-    state.status = "interrupted" if interrupted else "failed" if counts["failed"] else "completed"
+    state.status = (
+        SweepStatus.INTERRUPTED
+        if interrupted
+        else SweepStatus.FAILED
+        if counts[JobStatus.FAILED]
+        else SweepStatus.COMPLETED
+    )
     state.save()
     tables = write_summary(folder, sweep, state)
-    result = Sweep(folder, state.data, tables)
+    result = Sweep(folder, state.to_json(), tables)
     if interrupted:
         raise SweepInterrupted(result)
     return result
@@ -555,9 +571,9 @@ def _stopped_by_storage(
     reason = exc.strerror or str(exc)
     where = f" writing {exc.filename}" if exc.filename else ""
     for entry in state.jobs.values():
-        if entry.status == "running":
-            entry.update(status="pending", error=f"stopped: {reason}")
-    state.status = "failed"
+        if entry.status == JobStatus.RUNNING:
+            entry.update(status=JobStatus.PENDING, error=f"stopped: {reason}")
+    state.status = SweepStatus.FAILED
     try:
         state.save()
         told = ""

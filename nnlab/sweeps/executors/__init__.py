@@ -19,10 +19,12 @@ import traceback
 import types
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from nnlab.common.status import RunStatus
 from nnlab.runfolder.environment import thread_share, usable_cores, with_threads
+from nnlab.runfolder.types import Summary
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
@@ -47,9 +49,9 @@ class Outcome:
 
     job_id: str
     attempt: int
-    status: str
+    status: RunStatus
     error: str | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Summary | None = None  # None: the run never ended (or never began)
     node: str | None = None  # where it ran, when the executor knows (a cluster node's id)
 
 
@@ -122,12 +124,16 @@ def run_task(task: Task) -> Outcome:
         run = exc.run
         return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
     except KeyboardInterrupt:  # stopped while its config or data loaded: no folder yet
-        return Outcome(task.job_id, task.attempt, "interrupted", "stopped before the run began")
+        return Outcome(
+            task.job_id, task.attempt, RunStatus.INTERRUPTED, "stopped before the run began"
+        )
     except NnlabError as exc:
-        return Outcome(task.job_id, task.attempt, "failed", str(exc))
+        return Outcome(task.job_id, task.attempt, RunStatus.FAILED, str(exc))
     except Exception as exc:  # a crash outside the run's own handling: report, don't die
         detail = traceback.format_exc(limit=3).strip().splitlines()[-1]
-        return Outcome(task.job_id, task.attempt, "failed", f"{type(exc).__name__}: {detail}")
+        return Outcome(
+            task.job_id, task.attempt, RunStatus.FAILED, f"{type(exc).__name__}: {detail}"
+        )
     return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
 
 
@@ -170,7 +176,7 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
         outcome = run_task(task)
         with contextlib.suppress(Exception):
             outbox.put(outcome)
-        if stop.asked or outcome.status == "interrupted":
+        if stop.asked or outcome.status == RunStatus.INTERRUPTED:
             return
 
 
@@ -269,7 +275,7 @@ class LocalExecutor(Executor):
                         Outcome(
                             task.job_id,
                             task.attempt,
-                            "failed",
+                            RunStatus.FAILED,
                             f"worker process died (exit code {w['proc'].exitcode})",
                         )
                     )

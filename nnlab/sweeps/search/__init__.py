@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nnlab.common.status import JobStatus
 from nnlab.config.options import (
     PATH_KEYS,
     anchor_overrides,
@@ -44,6 +45,9 @@ SEARCH_KEYS = ("method", "trials", "metric", "direction", "seed", "startup_trial
 CONFIRM_KEYS = ("top", "seeds")
 TPE_STARTUP = 10  # random trials before TPE models the results (Optuna's n_startup_trials)
 JOURNAL = "search.journal"
+# a trial's status: the first of these that one of its seeds' jobs has, else completed
+UNFINISHED = (JobStatus.RUNNING, JobStatus.PENDING, JobStatus.FAILED, JobStatus.INTERRUPTED,
+              JobStatus.DIVERGED, JobStatus.PRUNED)  # fmt: skip
 
 
 @dataclass
@@ -533,12 +537,16 @@ class TrialSource:
             return False
         if self._searching():
             return False
-        return all(e.status not in ("pending", "running") for e in self.state.jobs.values())
+        return all(
+            e.status not in (JobStatus.PENDING, JobStatus.RUNNING) for e in self.state.jobs.values()
+        )
 
     def _confirmation_jobs(self) -> list:
         """The finalists' jobs on the fresh seeds (none when no trial completed)."""
         ranked_done = ranked(trial_records(self.sweep, self.state), self.spec.direction)
-        top = [r for r in ranked_done if r.status == "completed"][: self.spec.confirm["top"]]
+        top = [r for r in ranked_done if r.status == JobStatus.COMPLETED][
+            : self.spec.confirm["top"]
+        ]
         jobs = []
         for record in top:
             for seed in confirm_seeds(self.spec, trial_seeds(self.sweep)):
@@ -610,11 +618,14 @@ class TrialSource:
         """A trial's result from its ended jobs: the mean of the metric over its seeds when
         all completed; pruned when some were pruned and the others completed; else fail."""
         statuses = {e.status for e in entries}
-        if statuses <= {"completed"}:
+        if statuses <= {JobStatus.COMPLETED}:
             values = [e.final.get(self.spec.metric) for e in entries]
             if all(v is not None for v in values):
                 return sum(values) / len(values), "complete"
-        pruned = "pruned" in statuses and statuses <= {"completed", "pruned"}
+        pruned = JobStatus.PRUNED in statuses and statuses <= {
+            JobStatus.COMPLETED,
+            JobStatus.PRUNED,
+        }
         return None, "pruned" if pruned else "fail"
 
     def unfinished(self) -> list[int]:
@@ -630,7 +641,7 @@ class TrialSource:
             return
         number = trial_number(job_id)
         entries = [self.state.jobs[j] for j in self.jobs_of.get(number, [])]
-        if any(e.status in ("pending", "running") for e in entries):
+        if any(e.status in (JobStatus.PENDING, JobStatus.RUNNING) for e in entries):
             return
         if number not in self.unfinished():
             return
@@ -655,14 +666,14 @@ def trial_records(sweep, state) -> list:
         entries = by_trial[number]
         statuses = {e.status for e in entries}
         status = next(
-            (s for s in ("running", "pending", "failed", "interrupted", "diverged", "pruned")
+            (s for s in UNFINISHED
              if s in statuses),
-            "completed",
+            JobStatus.COMPLETED,
         )  # fmt: skip
         params = _trial_params(sweep, entries[0].overrides)
         record = TrialRecord(number, params, status, None)
         record.did_not_learn = any(e.did_not_learn for e in entries)
-        if status == "completed":
+        if status == JobStatus.COMPLETED:
             finals = [e.final for e in entries]
             record.value = sum(f.get(sweep.search.metric, math.nan) for f in finals) / len(finals)
             record.metrics = {
@@ -670,7 +681,7 @@ def trial_records(sweep, state) -> list:
                 for k in finals[0]
                 if k != "step"
             }
-        elif status == "pruned":  # where it was stopped: drawn, never ranked
+        elif status == JobStatus.PRUNED:  # where it was stopped: drawn, never ranked
             values = [e.final[metric] for e in entries if metric in e.final]
             record.value = sum(values) / len(values) if values else None
         records.append(record)
@@ -705,7 +716,7 @@ class Finalist:
         return [
             v
             for job_id, _, status, v in self.runs
-            if is_confirmation(job_id) and status == "completed" and v is not None
+            if is_confirmation(job_id) and status == JobStatus.COMPLETED and v is not None
         ]
 
     @property
@@ -719,7 +730,7 @@ class Finalist:
 
     @property
     def diverged(self) -> bool:
-        return any(status == "diverged" for _, _, status, _ in self.runs)
+        return any(status == JobStatus.DIVERGED for _, _, status, _ in self.runs)
 
     @property
     def unfinished(self) -> int:
@@ -825,7 +836,7 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
         std = statistics.stdev(values) if len(values) > 1 else None
         mark = "winner" if f is chosen else "out (diverged)" if f.diverged else ""
         runs = ", ".join(
-            f"{seed}: {text(v) if status == 'completed' else status}"
+            f"{seed}: {text(v) if status == JobStatus.COMPLETED else status}"
             for job_id, seed, status, v in f.runs
             if is_confirmation(job_id)
         )
@@ -851,7 +862,7 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
 
 
 def ranked(records: list, direction: str) -> list:
-    done = [r for r in records if r.status == "completed" and r.value is not None]
+    done = [r for r in records if r.status == JobStatus.COMPLETED and r.value is not None]
     done.sort(key=lambda r: r.value, reverse=direction == "maximize")
     return done + [r for r in records if r not in done]
 
@@ -878,7 +889,7 @@ def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]
     header = ["rank", "trial", *keys, "status", spec.metric, *extra]
     rows, rank = [], 0
     for r in ranked(records, spec.direction):
-        done = r.status == "completed" and r.value is not None
+        done = r.status == JobStatus.COMPLETED and r.value is not None
         rank += done
         metrics = getattr(r, "metrics", {}) if done else {}
         cells = [str(rank) if done else "—", str(r.number)]
@@ -903,7 +914,7 @@ def _markdown_table(header: list[str], rows: list[list]) -> list[str]:
 def search_markdown(sweep, state, records: list) -> str:
     title, header, rows = search_table(sweep, records)
     lines = [f"## {title}", "", *_markdown_table(header, rows)]
-    done = [r for r in ranked(records, sweep.search.direction) if r.status == "completed"]
+    done = [r for r in ranked(records, sweep.search.direction) if r.status == JobStatus.COMPLETED]
     confirmed = confirm_table(sweep, state)
     if confirmed is not None:
         title, header, rows, note = confirmed
@@ -931,7 +942,9 @@ def write_search_results(folder: Path, sweep, state) -> str:
 
     spec = sweep.search
     records = trial_records(sweep, state)
-    best = next((r for r in ranked(records, spec.direction) if r.status == "completed"), None)
+    best = next(
+        (r for r in ranked(records, spec.direction) if r.status == JobStatus.COMPLETED), None
+    )
     chosen = winner(finalists(sweep, state), spec.direction)
     if chosen is not None:  # the confirmed winner, as its trial's first run ran
         job_id, params = chosen.runs[0][0], chosen.params | {"seed": chosen.trial_seed}

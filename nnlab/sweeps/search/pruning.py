@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nnlab.common.status import RunStatus
 from nnlab.common.yamlread import shown
 from nnlab.errors import ConfigError
 
@@ -130,7 +131,7 @@ def reporter(report: dict[str, Any]) -> Callable[[dict[str, float]], None]:
             raise StopRun(
                 f"pruned by the {report['pruner']['kind']} pruner at step {step} "
                 f"({metric} {row[metric]:.6g})",
-                status="pruned",
+                status=RunStatus.PRUNED,
             )
 
     return on_row
