@@ -490,7 +490,8 @@ def runs(
     """List, filter and sort the runs and sweeps in a runs folder (newest first) — or a sweep
     folder's jobs, given as --runs-dir. Queries read an index kept in the folder
     (.nnlab-index.sqlite), checked against the folders each time."""
-    from nnlab.runfolder.query import Query, render, run_query
+    from nnlab.runfolder.query import Query, run_query
+    from nnlab.runfolder.render import render
 
     query = Query(list(where), list(sort), list(columns), limit, fmt, status, pattern)
     chosen, shown_columns, warnings = run_query(runs_dir, query)

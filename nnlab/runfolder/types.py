@@ -69,12 +69,6 @@ class _Record:
         other = {k: v for k, v in data.items() if k not in names}
         return cls(**known, other=other, keys=tuple(data))
 
-    def _mark(self, *names: str) -> None:
-        """Note that ``names`` are now set (so a null among them is written), after the keys
-        written so far."""
-        held = tuple(self.to_json())
-        self.keys = (*held, *(n for n in names if n not in held))
-
 
 def _same(value: Any) -> Any:
     return value
@@ -259,9 +253,13 @@ class SweepRecord(_Record):
 
 
 def _set(record: _Record, changes: dict[str, Any]) -> None:
+    """Set fields of ``record``; those it did not hold are written from now on, after the
+    keys it held (so a null among them is written too)."""
     names = record._names()
-    for key, value in changes.items():
+    for key in changes:
         if key not in names:
             raise TypeError(f"{type(record).__name__} has no field {key!r}")
+    held = tuple(record.to_json())
+    for key, value in changes.items():
         setattr(record, key, value)
-    record._mark(*changes)
+    record.keys = (*held, *(k for k in changes if k not in held))
