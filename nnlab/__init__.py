@@ -2,7 +2,7 @@
 
     import nnlab
     run = nnlab.train("configs/moons_tanh.yaml", overrides={"model.activation": "relu"})
-    run.path, run.status, run.summary.final["train_loss"], run.metrics
+    run.path, run.status, run.summary["final"]["train_loss"], run.metrics
     nnlab.load_run(run.path)
 
 The heavy modules (NumPy, scikit-learn, matplotlib) load on first use, so that importing nnlab,

@@ -81,6 +81,9 @@ def test_summary_keeps_its_keys_order_and_nulls(tmp_path):
     summary = read_summary(tmp_path)
     assert isinstance(summary, Summary) and summary.early_stopping.row["step"] == 4
     assert json.dumps(summary.to_json()) == json.dumps(data)
+    assert summary["final"]["val_acc"] == 0.5 and summary["early_stopping"]["row"]["step"] == 4
+    with pytest.raises(KeyError):
+        summary["classes"]
     assert read_summary(tmp_path / "nothing") is None
 
 

@@ -30,7 +30,11 @@ class RunStatus(_Status):
 
 
 # A sweep job's status, in state.json: a run's, or pending before its first attempt.
-JobStatus = _Status("JobStatus", [("PENDING", "pending"), *((s.name, s.value) for s in RunStatus)])
+JobStatus = _Status(
+    "JobStatus",
+    [("PENDING", "pending"), *((s.name, s.value) for s in RunStatus)],
+    module=__name__,
+)
 
 
 class SweepStatus(_Status):

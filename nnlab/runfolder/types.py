@@ -10,7 +10,7 @@ remembers the keys it holds (``keys``: those it was read with, then those set wi
 know are kept (``other``). meta.json and summary.json keep their keys in that order (a file
 read back and written again is the same file; a field set later comes after the others, as
 it always did); state.json's keys are always in the order of the fields here. Fields in
-``_ALWAYS`` are written even when null.
+``_ALWAYS`` are written even when null. ``record["key"]`` reads a value as the JSON holds it.
 """
 
 from __future__ import annotations
@@ -60,6 +60,24 @@ class _Record:
         for key, value in self.other.items():
             out.setdefault(key, value)
         return out
+
+    def __getitem__(self, key: str) -> Any:
+        """The value of ``key`` as the JSON file holds it (the Python API's
+        ``run.summary["final"]["train_loss"]``, docs/design.md); KeyError when not there."""
+        return self.to_json()[key]
+
+    def update(self, **changes: Any) -> None:
+        """Set fields (TypeError for one it has not; FrozenInstanceError on a frozen
+        record); those it did not hold are written from now on, after the keys it held (so
+        a null among them is written too)."""
+        names = self._names()
+        for key in changes:
+            if key not in names:
+                raise TypeError(f"{type(self).__name__} has no field {key!r}")
+        held = tuple(self.to_json())
+        for key, value in changes.items():
+            setattr(self, key, value)
+        self.keys = (*held, *(k for k in changes if k not in held))
 
     @classmethod
     def from_json(cls: type[_R], data: dict[str, Any]) -> _R:
@@ -138,10 +156,6 @@ class Meta(_Record):
     _ALWAYS = ("end_time", "duration_seconds", "pid", "error")
     _PARSE = {"status": RunStatus, "stopped": lambda v: Stopped.from_json(v)}
 
-    def update(self, **changes: Any) -> None:
-        """Set fields (TypeError for one it has not); each is written from now on."""
-        _set(self, changes)
-
 
 @dataclass(frozen=True)
 class EarlyStopping(_Record):
@@ -210,10 +224,6 @@ class JobEntry(_Record):
     _KEY_ORDER = False
     _PARSE = {"status": JobStatus}
 
-    def update(self, **changes: Any) -> None:
-        """Set fields (TypeError for one it has not); each is written from now on."""
-        _set(self, changes)
-
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
         if not self.did_not_learn:
@@ -250,16 +260,3 @@ class SweepRecord(_Record):
         for entry in self.jobs.values():
             out[entry.status] += 1
         return out
-
-
-def _set(record: _Record, changes: dict[str, Any]) -> None:
-    """Set fields of ``record``; those it did not hold are written from now on, after the
-    keys it held (so a null among them is written too)."""
-    names = record._names()
-    for key in changes:
-        if key not in names:
-            raise TypeError(f"{type(record).__name__} has no field {key!r}")
-    held = tuple(record.to_json())
-    for key, value in changes.items():
-        setattr(record, key, value)
-    record.keys = (*held, *(k for k in changes if k not in held))

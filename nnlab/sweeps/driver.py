@@ -257,7 +257,7 @@ class Scheduler:
         """Record a new attempt of ``job`` as running and hand it to the executor."""
         attempt = self.state.jobs[job.id].attempts + 1
         run_rel = f"jobs/{job.id}/attempt-{attempt}"
-        self.state.update(
+        self.state.update_job(
             job.id, status=JobStatus.RUNNING, attempts=attempt, run=run_rel, error=None
         )
         self.tries[job.id] = self.tries.get(job.id, 0) + 1
@@ -273,7 +273,7 @@ class Scheduler:
         self.running.discard(job_id)
         entry = self.state.jobs[job_id]
         made = entry.run and (self.folder / entry.run).is_dir()  # bad data fails before
-        self.state.update(
+        self.state.update_job(
             job_id,
             node=outcome.node,
             status=JobStatus(outcome.status),
@@ -314,7 +314,7 @@ class Scheduler:
 
     def _interrupt_running(self, error: str) -> None:
         for job_id in list(self.running):
-            self.state.update(job_id, status=JobStatus.INTERRUPTED, error=error)
+            self.state.update_job(job_id, status=JobStatus.INTERRUPTED, error=error)
             self.running.discard(job_id)
 
     def run(self) -> bool:

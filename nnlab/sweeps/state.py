@@ -42,7 +42,7 @@ DONE = (JobStatus.COMPLETED, JobStatus.DIVERGED, JobStatus.PRUNED)  # results: n
 
 class SweepState(SweepRecord):
     """state.json in memory, at ``path``: the record, which :meth:`save` (and
-    :meth:`update`) rewrite atomically."""
+    :meth:`update_job`) rewrite atomically."""
 
     def __init__(self, path: Path, record: SweepRecord):
         super().__init__(**{f.name: getattr(record, f.name) for f in fields(record)})
@@ -71,7 +71,7 @@ class SweepState(SweepRecord):
         self.pid, self.host = os.getpid(), socket.gethostname()
         self.save()
 
-    def update(self, job_id: str, **changes: Any) -> None:
+    def update_job(self, job_id: str, **changes: Any) -> None:
         """Change fields of one job's entry and save."""
         self.jobs[job_id].update(**changes)
         self.save()
