@@ -103,3 +103,6 @@ def test_state_keeps_its_shape_and_a_job_its_node_once_reported(tmp_path):
     assert back == state and back.jobs["seed=0"].status is JobStatus.COMPLETED
     assert back.to_json() == state.to_json()
     assert back.counts() == dict.fromkeys(JobStatus, 0) | {JobStatus.COMPLETED: 1}
+    back.update(error="the disk is full")
+    back.error = back.pid = back.host = None  # cleared: left out, as before
+    assert "error" not in back.to_json() and "pid" not in back.to_json()

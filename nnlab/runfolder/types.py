@@ -254,6 +254,15 @@ class SweepRecord(_Record):
         "jobs": lambda jobs: {job_id: JobEntry.from_json(e) for job_id, e in jobs.items()},
     }
 
+    def to_json(self) -> dict[str, Any]:
+        """state.json: ``plot_error``, ``pid``, ``host`` and ``error`` only when they are
+        set."""
+        out = super().to_json()
+        for key in ("plot_error", "pid", "host", "error"):
+            if out.get(key, ...) is None:
+                del out[key]
+        return out
+
     def counts(self) -> dict[JobStatus, int]:
         """How many jobs have each status, every status listed."""
         out = dict.fromkeys(JobStatus, 0)
