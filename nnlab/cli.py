@@ -214,7 +214,7 @@ def train(
 def _interrupted_text(run) -> str:
     """What a signal that stopped a run left: the metrics so far, or, when it came while a
     finished run was saving, that run whole under its status."""
-    if run.status == "interrupted":
+    if run.status == RunStatus.INTERRUPTED:
         return f"nnlab: interrupted; metrics so far are in {run.path}"
     return (
         f"nnlab: interrupted while saving; the run had ended {run.status} and its files "

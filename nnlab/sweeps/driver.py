@@ -245,12 +245,13 @@ class Scheduler:
             return
         c = self.state.counts()
         self.progress(
-            c["completed"] + c["diverged"] + c["failed"] + c["pruned"],
+            sum(c[s] for s in (*DONE, JobStatus.FAILED)),
             self.total,
             desc="jobs",
             unit="job",
-            postfix=f"{c['completed']} done, {c['pruned']} pruned, {c['failed']} failed, "
-            f"{c['diverged']} diverged, {len(self.running)} running",
+            postfix=f"{c[JobStatus.COMPLETED]} done, {c[JobStatus.PRUNED]} pruned, "
+            f"{c[JobStatus.FAILED]} failed, {c[JobStatus.DIVERGED]} diverged, "
+            f"{len(self.running)} running",
         )
 
     def start(self, job: Job) -> None:
