@@ -147,7 +147,7 @@ def nnlab_trainer(root: Path, runs: Path, monitoring: bool, precision: str = "fl
     the training loop without its evaluations)."""
     run = nnlab.train(bench_config(root, monitoring, precision), runs_dir=runs)
     assert run.status == "completed", run.error
-    return run.summary["images_per_second"]
+    return run.summary.images_per_second
 
 
 def command_line(args: list[str], runs: Path, env: dict[str, str] | None = None) -> dict:

@@ -37,7 +37,7 @@ import yaml
 from dcn_throughput import prepare
 
 import nnlab
-from nnlab.runfolder.runs import read_metrics
+from nnlab.runfolder.records import read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "configs" / "sweeps" / "digits_dcn_search.yaml"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.files import atomic_write_text
+from nnlab.common.status import RunStatus
 from nnlab.config.resolve import dump_config, load_config
 from nnlab.errors import Diverged, FigureNote, NnlabError, RunStorageError
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
@@ -34,6 +35,7 @@ from nnlab.runfolder.runs import (
     make_exact_dir,
     run_folder,
 )
+from nnlab.runfolder.types import Stopped
 
 ConfigSource = str | Path | Mapping[str, Any]
 Overrides = Mapping[str, Any] | Iterable[str] | None
@@ -170,7 +172,8 @@ def _hooks(on_row, on_step, progress) -> Hooks:
     return Hooks(**{name: fn for name, fn in given.items() if fn is not None})
 
 
-RESUMABLE = ("interrupted", "failed", "running")  # running: if its process is gone (liveness)
+# running: if its process is gone (liveness)
+RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.RUNNING)
 
 
 def _resume(path: Path, hooks: Hooks) -> Run:
@@ -196,8 +199,8 @@ def _resume(path: Path, hooks: Hooks) -> Run:
         rows = trainer.load_checkpoint(path)
         with _HeldSignals() as held:
             recorder = RunRecorder.reopen(path, cfg, trainer.metric_columns, rows)
-            recorder.meta["environment"] = environment.record(cfg, trainer)
-            seconds = previous.summary.get("train_seconds") or 0.0
+            recorder.meta.update(environment=environment.record(cfg, trainer))
+            seconds = (previous.summary and previous.summary.train_seconds) or 0.0
             return _execute(trainer, recorder, hooks, held, previous_seconds=seconds)
 
 
@@ -213,7 +216,7 @@ class _Ending:
     """How the training loop ended: the run's status, its error, and whether a signal (or
     Ctrl-C) stopped it."""
 
-    status: str
+    status: RunStatus
     error: str | None = None
     interrupted: bool = False
 
@@ -243,17 +246,17 @@ def _fit(trainer: Trainer, recorder: RunRecorder, hooks: Hooks, held: _HeldSigna
         with held.released():
             trainer.fit(recorder.path, recording)
     except StopRun as exc:
-        recorder.meta["stopped"] = {"reason": exc.reason, "step": last_step[0]}
+        recorder.meta.update(stopped=Stopped(exc.reason, last_step[0]))
         return _Ending(exc.status)
     except Diverged as exc:
-        return _Ending("diverged", str(exc))
+        return _Ending(RunStatus.DIVERGED, str(exc))
     except KeyboardInterrupt:
-        return _Ending("interrupted", "interrupted by the user", interrupted=True)
+        return _Ending(RunStatus.INTERRUPTED, "interrupted by the user", interrupted=True)
     except Exception as exc:  # a bug or resource fault: keep the folder honest, report it
         with contextlib.suppress(OSError):  # the disk may be why it failed
             atomic_write_text(recorder.path / "error.log", traceback.format_exc())
-        return _Ending("failed", f"{type(exc).__name__}: {exc}")
-    return _Ending("completed")
+        return _Ending(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+    return _Ending(RunStatus.COMPLETED)
 
 
 def _save(trainer: Trainer, recorder: RunRecorder, ending: _Ending, train_seconds: float) -> Run:
@@ -265,9 +268,9 @@ def _save(trainer: Trainer, recorder: RunRecorder, ending: _Ending, train_second
     try:
         trainer.save_model(recorder.path)
     except OSError as exc:  # a full disk, a folder gone: the status still says so
-        status = "failed" if status == "completed" else status
+        status = RunStatus.FAILED if status == RunStatus.COMPLETED else status
         error = error or f"saving the model failed: {exc}"
-    if recorder.metrics.rows and status != "failed":
+    if recorder.metrics.rows and status != RunStatus.FAILED:
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always", FigureNote)
             try:
@@ -276,7 +279,7 @@ def _save(trainer: Trainer, recorder: RunRecorder, ending: _Ending, train_second
                 said.append(f"plotting failed: {type(exc).__name__}: {exc}")
         notes = _figure_notes(said)
         if notes:
-            recorder.meta.setdefault("warnings", []).extend(notes)
+            recorder.meta.update(warnings=[*(recorder.meta.warnings or []), *notes])
     try:
         extra = trainer.summary_extra()
         chance = trainer.chance_accuracy()
@@ -332,14 +335,12 @@ def repeat(run: str | Path, runs_dir: str | Path = RUNS_DIR, **callbacks: Any) -
 def sameness(original: Run, again: Run) -> tuple[bool, list[str]]:
     """Whether a repeat logged exactly the original's metric rows, and the lines that say
     where not: the first differing row and where the environments differ."""
-    if original.meta.get("environment") is None:
+    if original.meta.environment is None:
         lines = [f"{original.path} records no environment (an older nnlab made it)"]
     else:
         lines = [
             f"environment {line}"
-            for line in environment.differences(
-                original.meta.get("environment"), again.meta.get("environment")
-            )
+            for line in environment.differences(original.meta.environment, again.meta.environment)
             if not line.split(":")[0].endswith("threads") or line.startswith("threads")
         ]  # a pool's count follows from the run's threads, which are shown themselves
     same = original.metrics == again.metrics

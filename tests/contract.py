@@ -13,7 +13,9 @@ import math
 import re
 from pathlib import Path
 
-STATUSES = ("running", "completed", "failed", "diverged", "interrupted", "pruned")
+from nnlab.common.status import RunStatus, texts
+
+STATUSES = texts(RunStatus)
 METRIC_COLUMNS = ("step", "train_loss")
 ACCURACIES = ("train_acc", "val_acc", "test_acc")
 SUMMARY_KEYS = ("status", "final", "best", "n_params", "train_seconds")
@@ -48,7 +50,7 @@ def run_problems(run: Path) -> list[str]:
     found += meta_problem
     if meta is not None and meta.get("status") not in STATUSES:
         found.append(f"meta.json status {meta.get('status')!r} is not one of {', '.join(STATUSES)}")
-    completed = meta is not None and meta.get("status") == "completed"
+    completed = meta is not None and meta.get("status") == RunStatus.COMPLETED
     # a run stopped before its first row (interrupted at once) has the header only
     found += _metrics_problems(run / "metrics.csv", need_rows=completed)
     if completed:

@@ -164,8 +164,8 @@ def test_confirm_needs_a_random_or_tpe_search_and_no_searched_seed(tmp_path):
 def test_the_winner_is_the_best_fresh_mean_not_the_best_trial_and_a_diverged_finalist_cannot_win():
     from types import SimpleNamespace
 
+    from nnlab.runfolder.types import JobEntry
     from nnlab.sweeps.search.results import by_rule, finalists, winner
-    from nnlab.sweeps.state import JobEntry
 
     def job(params: dict, status: str, loss: float | None) -> JobEntry:
         return JobEntry(params, status, 1, None, None, {} if loss is None else {"val_loss": loss})

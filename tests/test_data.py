@@ -61,7 +61,7 @@ def test_digits_mlp_learns_and_draws_a_ten_class_confusion_matrix(tmp_path):
     }
     run = nnlab.train(cfg, runs_dir=tmp_path)
     assert run.status == "completed"
-    assert run.summary["final"]["test_acc"] > 0.9
+    assert run.summary.final["test_acc"] > 0.9
     image = matplotlib.image.imread(run.path / "plots" / "confusion_matrix.png")
     assert image.shape[0] > 300 and image.shape[1] > 300
 

@@ -408,11 +408,9 @@ def test_the_summary_splits_training_evaluation_and_start_up_time(idx_root, tmp_
     run = nnlab.train(dcn_config(idx_root), runs_dir=tmp_path)
     summary = run.summary
     images = 3 * (300 - 30)  # three epochs of the training images left after validation
-    assert summary["images_per_second"] == pytest.approx(
-        images / summary["train_seconds"], rel=0.01
-    )
-    assert summary["eval_seconds"] > 0 and summary["train_seconds"] > 0
-    assert 0 < summary["startup_seconds"] < run.meta["duration_seconds"] + 600
+    assert summary.images_per_second == pytest.approx(images / summary.train_seconds, rel=0.01)
+    assert summary.eval_seconds > 0 and summary.train_seconds > 0
+    assert 0 < summary.startup_seconds < run.meta.duration_seconds + 600
 
 
 def test_same_config_twice_gives_identical_metrics(idx_root, tmp_path):
@@ -477,8 +475,8 @@ def test_early_stopping_keeps_the_best_weights_and_survives_a_resume(idx_root, t
     whole = nnlab.train(cfg, runs_dir=tmp_path / "whole")
     meta = json.loads((whole.path / "meta.json").read_text())
     assert whole.status == "completed" and meta["stopped"]["step"] == 12
-    es = whole.summary["early_stopping"]
-    assert es["stopped_early"] and es["weights_from_step"] == es["best_step"] == 6
+    es = whole.summary.early_stopping
+    assert es.stopped_early and es.weights_from_step == es.best_step == 6
     rows = read_csv(whole.path / "metrics.csv")
     best = next(r for r in rows if r["step"] == "6")
     model = DCN((28, 28), 10, [8, 16], 5, 64, 0.5)
@@ -495,7 +493,7 @@ def test_early_stopping_keeps_the_best_weights_and_survives_a_resume(idx_root, t
     with pytest.raises(nnlab.RunInterrupted) as exc:
         nnlab.train(cfg, runs_dir=tmp_path / "cut", on_row=stop_in_epoch_two)
     resumed = nnlab.train(resume=exc.value.run.path)
-    assert resumed.summary["early_stopping"] == es
+    assert resumed.summary.early_stopping == es
     assert (resumed.path / "metrics.csv").read_text() == (whole.path / "metrics.csv").read_text()
     a = torch.load(whole.path / "model.pt", weights_only=True)
     b = torch.load(resumed.path / "model.pt", weights_only=True)

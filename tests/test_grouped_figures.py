@@ -12,7 +12,8 @@ from matplotlib.collections import PolyCollection
 import nnlab
 from nnlab.figures import plots
 from nnlab.reports.results import compare
-from nnlab.runfolder.runs import load_run, read_metrics
+from nnlab.runfolder.records import read_metrics
+from nnlab.runfolder.runs import load_run
 from tests.conftest import CONFIGS
 from tests.test_sweep import state_of
 

@@ -124,8 +124,8 @@ def test_npz_files_train(tmp_path):
         },
         runs_dir=tmp_path / "runs",
     )
-    assert run.status == "completed" and run.summary["classes"] == ["no", "yes"]
-    assert run.summary["final"]["val_acc"] > 0.8 and "test_acc" in run.summary["final"]
+    assert run.status == "completed" and run.summary.classes == ["no", "yes"]
+    assert run.summary.final["val_acc"] > 0.8 and "test_acc" in run.summary.final
     check_run(run.path)
 
 
@@ -177,8 +177,8 @@ def test_gradcheck_covers_csv_data(tmp_path):
 def test_the_shipped_wine_csv_config_trains_offline(tmp_path):
     run = nnlab.train(CONFIGS / "wine_csv.yaml", runs_dir=tmp_path)
     assert run.status == "completed"
-    assert run.summary["classes"] == ["class_0", "class_1", "class_2"]
-    assert run.summary["final"]["test_acc"] >= 0.9
+    assert run.summary.classes == ["class_0", "class_1", "class_2"]
+    assert run.summary.final["test_acc"] >= 0.9
     assert (ROOT / "data" / "wine.csv").is_file()
 
 

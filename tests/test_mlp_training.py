@@ -329,15 +329,15 @@ def test_an_early_stopped_run_keeps_the_best_weights_and_says_so(tmp_path):
     run = nnlab.train(_digits_adam(patience=2), runs_dir=tmp_path)
     assert run.status == "completed"
     meta = json.loads((run.path / "meta.json").read_text())
-    es = run.summary["early_stopping"]
-    assert es["stopped_early"] and meta["stopped"]["reason"].startswith("early stopping")
+    es = run.summary.early_stopping
+    assert es.stopped_early and meta["stopped"]["reason"].startswith("early stopping")
     rows = read_metrics(run.path / "metrics.csv")
     assert meta["stopped"]["step"] == rows[-1]["step"] < 60 * math.ceil(1149 / 16)
     # through the callback protocol it stops where the inline calls stopped it (e9cbbe8)
     assert (meta["stopped"]["step"], es["best_step"]) == (288, 144)
     evals = [r for r in rows if "val_loss" in r]
     best = min(evals, key=lambda r: r["val_loss"])
-    assert es["best_step"] == es["weights_from_step"] == best["step"]
+    assert es.best_step == es.weights_from_step == best["step"]
     assert evals[-1]["step"] - best["step"] > 0
     # the saved weights are the best evaluation's: they give its validation loss again
     assert _val_loss_of_saved_weights(run.path) == pytest.approx(best["val_loss"], rel=1e-12)
@@ -353,10 +353,10 @@ def test_an_interrupted_early_stopping_run_saves_the_weights_its_summary_names(t
     with pytest.raises(nnlab.RunInterrupted) as exc:
         nnlab.train(cfg, runs_dir=tmp_path, on_row=interrupt)
     run = nnlab.load_run(exc.value.run.path)
-    es = run.summary["early_stopping"]
-    assert run.status == "interrupted" and not es["stopped_early"]
-    assert _val_loss_of_saved_weights(run.path) == pytest.approx(es["best"], rel=1e-12)
-    assert es["row"]["val_loss"] == es["best"] and es["row"]["step"] == es["weights_from_step"]
+    es = run.summary.early_stopping
+    assert run.status == "interrupted" and not es.stopped_early
+    assert _val_loss_of_saved_weights(run.path) == pytest.approx(es.best, rel=1e-12)
+    assert es.row["val_loss"] == es.best and es.row["step"] == es.weights_from_step
 
 
 def test_float32_runs_train_in_float32(tmp_path):
@@ -370,7 +370,7 @@ def test_float32_runs_train_in_float32(tmp_path):
     with np.load(run.path / "model.npz") as z:
         assert z["W1"].dtype == np.float32
         w32 = z["W1"].astype(np.float64)
-    assert run.summary["final"]["test_acc"] > 0.8
+    assert run.summary.final["test_acc"] > 0.8
     assert load_data(load_config(cfg)).X_train.dtype == np.float32
     # the lr column holds the schedule's numbers, not their float32 roundings
     rows = read_metrics(run.path / "metrics.csv")
@@ -387,12 +387,12 @@ def test_an_early_stopped_run_s_kept_weights_are_what_reports_and_sweeps_show(tm
     from nnlab.runfolder.runs import result_row
 
     run = nnlab.train(CONFIGS / "digits_mlp.yaml", runs_dir=tmp_path)
-    es = run.summary["early_stopping"]
-    assert es["stopped_early"] and es["row"] != run.summary["final"]
-    assert result_row(run.summary) == es["row"]
+    es = run.summary.early_stopping
+    assert es.stopped_early and es.row != run.summary.final
+    assert result_row(run.summary) == es.row
     text = " ".join(str(payload) for kind, payload in run_report(run.path).blocks if kind == "p")
-    assert f"kept the weights of step {es['weights_from_step']}" in text
-    assert f"The run stopped at step {run.meta['stopped']['step']}" in text
+    assert f"kept the weights of step {es.weights_from_step}" in text
+    assert f"The run stopped at step {run.meta.stopped.step}" in text
     # a sweep's job carries the kept row as its result
     sweep_file = tmp_path / "s.yaml"
     sweep_file.write_text(
@@ -400,4 +400,4 @@ def test_an_early_stopped_run_s_kept_weights_are_what_reports_and_sweeps_show(tm
     )
     sweep = nnlab.sweep(sweep_file, runs_dir=tmp_path / "sweeps")
     (entry,) = sweep.state["jobs"].values()
-    assert entry["final"] == es["row"]
+    assert entry["final"] == es.row

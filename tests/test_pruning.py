@@ -50,8 +50,8 @@ def test_a_bad_trial_is_pruned_at_the_expected_step_keeping_its_metrics(tmp_path
     assert outcome.status == "pruned", outcome.error
     run = load_run(tmp_path / "run")
     # warm-up 150: steps 0 and 100 are only reported; 200 is the first the pruner judges
-    assert run.meta["stopped"]["step"] == 200
-    assert "pruned by the median pruner at step 200" in run.meta["stopped"]["reason"]
+    assert run.meta.stopped.step == 200
+    assert "pruned by the median pruner at step 200" in run.meta.stopped.reason
     assert [r["step"] for r in read_metrics(run.path / "metrics.csv")] == [0, 100, 200]
     assert (run.path / "plots" / "loss.png").is_file() and (run.path / "model.npz").is_file()
     check_run(run.path)
@@ -142,7 +142,7 @@ def test_a_pruned_trial_frees_its_slot_at_once_while_a_slow_trial_runs_on(tmp_pa
     assert jobs["trial-0000"]["status"] == "interrupted"
     # warm-up 300: steps 0 and 300 are reported, 300 is the first judged: it stopped there
     bad = load_run(folder / jobs["trial-0003"]["run"])
-    assert bad.meta["stopped"]["step"] == 300
+    assert bad.meta.stopped.step == 300
     assert [r["step"] for r in read_metrics(bad.path / "metrics.csv")] == [0, 300]
     slow_rows = read_metrics(folder / jobs["trial-0000"]["run"] / "metrics.csv")
     assert slow_rows[-1]["step"] < 5_000_000 - 1

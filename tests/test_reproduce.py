@@ -39,7 +39,7 @@ def test_config_yaml_records_the_threads_used_and_meta_json_the_environment(tmp_
 def test_a_configs_thread_count_is_applied_to_every_pool(tmp_path, moons_small):
     moons_small["train"]["threads"] = 1
     run = nnlab.train(moons_small, runs_dir=tmp_path)
-    env = run.meta["environment"]
+    env = run.meta.environment
     assert env["threads"] == 1 and all(b["threads"] == 1 for b in env["blas"])
     assert yaml.safe_load((run.path / "config.yaml").read_text())["train"]["threads"] == 1
 
@@ -56,7 +56,7 @@ def test_dcn_environment_names_torchs_threads_and_flags(tmp_path):
         },  # fmt: skip
         runs_dir=tmp_path,
     )
-    env = run.meta["environment"]
+    env = run.meta.environment
     assert env["torch"]["intra_op_threads"] == 1
     assert env["device"] == "cpu" and env["precision"] == "float32"
     assert env["torch"]["deterministic_algorithms"] is False
@@ -151,10 +151,10 @@ def test_a_run_on_features_that_say_nothing_is_flagged_and_a_learning_one_is_not
     }
     blank = nnlab.train(config, runs_dir=tmp_path)
     assert blank.status == "completed"
-    assert blank.summary["chance_acc"] == pytest.approx(majority_fraction(y), abs=0.05)
-    assert blank.summary["did_not_learn"] is True
+    assert blank.summary.chance_acc == pytest.approx(majority_fraction(y), abs=0.05)
+    assert blank.summary.did_not_learn is True
     learned = nnlab.train(CONFIGS / "moons_tanh.yaml", runs_dir=tmp_path)
-    assert learned.summary["chance_acc"] == 0.5 and learned.summary["did_not_learn"] is False
+    assert learned.summary.chance_acc == 0.5 and learned.summary.did_not_learn is False
     listed = run_nnlab("runs", "--runs-dir", tmp_path)
     rows = {line.split()[-1]: line for line in listed.stdout.splitlines()[1:]}
     assert "completed, did not learn" in rows[blank.path.name]

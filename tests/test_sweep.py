@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from nnlab.common.stats import mean_ci
+from nnlab.common.status import JobStatus
 from nnlab.errors import ConfigError
+from nnlab.runfolder.types import JobEntry, SweepRecord
 from nnlab.sweeps import job_id, load_sweep, pivot_table
 from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, run_child, small_mnist
 
@@ -367,12 +369,11 @@ def test_a_table_says_what_its_spread_is_over(tmp_path):
     )
     sweep = load_sweep(path)
     values = {job.id: 0.9 + 0.01 * i for i, job in enumerate(sweep.jobs)}
-    state = {
-        "jobs": {
-            job.id: {"status": "completed", "final": {"train_acc": values[job.id]}}
-            for job in sweep.jobs
-        }
+    jobs = {
+        job.id: JobEntry({}, JobStatus.COMPLETED, final={"train_acc": values[job.id]})
+        for job in sweep.jobs
     }
+    state = SweepRecord("s", "2026-01-31T12:00:00+00:00", "2026-01-31T12:00:00+00:00", jobs=jobs)
     table = {"rows": "model.activation", "cols": "train.epsilon", "value": "train_acc"}
     seeds = pivot_table(state, sweep, table)
     assert "± std [95% t-interval of the mean] over seeds (" in seeds.note

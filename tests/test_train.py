@@ -124,7 +124,7 @@ def test_breast_cancer_split_is_stratified_standardized_and_reported(tmp_path):
         CONFIGS / "breast_cancer_tanh.yaml", {"train.iterations": 3000}, runs_dir=tmp_path
     )
     assert {"test_loss", "test_acc"} <= set(run.metrics[-1])
-    assert run.summary["final"]["test_acc"] > 0.9
+    assert run.summary.final["test_acc"] > 0.9
     assert (run.path / "plots" / "confusion_matrix.png").is_file()
     assert not (run.path / "plots" / "decision_boundary.png").exists()  # 30-D inputs
     check_run(run.path)
@@ -136,7 +136,7 @@ def test_load_run_reads_back_what_train_returned(tmp_path, moons_small):
     assert back.status == "completed"
     assert back.config == run.config
     assert back.metrics == run.metrics  # float repr round-trips every bit
-    assert back.summary == json.loads(json.dumps(run.summary))
+    assert back.summary.to_json() == json.loads(json.dumps(run.summary.to_json()))
     params = np.load(run.path / "model.npz")
     assert sorted(params.files) == ["W1", "W2", "b1", "b2"]
 

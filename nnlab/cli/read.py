@@ -15,9 +15,9 @@ from nnlab.cli._common import (
     folders_argument,
     runs_dir_option,
 )
+from nnlab.common.status import RunStatus, texts
 from nnlab.errors import NnlabError
 from nnlab.figures import FORMATS
-from nnlab.runfolder.records import STATUSES
 
 
 @click.command()
@@ -108,7 +108,7 @@ def report(folders: tuple[Path, ...]) -> int:
               help="Show the first N.")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table",
               show_default=True)  # fmt: skip
-@click.option("--status", type=click.Choice(STATUSES), default=None,
+@click.option("--status", type=click.Choice(texts(RunStatus)), default=None,
               help="Only this status (the same as --where status=STATUS).")  # fmt: skip
 @click.option("--name", "pattern", metavar="GLOB", default=None,
               help="Only names matching this pattern, e.g. 'moons_*'.")  # fmt: skip
@@ -125,7 +125,8 @@ def runs(
     """List, filter and sort the runs and sweeps in a runs folder (newest first) — or a sweep
     folder's jobs, given as --runs-dir. Queries read an index kept in the folder
     (.nnlab-index.sqlite), checked against the folders each time."""
-    from nnlab.runfolder.query import Query, render, run_query
+    from nnlab.runfolder.query import Query, run_query
+    from nnlab.runfolder.render import render
 
     query = Query(list(where), list(sort), list(columns), limit, fmt, status, pattern)
     chosen, shown_columns, warnings = run_query(runs_dir, query)

@@ -15,6 +15,7 @@ from nnlab.cli._common import (
     runs_dir_option,
 )
 from nnlab.common.metrics import is_result, metric_field
+from nnlab.common.status import RunStatus
 
 
 @click.command()
@@ -80,25 +81,25 @@ def train(
         click.echo(str(exc.run.path))
         return EXIT_INTERRUPTED
     progress.close()
-    final = run.summary.get("final", {})
+    summary = run.summary
+    final = summary.final if summary else {}
     metrics = "  ".join(metric_field(k, v) for k, v in final.items() if k != "step")
-    for warning in run.meta.get("warnings", []):
+    for warning in run.meta.warnings or []:
         click.echo(f"nnlab: warning: {warning}", err=True)
-    if run.status == "completed":
-        summary = run.summary
-        took = f"{summary['train_seconds']:.2f} s"
-        if "eval_seconds" in summary:  # training and evaluation apart
-            speed = summary.get("images_per_second")
+    if run.status == RunStatus.COMPLETED and summary:
+        took = f"{summary.train_seconds:.2f} s"
+        if summary.eval_seconds is not None:  # training and evaluation apart
+            speed = summary.images_per_second
             took = (f"{took} training" + (f" ({speed:,.0f} images/s)" if speed else "")
-                    + f" + {summary['eval_seconds']:.2f} s evaluation")  # fmt: skip
+                    + f" + {summary.eval_seconds:.2f} s evaluation")  # fmt: skip
         click.echo(f"completed in {took}: {metrics}")
-        stopped, kept = run.meta.get("stopped"), run.summary.get("early_stopping")
+        stopped, kept = run.meta.stopped, summary.early_stopping
         if stopped:
-            click.echo(f"stopped at step {stopped['step']}: {stopped['reason']}")
-        if kept and kept.get("row"):
-            fields = "  ".join(metric_field(k, v) for k, v in kept["row"].items() if k != "step")
-            click.echo(f"kept the weights of step {kept['weights_from_step']}: {fields}")
-    elif run.status == "diverged":
+            click.echo(f"stopped at step {stopped.step}: {stopped.reason}")
+        if kept and kept.row:
+            fields = "  ".join(metric_field(k, v) for k, v in kept.row.items() if k != "step")
+            click.echo(f"kept the weights of step {kept.weights_from_step}: {fields}")
+    elif run.status == RunStatus.DIVERGED:
         click.echo(f"nnlab: run diverged: {run.error}", err=True)
     else:
         click.echo(
@@ -112,13 +113,13 @@ def train(
         for line in lines:
             click.echo(f"  {line}", err=not same)
     click.echo(str(run.path))
-    return EXIT_OK if run.status == "completed" else EXIT_RUN_FAILED
+    return EXIT_OK if run.status == RunStatus.COMPLETED else EXIT_RUN_FAILED
 
 
 def _interrupted_text(run) -> str:
     """What a signal that stopped a run left: the metrics so far, or, when it came while a
     finished run was saving, that run whole under its status."""
-    if run.status == "interrupted":
+    if run.status == RunStatus.INTERRUPTED:
         return f"nnlab: interrupted; metrics so far are in {run.path}"
     return (
         f"nnlab: interrupted while saving; the run had ended {run.status} and its files "

@@ -95,11 +95,11 @@ def did_not_learn(best_values: dict[str, float], chance: float | None) -> bool |
     return max(accuracies) <= chance + LEARNED_MARGIN * (1 - chance)
 
 
-def status_text(status: str, summary: dict[str, Any] | None) -> str:
+def status_text(status: str, not_learned: Any) -> str:
     """A run's status as tables, listings and reports show it: ``completed, did not learn``
-    when its accuracy stayed at chance (:func:`did_not_learn`)."""
-    flagged = isinstance(summary, dict) and summary.get("did_not_learn") is True
-    return f"{status}, did not learn" if flagged else status
+    when its summary's ``did_not_learn`` (``not_learned``) is true: its accuracy stayed at
+    chance (:func:`did_not_learn`)."""
+    return f"{status}, did not learn" if not_learned is True else str(status)
 
 
 def metric_text(key: str, value: Any) -> str:

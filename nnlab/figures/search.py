@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 
 from nnlab.common.metrics import LABELS, is_accuracy
+from nnlab.common.status import RunStatus
 from nnlab.figures.plots import _pyplot, _save
 
-COMPLETED = "completed"
-PRUNED = "pruned"
 DIRECTIONS = ("maximize", "minimize")
 IMPORTANCE_METHOD = "rank correlation / correlation ratio; normalised"
 UNSET_Y = -0.12  # where a parallel-coordinates line crosses the axis of a param it lacks
@@ -35,7 +34,7 @@ class TrialRecord:
 
     number: int
     params: dict[str, Any] = field(default_factory=dict)
-    status: str = COMPLETED
+    status: str = RunStatus.COMPLETED
     value: float | None = None
     did_not_learn: bool = False  # a run of it stayed at chance (nnlab.common.metrics.did_not_learn)
 
@@ -55,7 +54,8 @@ def _finite(value: Any) -> bool:
 def _completed(trials: Iterable[TrialRecord]) -> list[TrialRecord]:
     """The completed trials that have a finite value, in trial-number order."""
     return sorted(
-        (t for t in trials if t.status == COMPLETED and _finite(t.value)), key=lambda t: t.number
+        (t for t in trials if t.status == RunStatus.COMPLETED and _finite(t.value)),
+        key=lambda t: t.number,
     )
 
 
@@ -194,14 +194,14 @@ def optimisation_history(
     done = _completed(trials)
     if not done:
         return None
-    pruned = [t for t in trials if t.status == PRUNED]
+    pruned = [t for t in trials if t.status == RunStatus.PRUNED]
     pruned_shown = [t for t in pruned if _finite(t.value)]
     shown = {id(t) for t in done}
     others: dict[str, int] = {}
     for t in trials:
-        if t.status != PRUNED and id(t) not in shown:
+        if t.status != RunStatus.PRUNED and id(t) not in shown:
             # a completed trial without a finite value is counted as 'completed, no value'
-            key = "completed, no value" if t.status == COMPLETED else t.status
+            key = "completed, no value" if t.status == RunStatus.COMPLETED else t.status
             others[key] = others.get(key, 0) + 1
 
     plt = _pyplot()

@@ -20,6 +20,7 @@ from nnlab.errors import NnlabError
 from nnlab.reports.tables import csv_text, grid, json_text
 from nnlab.runfolder.provenance import DIFF_FILE, code_label
 from nnlab.runfolder.runs import load_run, run_folder
+from nnlab.runfolder.types import Summary
 from nnlab.sweeps.folder import load_sweep_folder
 from nnlab.sweeps.summary import finished_jobs
 
@@ -72,9 +73,10 @@ def run_name(path: Path) -> str:
     return f"{path.parent.name}/{path.name}" if path.name.startswith("attempt-") else path.name
 
 
-def _metrics(summaries: list[dict[str, Any]], part: str) -> dict[str, list[float | None]]:
+def _metrics(summaries: list[Summary | None], part: str) -> dict[str, list[float | None]]:
     """Each metric every run has in summary.json's ``part`` (final or best)."""
-    rows = [s.get(part) if isinstance(s.get(part), dict) else {} for s in summaries]
+    parts = [s.to_json().get(part) if s else None for s in summaries]
+    rows = [p if isinstance(p, dict) else {} for p in parts]
     shared = [k for k in rows[0] if k not in COUNTERS and all(k in r for r in rows[1:])]
 
     def number(value: Any) -> float | None:
@@ -86,7 +88,7 @@ def _metrics(summaries: list[dict[str, Any]], part: str) -> dict[str, list[float
 
 def code_of(run) -> str:
     """The code a run came from: its commit, and a hash of its uncommitted diff if any."""
-    label = code_label(run.meta.get("git"))
+    label = code_label(run.meta.git)
     diff = run.path / DIFF_FILE
     if label.endswith("+ diff") and diff.is_file():
         label += " " + hashlib.sha1(diff.read_bytes()).hexdigest()[:6]
@@ -106,7 +108,7 @@ def flat_config(run) -> dict[str, Any]:
 def environments(runs) -> tuple[dict[str, list[Any]], list[bool]]:
     """The environment keys (dotted) whose values differ among the runs that record one, each
     run's value (None where a run records none or lacks the key); and which runs record one."""
-    envs = [r.meta.get("environment") for r in runs]
+    envs = [r.meta.environment for r in runs]
     flats = [flatten(e) if isinstance(e, dict) else None for e in envs]
     recorded = [f is not None for f in flats]
     known = [f for f in flats if f is not None]
@@ -121,7 +123,7 @@ def load_runs(paths: list[Path]) -> list:
     for path in map(Path, paths):
         if (path / "state.json").is_file():
             sweep, state = load_sweep_folder(path)
-            folders += [folder for _, folder in finished_jobs(path, sweep, state.data)]
+            folders += [folder for _, folder in finished_jobs(path, sweep, state)]
         else:
             folders.append(resolve(path))
     unique = dict.fromkeys(f.resolve() for f in folders)  # a run named twice counts once

@@ -14,6 +14,7 @@ from typing import Any
 
 from nnlab.common import stats
 from nnlab.common.metrics import ORDER, PREFERRED, is_accuracy, is_loss, is_result
+from nnlab.common.status import RunStatus
 from nnlab.errors import NnlabError
 from nnlab.reports.compare import (
     code_of,
@@ -101,7 +102,7 @@ def _pair(interval: tuple[float, float] | None) -> list[float] | None:
 
 def _metric_value(run, metric: str) -> float | None:
     part, _, name = metric.rpartition(".")
-    values = run.summary.get(part or "final")
+    values = run.summary.to_json().get(part or "final") if run.summary else None
     value = values.get(name) if isinstance(values, dict) else None
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     return float(value) if ok and math.isfinite(value) else None
@@ -131,10 +132,10 @@ def _choose_metric(runs: list, metric: str | None) -> str:
 def _completed(runs: list, left_out: dict[str, dict[str, int]], label: str) -> list:
     """The completed runs; the others counted in ``left_out[label]`` by status."""
     for r in runs:
-        if r.status != "completed":
+        if r.status != RunStatus.COMPLETED:
             counts = left_out.setdefault(label, {})
-            counts[r.status] = counts.get(r.status, 0) + 1
-    return [r for r in runs if r.status == "completed"]
+            counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    return [r for r in runs if r.status == RunStatus.COMPLETED]
 
 
 def _varying(flats: list[dict[str, Any]]) -> list[str]:
@@ -190,7 +191,7 @@ def compare_groups(
         by, default_reference = VS, "B"
     else:
         runs = load_runs(paths)
-        if not any(r.status == "completed" for r in runs):
+        if not any(r.status == RunStatus.COMPLETED for r in runs):
             raise NnlabError("no completed runs to compare")
         grouped = _by_key(runs, group_by)
         sets = {label: _completed(members, left_out, label) for label, members in grouped.items()}

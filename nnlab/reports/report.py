@@ -17,13 +17,15 @@ from typing import Any
 
 from nnlab.common.files import atomic_write_text
 from nnlab.common.metrics import is_result, metric_text, status_text
+from nnlab.common.status import JobStatus
 from nnlab.config.resolve import dump_config
 from nnlab.errors import NnlabError
 from nnlab.models import kind_of
 from nnlab.reports.explore import html_block, run_data, sweep_data
 from nnlab.reports.results import folder_kind, load_run_with_metrics, replot
 from nnlab.runfolder.records import read_record_bytes
-from nnlab.runfolder.runs import load_run, result_row
+from nnlab.runfolder.runs import Run, load_run, result_row
+from nnlab.runfolder.types import Meta
 from nnlab.sweeps.folder import load_sweep_folder
 from nnlab.sweeps.search.results import confirm_table, search_table, trial_records
 from nnlab.sweeps.state import DONE
@@ -74,11 +76,11 @@ def _figures(doc: Doc, plots_dir: Path) -> None:
         doc.add("figure", (png, f"Figure {i}. {CAPTIONS.get(png.stem, png.stem)}", data))
 
 
-def _environment(doc: Doc, meta: dict[str, Any], extra: list[str]) -> None:
+def _environment(doc: Doc, meta: Meta | None, extra: list[str]) -> None:
     doc.add("h2", "Environment")
-    versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items() if v)
-    lines = [f"Versions: {versions}", f"Host: {meta.get('host', '?')}"]
-    env = meta.get("environment")
+    versions = ", ".join(f"{k} {v}" for k, v in ((meta and meta.versions) or {}).items() if v)
+    lines = [f"Versions: {versions}", f"Host: {(meta and meta.host) or '?'}"]
+    env = meta.environment if meta else None
     if isinstance(env, dict):
         blas = ", ".join(f"{b.get('library')} ({b.get('kernel')})" for b in env.get("blas") or [])
         lines.append(
@@ -90,7 +92,8 @@ def _environment(doc: Doc, meta: dict[str, Any], extra: list[str]) -> None:
 
 def run_report(path: Path) -> Doc:
     run = load_run_with_metrics(path)
-    cfg, meta, final = run.config, run.meta, run.summary.get("final") or run.metrics[-1]
+    cfg, meta, summary = run.config, run.meta, run.summary
+    final = (summary and summary.final) or run.metrics[-1]
     net = kind_of(cfg).describe(cfg)
     doc = Doc()
     doc.add("h1", f"Report: {cfg['name']}")
@@ -99,8 +102,8 @@ def run_report(path: Path) -> Doc:
         f"This run trained {net} on the {cfg['data']['name']} data set (seed "
         f"{cfg['seed']}). Its status is {run.status}.",
     )
-    chance = run.summary.get("chance_acc")
-    if run.summary.get("did_not_learn") is True and isinstance(chance, int | float):
+    chance = summary.chance_acc if summary else None
+    if summary and summary.did_not_learn is True and isinstance(chance, int | float):
         doc.add(
             "p",
             f"It did not learn: its accuracy stayed at chance, {chance:.2%} (what always "
@@ -115,21 +118,21 @@ def run_report(path: Path) -> Doc:
     steps = f"step {final.get('step')}" + (f", epoch {final['epoch']}" if "epoch" in final else "")
     parts = [f"{k.replace('_', ' ')} {metric_text(k, v)}" for k, v in final.items() if is_result(k)]
     doc.add("p", f"At the last logged {steps}: " + ", ".join(parts) + ".")
-    stopped, kept = meta.get("stopped"), run.summary.get("early_stopping")
+    stopped, kept = meta.stopped, summary.early_stopping if summary else None
     if stopped:
-        doc.add("p", f"The run stopped at step {stopped['step']}: {stopped['reason']}.")
-    if kept and kept.get("row"):
-        row = kept["row"]
+        doc.add("p", f"The run stopped at step {stopped.step}: {stopped.reason}.")
+    if kept and kept.row:
+        row = kept.row
         shown = [
             f"{k.replace('_', ' ')} {metric_text(k, v)}" for k, v in row.items() if is_result(k)
         ]
         doc.add(
             "p",
-            f"Early stopping on {kept['metric']} kept the weights of step "
-            f"{kept['weights_from_step']}, the best evaluation: " + ", ".join(shown) + ". "
+            f"Early stopping on {kept.metric} kept the weights of step "
+            f"{kept.weights_from_step}, the best evaluation: " + ", ".join(shown) + ". "
             "The saved model and the confusion matrix are those weights'.",
         )
-    best = run.summary.get("best", {})
+    best = (summary and summary.best) or {}
     doc.add(
         "table",
         (
@@ -147,10 +150,10 @@ def run_report(path: Path) -> Doc:
         doc,
         meta,
         [
-            f"Command: {' '.join(meta.get('command') or [])}",
-            f"Started {meta.get('start_time')}, ended {meta.get('end_time')}, "
-            f"{meta.get('duration_seconds')} s in all, "
-            f"{run.summary.get('train_seconds', '?')} s training",
+            f"Command: {' '.join(meta.command or [])}",
+            f"Started {meta.start_time}, ended {meta.end_time}, "
+            f"{meta.duration_seconds} s in all, "
+            f"{summary.train_seconds if summary else '?'} s training",
         ],
     )
     return doc
@@ -191,7 +194,7 @@ def sweep_report(path: Path) -> Doc:
             doc.add("table", (header, rows))
             doc.add("p", note)
     for spec in sweep.tables:
-        table = pivot_table(state.data, sweep, spec)
+        table = pivot_table(state, sweep, spec)
         doc.add("p", f"Table: {table.title}.")
         doc.add("table", (table.header, table.rows))
         doc.add("p", table.note[:1].upper() + table.note[1:])
@@ -213,7 +216,7 @@ def sweep_report(path: Path) -> Doc:
             [
                 [
                     k,
-                    status_text(e.status, runs[k].summary if k in runs else None),
+                    status_text(e.status, _did_not_learn(runs.get(k))),
                     str(e.attempts),
                     *(metric_text(m, e.final[m]) if m in e.final else "—" for m in keys),
                 ]
@@ -228,18 +231,23 @@ def sweep_report(path: Path) -> Doc:
             "list",
             [f"{k} ({e.status}, {e.attempts} attempts): {e.error}" for k, e in failed.items()],
         )
-    meta = next(iter(runs.values())).meta if runs else {}
-    seconds = sum(r.meta.get("duration_seconds") or 0.0 for r in runs.values())
+    meta = next(iter(runs.values())).meta if runs else None
+    seconds = sum(r.meta.duration_seconds or 0.0 for r in runs.values())
     _environment(
         doc,
         meta,
         [
-            f"Sweep started {state.data.get('created')}, last updated "
-            f"{state.data.get('updated')}; the runs took {seconds:.1f} s in "
+            f"Sweep started {state.created}, last updated "
+            f"{state.updated}; the runs took {seconds:.1f} s in "
             "all (summed over jobs, which ran in parallel)"
         ],
     )
     return doc
+
+
+def _did_not_learn(run: Run | None) -> bool | None:
+    """The run's summary's ``did_not_learn`` (None: no run, or one that has not ended)."""
+    return run.summary.did_not_learn if run is not None and run.summary else None
 
 
 def _sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +261,7 @@ def _sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, An
         if run is None or entry.status not in DONE:
             continue
         groups.setdefault(group_label(entry.overrides), []).append(run.metrics)
-        if entry.status == "completed":
+        if entry.status == JobStatus.COMPLETED:
             jobs.append((job_id, entry.overrides, result_row(run.summary) or entry.final))
     if sweep.search is not None:
         metric = sweep.search.metric

@@ -66,7 +66,7 @@ def replot(
     target = check_out(out, "--out") if out else check_out(path / "plots", "plots folder")
     if folder_kind(path) == "sweep":
         sweep, state = load_sweep_folder(path)
-        return comparison_plots(path, sweep, state.data, target, ext, metrics)
+        return comparison_plots(path, sweep, state, target, ext, metrics)
     run = load_run_with_metrics(path)
     if metrics:
         check_logged([(path, run.metrics)], metrics)
@@ -129,7 +129,7 @@ def sweep_runs(path: Path) -> tuple[str, list[Run]]:
     """A sweep folder's name and the runs of its finished jobs (completed, diverged or
     pruned), read back."""
     sweep, state = load_sweep_folder(path)
-    runs = [load_run_with_metrics(folder) for _, folder in finished_jobs(path, sweep, state.data)]
+    runs = [load_run_with_metrics(folder) for _, folder in finished_jobs(path, sweep, state)]
     if not runs:
         raise NnlabError(f"{path}: the sweep has no finished jobs to draw")
     return sweep.name, runs

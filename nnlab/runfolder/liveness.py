@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.files import atomic_write_text
+from nnlab.common.status import RunStatus
 from nnlab.common.yamlread import read_file
 from nnlab.errors import NnlabError
+from nnlab.runfolder.types import Meta, SweepRecord
 
 HEARTBEAT = "heartbeat"  # the file in a run or sweep folder
 HEARTBEAT_BYTES = 2**16  # far above the pid and host it holds
@@ -85,34 +87,37 @@ def _read_heartbeat(folder: Path) -> tuple[dict[str, Any], float] | None:
     return (record, max(0.0, age)) if isinstance(record, dict) else None
 
 
-def owner_of(record: dict[str, Any], folder: Path) -> Owner | None:
-    """The process behind ``record`` (meta.json, or state.json for a sweep) in ``folder``:
-    its pid and host from the record when it has them, else from the heartbeat; None when
-    neither names one. A heartbeat left by another process (one that ran before a resume)
-    does not count for this one."""
+def owner_of(pid: Any, host: Any, folder: Path) -> Owner | None:
+    """The process behind a run or sweep in ``folder``: the ``pid`` and ``host`` its record
+    (meta.json, or state.json for a sweep) names when it names one, else the heartbeat's;
+    None when neither names one. A heartbeat left by another process (one that ran before a
+    resume) does not count for this one."""
     beat = _read_heartbeat(folder)
-    named = record if isinstance(record.get("pid"), int) else beat[0] if beat else {}
-    pid, host = named.get("pid"), named.get("host")
+    if not isinstance(pid, int):
+        named = beat[0] if beat else {}
+        pid, host = named.get("pid"), named.get("host")
     if not isinstance(pid, int) or pid <= 0 or not isinstance(host, str):
         return None  # (pid 0 or below would name a process group)
     age = beat[1] if beat and (beat[0].get("pid"), beat[0].get("host")) == (pid, host) else None
     return Owner(pid, host, age)
 
 
-def shown_status(record: dict[str, Any], folder: Path) -> str:
-    """The status to show for a run (its meta.json) or sweep (its state.json): the stored one,
-    with ``(dead?)`` added to a ``running`` whose process is gone."""
-    status = str(record.get("status", "?"))
-    if status != "running":
+def shown_status(status: str, pid: Any, host: Any, folder: Path) -> str:
+    """The status to show for a run or sweep in ``folder`` whose record (meta.json, or
+    state.json) holds ``status``, ``pid`` and ``host``: the stored status, with ``(dead?)``
+    added to a ``running`` whose process is gone."""
+    if status != RunStatus.RUNNING:
         return status
-    owner = owner_of(record, folder)
+    owner = owner_of(pid, host, folder)
     return status + DEAD if owner is not None and owner.alive() is False else status
 
 
-def refuse_if_alive(record: dict[str, Any], folder: Path, what: str) -> None:
+def refuse_if_alive(record: Meta | SweepRecord, folder: Path, what: str) -> None:
     """NnlabError, naming the process, when ``record`` says ``running`` and its process lives:
     taking over its folder would make two processes write one run (or sweep)."""
-    owner = owner_of(record, folder) if record.get("status") == "running" else None
+    owner = (
+        owner_of(record.pid, record.host, folder) if record.status == RunStatus.RUNNING else None
+    )
     if owner is not None and owner.alive():
         raise NnlabError(
             f"{folder} is still running ({owner}); {what} only once that process has ended "

@@ -1,5 +1,5 @@
 """`nnlab runs`: the runs and sweeps of a runs folder — or a sweep's jobs — filtered, sorted
-and shown as a table, CSV or JSON.
+and shown (nnlab.runfolder.render) as a table, CSV or JSON.
 
 Each folder is read into an entry of flat fields: ``folder``, ``name``, ``kind``,
 ``status``, ``started``, ``time`` (seconds), ``host``, ``results`` (the listing's two
@@ -13,10 +13,8 @@ names one. nnlab.runfolder.index caches the entries; the folders stay the source
 
 from __future__ import annotations
 
-import csv
 import difflib
 import fnmatch
-import io
 import json
 import math
 import os
@@ -27,7 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nnlab.common.metrics import COUNTERS, LISTED, ORDER, is_result, metric_text, status_text
+from nnlab.common.metrics import LISTED, ORDER, is_result, metric_text
+from nnlab.common.status import RunStatus
 from nnlab.common.yamlread import clip, parse_yaml, read_yaml_file
 from nnlab.config.overrides import flatten
 from nnlab.errors import NnlabError
@@ -36,7 +35,6 @@ from nnlab.runfolder.records import read_meta, read_metrics, read_state, read_su
 from nnlab.runfolder.records import shown as shown_value
 
 DEFAULT_COLUMNS = ("started", "name", "kind", "status", "time", "results", "folder")
-WIDEST = {"name": 40, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
 OPERATORS = (">=", "<=", "!=", "==", "=", ">", "<", "~")
 SUMMARY_KEYS = ("n_params", "train_seconds", "images_per_second", "eval_seconds", "chance_acc",
                 "did_not_learn")  # fmt: skip
@@ -63,30 +61,31 @@ def _run_fields(path: Path) -> dict[str, Any]:
     final = result_row(summary) or next(reversed(read_metrics(path / "metrics.csv")), {})
     shown = [f"{k} {metric_text(k, final[k])}" for k in LISTED if k in final]
     fields = {
-        "name": meta["name"], "kind": meta["kind"], "status": meta["status"],
-        "started": meta["start_time"], "time": meta.get("duration_seconds"),
-        "host": meta.get("host"), "pid": meta.get("pid"), "results": "  ".join(shown[:2]),
+        "name": meta.name, "kind": meta.kind, "status": meta.status.value,
+        "started": meta.start_time, "time": meta.duration_seconds,
+        "host": meta.host, "pid": meta.pid, "results": "  ".join(shown[:2]),
         **final,
-        **{f"best.{k}": v for k, v in (summary.get("best") or {}).items()},
+        **{f"best.{k}": v for k, v in ((summary and summary.best) or {}).items()},
     }  # fmt: skip
+    written = summary.to_json() if summary else {}
     for key in SUMMARY_KEYS:
-        if key in summary:
-            fields[key] = summary[key]
-    if meta.get("error"):
-        fields["error"] = meta["error"]
+        if key in written:
+            fields[key] = written[key]
+    if meta.error:
+        fields["error"] = meta.error
     return fields
 
 
 def _sweep_fields(path: Path) -> dict[str, Any]:
     state = read_state(path)
     counts: dict[str, int] = {}
-    for job in state["jobs"].values():
-        counts[job["status"]] = counts.get(job["status"], 0) + 1
+    for job in state.jobs.values():
+        counts[job.status.value] = counts.get(job.status.value, 0) + 1
     return {
-        "name": state["name"], "kind": "sweep", "status": state["status"],
-        "started": state["created"], "time": _duration(state["created"], state["updated"]),
-        "host": state.get("host"), "pid": state.get("pid"), "jobs": len(state["jobs"]),
-        "results": f"{len(state['jobs'])} jobs: "
+        "name": state.name, "kind": "sweep", "status": state.status.value,
+        "started": state.created, "time": _duration(state.created, state.updated),
+        "host": state.host, "pid": state.pid, "jobs": len(state.jobs),
+        "results": f"{len(state.jobs)} jobs: "
         + ", ".join(f"{n} {s}" for s, n in counts.items()),
     }  # fmt: skip
 
@@ -123,7 +122,7 @@ def _folders(root: Path) -> tuple[dict[str, str], dict[str, str]]:
     when ``root`` is a sweep folder (its jobs' last attempts) rather than a runs folder."""
     if (root / "state.json").is_file():
         state = read_state(root)
-        jobs = {job["run"]: job_id for job_id, job in state["jobs"].items() if job["run"]}
+        jobs = {job.run: job_id for job_id, job in state.jobs.items() if job.run}
         sigs = {rel: signature(os.path.join(root, rel)) for rel in jobs}
         return {rel: s for rel, s in sigs.items() if s}, jobs
     sigs = {}
@@ -155,7 +154,7 @@ def read_entries(
         return not with_config or entry.get("config") is not None
 
     def cacheable(entry: Entry) -> bool:
-        return entry["problem"] is None and entry["fields"]["status"] != "running"
+        return entry["problem"] is None and entry["fields"]["status"] != RunStatus.RUNNING
 
     found, note = records(
         root, sigs, read, usable, cacheable, _prefilter(conditions, with_config), _damage
@@ -235,7 +234,7 @@ def needs_config(keys: Iterable[str]) -> bool:
 # -- queries ---------------------------------------------------------------------------------
 
 
-def _number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
@@ -261,11 +260,11 @@ class Condition:
         key, op, raw = match.groups()
         parsed: Any = raw
         if op != "~":
-            if raw.endswith("%") and _number(_float(raw[:-1])):
+            if raw.endswith("%") and is_number(_float(raw[:-1])):
                 parsed = _float(raw[:-1]) / 100  # accuracies are fractions in the files
             else:
                 parsed = parse_yaml(raw, f"--where {clip(text)!r}")
-        if op in (">", ">=", "<", "<=") and not _number(parsed):
+        if op in (">", ">=", "<", "<=") and not is_number(parsed):
             if isinstance(parsed, list | dict):
                 raise NnlabError(f"--where {clip(text)!r}: {op} compares numbers or text")
             parsed = raw  # a time (started>=2026-12-01) or a name compares as written
@@ -284,11 +283,11 @@ class Condition:
         )
         kind, have = pick.format("json_type"), pick.format("json_extract")
         paths = [f, f, c]
-        if _number(self.value) and self.op == "=":  # as math.isclose(rel_tol=1e-9), looser
+        if is_number(self.value) and self.op == "=":  # as math.isclose(rel_tol=1e-9), looser
             near = f"abs(({have}) - ?) <= 2e-9 * max(abs(({have})), abs(?))"
             number = f"{kind} IN ('integer', 'real') AND {near}"
             return number, [*paths, *paths, self.value, *paths, self.value]
-        if _number(self.value):
+        if is_number(self.value):
             number = f"{kind} IN ('integer', 'real') AND ({have}) {self.op} ?"
             return number, [*paths, *paths, self.value]
         exact = self.value == self.raw and _plain_text(self.raw)
@@ -304,10 +303,10 @@ class Condition:
         except KeyError:
             return False
         if self.op == "~":
-            return fnmatch.fnmatchcase(_text(have), self.raw)
+            return fnmatch.fnmatchcase(value_text(have), self.raw)
         if self.op in ("=", "!="):
             return _equal(have, self.value, self.raw) == (self.op == "=")
-        if _number(self.value) and _number(have):
+        if is_number(self.value) and is_number(have):
             a, b = float(have), float(self.value)
         elif isinstance(self.value, str) and isinstance(have, str):
             a, b = have, self.value
@@ -331,12 +330,12 @@ def _float(text: str) -> float | None:
 
 
 def _equal(have: Any, want: Any, raw: str) -> bool:
-    if _number(have) and _number(want):
+    if is_number(have) and is_number(want):
         return math.isclose(have, want, rel_tol=1e-9, abs_tol=0.0)
-    return have == want or _text(have) == raw
+    return have == want or value_text(have) == raw
 
 
-def _text(v: Any) -> str:
+def value_text(v: Any) -> str:
     """A value as the conditions and the table read it: lists as ``[2, 3, 2]``, null empty."""
     if v is None:
         return ""
@@ -392,7 +391,7 @@ def sort_entries(entries: list[Entry], keys: list[str]) -> list[Entry]:
 
 
 def _order(v: Any) -> tuple[int, Any]:
-    return (0, float(v)) if _number(v) else (1, _text(v))
+    return (0, float(v)) if is_number(v) else (1, value_text(v))
 
 
 def columns_for(given: list[str], conditions: list[Condition], sort: list[str]) -> list[str]:
@@ -405,81 +404,6 @@ def columns_for(given: list[str], conditions: list[Condition], sort: list[str]) 
         if key not in DEFAULT_COLUMNS and key not in extra:
             extra.append(key)
     return [*DEFAULT_COLUMNS[:-1], *extra, DEFAULT_COLUMNS[-1]]
-
-
-# -- output ----------------------------------------------------------------------------------
-
-
-def shown_status(entry: Entry) -> str:
-    """What the status column says: the stored status, with ``(dead?)`` added to a
-    ``running`` one whose process is gone (nnlab.runfolder.liveness), ``, did not learn`` to a run
-    whose accuracy stayed at chance (nnlab.common.metrics.did_not_learn)."""
-    fields = entry["fields"]
-    if fields["status"] != "running":
-        return status_text(fields["status"], fields)
-    from nnlab.runfolder.liveness import shown_status as alive_or_dead
-
-    return alive_or_dead(fields, entry["path"])
-
-
-def _cell_text(entry: Entry, key: str) -> str:
-    if key == "status":
-        return shown_status(entry)
-    try:
-        v = value(entry, key)
-    except KeyError:
-        return ""
-    if v is None:
-        return ""
-    if key == "started":
-        return str(v).replace("T", " ")[:19]
-    if key in ("time", "train_seconds"):
-        return f"{v:.1f}s" if _number(v) else _text(v)
-    metric = key.removeprefix("best.")
-    if _number(v) and (is_result(metric) or metric in COUNTERS or metric == "lr"):
-        return metric_text(metric, v)
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return _text(v)
-
-
-def _cut(text: str, widest: int) -> str:
-    """Text as one table cell: control characters escaped (a name never splits a row) and cut
-    to ``widest`` characters (a long name never widens every row)."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= widest else text[: widest - 1] + "…"
-
-
-def table_lines(entries: list[Entry], columns: list[str]) -> list[str]:
-    """A header, then a row per entry, in aligned columns."""
-    rows = [tuple(columns)] + [
-        tuple(_cut(_cell_text(e, c), WIDEST.get(c, 40)) for c in columns) for e in entries
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
-    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]  # fmt: skip
-
-
-def _raw(entry: Entry, key: str) -> Any:
-    try:
-        return value(entry, key)
-    except KeyError:
-        return None
-
-
-def render(entries: list[Entry], columns: list[str], fmt: str) -> str:
-    """The entries in ``fmt``: an aligned table, CSV (a header row; lists as JSON) or a JSON
-    list of objects (numbers as numbers, accuracies as fractions)."""
-    if fmt == "json":
-        return json.dumps([{c: _raw(e, c) for c in columns} for e in entries], indent=1)
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        for e in entries:
-            writer.writerow(["" if (v := _raw(e, c)) is None else _text(v) for c in columns])
-        return out.getvalue().rstrip("\n")
-    return "\n".join(table_lines(entries, columns))
 
 
 @dataclass

@@ -7,8 +7,9 @@ state.json of a sweep may have been hand-edited, cut short by a full disk, or wr
 something else. Whoever reads them — ``nnlab runs``, ``report``, ``plot``, ``sweep --resume``,
 ``train --resume`` — gets them through the readers here, so a file that is not what nnlab
 writes is one :class:`RecordError`: one line naming the file, the field and what was expected,
-never a traceback from deep inside a reader. Fields nnlab does not know are kept, so that a
-newer nnlab's folders still read; values shown in messages are cut short.
+never a traceback from deep inside a reader. The JSON records come back typed
+(nnlab.runfolder.types). Fields nnlab does not know are kept, so that a newer nnlab's folders
+still read; values shown in messages are cut short.
 """
 
 from __future__ import annotations
@@ -35,14 +36,13 @@ from nnlab.common.constraints import (
 )
 from nnlab.common.csvtable import cell, read_table
 from nnlab.common.metrics import COUNTERS, LABELS
+from nnlab.common.status import JobStatus, RunStatus, SweepStatus, texts
 from nnlab.common.yamlread import MAX_BYTES as MAX_YAML_BYTES
 from nnlab.common.yamlread import check_file, read_file, read_yaml_file
 from nnlab.config.resolve import load_config
 from nnlab.errors import NnlabError
+from nnlab.runfolder.types import Meta, Summary, SweepRecord
 
-STATUSES = ("running", "completed", "failed", "diverged", "interrupted", "pruned")  # a run's
-JOB_STATUSES = ("pending", *STATUSES)  # a sweep job's, in state.json
-SWEEP_STATUSES = ("running", "completed", "failed", "interrupted")  # a sweep's, in state.json
 MAX_RECORD_BYTES = 256 * 2**20  # far above any record nnlab writes; a bound before parsing
 SHOWN_CHARS = 40  # how much of a bad value a message repeats
 
@@ -120,7 +120,7 @@ EARLY_STOPPING = Fields(
 META = Fields(
     "a JSON object (a run's meta.json)",
     fields={
-        "status": OneOf(STATUSES),
+        "status": OneOf(texts(RunStatus)),
         "name": TEXT,
         "kind": TEXT,
         "start_time": TIMESTAMP,
@@ -149,7 +149,7 @@ META = Fields(
 SUMMARY = Fields(
     "a JSON object (a run's summary.json)",
     fields={
-        "status": OneOf(STATUSES),
+        "status": OneOf(texts(RunStatus)),
         "final": METRIC_ROW,
         "best": Fields("a mapping of metric names to numbers", rest=NUMBER),
         "n_params": COUNT,
@@ -170,7 +170,7 @@ JOB = Fields(
     "a mapping: overrides, status, attempts, run, error, final",
     fields={
         "overrides": Fields("a mapping of dotted keys to values"),
-        "status": OneOf(JOB_STATUSES),
+        "status": OneOf(texts(JobStatus)),
         "attempts": COUNT,
         "run": Nullable(INSIDE),
         "error": Nullable(TEXT),
@@ -186,7 +186,7 @@ STATE = Fields(
         "name": TEXT,
         "created": TIMESTAMP,
         "updated": TIMESTAMP,
-        "status": OneOf(SWEEP_STATUSES),
+        "status": OneOf(texts(SweepStatus)),
         "jobs": Fields("a mapping of job ids to jobs", rest=JOB, bracket=True),
         "plot_error": Nullable(TEXT),
         "pid": Nullable(COUNT),  # the driver that last ran it, and its host
@@ -299,24 +299,25 @@ def read_json(path: Path, shape: Constraint, missing: str) -> Any:
     return check(path, data, shape)
 
 
-def read_meta(folder: Path) -> dict[str, Any]:
+def read_meta(folder: Path) -> Meta:
     """A run's meta.json."""
     path = folder / "meta.json"
-    return read_json(path, META, f"{folder}: no meta.json (not a run folder?)")
+    return Meta.from_json(read_json(path, META, f"{folder}: no meta.json (not a run folder?)"))
 
 
-def read_summary(folder: Path) -> dict[str, Any]:
-    """A run's summary.json; {} while the run has not ended."""
+def read_summary(folder: Path) -> Summary | None:
+    """A run's summary.json; None while the run has not ended."""
     path = folder / "summary.json"
     if not path.exists():
-        return {}
-    return read_json(path, SUMMARY, f"{folder}: no summary.json")
+        return None
+    return Summary.from_json(read_json(path, SUMMARY, f"{folder}: no summary.json"))
 
 
-def read_state(folder: Path) -> dict[str, Any]:
+def read_state(folder: Path) -> SweepRecord:
     """A sweep's state.json."""
     path = folder / "state.json"
-    return read_json(path, STATE, f"{folder} is not a sweep folder (no state.json)")
+    data = read_json(path, STATE, f"{folder} is not a sweep folder (no state.json)")
+    return SweepRecord.from_json(data)
 
 
 # -- YAML ------------------------------------------------------------------------------------

@@ -25,8 +25,10 @@ from typing import Any
 
 from nnlab.common.files import atomic_write_json, atomic_write_text, now, now_iso
 from nnlab.common.metrics import did_not_learn, summarize
+from nnlab.common.status import RunStatus
 from nnlab.errors import NnlabError
 from nnlab.runfolder.records import read_meta, read_metrics, read_run_config, read_summary
+from nnlab.runfolder.types import Meta, Summary
 
 RUNS_DIR = Path("runs")  # where runs and sweeps go unless told otherwise
 
@@ -156,11 +158,13 @@ def _fmt(v: float) -> str:
     return str(v) if isinstance(v, int) else repr(float(v))
 
 
-def result_row(summary: dict[str, Any]) -> dict[str, float]:
-    """The metrics of the weights a run saved: with early stopping, the best evaluation's
-    row (its weights are the ones kept); else the final row."""
-    kept = (summary.get("early_stopping") or {}).get("row")
-    return dict(kept) if kept else dict(summary.get("final") or {})
+def result_row(summary: Summary | None) -> dict[str, float]:
+    """The metrics of the weights a run saved ({} before it ended): with early stopping, the
+    best evaluation's row (its weights are the ones kept); else the final row."""
+    if summary is None:
+        return {}
+    kept = summary.early_stopping.row if summary.early_stopping else None
+    return dict(kept) if kept else dict(summary.final)
 
 
 @dataclass
@@ -169,17 +173,17 @@ class Run:
 
     path: Path
     config: dict[str, Any]
-    meta: dict[str, Any]
-    summary: dict[str, Any] = field(default_factory=dict)
+    meta: Meta
+    summary: Summary | None = None  # None while the run has not ended
     metrics: list[dict[str, float]] = field(default_factory=list)
 
     @property
-    def status(self) -> str:
-        return self.meta.get("status", "unknown")
+    def status(self) -> RunStatus:
+        return self.meta.status
 
     @property
     def error(self) -> str | None:
-        return self.meta.get("error")
+        return self.meta.error
 
 
 class RunRecorder:
@@ -197,19 +201,17 @@ class RunRecorder:
         adds fields to meta.json (the code's provenance)."""
         self.path = path
         atomic_write_text(self.path / "config.yaml", config_text)
-        meta = {
-            "status": "running",
-            "name": config["name"],
-            "kind": config["model"]["kind"],
-            "start_time": now_iso(),
-            "end_time": None,
-            "duration_seconds": None,
-            "command": _command_line(),
-            "versions": versions(),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "error": None,
-        } | (extra or {})
+        meta = Meta(
+            status=RunStatus.RUNNING,
+            name=config["name"],
+            kind=config["model"]["kind"],
+            start_time=now_iso(),
+            command=_command_line(),
+            versions=versions(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        meta.update(**(extra or {}))
         self._open(config, meta, MetricsWriter(self.path / "metrics.csv", metric_columns))
 
     @classmethod
@@ -224,21 +226,25 @@ class RunRecorder:
         self = cls.__new__(cls)
         self.path = path
         meta = read_meta(path)
-        meta.setdefault("resumed", []).append(now_iso())
         meta.update(
-            status="running", end_time=None, error=None, pid=os.getpid(), command=_command_line()
+            resumed=[*(meta.resumed or []), now_iso()],
+            status=RunStatus.RUNNING,
+            end_time=None,
+            error=None,
+            pid=os.getpid(),
+            command=_command_line(),
         )
         self._open(config, meta, MetricsWriter(path / "metrics.csv", metric_columns, rows))
         return self
 
-    def _open(self, config: dict[str, Any], meta: dict[str, Any], metrics: MetricsWriter) -> None:
+    def _open(self, config: dict[str, Any], meta: Meta, metrics: MetricsWriter) -> None:
         self.config, self.meta, self.metrics = config, meta, metrics
         self._t0 = time.perf_counter()
-        atomic_write_json(self.path / "meta.json", self.meta)
+        atomic_write_json(self.path / "meta.json", self.meta.to_json())
 
     def finish(
         self,
-        status: str,
+        status: RunStatus,
         n_params: int,
         train_seconds: float,
         error: str | None = None,
@@ -247,7 +253,7 @@ class RunRecorder:
         """Write summary.json and the final meta.json; return the Run."""
         self.metrics.close()
         final, best = summarize(self.metrics.rows)
-        summary = {
+        fields = {
             "status": status,
             "final": final,
             "best": best,
@@ -255,17 +261,18 @@ class RunRecorder:
             "train_seconds": round(train_seconds, 4),
             **(extra or {}),
         }
-        flag = did_not_learn(best, summary.get("chance_acc"))
+        flag = did_not_learn(best, fields.get("chance_acc"))
         if flag is not None:
-            summary["did_not_learn"] = flag
-        atomic_write_json(self.path / "summary.json", summary)
+            fields["did_not_learn"] = flag
+        summary = Summary.from_json(fields)
+        atomic_write_json(self.path / "summary.json", summary.to_json())
         self.meta.update(
             status=status,
             end_time=now_iso(),
             duration_seconds=round(time.perf_counter() - self._t0, 3),
             error=error,
         )
-        atomic_write_json(self.path / "meta.json", self.meta)
+        atomic_write_json(self.path / "meta.json", self.meta.to_json())
         return Run(self.path, self.config, self.meta, summary, self.metrics.rows)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from nnlab.common.files import atomic_write_text
+from nnlab.common.status import JobStatus, SweepStatus
 from nnlab.config.resolve import load_config
 from nnlab.errors import NnlabError, RunStorageError
 from nnlab.runfolder.liveness import FolderLock, Heartbeat, refuse_if_alive
@@ -50,7 +51,7 @@ class Sweep:
         return {
             k: j.get("error") or ""
             for k, j in self.state["jobs"].items()
-            if j["status"] == "failed"
+            if j["status"] == JobStatus.FAILED
         }
 
 
@@ -157,7 +158,7 @@ def _run_sweep(
         # the recorded base as today's nnlab resolves it: a key added since (train.threads)
         # takes its default on both sides instead of reading as a change
         saved = {**saved, "base_config": recorded.base_config}
-        refuse_if_alive(state.to_json(), folder, "resume it")
+        refuse_if_alive(state, folder, "resume it")
         if sweep_file is None:
             sweep_file = saved["sweep"]["file"]
             overrides = overrides or saved["sweep"]["overrides"]
@@ -177,10 +178,10 @@ def _run_sweep(
         for job in sweep.jobs:
             entry = state.jobs.setdefault(job.id, JobEntry(job.overrides))
             adopt_finished_attempt(folder, entry)
-        if state.status == "completed" and _jobs_to_run(sweep, state) <= 0:
+        if state.status == SweepStatus.COMPLETED and _jobs_to_run(sweep, state) <= 0:
             if warn is not None:  # and the folder is left as it was: its times too
                 warn(f"{folder}: nothing to resume: the sweep completed ({len(state.jobs)} jobs)")
-            return Sweep(folder, state.data)
+            return Sweep(folder, state.to_json())
         # in memory so far: the folder is written only once the executor is up
         executor = make_executor(
             executor, jobs, address, cpus_per_job, _jobs_to_run(sweep, state), warn
@@ -220,7 +221,7 @@ def _stopped(state: SweepState, folder: Path, exc: BaseException):
     text = " ".join(text.split()) or type(exc).__name__
     for entry in state.jobs.values():  # a job that finished keeps its result
         adopt_finished_attempt(folder, entry)
-    state.status, state.error = "failed", text
+    state.status, state.error = SweepStatus.FAILED, text
     with contextlib.suppress(OSError):  # a disk that refuses it: the pid still tells
         state.save()
     if isinstance(exc, NnlabError):
@@ -264,10 +265,16 @@ def _run_jobs(
     )
     interrupted = scheduler.run()
     counts = state.counts()
-    state.status = "interrupted" if interrupted else "failed" if counts["failed"] else "completed"
+    state.status = (
+        SweepStatus.INTERRUPTED
+        if interrupted
+        else SweepStatus.FAILED
+        if counts[JobStatus.FAILED]
+        else SweepStatus.COMPLETED
+    )
     state.save()
     tables = write_summary(folder, sweep, state)
-    result = Sweep(folder, state.data, tables)
+    result = Sweep(folder, state.to_json(), tables)
     if interrupted:
         raise SweepInterrupted(result)
     return result
@@ -283,9 +290,9 @@ def _stopped_by_storage(
     reason = exc.strerror or str(exc)
     where = f" writing {exc.filename}" if exc.filename else ""
     for entry in state.jobs.values():
-        if entry.status == "running":
-            entry.update(status="pending", error=f"stopped: {reason}")
-    state.status = "failed"
+        if entry.status == JobStatus.RUNNING:
+            entry.update(status=JobStatus.PENDING, error=f"stopped: {reason}")
+    state.status = SweepStatus.FAILED
     try:
         state.save()
         told = ""

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.constraints import key_text
+from nnlab.common.status import JobStatus
 from nnlab.config.overrides import flatten
 from nnlab.errors import NnlabError
 from nnlab.runfolder.records import RecordError, read_sweep_record, resolved_config
 from nnlab.runfolder.runs import load_run, result_row
+from nnlab.runfolder.types import Summary
 from nnlab.sweeps.search.space import SearchSpec, parse_search
 from nnlab.sweeps.spec import Job, SweepSpec
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
@@ -52,22 +54,28 @@ def describe_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def adopt_finished_attempt(folder: Path, entry: JobEntry) -> None:
     """A job marked running when the sweep died may have finished on its own: take its result
     from the attempt's folder instead of running it again."""
-    if entry.status != "running" or not entry.run:
+    if entry.status != JobStatus.RUNNING or not entry.run:
         return
     try:
         run = load_run(folder / entry.run)
     except NnlabError:
-        entry.update(status="interrupted")
+        entry.update(status=JobStatus.INTERRUPTED)
         return
     if run.status in DONE:
         entry.update(
-            status=run.status,
+            status=JobStatus(run.status),
             error=run.error,
             final=result_row(run.summary),
-            did_not_learn=run.summary.get("did_not_learn") is True,
+            did_not_learn=_did_not_learn(run.summary),
         )
     else:
-        entry.update(status="interrupted", error="the sweep process stopped during this job")
+        entry.update(
+            status=JobStatus.INTERRUPTED, error="the sweep process stopped during this job"
+        )
+
+
+def _did_not_learn(summary: Summary | None) -> bool:
+    return summary is not None and summary.did_not_learn is True
 
 
 # search.trial_job_id's and search.confirm_job_id's forms

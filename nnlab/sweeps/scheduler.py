@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from nnlab.common.status import JobStatus, RunStatus
 from nnlab.errors import NnlabError
 from nnlab.runfolder.runs import result_row
 from nnlab.sweeps.executors import Executor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec
-from nnlab.sweeps.state import JobEntry, SweepState
+from nnlab.sweeps.state import DONE, JobEntry, SweepState
 
 Progress = Callable[..., None]
 OnJob = Callable[[str, dict[str, Any]], None]
@@ -55,19 +56,22 @@ class Scheduler:
             return
         c = self.state.counts()
         self.progress(
-            c["completed"] + c["diverged"] + c["failed"] + c["pruned"],
+            sum(c[s] for s in (*DONE, JobStatus.FAILED)),
             self.total,
             desc="jobs",
             unit="job",
-            postfix=f"{c['completed']} done, {c['pruned']} pruned, {c['failed']} failed, "
-            f"{c['diverged']} diverged, {len(self.running)} running",
+            postfix=f"{c[JobStatus.COMPLETED]} done, {c[JobStatus.PRUNED]} pruned, "
+            f"{c[JobStatus.FAILED]} failed, {c[JobStatus.DIVERGED]} diverged, "
+            f"{len(self.running)} running",
         )
 
     def start(self, job: Job) -> None:
         """Record a new attempt of ``job`` as running and hand it to the executor."""
         attempt = self.state.jobs[job.id].attempts + 1
         run_rel = f"jobs/{job.id}/attempt-{attempt}"
-        self.state.update(job.id, status="running", attempts=attempt, run=run_rel, error=None)
+        self.state.update_job(
+            job.id, status=JobStatus.RUNNING, attempts=attempt, run=run_rel, error=None
+        )
         self.tries[job.id] = self.tries.get(job.id, 0) + 1
         self.running.add(job.id)
         task = Task(job.id, attempt, job.config, str(self.folder / run_rel))
@@ -81,18 +85,18 @@ class Scheduler:
         self.running.discard(job_id)
         entry = self.state.jobs[job_id]
         made = entry.run and (self.folder / entry.run).is_dir()  # bad data fails before
-        self.state.update(
+        self.state.update_job(
             job_id,
             node=outcome.node,
-            status=outcome.status,
+            status=JobStatus(outcome.status),
             error=outcome.error,
             final=result_row(outcome.summary),
-            did_not_learn=outcome.summary.get("did_not_learn") is True,
+            did_not_learn=outcome.summary is not None and outcome.summary.did_not_learn is True,
             run=entry.run if made else None,
         )
         if self.on_job is not None:
             self.on_job(job_id, entry.to_json())
-        if outcome.status == "failed":
+        if outcome.status == RunStatus.FAILED:
             if self.tries[job_id] <= self.retries:
                 self.queue.append(self.by_id[job_id])
                 return
@@ -122,7 +126,7 @@ class Scheduler:
 
     def _interrupt_running(self, error: str) -> None:
         for job_id in list(self.running):
-            self.state.update(job_id, status="interrupted", error=error)
+            self.state.update_job(job_id, status=JobStatus.INTERRUPTED, error=error)
             self.running.discard(job_id)
 
     def run(self) -> bool:

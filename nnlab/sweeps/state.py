@@ -3,7 +3,9 @@
 
 The file is rewritten atomically at every change, so a sweep killed at any moment resumes where
 it stopped. Its JSON shape is a contract that other commands (``nnlab report``, ``nnlab runs``)
-and people's scripts read::
+and people's scripts read; the record and its job entries are typed in
+nnlab.runfolder.types (:class:`~nnlab.runfolder.types.SweepRecord`,
+:class:`~nnlab.runfolder.types.JobEntry`)::
 
     {"name": ..., "created": ..., "updated": ..., "status": "running",
      "jobs": {"<job id>": {"overrides": {...}, "status": "pending", "attempts": 0,
@@ -20,12 +22,14 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnlab.common.files import atomic_write_json, now_iso
-from nnlab.runfolder.records import JOB_STATUSES, read_state
+from nnlab.common.status import JobStatus, SweepStatus
+from nnlab.runfolder.records import read_state
+from nnlab.runfolder.types import JobEntry, SweepRecord
 
 RESERVE = ".nnlab-reserve"  # in a running sweep's folder: space kept for state.json
 RESERVE_BYTES = 16 * 2**10
@@ -33,88 +37,22 @@ RESERVE_BYTES = 16 * 2**10
 if TYPE_CHECKING:
     from nnlab.sweeps.spec import SweepSpec
 
-DONE = ("completed", "diverged", "pruned")  # results: never run again
+DONE = (JobStatus.COMPLETED, JobStatus.DIVERGED, JobStatus.PRUNED)  # results: never run again
 
 
-@dataclass
-class JobEntry:
-    """One job's line in state.json."""
+class SweepState(SweepRecord):
+    """state.json in memory, at ``path``: the record, which :meth:`save` (and
+    :meth:`update_job`) rewrite atomically."""
 
-    overrides: dict[str, Any]
-    status: str = "pending"
-    attempts: int = 0
-    run: str | None = None  # the latest attempt's folder, relative to the sweep folder
-    error: str | None = None
-    final: dict[str, Any] = field(default_factory=dict)  # the attempt's final metric row
-    node: str | None = None  # where the attempt ran, when the executor knows
-    did_not_learn: bool = False  # its accuracy stayed at chance (written only when true)
-    # Whether state.json holds "node" for this job: once an executor reported on an attempt.
-    has_node: bool = field(default=False, repr=False, compare=False)
-
-    def update(self, **changes: Any) -> None:
-        for key, value in changes.items():
-            if key not in _JOB_KEYS:
-                raise TypeError(f"JobEntry has no field {key!r}")
-            setattr(self, key, value)
-        if "node" in changes:
-            self.has_node = True
-
-    def to_json(self) -> dict[str, Any]:
-        out = {
-            "overrides": self.overrides,
-            "status": self.status,
-            "attempts": self.attempts,
-            "run": self.run,
-            "error": self.error,
-            "final": self.final,
-        }
-        if self.has_node:
-            out["node"] = self.node
-        if self.did_not_learn:
-            out["did_not_learn"] = True
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> JobEntry:
-        """A job entry read back (checked by nnlab.runfolder.records; keys it does not know are
-        dropped)."""
-        return cls(**{k: data[k] for k in _JOB_KEYS if k in data}, has_node="node" in data)
-
-
-_JOB_KEYS = tuple(f.name for f in fields(JobEntry) if f.name != "has_node")
-
-
-class SweepState:
-    """state.json in memory: the sweep's status and a typed entry per job; :meth:`save`
-    (and :meth:`update`) rewrite the file atomically."""
-
-    def __init__(
-        self,
-        path: Path,
-        name: str,
-        jobs: dict[str, JobEntry],
-        created: str | None = None,
-        updated: str | None = None,
-        status: str = "running",
-        plot_error: str | None = None,
-        pid: int | None = None,
-        host: str | None = None,
-        error: str | None = None,
-    ):
-        self.path, self.name, self.jobs = path, name, jobs
-        self.created = created or now_iso()
-        self.updated = updated or now_iso()
-        self.status = status
-        self.plot_error = plot_error  # why the comparison figures could not be drawn
-        # the driver process that last ran the sweep (nnlab.runfolder.liveness: is it alive?)
-        self.pid, self.host = pid, host
-        self.error = error  # why the sweep stopped, when an error ended it
+    def __init__(self, path: Path, record: SweepRecord):
+        super().__init__(**{f.name: getattr(record, f.name) for f in fields(record)})
+        self.path = path
 
     @classmethod
     def new(cls, folder: Path, sweep: SweepSpec) -> SweepState:
         """A new state.json with every job pending, written at once."""
         jobs = {j.id: JobEntry(j.overrides) for j in sweep.jobs}
-        state = cls(folder / "state.json", sweep.name, jobs)
+        state = cls(folder / "state.json", SweepRecord(sweep.name, now_iso(), now_iso(), jobs=jobs))
         state.save()
         return state
 
@@ -122,53 +60,18 @@ class SweepState:
     def load(cls, folder: Path) -> SweepState:
         """The state.json of a sweep folder; RecordError (one line, naming the file and the
         field) when it is missing, unreadable or not of the shape nnlab writes."""
-        data = read_state(folder)
-        jobs = {job_id: JobEntry.from_json(entry) for job_id, entry in data["jobs"].items()}
-        return cls(
-            folder / "state.json",
-            data["name"],
-            jobs,
-            data["created"],
-            data["updated"],
-            data["status"],
-            data.get("plot_error"),
-            data.get("pid"),
-            data.get("host"),
-            data.get("error"),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        out = {
-            "name": self.name,
-            "created": self.created,
-            "updated": self.updated,
-            "status": self.status,
-            "jobs": {job_id: entry.to_json() for job_id, entry in self.jobs.items()},
-        }
-        if self.plot_error is not None:
-            out["plot_error"] = self.plot_error
-        if self.pid is not None:
-            out["pid"], out["host"] = self.pid, self.host
-        if self.error is not None:
-            out["error"] = self.error
-        return out
+        return cls(folder / "state.json", read_state(folder))
 
     def claim(self) -> None:
         """Mark the sweep running under this process (its pid and host), and save."""
         import os
         import socket
 
-        self.status, self.error = "running", None
+        self.status, self.error = SweepStatus.RUNNING, None
         self.pid, self.host = os.getpid(), socket.gethostname()
         self.save()
 
-    @property
-    def data(self) -> dict[str, Any]:
-        """A snapshot in state.json's shape (what pivot tables and figures read); changing it
-        changes nothing here."""
-        return self.to_json()
-
-    def update(self, job_id: str, **changes: Any) -> None:
+    def update_job(self, job_id: str, **changes: Any) -> None:
         """Change fields of one job's entry and save."""
         self.jobs[job_id].update(**changes)
         self.save()
@@ -214,10 +117,3 @@ class SweepState:
         except OSError:
             return False
         return True
-
-    def counts(self) -> dict[str, int]:
-        """How many jobs have each status, every status listed."""
-        out = dict.fromkeys(JOB_STATUSES, 0)
-        for entry in self.jobs.values():
-            out[entry.status] += 1
-        return out

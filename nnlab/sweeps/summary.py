@@ -1,8 +1,9 @@
 """A sweep's results: summary.csv, summary.md with its pivot tables, and the comparison figures
 in plots/ (docs/run-folder.md, 'Sweep folder').
 
-Everything here reads the state in state.json's shape (a dict), so that ``nnlab plot`` and
-``nnlab report`` can redraw them from a sweep folder alone.
+Everything here reads the state as state.json's record
+(:class:`~nnlab.runfolder.types.SweepRecord`), so that ``nnlab plot`` and ``nnlab report`` can
+redraw them from a sweep folder alone.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from nnlab.common.files import atomic_write_text
 from nnlab.common.metrics import LABELS, PREFERRED, is_accuracy, is_result, short_key
+from nnlab.common.status import JobStatus
 from nnlab.models import Trainer, build, trainer_class
 from nnlab.runfolder.records import check_model_files
+from nnlab.runfolder.types import JobEntry, SweepRecord
 from nnlab.sweeps.spec import Job, SweepSpec, format_value
 from nnlab.sweeps.state import DONE, SweepState
 
@@ -66,7 +69,7 @@ class Pivot:
     spread: list[str] = field(default_factory=list)
 
 
-def pivot(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Pivot:
+def pivot(state: SweepRecord, sweep: SweepSpec, table: dict[str, str]) -> Pivot:
     """The numbers of one pivot table (see :class:`Pivot`)."""
     rows_key, cols_key, value = table["rows"], table["cols"], table["value"]
     rows: dict[str, Any] = {}  # serialised value -> value, in order of first appearance
@@ -77,15 +80,15 @@ def pivot(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Piv
         rk, ck = _axis(job, rows_key), _axis(job, cols_key)
         rows.setdefault(rk, config_value(job.config, rows_key))
         cols.setdefault(ck, config_value(job.config, cols_key))
-        entry = state["jobs"][job.id]
-        metric = entry.get("final", {}).get(value)
-        if entry["status"] == "completed" and metric is not None:
+        entry = state.jobs[job.id]
+        metric = entry.final.get(value)
+        if entry.status == JobStatus.COMPLETED and metric is not None:
             out.cells.setdefault((rk, ck), []).append(metric)
             averaged.setdefault((rk, ck), []).append(job)
-            if entry.get("did_not_learn"):
+            if entry.did_not_learn:
                 out.unlearned[(rk, ck)] = out.unlearned.get((rk, ck), 0) + 1
-        elif entry["status"] in ("completed", "diverged"):
-            left_out = out.unlogged if entry["status"] == "completed" else out.diverged
+        elif entry.status in (JobStatus.COMPLETED, JobStatus.DIVERGED):
+            left_out = out.unlogged if entry.status == JobStatus.COMPLETED else out.diverged
             left_out[(rk, ck)] = left_out.get((rk, ck), 0) + 1
     out.rows, out.cols = list(rows.values()), list(cols.values())
     for jobs in averaged.values():
@@ -96,9 +99,9 @@ def pivot(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Piv
     return out
 
 
-def _logged(state: dict[str, Any]) -> list[str]:
+def _logged(state: SweepRecord) -> list[str]:
     """The losses and accuracies the completed jobs log."""
-    finals = [e.get("final", {}) for e in state["jobs"].values() if e["status"] == "completed"]
+    finals = [e.final for e in state.jobs.values() if e.status == JobStatus.COMPLETED]
     return sorted({k for final in finals for k in final if is_result(k)})
 
 
@@ -126,7 +129,7 @@ class Table:
         return "\n".join([*lines, "", self.note]) + "\n"
 
 
-def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> Table:
+def pivot_table(state: SweepRecord, sweep: SweepSpec, table: dict[str, str]) -> Table:
     """One pivot table: mean (± std and the 95% t-interval of the mean when a cell
     holds several jobs), the best cell marked; jobs left out are counted beside their cell,
     and a metric no completed job logs is named with the ones they do log."""
@@ -170,7 +173,7 @@ def pivot_table(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) 
     )
 
 
-def _table_note(state: dict[str, Any], numbers: Pivot, value: str) -> str:
+def _table_note(state: SweepRecord, numbers: Pivot, value: str) -> str:
     """What the table's marks mean — or, when the completed jobs never log the table's
     metric, that (and what they do log), rather than an empty table that looks unfinished."""
     logged = _logged(state)
@@ -198,19 +201,19 @@ def _table_note(state: dict[str, Any], numbers: Pivot, value: str) -> str:
     )
 
 
-def table_markdown(state: dict[str, Any], sweep: SweepSpec, table: dict[str, str]) -> str:
+def table_markdown(state: SweepRecord, sweep: SweepSpec, table: dict[str, str]) -> str:
     return pivot_table(state, sweep, table).markdown()
 
 
 # -- files ---------------------------------------------------------------------------------
 
 
-def _summary_csv(sweep: SweepSpec, jobs: dict[str, Any]) -> str:
+def _summary_csv(sweep: SweepSpec, jobs: dict[str, JobEntry]) -> str:
     """summary.csv: one row per job — id, the varying keys, status, attempts, run, error and
     every final metric any job has."""
     metric_keys: list[str] = []
     for e in jobs.values():
-        metric_keys += [k for k in e["final"] if k not in metric_keys]
+        metric_keys += [k for k in e.final if k not in metric_keys]
     buffer = io.StringIO(newline="")
     w = csv.writer(buffer)
     w.writerow(["job", *sweep.varying, "status", "attempts", "run", "error", *metric_keys])
@@ -226,11 +229,11 @@ def _summary_csv(sweep: SweepSpec, jobs: dict[str, Any]) -> str:
             [
                 job.id,
                 *varying,
-                e["status"],
-                e["attempts"],
-                e["run"] or "",
-                e["error"] or "",
-                *(e["final"].get(k, "") for k in metric_keys),
+                e.status.value,
+                e.attempts,
+                e.run or "",
+                e.error or "",
+                *(e.final.get(k, "") for k in metric_keys),
             ]
         )
     return buffer.getvalue()
@@ -249,7 +252,7 @@ def _summary_md(sweep: SweepSpec, state: SweepState, tables: list[str]) -> str:
     ]
     for t in tables:
         lines += [t, ""]
-    failed = {k: e for k, e in state.jobs.items() if e.status == "failed"}
+    failed = {k: e for k, e in state.jobs.items() if e.status == JobStatus.FAILED}
     if failed:
         lines += ["## Failed jobs", ""] + [f"- `{k}`: {e.error}" for k, e in failed.items()] + [""]
     return "\n".join(lines)
@@ -258,16 +261,15 @@ def _summary_md(sweep: SweepSpec, state: SweepState, tables: list[str]) -> str:
 def write_summary(folder: Path, sweep: SweepSpec, state: SweepState) -> list[str]:
     """summary.csv, summary.md and the comparison figures; returns the tables. A figure that
     fails is recorded as ``plot_error`` in state.json: the tables are never lost over it."""
-    data = state.data
-    atomic_write_text(folder / "summary.csv", _summary_csv(sweep, data["jobs"]))
-    tables = [table_markdown(data, sweep, t) for t in sweep.tables]
+    atomic_write_text(folder / "summary.csv", _summary_csv(sweep, state.jobs))
+    tables = [table_markdown(state, sweep, t) for t in sweep.tables]
     if sweep.search is not None:
         from nnlab.sweeps.search.results import write_search_results
 
         tables.insert(0, write_search_results(folder, sweep, state))
     atomic_write_text(folder / "summary.md", _summary_md(sweep, state, tables))
     try:
-        comparison_plots(folder, sweep, data)
+        comparison_plots(folder, sweep, state)
     except Exception as exc:  # figures are extras
         state.plot_error = f"{type(exc).__name__}: {exc}"
         state.save()
@@ -285,13 +287,13 @@ def sweep_summary_text(sweep: Sweep) -> str:
 # -- figures -------------------------------------------------------------------------------
 
 
-def finished_jobs(folder: Path, sweep: SweepSpec, state: dict[str, Any]) -> list[tuple[Job, Path]]:
+def finished_jobs(folder: Path, sweep: SweepSpec, state: SweepRecord) -> list[tuple[Job, Path]]:
     """The sweep's finished jobs (completed, diverged or pruned) and their run folders."""
     done = []
     for job in sweep.jobs:
-        e = state["jobs"][job.id]
-        if e["status"] in DONE and e.get("run"):
-            done.append((job, folder / e["run"]))
+        e = state.jobs[job.id]
+        if e.status in DONE and e.run:
+            done.append((job, folder / e.run))
     return done
 
 
@@ -313,7 +315,7 @@ def group_label(overrides: dict[str, Any]) -> str:
 def comparison_plots(
     folder: Path,
     sweep: SweepSpec,
-    state: dict[str, Any],
+    state: SweepRecord,
     out: Path | None = None,
     ext: str = "png",
     metrics: list[str] | None = None,
@@ -360,7 +362,7 @@ def _panel_title(job: Job, loss: float) -> str:
 
 
 def _boundary_grid(
-    done: list[tuple[Job, Path]], sweep: SweepSpec, state: dict[str, Any], path: Path
+    done: list[tuple[Job, Path]], sweep: SweepSpec, state: SweepRecord, path: Path
 ) -> Path | None:
     """The decision boundaries of the first seed's finished jobs, placed like the first table
     (or four to a row); None when one of their models cannot draw one."""
@@ -391,7 +393,7 @@ def _boundary_grid(
     panels = []
     for job, _ in shown:
         predict, data = pairs[job.id]
-        loss = state["jobs"][job.id].get("final", {}).get("train_loss", float("nan"))
+        loss = state.jobs[job.id].final.get("train_loss", float("nan"))
         panels.append((place[job.id], predict, data, _panel_title(job, loss)))
     return plots.decision_boundary_grid(
         panels, shape, path, f"Decision boundaries — sweep {sweep.name}"

@@ -13,18 +13,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from nnlab.common.status import RunStatus
+
 
 class StopRun(Exception):
     """Raised by a callback to end a run early and on purpose: the run is not failed, it ends
     with ``status`` and the ``reason`` goes to meta.json with the step it stopped at."""
 
-    STATUSES = ("completed", "interrupted", "failed", "pruned")
+    STATUSES = (RunStatus.COMPLETED, RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.PRUNED)
 
-    def __init__(self, reason: str, status: str = "completed"):
+    def __init__(self, reason: str, status: str = RunStatus.COMPLETED):
         if status not in self.STATUSES:
             raise ValueError(f"StopRun status must be one of {', '.join(self.STATUSES)}")
         super().__init__(reason)
-        self.reason, self.status = reason, status
+        self.reason, self.status = reason, RunStatus(status)
 
 
 class Callback:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from nnlab.common.status import RunStatus
 from nnlab.errors import NnlabError
 from nnlab.runfolder.environment import with_threads
+from nnlab.runfolder.types import Summary
 
 
 @dataclass
@@ -32,9 +34,9 @@ class Outcome:
 
     job_id: str
     attempt: int
-    status: str
+    status: RunStatus
     error: str | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Summary | None = None  # None: the run never ended (or never began)
     node: str | None = None  # where it ran, when the executor knows (a cluster node's id)
 
 
@@ -106,12 +108,16 @@ def run_task(task: Task) -> Outcome:
         run = exc.run
         return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
     except KeyboardInterrupt:  # stopped while its config or data loaded: no folder yet
-        return Outcome(task.job_id, task.attempt, "interrupted", "stopped before the run began")
+        return Outcome(
+            task.job_id, task.attempt, RunStatus.INTERRUPTED, "stopped before the run began"
+        )
     except NnlabError as exc:
-        return Outcome(task.job_id, task.attempt, "failed", str(exc))
+        return Outcome(task.job_id, task.attempt, RunStatus.FAILED, str(exc))
     except Exception as exc:  # a crash outside the run's own handling: report, don't die
         detail = traceback.format_exc(limit=3).strip().splitlines()[-1]
-        return Outcome(task.job_id, task.attempt, "failed", f"{type(exc).__name__}: {detail}")
+        return Outcome(
+            task.job_id, task.attempt, RunStatus.FAILED, f"{type(exc).__name__}: {detail}"
+        )
     return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
 
 

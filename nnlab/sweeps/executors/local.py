@@ -14,6 +14,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from nnlab.common.status import RunStatus
 from nnlab.runfolder.environment import thread_share, usable_cores
 from nnlab.sweeps.executors.base import Executor, Outcome, Task, capped, run_task
 
@@ -60,7 +61,7 @@ def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
         outcome = run_task(task)
         with contextlib.suppress(Exception):
             outbox.put(outcome)
-        if stop.asked or outcome.status == "interrupted":
+        if stop.asked or outcome.status == RunStatus.INTERRUPTED:
             return
 
 
@@ -152,7 +153,7 @@ class LocalExecutor(Executor):
                         Outcome(
                             task.job_id,
                             task.attempt,
-                            "failed",
+                            RunStatus.FAILED,
                             f"worker process died (exit code {w['proc'].exitcode})",
                         )
                     )

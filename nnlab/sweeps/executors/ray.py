@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.files import atomic_write_bytes
+from nnlab.common.status import RunStatus
 from nnlab.errors import NnlabError
 from nnlab.models import kind_of
 from nnlab.sweeps.executors.base import Executor, Outcome, Task, capped, run_task
@@ -188,7 +189,7 @@ class RayExecutor(Executor):
             return Outcome(
                 task.job_id,
                 task.attempt,
-                "interrupted" if cancelled else "failed",
+                RunStatus.INTERRUPTED if cancelled else RunStatus.FAILED,
                 f"the Ray task ended: {type(exc).__name__}: {reason}",
             )
         root = Path(task.run_dir)

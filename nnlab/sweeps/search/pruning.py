@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.constraints import Integer, OneOf, refuse_unknown_keys, require
+from nnlab.common.status import RunStatus
 from nnlab.errors import ConfigError
 from nnlab.models.training.callbacks import StopRun
 
@@ -130,7 +131,7 @@ def reporter(report: dict[str, Any]) -> Callable[[dict[str, float]], None]:
             raise StopRun(
                 f"pruned by the {report['pruner']['kind']} pruner at step {step} "
                 f"({metric} {row[metric]:.6g})",
-                status="pruned",
+                status=RunStatus.PRUNED,
             )
 
     return on_row

@@ -14,11 +14,16 @@ from typing import Any
 from nnlab.common.files import atomic_write_text
 from nnlab.common.metrics import metric_text
 from nnlab.common.stats import mean_ci
+from nnlab.common.status import JobStatus
 from nnlab.config.resolve import dump_config, load_config
 from nnlab.figures import search as plots
 from nnlab.figures.search import TrialRecord
 from nnlab.sweeps.search.space import is_confirmation, trial_job_id, trial_number
 from nnlab.sweeps.state import DONE
+
+# a trial's status: the first of these that one of its seeds' jobs has, else completed
+UNFINISHED = (JobStatus.RUNNING, JobStatus.PENDING, JobStatus.FAILED, JobStatus.INTERRUPTED,
+              JobStatus.DIVERGED, JobStatus.PRUNED)  # fmt: skip
 
 
 def trial_records(sweep, state) -> list:
@@ -34,14 +39,13 @@ def trial_records(sweep, state) -> list:
         entries = by_trial[number]
         statuses = {e.status for e in entries}
         status = next(
-            (s for s in ("running", "pending", "failed", "interrupted", "diverged", "pruned")
-             if s in statuses),
-            "completed",
+            (s for s in UNFINISHED if s in statuses),
+            JobStatus.COMPLETED,
         )  # fmt: skip
         params = _trial_params(sweep, entries[0].overrides)
         record = TrialRecord(number, params, status, None)
         record.did_not_learn = any(e.did_not_learn for e in entries)
-        if status == "completed":
+        if status == JobStatus.COMPLETED:
             finals = [e.final for e in entries]
             record.value = sum(f.get(sweep.search.metric, math.nan) for f in finals) / len(finals)
             record.metrics = {
@@ -49,7 +53,7 @@ def trial_records(sweep, state) -> list:
                 for k in finals[0]
                 if k != "step"
             }
-        elif status == "pruned":  # where it was stopped: drawn, never ranked
+        elif status == JobStatus.PRUNED:  # where it was stopped: drawn, never ranked
             values = [e.final[metric] for e in entries if metric in e.final]
             record.value = sum(values) / len(values) if values else None
         records.append(record)
@@ -84,7 +88,7 @@ class Finalist:
         return [
             v
             for job_id, _, status, v in self.runs
-            if is_confirmation(job_id) and status == "completed" and v is not None
+            if is_confirmation(job_id) and status == JobStatus.COMPLETED and v is not None
         ]
 
     @property
@@ -98,7 +102,7 @@ class Finalist:
 
     @property
     def diverged(self) -> bool:
-        return any(status == "diverged" for _, _, status, _ in self.runs)
+        return any(status == JobStatus.DIVERGED for _, _, status, _ in self.runs)
 
     @property
     def unfinished(self) -> int:
@@ -201,7 +205,7 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
         std = statistics.stdev(values) if len(values) > 1 else None
         mark = "winner" if f is chosen else "out (diverged)" if f.diverged else ""
         runs = ", ".join(
-            f"{seed}: {text(v) if status == 'completed' else status}"
+            f"{seed}: {text(v) if status == JobStatus.COMPLETED else status}"
             for job_id, seed, status, v in f.runs
             if is_confirmation(job_id)
         )
@@ -227,7 +231,7 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
 
 
 def ranked(records: list, direction: str) -> list:
-    done = [r for r in records if r.status == "completed" and r.value is not None]
+    done = [r for r in records if r.status == JobStatus.COMPLETED and r.value is not None]
     done.sort(key=lambda r: r.value, reverse=direction == "maximize")
     return done + [r for r in records if r not in done]
 
@@ -252,7 +256,7 @@ def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]
     header = ["rank", "trial", *keys, "status", spec.metric, *extra]
     rows, rank = [], 0
     for r in ranked(records, spec.direction):
-        done = r.status == "completed" and r.value is not None
+        done = r.status == JobStatus.COMPLETED and r.value is not None
         rank += done
         metrics = getattr(r, "metrics", {}) if done else {}
         cells = [str(rank) if done else "—", str(r.number)]
@@ -277,7 +281,7 @@ def _markdown_table(header: list[str], rows: list[list]) -> list[str]:
 def search_markdown(sweep, state, records: list) -> str:
     title, header, rows = search_table(sweep, records)
     lines = [f"## {title}", "", *_markdown_table(header, rows)]
-    done = [r for r in ranked(records, sweep.search.direction) if r.status == "completed"]
+    done = [r for r in ranked(records, sweep.search.direction) if r.status == JobStatus.COMPLETED]
     confirmed = confirm_table(sweep, state)
     if confirmed is not None:
         title, header, rows, note = confirmed
@@ -301,7 +305,9 @@ def write_search_results(folder: Path, sweep, state) -> str:
     """The ranked table (returned, for summary.md), best.yaml and the search figures."""
     spec = sweep.search
     records = trial_records(sweep, state)
-    best = next((r for r in ranked(records, spec.direction) if r.status == "completed"), None)
+    best = next(
+        (r for r in ranked(records, spec.direction) if r.status == JobStatus.COMPLETED), None
+    )
     chosen = winner(finalists(sweep, state), spec.direction)
     if chosen is not None:  # the confirmed winner, as its trial's first run ran
         job_id, params = chosen.runs[0][0], chosen.params | {"seed": chosen.trial_seed}

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nnlab.common.status import JobStatus
 from nnlab.errors import NnlabError
 from nnlab.sweeps.search.pruning import judge, make_pruner
 from nnlab.sweeps.search.results import ranked, trial_records, trial_seeds
@@ -206,12 +207,16 @@ class TrialSource:
             return False
         if self._searching():
             return False
-        return all(e.status not in ("pending", "running") for e in self.state.jobs.values())
+        return all(
+            e.status not in (JobStatus.PENDING, JobStatus.RUNNING) for e in self.state.jobs.values()
+        )
 
     def _confirmation_jobs(self) -> list:
         """The finalists' jobs on the fresh seeds (none when no trial completed)."""
         ranked_done = ranked(trial_records(self.sweep, self.state), self.spec.direction)
-        top = [r for r in ranked_done if r.status == "completed"][: self.spec.confirm["top"]]
+        top = [r for r in ranked_done if r.status == JobStatus.COMPLETED][
+            : self.spec.confirm["top"]
+        ]
         jobs = []
         for record in top:
             for seed in confirm_seeds(self.spec, trial_seeds(self.sweep)):
@@ -283,11 +288,14 @@ class TrialSource:
         """A trial's result from its ended jobs: the mean of the metric over its seeds when
         all completed; pruned when some were pruned and the others completed; else fail."""
         statuses = {e.status for e in entries}
-        if statuses <= {"completed"}:
+        if statuses <= {JobStatus.COMPLETED}:
             values = [e.final.get(self.spec.metric) for e in entries]
             if all(v is not None for v in values):
                 return sum(values) / len(values), "complete"
-        pruned = "pruned" in statuses and statuses <= {"completed", "pruned"}
+        pruned = JobStatus.PRUNED in statuses and statuses <= {
+            JobStatus.COMPLETED,
+            JobStatus.PRUNED,
+        }
         return None, "pruned" if pruned else "fail"
 
     def unfinished(self) -> list[int]:
@@ -303,7 +311,7 @@ class TrialSource:
             return
         number = trial_number(job_id)
         entries = [self.state.jobs[j] for j in self.jobs_of.get(number, [])]
-        if any(e.status in ("pending", "running") for e in entries):
+        if any(e.status in (JobStatus.PENDING, JobStatus.RUNNING) for e in entries):
             return
         if number not in self.unfinished():
             return
