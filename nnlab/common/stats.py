@@ -4,7 +4,7 @@ scipy does the statistics; this module only chooses them. Intervals are Student'
 mean) and Welch's (for a difference of means), not the bootstrap: a lab has 2–5 seeds a
 setting, and a bootstrap interval can never be wider than the range of so few values — over
 normal draws of 3 seeds its "95%" interval of the mean held the true mean 71% of the time (5
-seeds: 85%), where Student's held it 95% (tests/test_stats.py measures both).
+seeds: 85%), where Student's held it 95% (tests/common/test_stats.py measures both).
 """
 
 from __future__ import annotations

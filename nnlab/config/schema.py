@@ -8,7 +8,7 @@ unknown keys are refused at every level, as nnlab refuses them. A key's values a
 once, by its option's constraint (:mod:`nnlab.common.constraints`), which writes the key's JSON
 Schema here and is also what nnlab checks a value against
 (:func:`nnlab.config.options.check_value`): the schema and the loader agree by construction, and
-tests/test_schema.py's property test generates configs to show that they do. Both read values
+tests/config/test_schema.py's property test generates configs to show that they do. Both read values
 as JSON does: ``100.0`` is the integer 100, and no number is infinite. Rules between keys
 (Nesterov needs momentum, a layer size that fits the data, ...) are nnlab's to check when it
 runs (:func:`nnlab.config.resolve.resolve`, after :func:`nnlab.config.resolve.check_keys`).

@@ -17,7 +17,7 @@ import pytest
 from nnlab.data.tables import Table, _csv, _rows, read_csv, read_npz
 from nnlab.errors import DataError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def quote_first_cell(text: str) -> str:

@@ -15,7 +15,7 @@ from nnlab.reports.results import compare
 from nnlab.runfolder.records import read_metrics
 from nnlab.runfolder.runs import load_run
 from tests.conftest import CONFIGS
-from tests.test_sweep import state_of
+from tests.sweeps.test_sweep import state_of
 
 
 @pytest.fixture

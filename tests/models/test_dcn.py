@@ -121,7 +121,7 @@ def test_cli_train_produces_every_file_tensorboard_and_a_reloadable_model(idx_ro
     cfg_path.write_text(nnlab.config.resolve.dump_config(dcn_config(idx_root)))
     result = run_nnlab("train", cfg_path, "--runs-dir", tmp_path / "runs")
     assert result.returncode == 0, result.stderr
-    # stderr is a pipe here: metric rows, no bar (tests/test_cli.py checks the bar on a tty)
+    # stderr is a pipe here: metric rows, no bar (tests/cli/test_cli.py checks the bar on a tty)
     assert "epoch      3" in result.stderr and "img/s" not in result.stderr
     run = run_dir_of(result, tmp_path)
     for name in (
@@ -628,7 +628,7 @@ def test_missing_fashion_mnist_says_how_to_get_it(tmp_path):
     result = run_nnlab(
         "train",
         "-q",
-        str(Path(__file__).parents[1] / "configs" / "fashion_mnist_dcn.yaml"),
+        str(Path(__file__).parents[2] / "configs" / "fashion_mnist_dcn.yaml"),
         "-s",
         f"data.root={tmp_path}",
         cwd=tmp_path,
@@ -670,7 +670,7 @@ def test_download_without_internet_is_a_one_line_error(tmp_path):
     result = run_nnlab(
         "train",
         "-q",
-        Path(__file__).parents[1] / "configs" / "mnist_adam.yaml",
+        Path(__file__).parents[2] / "configs" / "mnist_adam.yaml",
         "-s",
         "data.download=true",
         "-s",

@@ -15,7 +15,7 @@ import nnlab
 from nnlab.common.stats import mean_ci, seeds_needed
 from tests.conftest import CONFIGS, check_run, run_dir_of
 from tests.conftest import nnlab as run_nnlab
-from tests.test_sweep import state_of
+from tests.sweeps.test_sweep import state_of
 
 
 @pytest.fixture(scope="module")

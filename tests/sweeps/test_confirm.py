@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tests.conftest import CONFIGS, check_run, nnlab, run_dir_of
-from tests.test_search import kill_9_then_resume, load_study, report_and_best_run
-from tests.test_sweep import state_of
+from tests.sweeps.test_search import kill_9_then_resume, load_study, report_and_best_run
+from tests.sweeps.test_sweep import state_of
 
 ARGS = ["-s", "data.val_size=0.25", "-s", "train.log_every=100"]
 

@@ -17,7 +17,7 @@ from nnlab.sweeps.search.space import parse_search
 from nnlab.sweeps.search.study import Study
 from nnlab.sweeps.spec import _check_key
 from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, run_dir_of
-from tests.test_sweep import _wait_for, state_of
+from tests.sweeps.test_sweep import _wait_for, state_of
 
 BASE = load_config(CONFIGS / "moons_tanh.yaml", ["data.val_size=0.25"])
 

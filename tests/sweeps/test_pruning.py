@@ -14,8 +14,8 @@ from nnlab.sweeps.search.space import JOURNAL, parse_search
 from nnlab.sweeps.search.study import Study
 from nnlab.sweeps.spec import _check_key
 from tests.conftest import CONFIGS, check_run, nnlab, run_dir_of
-from tests.test_search import load_study
-from tests.test_sweep import state_of
+from tests.sweeps.test_search import load_study
+from tests.sweeps.test_sweep import state_of
 
 BASE = load_config(CONFIGS / "moons_tanh.yaml", ["data.val_size=0.25"])
 

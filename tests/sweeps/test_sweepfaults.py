@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from tests.conftest import CONFIGS, check_run, child_process, nnlab, nnlab_process, run_dir_of
-from tests.test_search import load_study
-from tests.test_signals import LONG, _status_shown, two_job_sweep
-from tests.test_sweep import _wait_for, state_of
+from tests.experiment.test_signals import LONG, _status_shown, two_job_sweep
+from tests.sweeps.test_search import load_study
+from tests.sweeps.test_sweep import _wait_for, state_of
 
 QUICK = ["-s", "data.val_size=0.25", "-s", "train.iterations=200", "-s", "train.log_every=100"]
 
