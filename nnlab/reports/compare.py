@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.metrics import COUNTERS, is_accuracy
+from nnlab.common.tables import csv_text, grid, json_text
 from nnlab.config.overrides import flatten
 from nnlab.errors import NnlabError
-from nnlab.reports.tables import csv_text, grid, json_text
 from nnlab.runfolder.provenance import DIFF_FILE, code_label
 from nnlab.runfolder.runs import load_run, run_folder
 from nnlab.runfolder.types import Summary

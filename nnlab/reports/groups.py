@@ -15,6 +15,7 @@ from typing import Any
 from nnlab.common import stats
 from nnlab.common.metrics import ORDER, PREFERRED, is_accuracy, is_loss, is_result
 from nnlab.common.status import RunStatus
+from nnlab.common.tables import csv_text, grid, json_text
 from nnlab.errors import NnlabError
 from nnlab.reports.compare import (
     code_of,
@@ -25,7 +26,6 @@ from nnlab.reports.compare import (
     run_name,
     value_text,
 )
-from nnlab.reports.tables import csv_text, grid, json_text
 
 # The metric compared when none is named: held-out accuracy first (as figures and listings).
 DEFAULT_METRICS = (*PREFERRED["accuracy"], *PREFERRED["loss"])

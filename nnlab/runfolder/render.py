@@ -3,13 +3,12 @@ JSON."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
 from nnlab.common.metrics import COUNTERS, is_result, metric_text, status_text
 from nnlab.common.status import RunStatus
+from nnlab.common.tables import csv_text, grid
 from nnlab.runfolder.query import Entry, is_number, value, value_text
 
 WIDEST = {"name": 40, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
@@ -55,16 +54,6 @@ def _cut(text: str, widest: int) -> str:
     return text if len(text) <= widest else text[: widest - 1] + "…"
 
 
-def table_lines(entries: list[Entry], columns: list[str]) -> list[str]:
-    """A header, then a row per entry, in aligned columns."""
-    rows = [tuple(columns)] + [
-        tuple(_cut(_cell_text(e, c), WIDEST.get(c, 40)) for c in columns) for e in entries
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
-    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]  # fmt: skip
-
-
 def _raw(entry: Entry, key: str) -> Any:
     try:
         return value(entry, key)
@@ -78,10 +67,8 @@ def render(entries: list[Entry], columns: list[str], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([{c: _raw(e, c) for c in columns} for e in entries], indent=1)
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        for e in entries:
-            writer.writerow(["" if (v := _raw(e, c)) is None else value_text(v) for c in columns])
-        return out.getvalue().rstrip("\n")
-    return "\n".join(table_lines(entries, columns))
+        rows = [[None if (v := _raw(e, c)) is None else value_text(v) for c in columns]
+                for e in entries]  # fmt: skip
+        return csv_text([columns, *rows])
+    rows = [[_cut(_cell_text(e, c), WIDEST.get(c, 40)) for c in columns] for e in entries]
+    return grid(columns, rows, "table")  # a header, then a row per entry, aligned

@@ -1,4 +1,5 @@
-"""Tables as text: aligned columns or Markdown (grid), CSV and JSON, for ``nnlab compare``."""
+"""Tables as text: aligned columns or Markdown (grid), CSV and JSON, for ``nnlab compare`` and
+``nnlab runs``."""
 
 from __future__ import annotations
 
