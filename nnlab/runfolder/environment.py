@@ -25,6 +25,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from nnlab.models import kind_of
+
 # Variables that choose kernels (and so the last bits), recorded when set. The thread-count
 # variables are not among them: the count nnlab applies is recorded instead.
 NUMERIC_VARIABLES = (
@@ -66,8 +68,6 @@ def applied_threads(cfg: Mapping[str, Any]) -> Iterator[None]:
     """Run inside with the config's thread count: every BLAS and OpenMP pool loaded in this
     process, and the kind's own pool (PyTorch's intra-op threads), restored after."""
     from threadpoolctl import threadpool_limits
-
-    from nnlab.models import kind_of
 
     threads = int(cfg["train"]["threads"])
     with threadpool_limits(threads), kind_of(cfg).limit_threads(dict(cfg), threads):

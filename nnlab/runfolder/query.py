@@ -29,10 +29,12 @@ from nnlab.common.metrics import LISTED, ORDER, is_result, metric_text
 from nnlab.common.status import RunStatus
 from nnlab.common.yamlread import clip, parse_yaml, read_yaml_file
 from nnlab.config.overrides import flatten
+from nnlab.config.resolve import known_keys
 from nnlab.errors import NnlabError
 from nnlab.runfolder.index import records, signature
 from nnlab.runfolder.records import read_meta, read_metrics, read_state, read_summary
 from nnlab.runfolder.records import shown as shown_value
+from nnlab.runfolder.runs import result_row
 
 DEFAULT_COLUMNS = ("started", "name", "kind", "status", "time", "results", "folder")
 OPERATORS = (">=", "<=", "!=", "==", "=", ">", "<", "~")
@@ -55,8 +57,6 @@ def _duration(start: str | None, end: str | None) -> float | None:
 
 
 def _run_fields(path: Path) -> dict[str, Any]:
-    from nnlab.runfolder.runs import result_row
-
     meta, summary = read_meta(path), read_summary(path)
     final = result_row(summary) or next(reversed(read_metrics(path / "metrics.csv")), {})
     shown = [f"{k} {metric_text(k, final[k])}" for k in LISTED if k in final]
@@ -349,8 +349,6 @@ def value_text(v: Any) -> str:
 def possible_keys() -> set[str]:
     """The keys any run or sweep could have, listed or not: every model kind's config keys,
     the metrics and their best values, the summary's numbers and the listing's fields."""
-    from nnlab.config.resolve import known_keys
-
     config = {k for k in known_keys() if k != "model.kind"}  # the `kind` field says it
     best = {f"best.{m}" for m in ORDER if is_result(m)}
     return config | best | {*ORDER, *SUMMARY_KEYS, *DEFAULT_COLUMNS, *ADDED, "host", "jobs"}

@@ -9,6 +9,7 @@ from typing import Any
 from nnlab.common.metrics import COUNTERS, is_result, metric_text, status_text
 from nnlab.common.status import RunStatus
 from nnlab.common.tables import csv_text, grid
+from nnlab.runfolder.liveness import shown_status as alive_or_dead
 from nnlab.runfolder.query import Entry, is_number, value, value_text
 
 WIDEST = {"name": 40, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
@@ -21,8 +22,6 @@ def shown_status(entry: Entry) -> str:
     fields = entry["fields"]
     if fields["status"] != RunStatus.RUNNING:
         return status_text(fields["status"], fields.get("did_not_learn"))
-    from nnlab.runfolder.liveness import shown_status as alive_or_dead
-
     return alive_or_dead(fields["status"], fields.get("pid"), fields.get("host"), entry["path"])
 
 

@@ -25,6 +25,7 @@ from nnlab.runfolder.runs import RUNS_DIR, create_run_dir
 from nnlab.sweeps.executors import Executor, LocalExecutor
 from nnlab.sweeps.folder import adopt_finished_attempt, describe_change, open_sweep_folder
 from nnlab.sweeps.scheduler import OnJob, Progress, Scheduler
+from nnlab.sweeps.search.study import JOURNAL, TrialSource, repair_journal
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
 from nnlab.sweeps.summary import write_summary
@@ -171,8 +172,6 @@ def _run_sweep(
                 + "); use --force to resume anyway"
             )
         if sweep.search is not None:  # its jobs so far are the trials in state.json
-            from nnlab.sweeps.search.study import JOURNAL, repair_journal
-
             repair_journal(folder / JOURNAL)  # a damaged study is refused before any write
             sweep.jobs = [_job(sweep, k, e.overrides) for k, e in state.jobs.items()]
         for job in sweep.jobs:
@@ -246,8 +245,6 @@ def _run_jobs(
     figures; SweepInterrupted on Ctrl-C."""
     source = None
     if sweep.search is not None:
-        from nnlab.sweeps.search.study import TrialSource
-
         source = TrialSource(sweep, folder, state, lambda k, o: _job(sweep, k, o))
         if sweep.search.pruner["kind"] != "none":
             executor.judge_pruning(source.judge)

@@ -19,10 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from nnlab.common.files import atomic_write_text
 from nnlab.common.metrics import LABELS, PREFERRED, is_accuracy, is_result, short_key
+from nnlab.common.stats import mean_ci
 from nnlab.common.status import JobStatus
+from nnlab.figures import plots
+from nnlab.figures.overlay import overlay
 from nnlab.models import Trainer, build, trainer_class
-from nnlab.runfolder.records import check_model_files
+from nnlab.runfolder.records import check_model_files, read_metrics
 from nnlab.runfolder.types import JobEntry, SweepRecord
+from nnlab.sweeps.search.results import write_search_results
 from nnlab.sweeps.spec import Job, SweepSpec, format_value
 from nnlab.sweeps.state import DONE, SweepState
 
@@ -133,8 +137,6 @@ def pivot_table(state: SweepRecord, sweep: SweepSpec, table: dict[str, str]) -> 
     """One pivot table: mean (± std and the 95% t-interval of the mean when a cell
     holds several jobs), the best cell marked; jobs left out are counted beside their cell,
     and a metric no completed job logs is named with the ones they do log."""
-    from nnlab.common.stats import mean_ci
-
     numbers = pivot(state, sweep, table)
     value = table["value"]
     percent = is_accuracy(value)
@@ -264,8 +266,6 @@ def write_summary(folder: Path, sweep: SweepSpec, state: SweepState) -> list[str
     atomic_write_text(folder / "summary.csv", _summary_csv(sweep, state.jobs))
     tables = [table_markdown(state, sweep, t) for t in sweep.tables]
     if sweep.search is not None:
-        from nnlab.sweeps.search.results import write_search_results
-
         tables.insert(0, write_search_results(folder, sweep, state))
     atomic_write_text(folder / "summary.md", _summary_md(sweep, state, tables))
     try:
@@ -324,9 +324,6 @@ def comparison_plots(
     seed, the median with an interquartile band, n per step — and, when every model can draw
     its decision boundary (2-D data), a grid of them laid out like the first table; with
     ``metrics``, only the curves of those (each must be one every finished job logs)."""
-    from nnlab.figures.overlay import overlay
-    from nnlab.runfolder.records import read_metrics
-
     done = finished_jobs(folder, sweep, state)
     if not done:
         return []
@@ -366,8 +363,6 @@ def _boundary_grid(
 ) -> Path | None:
     """The decision boundaries of the first seed's finished jobs, placed like the first table
     (or four to a row); None when one of their models cannot draw one."""
-    from nnlab.figures import plots
-
     first_seed = sweep.seeds[0] if sweep.seeds else None
     shown = [(j, p) for j, p in done if first_seed is None or j.overrides.get("seed") == first_seed]
     pairs: dict[str, tuple] = {}

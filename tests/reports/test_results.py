@@ -199,6 +199,7 @@ def _browser(p):
     )
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(
     _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
 )
@@ -225,6 +226,7 @@ def test_the_report_renders_in_a_real_browser(folders, tmp_path):
     assert shot.shape[0] > 1500  # the whole page, figures included
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(
     _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
 )

@@ -28,6 +28,7 @@ from nnlab.common.files import atomic_write_bytes
 from nnlab.common.metrics import ORDER, majority_fraction
 from nnlab.data.images import ImageData, load_images
 from nnlab.errors import Diverged, NnlabError
+from nnlab.figures import plots
 from nnlab.models.allocator import keep_freed_memory
 from nnlab.models.base import Trainer
 from nnlab.models.dcn.callbacks import (
@@ -37,6 +38,7 @@ from nnlab.models.dcn.callbacks import (
     TensorBoard,
     truncate_csv,
 )
+from nnlab.models.dcn.figures import layer_stats
 from nnlab.models.dcn.network import (
     DCN,
     assess,
@@ -359,9 +361,6 @@ class DCNTrainer(Trainer):
         self, rows: list[dict[str, float]], out_dir: Path, run_dir: Path, ext: str = "png"
     ) -> list[Path]:
         """Loss and accuracy curves, the test confusion matrix, the layer statistics."""
-        from nnlab.figures import plots
-        from nnlab.models.dcn.figures import layer_stats
-
         name = (
             f"{self.cfg['name']}: DCN {self.cfg['model']['conv_channels']} "
             f"{self.cfg['train']['optimizer']}"

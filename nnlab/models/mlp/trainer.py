@@ -27,6 +27,7 @@ from nnlab.common.files import atomic_write_bytes
 from nnlab.common.metrics import majority_fraction
 from nnlab.data.tabular import Dataset, check_fits, load_data
 from nnlab.errors import Diverged
+from nnlab.figures import plots
 from nnlab.models.base import Trainer
 from nnlab.models.mlp.engine import BLAS_THREADS_FROM, Engine, blas_threads, step_work
 from nnlab.models.mlp.math import MLP, evaluate
@@ -212,8 +213,6 @@ class MLPTrainer(Trainer):
     ) -> list[Path]:
         """Loss and accuracy curves; the decision boundary for 2-D inputs; the confusion
         matrix with a test split."""
-        from nnlab.figures import plots
-
         cfg, data, model = self.cfg, self.data, self.model
         name = f"{cfg['name']}: {cfg['model']['layers']} {cfg['model']['activation']}"
         made = [
