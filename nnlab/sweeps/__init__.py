@@ -30,7 +30,7 @@ from typing import Any
 _EXPORTS = {
     "run_sweep": "driver",
     "sweep": "driver",
-    "Sweep": "driver",
+    "Sweep": "state",
     "SweepInterrupted": "driver",
     "load_sweep_folder": "folder",
     "make_executor": "driver",

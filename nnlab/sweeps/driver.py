@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,33 +26,10 @@ from nnlab.sweeps.folder import adopt_finished_attempt, describe_change, open_sw
 from nnlab.sweeps.scheduler import OnJob, Progress, Scheduler
 from nnlab.sweeps.search.study import JOURNAL, TrialSource, repair_journal
 from nnlab.sweeps.spec import Job, SweepSpec, load_sweep
-from nnlab.sweeps.state import DONE, JobEntry, SweepState
+from nnlab.sweeps.state import DONE, JobEntry, Sweep, SweepState
 from nnlab.sweeps.summary import write_summary
 
 Warn = Callable[[str], None]
-
-
-@dataclass
-class Sweep:
-    """A sweep folder and what happened in it (``state`` in state.json's shape)."""
-
-    path: Path
-    state: dict[str, Any]
-    tables: list[str] = field(default_factory=list)  # markdown, one per table
-
-    @property
-    def status(self) -> str:
-        """completed, or failed when a job failed (interrupted sweeps raise instead)."""
-        return self.state["status"]
-
-    @property
-    def failed(self) -> dict[str, str]:
-        """Job id -> error, for every job that failed: empty when the sweep completed."""
-        return {
-            k: j.get("error") or ""
-            for k, j in self.state["jobs"].items()
-            if j["status"] == JobStatus.FAILED
-        }
 
 
 class SweepStopped(NnlabError):
@@ -196,7 +172,7 @@ def _run_sweep(
         atomic_write_text(folder / "sweep.yaml", yaml.safe_dump(record, sort_keys=False))
         held.enter_context(FolderLock(folder)).name_holder()
         (folder / "jobs").mkdir()
-        state = SweepState.new(folder, sweep)
+        state = SweepState.new(folder, sweep.name, {j.id: j.overrides for j in sweep.jobs})
         state.claim()
 
     with Heartbeat(folder):  # a resume or `nnlab runs` can tell that this sweep lives

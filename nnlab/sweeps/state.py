@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import fields
+import socket
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nnlab.common.files import atomic_write_json, now_iso
 from nnlab.common.status import JobStatus, SweepStatus
@@ -33,9 +34,6 @@ from nnlab.runfolder.types import JobEntry, SweepRecord
 
 RESERVE = ".nnlab-reserve"  # in a running sweep's folder: space kept for state.json
 RESERVE_BYTES = 16 * 2**10
-
-if TYPE_CHECKING:
-    from nnlab.sweeps.spec import SweepSpec
 
 DONE = (JobStatus.COMPLETED, JobStatus.DIVERGED, JobStatus.PRUNED)  # results: never run again
 
@@ -49,10 +47,11 @@ class SweepState(SweepRecord):
         self.path = path
 
     @classmethod
-    def new(cls, folder: Path, sweep: SweepSpec) -> SweepState:
-        """A new state.json with every job pending, written at once."""
-        jobs = {j.id: JobEntry(j.overrides) for j in sweep.jobs}
-        state = cls(folder / "state.json", SweepRecord(sweep.name, now_iso(), now_iso(), jobs=jobs))
+    def new(cls, folder: Path, name: str, jobs: dict[str, dict[str, Any]]) -> SweepState:
+        """A new state.json for sweep ``name`` with every job (id: overrides) pending, written
+        at once."""
+        entries = {job_id: JobEntry(overrides) for job_id, overrides in jobs.items()}
+        state = cls(folder / "state.json", SweepRecord(name, now_iso(), now_iso(), jobs=entries))
         state.save()
         return state
 
@@ -64,9 +63,6 @@ class SweepState(SweepRecord):
 
     def claim(self) -> None:
         """Mark the sweep running under this process (its pid and host), and save."""
-        import os
-        import socket
-
         self.status, self.error = SweepStatus.RUNNING, None
         self.pid, self.host = os.getpid(), socket.gethostname()
         self.save()
@@ -117,3 +113,26 @@ class SweepState(SweepRecord):
         except OSError:
             return False
         return True
+
+
+@dataclass
+class Sweep:
+    """A sweep folder and what happened in it (``state`` in state.json's shape)."""
+
+    path: Path
+    state: dict[str, Any]
+    tables: list[str] = field(default_factory=list)  # markdown, one per table
+
+    @property
+    def status(self) -> str:
+        """completed, or failed when a job failed (interrupted sweeps raise instead)."""
+        return self.state["status"]
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Job id -> error, for every job that failed: empty when the sweep completed."""
+        return {
+            k: j.get("error") or ""
+            for k, j in self.state["jobs"].items()
+            if j["status"] == JobStatus.FAILED
+        }

@@ -15,7 +15,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nnlab.common.files import atomic_write_text
 from nnlab.common.metrics import LABELS, PREFERRED, is_accuracy, is_result, short_key
@@ -28,10 +28,7 @@ from nnlab.runfolder.records import check_model_files, read_metrics
 from nnlab.runfolder.types import JobEntry, SweepRecord
 from nnlab.sweeps.search.results import write_search_results
 from nnlab.sweeps.spec import Job, SweepSpec, format_value
-from nnlab.sweeps.state import DONE, SweepState
-
-if TYPE_CHECKING:
-    from nnlab.sweeps.driver import Sweep
+from nnlab.sweeps.state import DONE, Sweep, SweepState
 
 PRETTY = {"relu": "ReLU", "sgd": "SGD", "adam": "Adam"}
 
