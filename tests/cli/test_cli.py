@@ -87,6 +87,7 @@ BAD_INPUTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
 def test_bad_input_is_one_line_exit_2_and_leaves_no_run_folder(case, tmp_path):
     (tmp_path / "bad.yaml").write_text("train:\n  epsilon: 0.1\n  iterations: 5: 6\n")
@@ -122,6 +123,7 @@ def test_help_is_fast_and_imports_no_heavy_library():
     assert "train" in out.stdout and "gradcheck" in out.stdout
 
 
+@pytest.mark.slow
 def test_gradcheck_passes_for_every_shipped_moons_config():
     for path in sorted(CONFIGS.glob("moons*.yaml")):
         result = nnlab("gradcheck", path)
@@ -165,6 +167,7 @@ def test_ci_runs_the_readme_test_command_and_the_quickstart_trains_moons_tanh():
 MOONS_QUICK = ["-s", "train.iterations=6000", "-s", "train.log_every=2000"]
 
 
+@pytest.mark.slow
 def test_stderr_that_is_not_a_terminal_gets_plain_metric_rows_and_no_bar_frames(tmp_path):
     result = nnlab("train", CONFIGS / "moons_tanh.yaml", *MOONS_QUICK, "--runs-dir", tmp_path)
     assert result.returncode == 0, result.stderr
@@ -173,6 +176,7 @@ def test_stderr_that_is_not_a_terminal_gets_plain_metric_rows_and_no_bar_frames(
     assert len(rows) == 4 and all(r.startswith("step ") for r in rows), rows  # 0, 2000, 4000, end
 
 
+@pytest.mark.slow
 def test_a_terminal_still_gets_the_progress_bar_with_rate_and_eta(tmp_path):
     """stderr a pseudo-terminal: the bar is drawn (its frames end in \\r), with its rate."""
     main, tty = pty.openpty()

@@ -26,6 +26,7 @@ def _all_json_parses(root: Path) -> int:
     return count
 
 
+@pytest.mark.slow
 def test_a_full_disk_fails_the_run_honestly_and_corrupts_nothing(tmp_path):
     def limit_file_size():  # every file this process writes stops at 6 kB: a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
@@ -55,6 +56,7 @@ def test_a_full_disk_fails_the_run_honestly_and_corrupts_nothing(tmp_path):
     check_run(run)
 
 
+@pytest.mark.slow
 def test_a_run_folder_removed_mid_run_is_a_clear_error(tmp_path):
     with nnlab_process(
         "train",
@@ -81,6 +83,7 @@ def test_a_run_folder_removed_mid_run_is_a_clear_error(tmp_path):
     assert "the run ended interrupted" in lines[0]
 
 
+@pytest.mark.slow
 def test_a_runs_folder_that_cannot_be_made_is_exit_2(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     result = run_nnlab("train", CONFIGS / "moons_tanh.yaml", "--runs-dir", tmp_path / "file" / "x")
@@ -88,6 +91,7 @@ def test_a_runs_folder_that_cannot_be_made_is_exit_2(tmp_path):
     assert result.stderr.startswith("nnlab: error: cannot create runs folder")
 
 
+@pytest.mark.slow
 def test_runs_started_together_with_one_name_get_distinct_folders(tmp_path):
     args = ["train", CONFIGS / "moons_tanh.yaml", "-q", "--runs-dir", tmp_path]
     args += ["-s", "train.iterations=200"]
@@ -100,6 +104,7 @@ def test_runs_started_together_with_one_name_get_distinct_folders(tmp_path):
     check_run(tmp_path)
 
 
+@pytest.mark.slow
 def test_two_sweeps_in_one_runs_folder_do_not_interfere(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(
@@ -120,6 +125,7 @@ def test_two_sweeps_in_one_runs_folder_do_not_interfere(tmp_path):
     check_run(*sweeps)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["../../escape", "a/b/c", "/abs", ".hidden", "..", "<x>"])
 def test_a_run_name_cannot_write_outside_the_runs_folder(tmp_path, name):
     runs = tmp_path / "inner" / "runs"
@@ -136,6 +142,7 @@ class Payload:  # noqa: D101 - an object a malicious checkpoint would smuggle in
         return (os.system, ("touch /tmp/nnlab-pwned",))
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     import torch
 
@@ -162,6 +169,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     assert not Path("/tmp/nnlab-pwned").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "path",
     # every MLP config whose data ships with scikit-learn or the repository (the
@@ -246,6 +254,7 @@ def _read_only(folder: Path):
     return setup
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["run", "sweep"])
 def test_report_on_a_read_only_folder_is_one_line_and_loses_nothing(tmp_path, what):
     quick = {"train.iterations": 200, "train.log_every": 100}
@@ -281,6 +290,7 @@ def _tiny_disk(tmp_path: Path, size: str):
     return disk
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", ["40k", "150k"])
 def test_a_sweep_on_a_full_disk_is_one_line_and_leaves_no_entry_running(tmp_path, size):
     """Disks that fill at the start, mid-way and at the tables: one line naming the folder,

@@ -111,6 +111,7 @@ def test_a_huge_config_file_is_refused_unread(tmp_path):
 HOSTILE = {"deep": (DEEP, "nested deeper than"), "bomb": (alias_bomb(), "aliases")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hostile", list(HOSTILE))
 def test_config_yaml_read_back_goes_through_the_same_loader(tmp_path, hostile):
     text, words = HOSTILE[hostile]
@@ -164,6 +165,7 @@ def test_a_duplicate_key_is_refused_naming_the_key_and_line(tmp_path, where):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_grid_values_equal_to_six_digits_get_distinct_job_ids(tmp_path):
     (tmp_path / "s.yaml").write_text(
         f"sweep:\n  base: {MOONS}\n  grid:\n    train.epsilon: [0.1, 0.1000001, 0.01]\n"

@@ -222,6 +222,7 @@ def _nnlab_accepts(check, cfg) -> bool:
     return True
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cfg=configs())
 def test_the_schema_and_the_loader_agree_on_every_generated_config(cfg):
@@ -232,6 +233,7 @@ def test_the_schema_and_the_loader_agree_on_every_generated_config(cfg):
         assert schema_says, cfg
 
 
+@pytest.mark.slow
 def test_a_whole_number_written_as_a_float_and_an_empty_name_are_judged_alike(tmp_path):
     """Through the CLI: what `nnlab schema` prints and what `nnlab train` does agree on the
     reviewer's two cases, the integer key given 100.0 (both take it, as 100) and the empty

@@ -52,6 +52,7 @@ def test_standardize_uses_training_statistics_only():
     assert np.all(np.isfinite(data.X_test))  # constant pixels (std 0) do not divide by zero
 
 
+@pytest.mark.slow
 def test_digits_mlp_learns_and_draws_a_ten_class_confusion_matrix(tmp_path):
     cfg = {
         "name": "digits_mlp",
@@ -66,6 +67,7 @@ def test_digits_mlp_learns_and_draws_a_ten_class_confusion_matrix(tmp_path):
     assert image.shape[0] > 300 and image.shape[1] > 300
 
 
+@pytest.mark.slow
 def test_decision_boundary_shows_both_splits_and_every_class(tmp_path):
     cfg = {
         "data": {"name": "blobs", "test_size": 0.3},

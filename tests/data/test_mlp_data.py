@@ -67,6 +67,7 @@ def test_each_csv_defect_is_exit_2_one_line_naming_file_line_column_and_no_run(t
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_string_labels_round_trip_through_a_run(tmp_path):
     text, X, y = _table(labels=("zebra", "ant", "bee"))
     _write(tmp_path / "t.csv", text)
@@ -85,6 +86,7 @@ def test_string_labels_round_trip_through_a_run(tmp_path):
     assert (run / "plots" / "loss.png").is_file()
 
 
+@pytest.mark.slow
 def test_a_relative_data_path_is_relative_to_the_config_file(tmp_path):
     text, _, _ = _table()
     (tmp_path / "conf").mkdir()
@@ -145,6 +147,7 @@ def test_mnist_format_images_are_flattened_and_scaled(tmp_path):
     assert abs(standardized.X_train.mean()) < 1e-9
 
 
+@pytest.mark.slow
 def test_an_mlp_trains_on_mnist_format_files_through_the_cli(tmp_path):
     root = small_mnist(tmp_path / "mnist", n_train=300, n_test=100)
     args = ["-s", "data.name=mnist", "-s", f"data.root={root}", "-s", "data.val_size=50"]
@@ -165,6 +168,7 @@ def test_an_mlp_trains_on_mnist_format_files_through_the_cli(tmp_path):
     assert "sampled" in grad.stdout and "FAIL" not in grad.stdout
 
 
+@pytest.mark.slow
 def test_gradcheck_covers_csv_data(tmp_path):
     text, _, _ = _table()
     _write(tmp_path / "t.csv", text)
@@ -216,6 +220,7 @@ def test_rules_between_keys_are_one_line_errors(case, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_grid_s_data_paths_are_relative_to_the_sweep_file(tmp_path):
     (tmp_path / "sweeps" / "csv").mkdir(parents=True)
     for name, seed in (("a.csv", 0), ("b.csv", 1)):
@@ -292,6 +297,7 @@ CSV_LIMITS = {  # text, what the line must say
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CSV_LIMITS)
 def test_csv_parser_limits_are_one_line_naming_file_line_and_column(tmp_path, case):
     text, says = CSV_LIMITS[case]
@@ -304,6 +310,7 @@ def test_csv_parser_limits_are_one_line_naming_file_line_and_column(tmp_path, ca
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["lone CR line endings", "a 20,000-column header"])
 def test_csv_files_the_csv_module_reads_train(tmp_path, shape):
     if shape == "lone CR line endings":  # (classic Mac OS)
@@ -364,6 +371,7 @@ LABELS = {  # the label texts of the two classes, the class names
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", LABELS)
 @pytest.mark.parametrize("name", ["csv", "npz"])
 def test_labels_float64_cannot_tell_apart_stay_distinct_classes(tmp_path, case, name):

@@ -44,6 +44,7 @@ def test_a_configs_thread_count_is_applied_to_every_pool(tmp_path, moons_small):
     assert yaml.safe_load((run.path / "config.yaml").read_text())["train"]["threads"] == 1
 
 
+@pytest.mark.slow
 def test_dcn_environment_names_torchs_threads_and_flags(tmp_path):
     run = nnlab.train(
         CONFIGS / "digits_dcn.yaml",
@@ -80,6 +81,7 @@ def test_environment_differences_name_each_key_that_differs():
     assert environment.differences(None, {"cpu": "X"}) == ["cpu: not set → X"]
 
 
+@pytest.mark.slow
 def test_repeat_gives_the_same_rows_in_a_new_folder_and_says_so(tmp_path):
     first = run_nnlab(
         "train", CONFIGS / "moons_tanh.yaml", "-s", "train.iterations=3000",
@@ -98,6 +100,7 @@ def test_repeat_gives_the_same_rows_in_a_new_folder_and_says_so(tmp_path):
     check_run(original, repeated)
 
 
+@pytest.mark.slow
 def test_sameness_names_the_first_row_that_differs(tmp_path, moons_small):
     a = nnlab.train(moons_small, runs_dir=tmp_path)
     b = nnlab.train({**moons_small, "seed": 1}, runs_dir=tmp_path)
@@ -138,6 +141,7 @@ def test_did_not_learn_compares_the_best_accuracy_with_chance():
     assert did_not_learn({"train_acc": 0.9}, None) is None
 
 
+@pytest.mark.slow
 def test_a_run_on_features_that_say_nothing_is_flagged_and_a_learning_one_is_not(tmp_path):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, size=300)
@@ -168,6 +172,7 @@ def test_a_run_on_features_that_say_nothing_is_flagged_and_a_learning_one_is_not
     )
 
 
+@pytest.mark.slow
 def test_a_dcn_search_winner_retrained_from_best_yaml_has_the_same_numbers(tmp_path):
     """The issue's case: sweep workers share the cores (``--jobs 2``: a thread each) and
     ``nnlab train`` alone would take them all; best.yaml carries the thread count, so the
@@ -200,6 +205,7 @@ def test_a_dcn_search_winner_retrained_from_best_yaml_has_the_same_numbers(tmp_p
     ).read_bytes()
 
 
+@pytest.mark.slow
 def test_a_sweep_job_at_chance_is_flagged_in_state_the_table_and_the_report(tmp_path):
     swept = run_nnlab(
         "sweep", CONFIGS / "sweeps" / "moons_activations.yaml", "-s", "train.iterations=3000",
@@ -220,6 +226,7 @@ def test_a_sweep_job_at_chance_is_flagged_in_state_the_table_and_the_report(tmp_
     check_run(folder)
 
 
+@pytest.mark.slow
 def test_a_sweep_from_before_threads_were_recorded_still_resumes(tmp_path):
     """A sweep.yaml written by an older nnlab has no train.threads in its base config: that
     is today's default, not a change to the sweep."""
@@ -241,6 +248,7 @@ def test_a_sweep_from_before_threads_were_recorded_still_resumes(tmp_path):
     assert after["status"] == "completed" and after["attempts"] == 2
 
 
+@pytest.mark.slow
 def test_more_threads_than_cores_runs_with_a_warning(tmp_path):
     more = usable_cores() + 1
     result = run_nnlab(

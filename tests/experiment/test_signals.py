@@ -63,6 +63,7 @@ def _dcn_config(tmp_path: Path, epochs: int, log_every: int, stats_every: int) -
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_while_a_finished_run_saves_completes_its_files_then_exits_130(tmp_path, sig):
     args = ["train", CONFIGS / "moons_tanh.yaml", "-q", "--runs-dir", tmp_path]
@@ -77,6 +78,7 @@ def test_a_signal_while_a_finished_run_saves_completes_its_files_then_exits_130(
     _assert_saved_whole(run, {"loss.png", "accuracy.png", "decision_boundary.png"})
 
 
+@pytest.mark.slow
 def test_sigterm_while_a_finished_dcn_run_saves_completes_it(tmp_path):
     config = _dcn_config(tmp_path, epochs=1, log_every=2, stats_every=2)
     args = ["train", config, "-q", "--runs-dir", tmp_path / "runs"]
@@ -89,6 +91,7 @@ def test_sigterm_while_a_finished_dcn_run_saves_completes_it(tmp_path):
     assert not (run / "checkpoint.pt").exists()  # nothing left to resume: it is complete
 
 
+@pytest.mark.slow
 def test_sigterm_while_a_sweep_job_saves_records_the_job_as_its_folder_says(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(
@@ -122,6 +125,7 @@ def _status_shown(runs_dir: Path) -> str:
     return listing.stdout.splitlines()[1]
 
 
+@pytest.mark.slow
 def test_runs_tells_a_running_run_from_one_whose_process_is_gone(tmp_path):
     args = ["train", CONFIGS / "moons_tanh.yaml", "-q", "--runs-dir", tmp_path, *LONG]
     with nnlab_process(*args) as proc:
@@ -145,6 +149,7 @@ def test_runs_tells_a_running_run_from_one_whose_process_is_gone(tmp_path):
     assert "running (dead?)" in _status_shown(tmp_path)
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_run_that_is_still_training_and_takes_over_a_dead_one(tmp_path):
     config = _dcn_config(tmp_path, epochs=100000, log_every=1, stats_every=0)
     args = ["train", config, "-q", "--runs-dir", tmp_path / "runs"]
@@ -173,6 +178,7 @@ def two_job_sweep(folder: Path, name: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_sweep_resume_refuses_a_sweep_that_is_still_running(tmp_path):
     path = two_job_sweep(tmp_path, "live")
     runs = tmp_path / "runs"
@@ -190,6 +196,7 @@ def test_sweep_resume_refuses_a_sweep_that_is_still_running(tmp_path):
     assert "running (dead?)" in _status_shown(runs)
 
 
+@pytest.mark.slow
 def test_jobs_beyond_the_cores_start_no_more_workers_than_the_cores(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(

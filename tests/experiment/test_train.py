@@ -13,6 +13,7 @@ from tests.conftest import CONFIGS, check_run, interrupt_after_rows, read_csv, r
 from tests.conftest import nnlab as run_nnlab
 
 
+@pytest.mark.slow
 def test_cli_train_moons_tanh_produces_the_full_run_folder(tmp_path):
     result = run_nnlab("train", CONFIGS / "moons_tanh.yaml", "--runs-dir", tmp_path / "runs")
     assert result.returncode == 0, result.stderr
@@ -57,6 +58,7 @@ def test_cli_train_moons_tanh_produces_the_full_run_folder(tmp_path):
     assert (rerun / "config.yaml").read_text() == (run / "config.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_progress_and_rows_go_to_stderr_and_the_path_is_last_on_stdout(tmp_path):
     result = run_nnlab(
         "train", CONFIGS / "moons_relu.yaml", "--runs-dir", tmp_path, "-s", "train.iterations=3000"
@@ -68,6 +70,7 @@ def test_progress_and_rows_go_to_stderr_and_the_path_is_last_on_stdout(tmp_path)
     assert run_dir_of(result, tmp_path).parent == tmp_path
 
 
+@pytest.mark.slow
 def test_overrides_land_in_the_saved_config(tmp_path):
     result = run_nnlab(
         "train",
@@ -91,6 +94,7 @@ def test_overrides_land_in_the_saved_config(tmp_path):
     assert saved["train"]["iterations"] == 500 and saved["train"]["epsilon"] == 0.002
 
 
+@pytest.mark.slow
 def test_same_config_gives_identical_metrics_and_other_seeds_differ(tmp_path, moons_small):
     a = nnlab.train(moons_small, runs_dir=tmp_path)
     b = nnlab.train(moons_small, runs_dir=tmp_path)
@@ -107,6 +111,7 @@ def test_different_seed_changes_data_and_initial_weights(moons_small):
     assert not np.array_equal(d0.X_train, d1.X_train)
 
 
+@pytest.mark.slow
 def test_training_reduces_the_loss_for_every_activation(tmp_path, moons_small):
     for act in ("sigmoid", "tanh", "relu"):
         run = nnlab.train(moons_small, {"model.activation": act}, runs_dir=tmp_path)
@@ -114,6 +119,7 @@ def test_training_reduces_the_loss_for_every_activation(tmp_path, moons_small):
         assert run.metrics[-1]["train_loss"] < 0.75 * run.metrics[0]["train_loss"], act
 
 
+@pytest.mark.slow
 def test_breast_cancer_split_is_stratified_standardized_and_reported(tmp_path):
     cfg = load_config(CONFIGS / "breast_cancer_tanh.yaml")
     data = load_data(cfg)
@@ -141,6 +147,7 @@ def test_load_run_reads_back_what_train_returned(tmp_path, moons_small):
     assert sorted(params.files) == ["W1", "W2", "b1", "b2"]
 
 
+@pytest.mark.slow
 def test_huge_learning_rate_diverges_with_the_step_named(tmp_path):
     result = run_nnlab(
         "train",
@@ -173,6 +180,7 @@ def test_an_exception_during_training_marks_the_run_failed(tmp_path, moons_small
     check_run(run.path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_status_interrupted_with_metrics_so_far(tmp_path, sig):
     args = [

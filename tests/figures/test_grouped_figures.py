@@ -40,6 +40,7 @@ def _lines_and_bands(ax) -> tuple[list, list]:
     return lines, bands
 
 
+@pytest.mark.slow
 def test_a_3x3x5_sweep_draws_9_median_lines_with_9_interquartile_bands(tmp_path, figures):
     path = tmp_path / "s.yaml"
     path.write_text(
@@ -77,6 +78,7 @@ def _rows(step_values: list[float]) -> list[dict]:
     return [{"step": s * 10, "train_loss": v} for s, v in enumerate(step_values)]
 
 
+@pytest.mark.slow
 def test_past_nine_groups_the_figure_becomes_small_multiples(tmp_path, figures):
     rng = np.random.default_rng(0)
     groups = [
@@ -101,6 +103,7 @@ def test_single_runs_keep_one_plain_line_each(tmp_path, figures):
     assert [ln.get_label() for ln in lines] == ["run 0", "run 1", "run 2"] and not bands
 
 
+@pytest.mark.slow
 def test_nnlab_plot_of_several_runs_groups_the_ones_that_differ_only_in_seed(tmp_path, figures):
     made = []
     for activation in ("tanh", "relu"):
@@ -119,6 +122,7 @@ def test_nnlab_plot_of_several_runs_groups_the_ones_that_differ_only_in_seed(tmp
     assert len(bands) == 2
 
 
+@pytest.mark.slow
 def test_nnlab_plot_of_several_sweeps_draws_a_line_per_group_of_all_their_jobs(
     tmp_path, figures, capsys
 ):
@@ -244,6 +248,7 @@ def test_the_report_data_carries_n_per_step_and_the_same_band():
         assert min(line["lo"]) >= 0 and max(line["hi"]) <= 1
 
 
+@pytest.mark.slow
 def test_a_sweep_with_a_seed_that_stopped_early_counts_it_only_while_it_ran(tmp_path, figures):
     """A real sweep of five seeds, one job's metrics cut short after two rows, as a run that
     diverged leaves them: its figure and its report say n=4–5, and n per step."""

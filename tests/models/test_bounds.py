@@ -139,6 +139,7 @@ TOO_BIG = {  # config, overrides, the key the error must name
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(TOO_BIG), ids=list(TOO_BIG))
 def test_a_config_that_needs_too_much_memory_is_refused_before_anything_is_made(
     case, tmp_path, monkeypatch
@@ -156,6 +157,7 @@ def test_a_config_that_needs_too_much_memory_is_refused_before_anything_is_made(
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_the_memory_limit_defaults_to_this_machine_and_can_be_set(tmp_path, monkeypatch):
     monkeypatch.delenv("NNLAB_MAX_MEMORY_GB", raising=False)
     runs = tmp_path / "runs"
@@ -174,6 +176,7 @@ def test_the_memory_limit_defaults_to_this_machine_and_can_be_set(tmp_path, monk
     assert nnlab("train", *small).returncode == 0
 
 
+@pytest.mark.slow
 def test_every_job_of_a_sweep_is_bounded_before_the_sweep_starts(tmp_path, monkeypatch):
     monkeypatch.setenv("NNLAB_MAX_MEMORY_GB", "16")
     path = tmp_path / "sweep.yaml"
@@ -195,6 +198,7 @@ def test_every_job_of_a_sweep_is_bounded_before_the_sweep_starts(tmp_path, monke
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_bad_keep_freed_memory_value_is_refused_before_a_run_or_a_sweep_starts(
     tmp_path, monkeypatch
 ):
@@ -216,6 +220,7 @@ def test_a_bad_keep_freed_memory_value_is_refused_before_a_run_or_a_sweep_starts
     assert nnlab("train", *small).returncode == 0
 
 
+@pytest.mark.slow
 def test_the_decision_boundary_of_a_wide_network_is_drawn_in_bounded_memory(tmp_path):
     result = nnlab(
         "train", CONFIGS / "moons_tanh.yaml", "-s", "model.layers=[2,3000,2]",
@@ -259,6 +264,7 @@ def _train_on(root: Path, kind: str, tmp_path: Path):
     return nnlab("train", base, *args, "--runs-dir", tmp_path / "runs", setup=address_space(4))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mlp", "dcn"])
 def test_train_and_test_images_of_different_sizes_are_refused_before_the_run(tmp_path, kind):
     test_images = _mismatched_test_images(tmp_path / "mnist")
@@ -284,6 +290,7 @@ BAD_HEADERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mlp", "dcn"])
 @pytest.mark.parametrize("case", list(BAD_HEADERS), ids=list(BAD_HEADERS))
 def test_a_bad_idx_header_is_one_line_naming_the_file(tmp_path, case, kind):
@@ -337,6 +344,7 @@ def test_a_wide_csv_file_is_measured_from_its_first_line_not_model_layers(tmp_pa
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_zip_bomb_npz_is_refused_from_its_npy_headers_before_it_is_read(tmp_path, monkeypatch):
     """80 MB of zeros in an archive of 80 kB: the .npy header says how big X is, and the
     run and every job of a sweep are refused from it, before anything is decompressed."""
@@ -356,6 +364,7 @@ def test_a_zip_bomb_npz_is_refused_from_its_npy_headers_before_it_is_read(tmp_pa
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_s_pre_check_holds_one_data_set_at_a_time(tmp_path, monkeypatch):
     """Eight seeds of a data set of 400 MB in memory (50 MB on disk: uint8) under an address
     space of 2.5 GB: the pre-check loads each seed's split in turn and keeps only what the

@@ -116,6 +116,7 @@ def test_fashion_mnist_is_found_in_debians_folder_by_itself():
     assert read_idx(files["test"][1]).shape == (10000,)
 
 
+@pytest.mark.slow
 def test_cli_train_produces_every_file_tensorboard_and_a_reloadable_model(idx_root, tmp_path):
     cfg_path = tmp_path / "small_dcn.yaml"
     cfg_path.write_text(nnlab.config.resolve.dump_config(dcn_config(idx_root)))
@@ -205,6 +206,7 @@ def test_cli_train_produces_every_file_tensorboard_and_a_reloadable_model(idx_ro
     assert acc == pytest.approx(summary["final"]["test_acc"], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_layer_statistics_start_at_step_0_where_the_initialisation_shows(idx_root, tmp_path):
     """Step 0 holds the initial weights: fc1 (784 -> 64) has Glorot's spread under Xavier,
     sqrt(2 / (784 + 64)), and PyTorch's default 1 / sqrt(3 * 784) otherwise; and the
@@ -228,6 +230,7 @@ def test_layer_statistics_start_at_step_0_where_the_initialisation_shows(idx_roo
     assert events.Histograms("fc1/weights")[0].step == 0
 
 
+@pytest.mark.slow
 def test_layer_statistics_and_histograms_match_a_direct_computation(idx_root, tmp_path):
     """The last step's statistics of the saved weights, recomputed from model.pt: stats.csv's
     min, max, mean and std, and TensorBoard's histogram (count, sum, sum of squares, and a
@@ -308,6 +311,7 @@ def plain_run(cfg: dict) -> tuple[dict[int, tuple[float, ...]], dict[str, torch.
     return evaluations, {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_monitoring_and_batched_evaluation_leave_every_number_as_a_plain_loop_has_it(
     tmp_path,
 ):
@@ -380,6 +384,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_a_cpu_run_keeps_the_memory_its_steps_free_unless_told_not_to(idx_root, monkeypatch):
     """A CPU trainer sets glibc's mmap and trim thresholds once for its process
@@ -404,6 +409,7 @@ def test_a_cpu_run_keeps_the_memory_its_steps_free_unless_told_not_to(idx_root, 
     assert faults["adaptive"] > 4000 and faults["kept"] < 100, faults
 
 
+@pytest.mark.slow
 def test_the_summary_splits_training_evaluation_and_start_up_time(idx_root, tmp_path):
     run = nnlab.train(dcn_config(idx_root), runs_dir=tmp_path)
     summary = run.summary
@@ -413,6 +419,7 @@ def test_the_summary_splits_training_evaluation_and_start_up_time(idx_root, tmp_
     assert 0 < summary.startup_seconds < run.meta.duration_seconds + 600
 
 
+@pytest.mark.slow
 def test_same_config_twice_gives_identical_metrics(idx_root, tmp_path):
     cfg = dcn_config(idx_root, **{"train.stats_every": 0, "train.tensorboard": False})
     a = nnlab.train(cfg, runs_dir=tmp_path)
@@ -422,6 +429,7 @@ def test_same_config_twice_gives_identical_metrics(idx_root, tmp_path):
     assert (a.path / "metrics.csv").read_text() != (c.path / "metrics.csv").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_at", [8, 3])
 def test_resume_after_an_interruption_equals_an_uninterrupted_run(idx_root, tmp_path, stop_at):
     """Epoch 2 is steps 7-12: a run cut at step 8 resumes from epoch 1's checkpoint, one cut
@@ -459,6 +467,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(idx_root, tmp_
     check_run(resumed.path)
 
 
+@pytest.mark.slow
 def test_early_stopping_keeps_the_best_weights_and_survives_a_resume(idx_root, tmp_path):
     """min_delta 10: nothing after the first evaluation counts as better, so with patience 1
     the run stops at the second (epoch 2's end) and keeps epoch 1's weights — also when it
@@ -500,6 +509,7 @@ def test_early_stopping_keeps_the_best_weights_and_survives_a_resume(idx_root, t
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_sigint_then_cli_resume_completes_the_run(idx_root, tmp_path, sig):
     cfg = dcn_config(idx_root, **{"train.epochs": 30, "train.stats_every": 0})
@@ -603,6 +613,7 @@ DCN_BAD = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(DCN_BAD), ids=list(DCN_BAD))
 def test_dcn_bad_input_is_one_line_exit_2(case, idx_root, tmp_path):
     small_mnist(tmp_path / "magic")
@@ -624,6 +635,7 @@ def test_dcn_bad_input_is_one_line_exit_2(case, idx_root, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_missing_fashion_mnist_says_how_to_get_it(tmp_path):
     result = run_nnlab(
         "train",
@@ -638,6 +650,7 @@ def test_missing_fashion_mnist_says_how_to_get_it(tmp_path):
     assert "apt-get install dataset-fashion-mnist" in result.stderr
 
 
+@pytest.mark.slow
 def test_resume_refuses_completed_and_mlp_runs(idx_root, tmp_path):
     cfg = dcn_config(idx_root, **{"train.epochs": 1, "train.stats_every": 0})
     done = nnlab.train(cfg, runs_dir=tmp_path)
@@ -665,6 +678,7 @@ def _online() -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_online(), reason="the download would succeed: this machine is online")
 def test_download_without_internet_is_a_one_line_error(tmp_path):
     result = run_nnlab(

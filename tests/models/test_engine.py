@@ -93,6 +93,7 @@ def _reference_run(W, b, X, y, Y, activation, eps, lam, iterations):
     return logged, cycling
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("moons*.yaml")), ids=lambda p: p.stem)
 def test_shipped_moons_runs_are_unchanged_by_the_engine(path, tmp_path):
     cfg = load_config(path)

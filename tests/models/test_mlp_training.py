@@ -325,6 +325,7 @@ def _val_loss_of_saved_weights(run_path) -> float:
     return evaluate(model, data.X_val, data.y_val, 0.01)[0]
 
 
+@pytest.mark.slow
 def test_an_early_stopped_run_keeps_the_best_weights_and_says_so(tmp_path):
     run = nnlab.train(_digits_adam(patience=2), runs_dir=tmp_path)
     assert run.status == "completed"
@@ -359,6 +360,7 @@ def test_an_interrupted_early_stopping_run_saves_the_weights_its_summary_names(t
     assert es.row["val_loss"] == es.best and es.row["step"] == es.weights_from_step
 
 
+@pytest.mark.slow
 def test_float32_runs_train_in_float32(tmp_path):
     cfg = {
         "data": {"name": "digits", "val_size": 0.1},
@@ -382,6 +384,7 @@ def test_float32_runs_train_in_float32(tmp_path):
         np.testing.assert_allclose(w32, z["W1"], rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_an_early_stopped_run_s_kept_weights_are_what_reports_and_sweeps_show(tmp_path):
     from nnlab.reports.report import run_report
     from nnlab.runfolder.runs import result_row

@@ -132,6 +132,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", path)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("plugin")
 def test_a_kind_nnlab_does_not_know_runs_through_every_command(tmp_path):
     runs = tmp_path / "runs"
@@ -206,6 +207,7 @@ def test_without_the_plugin_the_kind_is_a_clear_error(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_broken_plugin_breaks_only_its_own_kind(tmp_path, monkeypatch):
     site = tmp_path / "site"
     info = site / "nnlab_broken_kind-0.1.dist-info"

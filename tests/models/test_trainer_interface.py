@@ -81,6 +81,7 @@ def test_a_row_callback_can_end_a_run_with_another_status(tmp_path, moons_small)
     assert json.loads((run.path / "meta.json").read_text())["stopped"]["step"] == 400
 
 
+@pytest.mark.slow
 def test_a_step_callback_stops_a_dcn_run(tmp_path):
     cfg = load_config(
         {
@@ -137,6 +138,7 @@ BOTH_KINDS = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(BOTH_KINDS))
 def test_a_callback_of_ones_own_hears_every_row_and_every_epoch_end(tmp_path, kind):
     raw = BOTH_KINDS[kind]

@@ -41,6 +41,7 @@ def _json(*args) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_compare_lists_exactly_the_differing_keys_and_the_deltas(runs):
     out = _json(*runs)
     assert out["runs"] == [p.name for p in runs]
@@ -62,6 +63,7 @@ def test_compare_lists_exactly_the_differing_keys_and_the_deltas(runs):
     assert "seed" not in table.split("final")[0]  # only what differs between these two
 
 
+@pytest.mark.slow
 def test_compare_formats_say_the_same(runs):
     out = _json(*runs)
     text = run_nnlab("compare", *runs, "--format", "csv").stdout
@@ -73,6 +75,7 @@ def test_compare_formats_say_the_same(runs):
     assert any(line.startswith("| train.epsilon | 0.01 | 0.02 | 0.01 |") for line in md)
 
 
+@pytest.mark.slow
 def test_runs_of_different_kinds_compare_on_what_they_share(runs, tmp_path):
     dcn = nnlab.train(
         CONFIGS / "digits_dcn.yaml",
@@ -92,6 +95,7 @@ def test_runs_of_different_kinds_compare_on_what_they_share(runs, tmp_path):
     assert set(out["final"]) == {"train_loss", "train_acc"}  # the MLP logs no val/test here
 
 
+@pytest.mark.slow
 def test_a_sweep_job_folder_stands_for_its_last_attempt_and_bad_folders_are_one_line(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(
@@ -120,6 +124,7 @@ def _git(repo, *args):
     )
 
 
+@pytest.mark.slow
 def test_provenance_records_the_commit_clean_and_dirty_and_compare_notices(tmp_path):
     repo = tmp_path / "lab"
     repo.mkdir()
@@ -181,6 +186,7 @@ def _final(folders, metric="train_acc"):
     return [json.loads((f / "summary.json").read_text())["final"][metric] for f in folders]
 
 
+@pytest.mark.slow
 def test_group_by_gives_scipys_statistics_of_the_seeds(seeded):
     folder, runs = seeded
     out = _json(folder, "--group-by", "model.activation")
@@ -221,6 +227,7 @@ def test_group_by_gives_scipys_statistics_of_the_seeds(seeded):
     assert "| model.activation | n | mean ± std | 95% CI | Δ vs tanh |" in md.stdout
 
 
+@pytest.mark.slow
 def test_the_reference_and_explicit_sets_of_runs(seeded):
     folder, runs = seeded
     by = _json(folder, "--group-by", "model.activation", "--reference", "relu")
@@ -312,6 +319,7 @@ ENV = {
 }
 
 
+@pytest.mark.slow
 def test_compare_shows_the_environment_keys_that_differ(runs, tmp_path):
     other = json.loads(json.dumps(ENV))
     other["torch"]["intra_op_threads"] = 1
@@ -349,6 +357,7 @@ def test_compare_shows_the_environment_keys_that_differ(runs, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_groups_say_when_code_or_environment_differ(runs, tmp_path):
     other = ENV | {"torch": {"intra_op_threads": 1, "cpu_capability": "AVX2"}}
     ones = [_copy(runs[0], tmp_path, f"a{i}", environment=ENV) for i in range(2)]
@@ -364,6 +373,7 @@ def test_groups_say_when_code_or_environment_differ(runs, tmp_path):
     assert any("different code" in w for w in _json(*ones, "--vs", *twos)["warnings"])
 
 
+@pytest.mark.slow
 def test_runs_without_git_say_no_git_not_differs(runs, tmp_path):
     a = _copy(runs[0], tmp_path, "a", git=None)
     b = _copy(runs[1], tmp_path, "b", git=None)
@@ -381,6 +391,7 @@ def test_runs_without_git_say_no_git_not_differs(runs, tmp_path):
     assert _json(c, _copy(runs[0], tmp_path, "e", git=git))["same_code"] is True
 
 
+@pytest.mark.slow
 def test_a_run_named_twice_counts_once_and_cannot_be_on_both_sides(seeded):
     folder, by_activation = seeded
     tanh, relu = by_activation["tanh"], by_activation["relu"]
@@ -393,6 +404,7 @@ def test_a_run_named_twice_counts_once_and_cannot_be_on_both_sides(seeded):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_runs_left_out_are_counted_in_their_own_group(seeded, tmp_path):
     folder, by_activation = seeded
     tanh, relu = by_activation["tanh"], by_activation["relu"]

@@ -48,6 +48,7 @@ def folders(tmp_path_factory):
     return {"a": a.path, "b": b.path, "dcn": dcn.path, "sweep": sweep.path, "runs": runs}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["a", "dcn", "sweep"])
 def test_plot_recreates_the_same_figures_after_plots_is_deleted(folders, which, tmp_path):
     folder = tmp_path / which
@@ -67,6 +68,7 @@ def test_plot_recreates_the_same_figures_after_plots_is_deleted(folders, which, 
     assert all((tmp_path / "pdf" / n).read_bytes()[:4] == b"%PDF" for n in made)
 
 
+@pytest.mark.slow
 def test_overlaying_two_runs_labels_them_by_the_keys_that_differ(folders, tmp_path):
     configs = [nnlab.load_run(folders[k]).config for k in ("a", "b")]
     assert differing_labels(configs) == [
@@ -133,6 +135,7 @@ class _Page(HTMLParser):
             self._cell = None
 
 
+@pytest.mark.slow
 def test_sweep_report_holds_the_numbers_of_summary_csv_and_decodable_images(folders):
     result = run_nnlab("report", folders["sweep"])
     assert result.returncode == 0, result.stderr
@@ -199,6 +202,7 @@ def _browser(p):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(
     _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
@@ -226,6 +230,7 @@ def test_the_report_renders_in_a_real_browser(folders, tmp_path):
     assert shot.shape[0] > 1500  # the whole page, figures included
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(
     _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
@@ -283,6 +288,7 @@ def test_the_sweep_report_is_explorable_offline_in_a_real_browser(folders, tmp_p
     assert values[1].startswith("Test accuracy (%): ") and values[1].endswith("%")
 
 
+@pytest.mark.slow
 def test_bad_folders_are_named_and_the_others_still_processed(folders, tmp_path):
     (tmp_path / "empty").mkdir()
     corrupt = tmp_path / "corrupt"
@@ -340,6 +346,7 @@ def _warnings_only(result) -> list[str]:
     return lines
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("standardize", [False, True])
 def test_a_two_feature_set_of_very_different_scales_draws_its_decision_boundary(
     tmp_path, standardize
@@ -374,6 +381,7 @@ def test_a_two_feature_set_of_very_different_scales_draws_its_decision_boundary(
     assert figure.is_file() and str(figure) in result.stdout
 
 
+@pytest.mark.slow
 def test_extreme_finite_metric_values_are_plotted_or_named_in_one_line(folders, tmp_path):
     """±1e308 in metrics.csv (finite, valid): plot, plot --metric, an overlay and report
     draw the rest and say in one warning line per figure which values were left out."""

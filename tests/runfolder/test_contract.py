@@ -34,6 +34,7 @@ def run(made, tmp_path) -> Path:
     return Path(shutil.copytree(made["run"], tmp_path / made["run"].name))
 
 
+@pytest.mark.slow
 def test_real_run_sweep_and_runs_folders_pass(made):
     assert problems(made["run"]) == []
     assert problems(made["sweep"]) == []

@@ -138,6 +138,7 @@ def _error_lines_by_case(result, copies: dict[str, Path], cases: list) -> None:
         assert named[0].startswith("nnlab: error: ") and names in named[0], (case, named[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["report", "plot"])
 def test_every_broken_run_file_is_one_line_naming_file_and_field(folders, tmp_path, command):
     """All the corruptions in one call: one line each, exit 2 (plot, given several folders,
@@ -318,6 +319,7 @@ def test_runs_keeps_one_line_per_run_whatever_the_names(folders, tmp_path):
     assert lines[0].index(" kind ") < 19 + 2 + 40 + 2  # the long name is cut, not padded to
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["run", "two runs", "sweep"])
 @pytest.mark.parametrize("where", ["a file", "under a file"])
 def test_plot_out_that_is_a_file_is_refused_and_the_file_kept(folders, tmp_path, what, where):
@@ -339,6 +341,7 @@ def test_plot_out_that_is_a_file_is_refused_and_the_file_kept(folders, tmp_path,
     assert existing.read_text() == "my notes\n"
 
 
+@pytest.mark.slow
 def test_a_sweep_table_of_a_metric_the_runs_never_log_says_so(tmp_path):
     sweep_file = tmp_path / "sweep.yaml"
     sweep_file.write_text(
@@ -357,6 +360,7 @@ def test_a_sweep_table_of_a_metric_the_runs_never_log_says_so(tmp_path):
         assert "the runs do not log val_acc" in text.lower() and "train_acc, train_loss" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["run", "sweep"])
 def test_plot_metric_a_folder_does_not_log_is_refused_with_what_it_logs(folders, tmp_path, what):
     folder = tmp_path / what
@@ -468,6 +472,7 @@ def test_a_fifo_device_or_folder_in_a_run_is_one_line_in_report_and_plot(
     assert before == {c: sorted(p.name for p in copies[c].rglob("*")) for c in copies}
 
 
+@pytest.mark.slow
 def test_a_fifo_device_or_folder_as_the_model_is_one_line_in_plot(folders, tmp_path):
     for case, file, make, text in _hostile("plot one"):
         run = shutil.copytree(folders["run"], tmp_path / case)
@@ -489,6 +494,7 @@ def test_a_fifo_device_or_folder_in_a_run_is_one_line_in_compare(
     _one_error_line(result, str(run / file), text)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, make, text", HOSTILE, ids=[h[0] for h in HOSTILE])
 @pytest.mark.parametrize("file", ["state.json", "sweep.yaml"])
 def test_a_fifo_device_or_folder_in_a_sweep_is_one_line(folders, tmp_path, kind, make, text, file):

@@ -37,6 +37,7 @@ def _trial(job_id: str) -> int:
     return int(job_id.split(",")[0].split("-")[1])
 
 
+@pytest.mark.slow
 def test_the_best_trials_run_again_on_fresh_seeds_and_the_best_mean_wins(tmp_path):
     path = _confirm_file(tmp_path, "confirmed")
     args = ["--runs-dir", "runs", "--jobs", "2", *ARGS, "-s", "train.iterations=400"]
@@ -96,6 +97,7 @@ def test_the_best_trials_run_again_on_fresh_seeds_and_the_best_mean_wins(tmp_pat
     assert state_of(folder)["jobs"] == before
 
 
+@pytest.mark.slow
 def test_a_search_killed_during_confirmation_resumes_only_the_missing_confirmation_jobs(
     tmp_path,
 ):
@@ -202,6 +204,7 @@ def test_the_winner_is_the_best_fresh_mean_not_the_best_trial_and_a_diverged_fin
     assert winner(found, "minimize") is None  # a confirmation run missing: no winner yet
 
 
+@pytest.mark.slow
 def test_the_progress_total_counts_the_confirmation_jobs(tmp_path):
     import nnlab
 

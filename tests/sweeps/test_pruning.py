@@ -70,6 +70,7 @@ def _search(folder: Path, pruner: str, trials: int = 8) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_search_prunes_bad_trials_and_still_finishes_every_trial(tmp_path):
     path = _search(tmp_path, "{kind: median, startup_trials: 2, warmup_steps: 0}")
     args = ["-s", "data.val_size=0.25", "-s", "train.iterations=3000", "-s", "train.log_every=300"]
@@ -101,6 +102,7 @@ BAD = {"train.iterations": 900, "train.epsilon": 1e-7}
 ORDER = [SLOW, QUICK, QUICK, BAD, QUICK, QUICK, QUICK, QUICK]
 
 
+@pytest.mark.slow
 def test_a_pruned_trial_frees_its_slot_at_once_while_a_slow_trial_runs_on(tmp_path, monkeypatch):
     from nnlab.sweeps import SweepInterrupted, sweep
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CONFIGS, check_run, nnlab, nnlab_process, read_csv, run_child
+from tests.sweeps.test_search import load_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-from tests.sweeps.test_search import load_study
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'nnlab[ray]')")
 RAY = str(Path(sys.executable).with_name("ray"))

@@ -56,6 +56,7 @@ def _sample(folder: Path, spec, n: int) -> list[dict]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["random", "tpe"])
 def test_sampled_values_respect_bounds_log_scale_and_steps_and_follow_the_seed(method, tmp_path):
     spec = _spec(method)
@@ -74,6 +75,7 @@ def test_sampled_values_respect_bounds_log_scale_and_steps_and_follow_the_seed(m
     assert _sample(tmp_path / "c", _spec(method, seed=1), 40) != a
 
 
+@pytest.mark.slow
 def test_a_log_scale_spreads_trials_over_the_decades(tmp_path):
     values = [p["train.epsilon"] for p in _sample(tmp_path, _spec("random", trials=400), 400)]
     logs = np.log10(values)
@@ -181,6 +183,7 @@ def report_and_best_run(folder: Path, cwd: Path) -> tuple[str, Path]:
     return (folder / "report.md").read_text(), run_dir_of(again, cwd)
 
 
+@pytest.mark.slow
 def test_a_search_runs_its_trials_ranks_them_and_writes_a_runnable_best_yaml(tmp_path):
     path = _search_file(tmp_path, "find", 6, "  seeds: [0, 1]\n")
     args = ["-s", "data.val_size=0.25", "-s", "train.iterations=300", "-s", "train.log_every=100"]
@@ -236,6 +239,7 @@ def kill_9_then_resume(args: list, runs: Path, name: str, when) -> tuple[Path, d
     return folder, before, stamps
 
 
+@pytest.mark.slow
 def test_kill_9_mid_search_then_resume_finishes_exactly_the_trials_with_none_duplicated(
     tmp_path,
 ):
@@ -261,6 +265,7 @@ def test_kill_9_mid_search_then_resume_finishes_exactly_the_trials_with_none_dup
     assert states == ["COMPLETE"] * 6  # the study agrees: six trials, all told
 
 
+@pytest.mark.slow
 def test_a_changed_search_space_is_refused_on_resume_unless_forced(tmp_path):
     path = _search_file(tmp_path, "changing", 2)
     args = ["-s", "data.val_size=0.25", "-s", "train.iterations=200", "-s", "train.log_every=100"]

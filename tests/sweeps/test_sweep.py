@@ -43,6 +43,7 @@ GRID = """  name: small
 """
 
 
+@pytest.mark.slow
 def test_grid_expands_to_every_job_and_the_table_holds_their_numbers(tmp_path):
     path = write_sweep(tmp_path, GRID)
     result = nnlab(
@@ -107,6 +108,7 @@ def test_grid_expands_to_every_job_and_the_table_holds_their_numbers(tmp_path):
         assert (folder / "plots" / name).is_file()
 
 
+@pytest.mark.slow
 def test_an_invalid_job_stops_the_sweep_before_it_starts(tmp_path):
     path = write_sweep(tmp_path, "  grid:\n    model.activation: [tanh, rleu]\n")
     result = nnlab("sweep", path, "--runs-dir", tmp_path / "runs")
@@ -126,12 +128,14 @@ def test_an_invalid_job_stops_the_sweep_before_it_starts(tmp_path):
     ("  table: {rows: model.layers}\n", "each sweep.table needs rows and cols"),
     ("  table: {rows: model.layers, cols: seed, value: f1}\n", "'f1' is not a metric"),
 ])  # fmt: skip
+@pytest.mark.slow
 def test_bad_sweep_files_are_one_line_errors(tmp_path, body, message):
     result = nnlab("sweep", write_sweep(tmp_path, body), "--runs-dir", tmp_path / "runs")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_recorded_and_the_others_complete(tmp_path):
     good = small_mnist(tmp_path / "good")
     dcn = {
@@ -178,6 +182,7 @@ def _wait_for(predicate, timeout: float = 120) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_finishes_and_reruns_no_completed_job(tmp_path):
     path = write_sweep(
         tmp_path,
@@ -229,6 +234,7 @@ def test_resume_after_sigkill_finishes_and_reruns_no_completed_job(tmp_path):
         assert attempts <= {f"attempt-{i}" for i in range(1, j["attempts"] + 1)}
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_sweep_file_unless_forced(tmp_path):
     path = write_sweep(tmp_path, "  grid:\n    model.activation: [tanh, relu]\n")
     first = nnlab("sweep", path, "-q", "-s", "train.iterations=200", "--runs-dir", tmp_path)
@@ -245,6 +251,7 @@ def test_resume_refuses_a_changed_sweep_file_unless_forced(tmp_path):
     assert state_of(folder)["jobs"]["activation=sigmoid"]["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_sigint_stops_the_sweep_and_marks_running_jobs_interrupted(tmp_path):
     path = write_sweep(tmp_path, "  grid:\n    model.activation: [tanh, relu, sigmoid]\n")
     runs = tmp_path / "runs"
@@ -316,6 +323,7 @@ def test_sweep_file_structure_errors(tmp_path):
         load_sweep(bad)
 
 
+@pytest.mark.slow
 def test_python_api_runs_a_sweep(tmp_path):
     import nnlab
 
@@ -334,6 +342,7 @@ def test_python_api_runs_a_sweep(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_diverged_job_is_a_result_not_a_failure(tmp_path):
     path = write_sweep(tmp_path, "  grid:\n    train.epsilon: [0.01, 1000000.0]\n")
     result = nnlab(
@@ -412,6 +421,7 @@ def _run_snippet(tmp_path: Path, monkeypatch, worker_site: str = "") -> tuple:
     return result, sorted((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_the_readme_python_snippet_runs_as_written_as_a_script(tmp_path, monkeypatch):
     """No `if __name__ == "__main__":` guard needed: the sweep's worker processes never run
     the caller's script again (before, every worker re-ran it — trained again, then failed to
@@ -426,6 +436,7 @@ def test_the_readme_python_snippet_runs_as_written_as_a_script(tmp_path, monkeyp
     assert {j["status"] for j in state["jobs"].values()} == {"completed"}
 
 
+@pytest.mark.slow
 def test_the_readme_python_snippet_says_when_sweep_jobs_failed(tmp_path, monkeypatch):
     """A library sweep whose jobs failed says so: Sweep.failed, which the snippet checks, so
     the script exits non-zero naming the jobs (each worker here is given too little memory)."""
@@ -437,6 +448,7 @@ def test_the_readme_python_snippet_says_when_sweep_jobs_failed(tmp_path, monkeyp
     assert state_of(sweep)["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_resuming_a_completed_sweep_says_so_and_leaves_its_folder_as_it_was(tmp_path):
     """Before, it rewrote state.json's `updated` (the listed duration jumped from seconds to
     the time since) and the summary, and said nothing."""

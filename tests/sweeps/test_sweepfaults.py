@@ -69,6 +69,7 @@ def test_a_search_range_its_key_cannot_take_is_refused_before_the_sweep_folder_e
     assert not (tmp_path / "runs").exists()  # nothing left `running`, nothing to resume
 
 
+@pytest.mark.slow
 def test_a_searched_seed_is_in_the_table_and_best_yaml(tmp_path):
     path = _search(tmp_path, {"seed": {"low": 0, "high": 1000}, "train.epsilon": {
         "low": 0.001, "high": 0.1, "log": True}}, trials=2)  # fmt: skip
@@ -133,6 +134,7 @@ def _drop_last_record(journal: Path) -> None:
     journal.write_bytes(b"".join(lines[:-1]))
 
 
+@pytest.mark.slow
 def test_a_job_adopted_on_resume_is_told_to_the_study(tmp_path):
     _, folder = _finished_search(tmp_path)
     before = _stamps(folder)
@@ -149,6 +151,7 @@ def test_a_job_adopted_on_resume_is_told_to_the_study(tmp_path):
     _agree(folder, 2, before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tail", [b'{"op_code": 6, "worker', b"\x00\x00garbage\n", b"[1]\n"])
 def test_a_cut_or_garbled_journal_tail_is_cut_back_to_its_last_whole_record(tmp_path, tail):
     path, folder = _finished_search(tmp_path)
@@ -161,6 +164,7 @@ def test_a_cut_or_garbled_journal_tail_is_cut_back_to_its_last_whole_record(tmp_
     _agree(folder, 3, before)
 
 
+@pytest.mark.slow
 def test_a_damaged_record_inside_the_journal_is_refused_in_one_line(tmp_path):
     path, folder = _finished_search(tmp_path)
     journal = folder / "search.journal"
@@ -173,6 +177,7 @@ def test_a_damaged_record_inside_the_journal_is_refused_in_one_line(tmp_path):
     assert (folder / "state.json").read_bytes() == state  # nothing written over
 
 
+@pytest.mark.slow
 def test_a_deleted_journal_is_rebuilt_from_state_json_keeping_every_completed_trial(tmp_path):
     path, folder = _finished_search(tmp_path)
     before = _stamps(folder)
@@ -185,6 +190,7 @@ def test_a_deleted_journal_is_rebuilt_from_state_json_keeping_every_completed_tr
 # -- 7. one driver per sweep folder; a dead sweep is recognisable ------------------------------
 
 
+@pytest.mark.slow
 def test_two_resumes_at_once_one_is_refused_naming_the_driver_that_holds_the_sweep(tmp_path):
     path = two_job_sweep(tmp_path, "twice")
     runs = tmp_path / "runs"
@@ -216,6 +222,7 @@ def test_two_resumes_at_once_one_is_refused_naming_the_driver_that_holds_the_swe
     assert "running (dead?)" in _status_shown(runs)
 
 
+@pytest.mark.slow
 def test_a_sweep_ended_by_an_error_is_marked_failed_keeping_its_completed_jobs(tmp_path):
     path = _search(tmp_path, {"train.epsilon": {"low": 0.001, "high": 0.1, "log": True}}, 40)
     runs = tmp_path / "runs"
@@ -257,6 +264,7 @@ def _csv(path: Path, seed: int) -> None:
     path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
 
 
+@pytest.mark.slow
 def test_search_choices_of_data_path_are_relative_to_the_sweep_file(tmp_path):
     (tmp_path / "sweeps" / "csv").mkdir(parents=True)
     for name, seed in (("a.csv", 0), ("b.csv", 1)):
