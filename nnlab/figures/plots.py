@@ -402,13 +402,6 @@ def grouped_curves(
     return _save(fig, path)
 
 
-def overlaid_curves(
-    runs: Sequence[tuple[str, Sequence[dict]]], candidates: Sequence[str], path: Path, title: str
-) -> Path | None:
-    """One line per run (:func:`grouped_curves` with a group per run)."""
-    return grouped_curves([(label, [rows]) for label, rows in runs], candidates, path, title)
-
-
 def confusion_matrix(
     y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], path: Path, title: str
 ) -> Path:

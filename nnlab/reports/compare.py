@@ -24,7 +24,6 @@ from nnlab.runfolder.types import Summary
 from nnlab.sweeps.folder import load_sweep_folder
 from nnlab.sweeps.summary import finished_jobs
 
-FORMATS = ("table", "md", "csv", "json")
 NO_GIT = "no git"  # nnlab.runfolder.provenance.code_label of a run outside a repository
 NOT_RECORDED = "not recorded"  # a run without an environment in meta.json (an older run)
 _MISSING = "\0missing"  # a key a run lacks, as a value that differs from every other
