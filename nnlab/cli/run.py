@@ -15,7 +15,7 @@ from nnlab.cli._common import (
     runs_dir_option,
 )
 from nnlab.common.metrics import is_result, metric_field
-from nnlab.common.status import RunStatus
+from nnlab.common.status import JobStatus, RunStatus
 
 
 @click.command()
@@ -235,7 +235,7 @@ def sweep(
     def on_job(job_id: str, entry: dict) -> None:
         final = entry.get("final") or {}
         shown = "  ".join(metric_field(k, v) for k, v in final.items() if is_result(k))
-        detail = shown if entry["status"] != "failed" else entry.get("error")
+        detail = shown if entry["status"] != JobStatus.FAILED else entry.get("error")
         progress.line(f"{entry['status']:>11}  {job_id}  {detail}")
 
     try:

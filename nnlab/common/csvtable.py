@@ -16,7 +16,7 @@ from typing import Any
 
 from nnlab.common.yamlread import clip, open_file
 
-MAX_BYTES = 256 * 2**20  # far above any table nnlab writes; a bound before parsing
+MAX_BYTES = 256 * 2**20  # far above any table or record nnlab writes; a bound before parsing
 SHOWN_CHARS = 40  # how much of a bad value a message repeats
 COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a metric names figures' files too
 

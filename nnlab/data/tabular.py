@@ -210,7 +210,7 @@ class Shape:
 
 def data_shape(cfg: dict[str, Any]) -> Shape:
     """The sizes of the splits :func:`load_data` would make, from the config and at most the
-    headers of its files (:func:`~nnlab.data.catalog.extent`)."""
+    headers of its files (:func:`~nnlab.data.extent.extent`)."""
     size = extent(cfg["data"])
     n, n_test = size.examples, size.test
     test_size, val_size = cfg["data"].get("test_size"), cfg["data"]["val_size"]

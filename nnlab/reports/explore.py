@@ -1,6 +1,6 @@
 """The explorable part of report.html: curves to hover over and a parallel-coordinates view.
 
-Hand-written SVG drawn by a small script (nnlab/report.js) that the page carries inline,
+Hand-written SVG drawn by a small script (nnlab/reports/report.js) that the page carries inline,
 from data the page carries inline too: the report stays one self-contained, offline file
 (its Content-Security-Policy lets it load nothing), a few kilobytes above its PNG figures. A
 plotting library inlined would add hundreds of kilobytes to megabytes to every report for

@@ -24,8 +24,8 @@ from nnlab.models import kind_of
 from nnlab.reports.explore import html_block, run_data, sweep_data
 from nnlab.reports.results import folder_kind, load_run_with_metrics, replot
 from nnlab.runfolder.records import read_record_bytes
-from nnlab.runfolder.runs import Run, load_run, result_row
-from nnlab.runfolder.types import Meta
+from nnlab.runfolder.runs import load_run, result_row
+from nnlab.runfolder.types import Meta, stayed_at_chance
 from nnlab.sweeps.folder import load_sweep_folder
 from nnlab.sweeps.search.results import confirm_table, search_table, trial_records
 from nnlab.sweeps.state import DONE
@@ -103,7 +103,7 @@ def run_report(path: Path) -> Doc:
         f"{cfg['seed']}). Its status is {run.status}.",
     )
     chance = summary.chance_acc if summary else None
-    if summary and summary.did_not_learn is True and isinstance(chance, int | float):
+    if stayed_at_chance(summary) and isinstance(chance, int | float):
         doc.add(
             "p",
             f"It did not learn: its accuracy stayed at chance, {chance:.2%} (what always "
@@ -216,7 +216,7 @@ def sweep_report(path: Path) -> Doc:
             [
                 [
                     k,
-                    status_text(e.status, _did_not_learn(runs.get(k))),
+                    status_text(e.status, k in runs and stayed_at_chance(runs[k].summary)),
                     str(e.attempts),
                     *(metric_text(m, e.final[m]) if m in e.final else "—" for m in keys),
                 ]
@@ -243,11 +243,6 @@ def sweep_report(path: Path) -> Doc:
         ],
     )
     return doc
-
-
-def _did_not_learn(run: Run | None) -> bool | None:
-    """The run's summary's ``did_not_learn`` (None: no run, or one that has not ended)."""
-    return run.summary.did_not_learn if run is not None and run.summary else None
 
 
 def _sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,8 @@ from nnlab.common.constraints import (
     Predicate,
     Text,
 )
-from nnlab.common.csvtable import cell, read_table
+from nnlab.common.csvtable import MAX_BYTES as MAX_RECORD_BYTES
+from nnlab.common.csvtable import SHOWN_CHARS, cell, read_table
 from nnlab.common.metrics import COUNTERS, LABELS
 from nnlab.common.status import JobStatus, RunStatus, SweepStatus, texts
 from nnlab.common.yamlread import MAX_BYTES as MAX_YAML_BYTES
@@ -42,9 +43,6 @@ from nnlab.common.yamlread import check_file, read_file, read_yaml_file
 from nnlab.config.resolve import load_config
 from nnlab.errors import NnlabError
 from nnlab.runfolder.types import Meta, Summary, SweepRecord
-
-MAX_RECORD_BYTES = 256 * 2**20  # far above any record nnlab writes; a bound before parsing
-SHOWN_CHARS = 40  # how much of a bad value a message repeats
 
 
 class RecordError(NnlabError):

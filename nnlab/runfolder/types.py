@@ -66,6 +66,11 @@ class _Record:
         ``run.summary["final"]["train_loss"]``, docs/design.md); KeyError when not there."""
         return self.to_json()[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` as the JSON file holds it, or ``default``: a record reads like
+        the dict nnlab before 2026-12 returned."""
+        return self.to_json().get(key, default)
+
     def update(self, **changes: Any) -> None:
         """Set fields (TypeError for one it has not; FrozenInstanceError on a frozen
         record); those it did not hold are written from now on, after the keys it held (so
@@ -199,6 +204,12 @@ class Summary(_Record):
         "status": RunStatus,
         "early_stopping": lambda v: None if v is None else EarlyStopping.from_json(v),
     }
+
+
+def stayed_at_chance(summary: Summary | None) -> bool:
+    """The run's accuracy stayed at chance: its summary says ``did_not_learn`` (False with no
+    summary: a run that has not ended)."""
+    return summary is not None and summary.did_not_learn is True
 
 
 # -- a sweep ---------------------------------------------------------------------------------

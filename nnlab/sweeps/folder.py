@@ -4,7 +4,6 @@ changed since, and the jobs that finished while the sweep process was gone."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,8 @@ from nnlab.config.overrides import flatten
 from nnlab.errors import NnlabError
 from nnlab.runfolder.records import RecordError, read_sweep_record, resolved_config
 from nnlab.runfolder.runs import load_run, result_row
-from nnlab.runfolder.types import Summary
+from nnlab.runfolder.types import stayed_at_chance
+from nnlab.sweeps.search.space import JOB_ID as search_job_id
 from nnlab.sweeps.search.space import SearchSpec, parse_search
 from nnlab.sweeps.spec import Job, SweepSpec
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
@@ -66,20 +66,12 @@ def adopt_finished_attempt(folder: Path, entry: JobEntry) -> None:
             status=JobStatus(run.status),
             error=run.error,
             final=result_row(run.summary),
-            did_not_learn=_did_not_learn(run.summary),
+            did_not_learn=stayed_at_chance(run.summary),
         )
     else:
         entry.update(
             status=JobStatus.INTERRUPTED, error="the sweep process stopped during this job"
         )
-
-
-def _did_not_learn(summary: Summary | None) -> bool:
-    return summary is not None and summary.did_not_learn is True
-
-
-# search.trial_job_id's and search.confirm_job_id's forms
-TRIAL_JOB_ID = re.compile(r"trial-\d+(,seed=\d+)?|confirm-\d+,seed=\d+")
 
 
 def open_sweep_folder(folder: Path) -> tuple[dict[str, Any], SweepSpec, SweepState]:
@@ -103,7 +95,7 @@ def open_sweep_folder(folder: Path) -> tuple[dict[str, Any], SweepSpec, SweepSta
     if spec.get("search"):  # a search's jobs are its trials so far, in state.json
         sweep.search = _recorded_search(path, spec["search"], base)
         for job_id in state.jobs:
-            if not TRIAL_JOB_ID.fullmatch(job_id):
+            if not search_job_id.fullmatch(job_id):
                 raise RecordError(f"{state.path}: jobs[{key_text(job_id)}] is not a trial's job id")
         sweep.jobs = [
             _recorded_job(state.path, f"jobs[{key_text(k)}].overrides", k, e.overrides, base)

@@ -11,6 +11,7 @@ from typing import Any
 from nnlab.common.status import JobStatus, RunStatus
 from nnlab.errors import NnlabError
 from nnlab.runfolder.runs import result_row
+from nnlab.runfolder.types import stayed_at_chance
 from nnlab.sweeps.executors import Executor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
@@ -91,7 +92,7 @@ class Scheduler:
             status=JobStatus(outcome.status),
             error=outcome.error,
             final=result_row(outcome.summary),
-            did_not_learn=outcome.summary is not None and outcome.summary.did_not_learn is True,
+            did_not_learn=stayed_at_chance(outcome.summary),
             run=entry.run if made else None,
         )
         if self.on_job is not None:

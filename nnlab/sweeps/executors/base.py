@@ -24,7 +24,7 @@ class Task:
     config: dict[str, Any]
     run_dir: str
     threads: int = 1
-    # a search trial's job under a pruner: where and what to report (sweeps.pruning.reporter)
+    # a search trial's job under a pruner: where and what to report (sweeps.search.pruning.reporter)
     report: dict[str, Any] | None = None
 
 

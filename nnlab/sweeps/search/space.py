@@ -10,6 +10,7 @@ against the key's own option, so that no trial can be an invalid config.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,10 @@ def is_confirmation(job_id: str) -> bool:
 def confirm_job_id(number: int, seed: int) -> str:
     """``confirm-0007,seed=1000``: trial 7 run again on a fresh seed."""
     return f"confirm-{number:04d},seed={seed}"
+
+
+# the forms of trial_job_id and confirm_job_id
+JOB_ID = re.compile(r"trial-\d+(,seed=\d+)?|confirm-\d+,seed=\d+")
 
 
 def trial_job_id(number: int, seed: int | None) -> str:
