@@ -9,7 +9,7 @@ import pytest
 
 from nnlab.common.status import JobStatus, RunStatus, SweepStatus, texts
 from nnlab.runfolder.records import read_meta, read_state, read_summary
-from nnlab.runfolder.types import JobEntry, Meta, Stopped, Summary, SweepRecord
+from nnlab.runfolder.types import JobEntry, Meta, Stopped, Summary, SweepRecord, stayed_at_chance
 
 TIME = "2026-01-31T12:00:00+00:00"
 META = {
@@ -84,6 +84,9 @@ def test_summary_keeps_its_keys_order_and_nulls(tmp_path):
     assert summary["final"]["val_acc"] == 0.5 and summary["early_stopping"]["row"]["step"] == 4
     with pytest.raises(KeyError):
         summary["classes"]
+    assert summary.get("classes") is None and summary.get("classes", []) == []
+    assert summary.get("images_per_second", 1.0) is None  # a null held is returned as held
+    assert stayed_at_chance(summary) and not stayed_at_chance(None)
     assert read_summary(tmp_path / "nothing") is None
 
 
