@@ -314,7 +314,9 @@ def test_jobs_lists_every_sweeps_jobs_beside_the_plain_runs(capsys, runs_dir):
         assert folders(capsys, runs_dir, "--jobs", "--where", "sweep=s", "--status",
                        "completed") == ["sweep-s/jobs/activation=tanh/attempt-1"]  # fmt: skip
         assert folders(capsys, runs_dir, "--jobs", "--status", "diverged") == [
-            "d", "sweep-s/jobs/activation=relu/attempt-1"]  # its run's meta.json: completed
+            "d",
+            "sweep-s/jobs/activation=relu/attempt-1",
+        ]  # its run's meta.json: completed
     code, out, _ = query(capsys, runs_dir, "--jobs", "--where", "job~*relu", "--columns",
                          "job,error", "--format", "csv")  # fmt: skip
     assert out.splitlines() == ["job,error", "activation=relu,training diverged at step 7"]
