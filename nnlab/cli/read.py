@@ -112,6 +112,10 @@ def report(folders: tuple[Path, ...]) -> int:
               help="Only this status (the same as --where status=STATUS).")  # fmt: skip
 @click.option("--name", "pattern", metavar="GLOB", default=None,
               help="Only names matching this pattern, e.g. 'moons_*'.")  # fmt: skip
+@click.option("--jobs", "jobs", is_flag=True, default=False,
+              help="List every sweep's jobs (their last attempts) beside the plain runs, in "
+              "place of the sweeps; a job is named 'SWEEP / JOB', with sweep and job "
+              "columns to query.")  # fmt: skip
 def runs(
     runs_dir: Path,
     where: tuple[str, ...],
@@ -121,19 +125,23 @@ def runs(
     fmt: str,
     status: str | None,
     pattern: str | None,
+    jobs: bool,
 ) -> int:
     """List, filter and sort the runs and sweeps in a runs folder (newest first) — or a sweep
-    folder's jobs, given as --runs-dir. Queries read an index kept in the folder
-    (.nnlab-index.sqlite), checked against the folders each time."""
+    folder's jobs, given as --runs-dir, or with --jobs every sweep's jobs beside the runs.
+    Queries read an index kept in the folder (.nnlab-index.sqlite), checked against the
+    folders each time."""
     from nnlab.runfolder.query import Query, run_query
     from nnlab.runfolder.render import render
 
-    query = Query(list(where), list(sort), list(columns), limit, fmt, status, pattern)
+    query = Query(list(where), list(sort), list(columns), limit, fmt, status, pattern, jobs)
     chosen, shown_columns, warnings = run_query(runs_dir, query)
     for line in warnings:
         click.echo(f"nnlab: warning: {line}", err=True)
     if not chosen and fmt == "table":
-        click.echo(f"no runs in {runs_dir}" + (" matching" if where or status or pattern else ""))
+        what = "runs or jobs" if jobs else "runs"
+        asked = query.asked()
+        click.echo(f"no {what} " + (f"matching {asked} " if asked else "") + f"in {runs_dir}")
         return EXIT_OK
     click.echo(render(chosen, shown_columns, fmt))
     return EXIT_OK

@@ -52,6 +52,21 @@ FIGURE_ORDER = ["loss", "accuracy", "decision_boundary", "decision_boundaries",
                 "confusion_matrix", "layer_stats"]  # fmt: skip
 
 
+ERROR_CHARS = 90  # a job's error in the jobs table: one line, cut (the full text: state.json)
+LONGEST_ERROR = 300  # in the list of jobs that did not finish
+
+
+def one_line(text: str, widest: int = LONGEST_ERROR) -> str:
+    """An error as one line of at most ``widest`` characters: its whitespace (a traceback's
+    line breaks) collapsed, and cut with '…' at a word where one is near."""
+    text = " ".join(text.split())
+    if len(text) <= widest:
+        return text
+    cut = text[: widest - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > widest * 2 // 3 else cut).rstrip(" ,;:") + "…"
+
+
 @dataclass
 class Doc:
     """A report as blocks: ("h1"|"h2"|"p"|"code"|"list"|"table"|"figure", payload)."""
@@ -209,16 +224,18 @@ def sweep_report(path: Path) -> Doc:
     keys: list[str] = []
     for e in jobs.values():
         keys += [k for k in e.final if is_result(k) and k not in keys]
+    errors = any(e.error for e in jobs.values())  # a diverged job's says where it diverged
     doc.add(
         "table",
         (
-            ["job", "status", "attempts", *keys],
+            ["job", "status", "attempts", *keys, *(["error"] if errors else [])],
             [
                 [
                     k,
                     status_text(e.status, k in runs and stayed_at_chance(runs[k].summary)),
                     str(e.attempts),
                     *(metric_text(m, e.final[m]) if m in e.final else "—" for m in keys),
+                    *([one_line(e.error, ERROR_CHARS) if e.error else ""] if errors else []),
                 ]
                 for k, e in jobs.items()
             ],
@@ -229,7 +246,10 @@ def sweep_report(path: Path) -> Doc:
         doc.add("h2", "Jobs that did not finish")
         doc.add(
             "list",
-            [f"{k} ({e.status}, {e.attempts} attempts): {e.error}" for k, e in failed.items()],
+            [
+                f"{k} ({e.status}, {e.attempts} attempts): {one_line(e.error or 'no error')}"
+                for k, e in failed.items()
+            ],
         )
     meta = next(iter(runs.values())).meta if runs else None
     seconds = sum(r.meta.duration_seconds or 0.0 for r in runs.values())

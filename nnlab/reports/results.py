@@ -118,7 +118,9 @@ def compare(
     ``sources`` names the sweep each run came from (None: a run of its own); runs of
     different sweeps are told apart by ``sweep=<name>`` when their configs are alike."""
     sources = sources or [None] * len(runs)
-    configs = [r.config if s is None else {"sweep": s, **r.config}
+    # a sweep's job is named after its job (seed included): its sweep stands for it here, so
+    # that the jobs that differ only in their seed stay one group
+    configs = [r.config if s is None else {"sweep": s, **r.config, "name": s}
                for r, s in zip(runs, sources, strict=True)]  # fmt: skip
     labels = differing_labels(configs, ("seed",))
     curves = [(label, r.path, r.metrics) for label, r in zip(labels, runs, strict=True)]

@@ -12,7 +12,7 @@ from nnlab.common.tables import csv_text, grid
 from nnlab.runfolder.liveness import shown_status as alive_or_dead
 from nnlab.runfolder.query import Entry, is_number, value, value_text
 
-WIDEST = {"name": 40, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
+WIDEST = {"name": 60, "kind": 12, "status": 24, "results": 60, "folder": 120}  # cut with …
 
 
 def shown_status(entry: Entry) -> str:

@@ -215,6 +215,13 @@ def stayed_at_chance(summary: Summary | None) -> bool:
 # -- a sweep ---------------------------------------------------------------------------------
 
 
+def job_name(sweep: str, job_id: str) -> str:
+    """A sweep job's run name — its config.yaml's and meta.json's ``name``, its figures'
+    titles, its name in `nnlab runs` — from the sweep and the job: ``moons_activations /
+    activation=relu`` (a plain run is named after its config file)."""
+    return f"{sweep} / {job_id}"
+
+
 @dataclass
 class JobEntry(_Record):
     """One job's entry in state.json: its overrides, its status and its latest attempt

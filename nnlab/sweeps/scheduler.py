@@ -11,7 +11,7 @@ from typing import Any
 from nnlab.common.status import JobStatus, RunStatus
 from nnlab.errors import NnlabError
 from nnlab.runfolder.runs import result_row
-from nnlab.runfolder.types import stayed_at_chance
+from nnlab.runfolder.types import job_name, stayed_at_chance
 from nnlab.sweeps.executors import Executor, Outcome, Task
 from nnlab.sweeps.spec import Job, SweepSpec
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
@@ -75,10 +75,17 @@ class Scheduler:
         )
         self.tries[job.id] = self.tries.get(job.id, 0) + 1
         self.running.add(job.id)
-        task = Task(job.id, attempt, job.config, str(self.folder / run_rel))
+        task = Task(job.id, attempt, self._run_config(job), str(self.folder / run_rel))
         if self.source is not None:
             task.report = self.source.report_for(job.id)
         self.executor.submit(task)
+
+    def _run_config(self, job: Job) -> dict[str, Any]:
+        """The config the job's run gets: its own, named after the sweep and the job (the
+        titles of its figures, its name in `nnlab runs`), unless the job sets ``name``."""
+        if "name" in job.overrides:
+            return job.config
+        return {**job.config, "name": job_name(self.sweep.name, job.id)}
 
     def finish(self, outcome: Outcome) -> None:
         """Record how an attempt ended; queue a retry, or stop for --fail-fast."""

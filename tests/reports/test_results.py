@@ -3,14 +3,17 @@
 import base64
 import csv
 import io
+import json
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib.image
 import pytest
+import yaml
 
 import nnlab
+from nnlab.reports.report import one_line
 from nnlab.reports.results import differing_labels
 from tests.conftest import CONFIGS, small_mnist
 from tests.conftest import nnlab as run_nnlab
@@ -333,7 +336,86 @@ def test_runs_lists_runs_and_sweeps_newest_first_with_filters(folders):
     only = run_nnlab("runs", "--runs-dir", folders["runs"], "--name", "moons*")
     assert len(only.stdout.strip().splitlines()) == 1 + 2
     none = run_nnlab("runs", "--runs-dir", folders["runs"], "--status", "failed")
-    assert none.stdout.startswith("no runs in")
+    assert none.stdout == f"no runs matching --status failed in {folders['runs']}\n"
+
+
+def test_sweep_jobs_are_named_by_sweep_and_job_and_a_plain_run_by_its_config(folders, tmp_path):
+    """A job's run is 'SWEEP / JOB' in its config.yaml and meta.json, its figures' titles and
+    `nnlab runs`; a plain run keeps its config file's name."""
+    sweep = folders["sweep"]
+    jobs = json.loads((sweep / "state.json").read_text())["jobs"]
+    for job_id, job in jobs.items():
+        run = sweep / job["run"]
+        assert json.loads((run / "meta.json").read_text())["name"] == f"table / {job_id}"
+        assert yaml.safe_load((run / "config.yaml").read_text())["name"] == f"table / {job_id}"
+    # the titles, read back from SVG (matplotlib writes each text as a comment)
+    relu = sweep / jobs["activation=relu,seed=1"]["run"]
+    for folder, title in ((relu, "table / activation=relu,seed=1: [30, 10, 2] relu"),
+                          (folders["a"], "moons_tanh: [2, 3, 2] tanh")):  # fmt: skip
+        out = tmp_path / folder.name
+        assert run_nnlab("plot", folder, "--format", "svg", "--out", out).returncode == 0
+        assert f"<!-- Loss — {title} -->" in (out / "loss.svg").read_text()
+        assert f"<!-- Accuracy — {title} -->" in (out / "accuracy.svg").read_text()
+    listed = run_nnlab("runs", "--runs-dir", sweep, "--columns", "name", "--format", "json")
+    assert sorted(r["name"] for r in json.loads(listed.stdout)) == sorted(
+        f"table / {j}" for j in jobs
+    )
+
+
+def test_runs_jobs_lists_and_queries_the_jobs_of_every_sweep_beside_the_runs(folders):
+    columns = ["--columns", "name,kind,sweep,job,status,model.activation,test_acc"]
+    result = run_nnlab("runs", "--runs-dir", folders["runs"], "--jobs", *columns,
+                       "--format", "json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert sorted(r["kind"] for r in rows) == ["dcn", "mlp", "mlp", *["mlp"] * 4]  # no sweep
+    jobs = {r["job"]: r for r in rows if r["sweep"] == "table"}
+    assert set(jobs) == {f"activation={a},seed={s}" for a in ("tanh", "relu") for s in (0, 1)}
+    assert all(r["status"] == "completed" and r["name"] == f"table / {j}" for j, r in jobs.items())
+    relu = run_nnlab("runs", "--runs-dir", folders["runs"], "--jobs", "--where",
+                     "model.activation=relu", "--sort", "-test_acc", *columns, "--format",
+                     "json")  # fmt: skip
+    found = json.loads(relu.stdout)
+    assert sorted(r["job"] or r["name"] for r in found) == [
+        "activation=relu,seed=0",
+        "activation=relu,seed=1",
+        "moons_tanh",
+    ]  # and run b
+    accs = [r["test_acc"] for r in found]  # the moons run has no test split: last
+    assert accs[:2] == sorted(accs[:2], reverse=True) and accs[2] is None
+    table = run_nnlab("runs", "--runs-dir", folders["runs"], "--jobs", "--where", "sweep=table")
+    lines = table.stdout.splitlines()
+    assert len(lines) == 1 + 4 and all("table / activation=" in line for line in lines[1:])
+
+
+@pytest.mark.slow
+def test_a_diverged_jobs_error_is_in_the_report_on_one_line(tmp_path):
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(
+        f"sweep:\n  name: lr\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        "  grid:\n    train.epsilon: [0.1, 1.0e6]\n"
+    )
+    made = run_nnlab("sweep", sweep_file, "--runs-dir", tmp_path / "runs", "-q",
+                     "-s", "train.iterations=300", "-s", "train.log_every=100")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    folder = Path(made.stdout.strip().splitlines()[-1])
+    error = json.loads((folder / "state.json").read_text())["jobs"]["epsilon=1e+06"]["error"]
+    assert error.startswith("training diverged at step")
+    assert run_nnlab("report", folder).returncode == 0
+    md = (folder / "report.md").read_text()
+    table = md[md.index("## Jobs") :].split("\n\n")[1].splitlines()
+    assert table[0] == "| job | status | attempts | train_loss | train_acc | error |"
+    diverged = next(line for line in table if line.startswith("| epsilon=1e+06 |"))
+    assert "| diverged" in diverged and diverged.endswith(f"| {error} |")
+    assert next(line for line in table if line.startswith("| epsilon=0.1 |")).endswith("|  |")
+
+
+def test_an_error_is_one_line_cut_short_at_a_word():
+    tail = "Traceback (most recent call last):\n  File 'x.py', line 3\nRuntimeError: " + "y" * 50
+    assert one_line(tail, 1000) == " ".join(tail.split())
+    cut = one_line("word " * 40, 90)
+    assert len(cut) <= 90 and cut.endswith("word…") and "\n" not in cut
+    assert one_line("x" * 200, 50) == "x" * 49 + "…"  # no word to cut at
 
 
 # -- figures from valid but extreme data ----------------------------------------------------

@@ -265,6 +265,80 @@ def test_a_sweep_folder_lists_its_jobs_last_attempts(capsys, runs_dir):
     ]  # fmt: skip
 
 
+def _sweep_in(runs: Path) -> Path:
+    """A sweep folder in ``runs``: jobs activation=tanh (a copy of run a), =relu (of b, its
+    state.json status diverged) and =sigmoid (pending: no run folder yet)."""
+    sweep = runs / "sweep-s"
+    jobs = {}
+    for job_id, run, status in (("activation=tanh", "a", "completed"),
+                                ("activation=relu", "b", "diverged")):  # fmt: skip
+        shutil.copytree(runs / run, sweep / "jobs" / job_id / "attempt-1")
+        jobs[job_id] = {"overrides": {"model.activation": job_id.split("=")[1]},
+                        "status": status, "attempts": 1, "run": f"jobs/{job_id}/attempt-1",
+                        "error": "training diverged at step 7" if status == "diverged" else None,
+                        "final": {}}  # fmt: skip
+    jobs["activation=sigmoid"] = {"overrides": {"model.activation": "sigmoid"},
+                                  "status": "pending", "attempts": 0, "run": None,
+                                  "error": None, "final": {}}  # fmt: skip
+    times = {"created": "2026-12-01T09:00:00+00:00", "updated": "2026-12-01T10:01:00+00:00"}
+    state = {"name": "s", **times, "status": "interrupted", "jobs": jobs}  # indexed
+    (sweep / "state.json").write_text(json.dumps(state))
+    return sweep
+
+
+def test_jobs_lists_every_sweeps_jobs_beside_the_plain_runs(capsys, runs_dir):
+    _sweep_in(runs_dir)
+    columns = ["--columns", "folder,name,sweep,job,status", "--format", "json"]
+    code, out, _ = query(capsys, runs_dir, "--columns", "name", "--format", "csv")
+    assert code == 0 and out.split()[-1] == "s"  # the sweep, one row (created first)
+    code, out, _ = query(capsys, runs_dir, "--jobs", *columns)
+    rows = json.loads(out)
+    assert code == 0 and "s" not in [r["name"] for r in rows]  # its jobs instead
+    jobs = {r["job"]: r for r in rows if r["job"]}
+    assert jobs == {
+        "activation=relu": {"folder": "sweep-s/jobs/activation=relu/attempt-1",
+                            "name": "s / activation=relu", "sweep": "s",
+                            "job": "activation=relu", "status": "diverged"},  # state.json's
+        "activation=tanh": {"folder": "sweep-s/jobs/activation=tanh/attempt-1",
+                            "name": "s / activation=tanh", "sweep": "s",
+                            "job": "activation=tanh", "status": "completed"},
+        "activation=sigmoid": {"folder": "sweep-s", "name": "s / activation=sigmoid",
+                               "sweep": "s", "job": "activation=sigmoid", "status": "pending"},
+    }  # fmt: skip
+    assert sorted(r["folder"] for r in rows if not r["job"]) == ["a", "b", "c", "d", "e"]
+    # --where, --sort and --status apply to the jobs as to the runs, from the index too
+    for _ in range(2):  # the folders read and the index built, then the index's prefilter
+        assert folders(capsys, runs_dir, "--jobs", "--where", "model.activation=relu",
+                       "--sort", "-test_acc") == [
+            "sweep-s/jobs/activation=relu/attempt-1", "b", "e"]  # a copy of b: a tie  # fmt: skip
+        assert folders(capsys, runs_dir, "--jobs", "--where", "sweep=s", "--status",
+                       "completed") == ["sweep-s/jobs/activation=tanh/attempt-1"]  # fmt: skip
+        assert folders(capsys, runs_dir, "--jobs", "--status", "diverged") == [
+            "d",
+            "sweep-s/jobs/activation=relu/attempt-1",
+        ]  # its run's meta.json: completed
+    code, out, _ = query(capsys, runs_dir, "--jobs", "--where", "job~*relu", "--columns",
+                         "job,error", "--format", "csv")  # fmt: skip
+    assert out.splitlines() == ["job,error", "activation=relu,training diverged at step 7"]
+    # a job's name is the sweep's and the job's in a sweep folder's listing too
+    code, out, _ = query(capsys, runs_dir / "sweep-s", "--where", "name~s / *tanh")
+    assert code == 0 and "s / activation=tanh" in out and len(out.splitlines()) == 2
+
+
+def test_no_runs_matching_repeats_the_conditions_given(capsys, runs_dir):
+    code, out, _ = query(capsys, runs_dir, "--where", "model.activation=elu", "--where",
+                         "test_acc>=0.9", "--status", "failed", "--name", "moons_*")  # fmt: skip
+    assert code == 0
+    assert out == (f"no runs matching --where model.activation=elu --where 'test_acc>=0.9' "
+                   f"--status failed --name 'moons_*' in {runs_dir}\n")  # fmt: skip
+    _sweep_in(runs_dir)
+    code, out, _ = query(capsys, runs_dir, "--jobs", "--where", "sweep=nope")
+    assert out == f"no runs or jobs matching --where sweep=nope in {runs_dir}\n"
+    empty = runs_dir.parent / "empty"
+    empty.mkdir()
+    assert query(capsys, empty)[1] == f"no runs in {empty}\n"
+
+
 @pytest.mark.parametrize(
     ("where", "meant"),
     [
