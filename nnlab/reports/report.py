@@ -27,7 +27,7 @@ from nnlab.runfolder.records import read_record_bytes
 from nnlab.runfolder.runs import load_run, result_row
 from nnlab.runfolder.types import Meta, stayed_at_chance
 from nnlab.sweeps.folder import load_sweep_folder
-from nnlab.sweeps.search.results import confirm_table, search_table, trial_records
+from nnlab.sweeps.search.results import absent_note, confirm_table, search_table, trial_records
 from nnlab.sweeps.state import DONE
 from nnlab.sweeps.summary import group_label, pivot_table
 
@@ -199,6 +199,8 @@ def sweep_report(path: Path) -> Doc:
         holds = "the winner's" if confirmed else "the best's"
         doc.add("p", f"{title}; trials ranked best first (`best.yaml` holds {holds} config).")
         doc.add("table", (header, rows))
+        if absent_note(sweep):
+            doc.add("p", absent_note(sweep))
         if confirmed is not None:
             title, header, rows, note = confirmed
             doc.add("p", f"{title}; the winner in bold.")

@@ -261,7 +261,7 @@ def absent_note(sweep) -> str | None:
         node = sweep.base_config
         for part in p.key.split("."):
             node = node.get(part) if isinstance(node, dict) else None
-        kept.append(f"{p.key} {_cell(node)} where {p.condition_text()} does not hold")
+        kept.append(f"{p.key} = {_cell(node)} wherever {p.condition_text()} does not hold")
     return (
         f"{ABSENT} in a conditional param's column: its condition did not hold for that "
         "trial, so it was not sampled (nor scored in the importances) and the runs kept the "
