@@ -324,6 +324,17 @@ def common_metric(
     )
 
 
+PANEL_CHARS = 46  # a small multiple's title wraps at this many characters (3.2-inch panels)
+
+
+def panel_title(text: str) -> str:
+    """A small multiple's title wrapped to its panel's width, so that neighbours' titles
+    never overlap: 'trial 7: epsilon=0.003, …' over two or three lines."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, PANEL_CHARS) for line in text.split("\n"))
+
+
 def grouped_figure(
     groups: Sequence[tuple[str, Sequence[Sequence[dict]]]], candidates: Sequence[str], title: str
 ):
@@ -351,8 +362,15 @@ def grouped_figure(
         return fig
     ncols = min(4, math.ceil(math.sqrt(len(bands))))
     nrows = math.ceil(len(bands) / ncols)
+    titles = [panel_title(_group_title(label, band)) for label, band in bands]
+    lines = max(t.count("\n") + 1 for t in titles)  # room above each row for its titles
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(3.2 * ncols, 2.5 * nrows), sharex=True, sharey=True, squeeze=False
+        nrows,
+        ncols,
+        figsize=(3.2 * ncols, (2.3 + 0.14 * lines) * nrows),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
     )
     for i, (label, band) in enumerate(bands):
         ax = axes.flat[i]
@@ -362,7 +380,7 @@ def grouped_figure(
         _metric_axis(ax, metric)
         if i % ncols:
             ax.set_ylabel("")
-        ax.set_title(_group_title(label, band), fontsize=8)
+        ax.set_title(titles[i], fontsize=7.5)
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(bands) :]:
         ax.set_visible(False)

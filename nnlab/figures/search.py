@@ -1,29 +1,47 @@
-"""Figures of a hyperparameter search: the optimisation history, the parameters' importances and
-a parallel-coordinates plot of the completed trials.
+"""Figures of a hyperparameter search: the optimisation history, the parameters' importances
+(Optuna's fANOVA) and a parallel-coordinates plot of the completed trials (in
+nnlab.figures.parallel).
 
-They are drawn from plain trial records (number, params, status, value), not from an Optuna
-study, so that they can be redrawn from a sweep folder's state alone and need no Optuna. Every
-figure goes through nnlab.figures.plots (Agg backend, atomic write); each function returns
-the path it wrote, or None when there is nothing to draw.
+They are drawn from plain trial records (number, params, status, value) and, where the caller
+has it, the search space (each param's distribution, scale and condition: a
+:class:`SpaceParam`), so that they can be redrawn from a sweep folder alone; the importances
+build an in-memory Optuna study from the records. A trial lacks the params whose condition
+did not hold for it. Every figure goes through nnlab.figures.plots (Agg backend, atomic
+write); each function returns the path it wrote, or None when there is nothing to draw.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import Any, Protocol
 
 from nnlab.common.metrics import LABELS, is_accuracy
 from nnlab.common.status import RunStatus
 from nnlab.figures.plots import _pyplot, _save
 
 DIRECTIONS = ("maximize", "minimize")
-IMPORTANCE_METHOD = "rank correlation / correlation ratio; normalised"
-UNSET_Y = -0.12  # where a parallel-coordinates line crosses the axis of a param it lacks
+IMPORTANCE_METHOD = "fANOVA: the share of the metric's variance each key explains"
+IMPORTANCE_SEED = 0  # the fANOVA random forest's seed: the same records, the same numbers
+
+
+class SpaceParam(Protocol):
+    """What the figures read of a searched key (nnlab.sweeps.search.space.Param is one):
+    its kind (float, int, choice), range and scale, and its condition."""
+
+    kind: str
+    low: float | None
+    high: float | None
+    log: bool
+
+    def distribution(self) -> Any: ...  # Optuna's distribution of the key
+
+    def condition_text(self) -> str | None: ...  # 'train.optimizer = sgd' (None: always)
+
+
+Space = Mapping[str, SpaceParam]
 
 
 @dataclass
@@ -99,61 +117,145 @@ def best_so_far(trials: Iterable[TrialRecord], direction: str) -> list[tuple[int
     return out
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks from 0, ties given their average rank."""
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return (starts + (counts - 1) / 2.0)[inverse.ravel()]
+def _names(trials: Iterable[TrialRecord], space: Space | None) -> list[str]:
+    """The params the trials have: the space's order, then any others in the trials' order."""
+    seen = _param_names(trials)
+    return [k for k in (space or {}) if k in seen] + [k for k in seen if k not in (space or {})]
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """|Spearman's rho|: the Pearson correlation of the ranks; 0 when either is constant."""
-    rx, ry = _ranks(x), _ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    return 0.0 if denom == 0 else min(1.0, abs(float(rx @ ry)) / denom)
+def _varies(trials: list[TrialRecord], name: str) -> bool:
+    return len({repr(t.params[name]) for t in trials}) > 1
 
 
-def _eta(groups: list[str], y: np.ndarray) -> float:
-    """The correlation ratio: sqrt(between-group sum of squares / total sum of squares)."""
-    total = float(((y - y.mean()) ** 2).sum())
-    if total == 0:
-        return 0.0
-    between = 0.0
-    for g in set(groups):
-        ys = y[[i for i, h in enumerate(groups) if h == g]]
-        between += len(ys) * (ys.mean() - y.mean()) ** 2
-    return min(1.0, math.sqrt(between / total))
+def _optuna_value(value: Any) -> Any:
+    """A param's value as Optuna keeps it: lists (and anything not plain) as their text."""
+    plain = value is None or isinstance(value, bool | int | float | str)
+    return value if plain else str(value)
 
 
-def importances(trials: Iterable[TrialRecord], metric: str) -> dict[str, float]:
-    """How much each param matters for the metric over the completed trials, largest first.
+def _distribution(name: str, trials: list[TrialRecord], space: Space | None):
+    """The param's Optuna distribution: the space's when it holds every value of the trials
+    (a sweep resumed with --force may have others), else one spanning the values seen."""
+    from optuna import distributions as d
 
-    A numeric param scores the absolute Spearman rank correlation of its values with the
-    metric (so a log-uniform param needs no log); a categorical param (strings, bools, mixed)
-    the correlation ratio eta of the metric over its choices. Each param is scored over the
-    completed trials that have it; a param that never varies there scores 0. The scores are
-    then divided by their sum, so that they sum to 1 -- unless every score is 0 (the metric
-    is constant, say), when they all stay 0. ``metric`` names what the values are; the
-    numbers do not depend on it. Ties are ordered by name."""
-    del metric  # the values are the metric; the name only labels figures
-    trials = list(trials)
+    values = [_optuna_value(t.params[name]) for t in trials]
+    if space and name in space:
+        dist = space[name].distribution()
+        try:
+            if all(dist._contains(dist.to_internal_repr(v)) for v in values):
+                return dist
+        except (ValueError, TypeError):
+            pass
+    if _numeric(values):
+        if all(isinstance(v, int) for v in values):
+            return d.IntDistribution(min(values), max(values))
+        return d.FloatDistribution(float(min(values)), float(max(values)))
+    return d.CategoricalDistribution(list(dict.fromkeys(values)))
+
+
+def importances(
+    trials: Iterable[TrialRecord],
+    space: Space | None = None,
+    params: list[str] | None = None,
+    seed: int = IMPORTANCE_SEED,
+) -> dict[str, float]:
+    """fANOVA importances (Optuna's FanovaImportanceEvaluator, seeded) of ``params`` over the
+    completed trials that have all of them -- by default the params every completed trial
+    has, as Optuna's get_param_importances does, so a conditional param is left out (see
+    :func:`importance_groups`). Each is the share of the metric's variance over the space
+    that the param explains alone; they are divided by their sum, so that they sum to 1,
+    unless all are 0 (a metric that never changes), when they stay 0. A param that does not
+    vary over those trials scores 0. Largest first, ties by name. Needs no study: an
+    in-memory one is built from the records with the space's distributions."""
     done = _completed(trials)
-    scores: dict[str, float] = {}
-    for name in _param_names(trials):
-        have = [t for t in done if name in t.params]
-        values = [t.params[name] for t in have]
-        y = np.array([float(t.value) for t in have])
-        if len({repr(v) for v in values}) < 2:
-            scores[name] = 0.0
-        elif _numeric(values):
-            scores[name] = _spearman(np.array(values, dtype=float), y)
-        else:
-            scores[name] = _eta([repr(v) for v in values], y)
+    if params is None:
+        params = [k for k in _names(done, space) if all(k in t.params for t in done)]
+    have = [t for t in done if all(k in t.params for k in params)]
+    varying = [k for k in params if len(have) > 1 and _varies(have, k)]
+    if len({float(t.value) for t in have}) < 2:  # a metric that never changes: nothing to share
+        varying = []
+    scores = dict.fromkeys(params, 0.0)
+    if varying:
+        scores |= _fanova(have, varying, space, seed)
     total = sum(scores.values())
     if total > 0:
         scores = {k: v / total for k, v in scores.items()}
     return dict(sorted(scores.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _fanova(
+    trials: list[TrialRecord], params: list[str], space: Space | None, seed: int
+) -> dict[str, float]:
+    """Optuna's fANOVA importances (not normalised) of ``params`` over ``trials``."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator
+    from optuna.trial import create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = {k: _distribution(k, trials, space) for k in params}
+    study = optuna.create_study()
+    study.add_trials(
+        [
+            create_trial(
+                params={k: _optuna_value(t.params[k]) for k in params},
+                distributions=dists,
+                value=float(t.value),
+            )
+            for t in trials
+        ]
+    )
+    found = FanovaImportanceEvaluator(seed=seed).evaluate(study, params=params)
+    return {k: max(0.0, float(v)) if math.isfinite(v) else 0.0 for k, v in found.items()}
+
+
+@dataclass
+class ImportanceGroup:
+    """The importances over one set of completed trials: all of them for the params every
+    trial has, or those where a conditional param applied (``condition``)."""
+
+    trials: int
+    scores: dict[str, float]
+    condition: str | None = None  # 'train.optimizer = sgd', or the params it is about
+
+    @property
+    def title(self) -> str:
+        if self.condition is None:
+            return f"all {self.trials} completed trials"
+        return f"the {self.trials} completed trials where {self.condition}"
+
+
+def importance_groups(
+    trials: Iterable[TrialRecord], space: Space | None = None, seed: int = IMPORTANCE_SEED
+) -> list[ImportanceGroup]:
+    """The importances as Optuna scores a conditional space: first over every completed
+    trial, of the params they all have; then, for each set of params that applied to only
+    some trials (momentum, for the sgd trials), over those trials, of every param they all
+    have that varies there (the condition's own key is constant there and left out). A
+    param is never scored over trials that lack it. Groups of fewer than two trials are
+    left out."""
+    done = _completed(trials)
+    names = _names(done, space)
+    every = frozenset(t.number for t in done)
+    by_trials: dict[frozenset, list[str]] = {}
+    for name in names:
+        by_trials.setdefault(frozenset(t.number for t in done if name in t.params), []).append(name)
+    out = []
+    if every in by_trials:
+        out.append(ImportanceGroup(len(done), importances(done, space, by_trials[every], seed)))
+    for numbers, own in by_trials.items():
+        subset = [t for t in done if t.number in numbers]
+        if numbers == every or len(subset) < 2:
+            continue
+        params = [k for k in names if all(k in t.params for t in subset) and _varies(subset, k)]
+        if not params:
+            continue
+        said = {space[k].condition_text() for k in own if space and k in space}
+        condition = said.pop() if len(said) == 1 and None not in said else None
+        condition = condition or " and ".join(own) + " applied"
+        out.append(
+            ImportanceGroup(len(subset), importances(subset, space, params, seed), condition)
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,13 +284,31 @@ def _percent_axis(axis) -> None:
     axis.set_major_formatter(PercentFormatter(1.0))
 
 
+def history_log_scale(metric: str, values: list[float]) -> bool:
+    """Whether the history's y-axis is logarithmic: for a loss-like metric (not an accuracy)
+    whose values are all above 0, so that the good trials are not squashed at the bottom
+    by a few bad ones an order of magnitude above them."""
+    return not is_accuracy(metric) and bool(values) and all(v > 0 for v in values)
+
+
+def log_axis(axis) -> None:
+    """A log axis's ticks at 1, 2 and 5 times the powers of ten, written plainly (0.05, not
+    5×10⁻²); within one decade, more of them (matplotlib would leave it nearly bare)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def optimisation_history(
     trials: Iterable[TrialRecord], metric: str, direction: str, path: Path, title: str
 ) -> Path | None:
     """The metric of each trial against its number: completed trials as dots, pruned trials
     with a value (their last reported one) as crosses, the best-so-far as a step line; pruned
     trials without a value and failed, diverged or unfinished trials are counted in the
-    legend. Accuracies in percent. None when no trial completed."""
+    legend. Accuracies in percent on a linear axis; a loss on a log axis
+    (:func:`history_log_scale`). None when no trial completed."""
     _check_direction(direction)
     trials = sorted(trials, key=lambda t: t.number)
     done = _completed(trials)
@@ -255,6 +375,10 @@ def optimisation_history(
     ax.set_ylabel(_metric_label(metric))
     if is_accuracy(metric):
         _percent_axis(ax.yaxis)
+    elif history_log_scale(metric, [t.value for t in [*done, *pruned_shown]]):
+        ax.set_ylabel(f"{_metric_label(metric)} (log scale)")
+        ax.set_yscale("log")
+        log_axis(ax.yaxis)
     ax.set_xlim(-0.5, last + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
@@ -264,174 +388,48 @@ def optimisation_history(
 
 
 def param_importances(
-    trials: Iterable[TrialRecord], metric: str, path: Path, title: str
-) -> Path | None:
-    """A horizontal bar per param, the most important on top, each annotated with its share.
-    None when fewer than two trials completed or no param varies over them (or the metric is
-    constant, when every share is 0)."""
-    trials = list(trials)
-    n_done = len(_completed(trials))
-    scores = importances(trials, metric)
-    if n_done < 2 or not scores or sum(scores.values()) == 0:
-        return None
-    names = list(scores)[::-1]  # barh draws bottom up
-    values = [scores[n] for n in names]
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, max(2.6, 0.5 * len(names) + 1.6)))
-    bars = ax.barh(names, values, color="C0", height=0.6)
-    for bar, value in zip(bars, values, strict=True):
-        ax.text(
-            bar.get_width() + 0.01,
-            bar.get_y() + bar.get_height() / 2,
-            f"{value:.2f}",
-            va="center",
-            fontsize=9,
-        )
-    ax.set_xlim(0, min(1.0, max(values) + 0.15) if max(values) < 0.85 else 1.08)
-    ax.set_xlabel(f"importance for {_metric_name(metric)}\n({IMPORTANCE_METHOD})")
-    ax.grid(alpha=0.3, axis="x")
-    ax.set_title(f"Parameter importances ({n_done} completed trials) — {title}")
-    return _save(fig, path)
-
-
-@dataclass
-class _Axis:
-    """One parallel-coordinates axis: positions in [0, 1] of each trial (UNSET_Y where the
-    trial lacks the param), and the tick labels (position, text)."""
-
-    label: str
-    positions: list[float]
-    ticks: list[tuple[float, str]]
-
-
-def _format_param(value: float, integer: bool) -> str:
-    return str(int(value)) if integer else f"{value:.3g}"
-
-
-def _sorted_if_possible(values: list[Any]) -> list[Any]:
-    """Strings alphabetically, False before True; mixed types in order of first appearance."""
-    try:
-        return sorted(values)
-    except TypeError:
-        return values
-
-
-def _param_axis(name: str, trials: list[TrialRecord], log: bool | None = None) -> _Axis:
-    """One param's axis; ``log`` is the scale the search declared (None: guessed from the
-    values, log10 when they are positive and span two decades or more)."""
-    present = [t.params[name] for t in trials if name in t.params]
-    if _numeric(present):
-        integer = all(isinstance(v, int) for v in present)
-        lo, hi = min(present), max(present)
-        if log is None:
-            log = hi / lo >= 100 if lo > 0 else False
-        log = log and lo > 0
-        label = f"{name}\n(log)" if log else name
-        f = math.log10 if log else float
-        span = f(hi) - f(lo)
-
-        def position(v: Any) -> float:
-            return 0.5 if span == 0 else (f(v) - f(lo)) / span
-
-        ticks = (
-            [(0.5, _format_param(lo, integer))]
-            if span == 0
-            else [(0.0, _format_param(lo, integer)), (1.0, _format_param(hi, integer))]
-        )
-    else:
-        choices = list(dict.fromkeys(map(str, _sorted_if_possible(list(dict.fromkeys(present))))))
-        k = len(choices)
-        spot = {c: (0.5 if k == 1 else i / (k - 1)) for i, c in enumerate(choices)}
-
-        def position(v: Any) -> float:
-            return spot[str(v)]
-
-        label, ticks = name, [(spot[c], c) for c in choices]
-    positions = [position(t.params[name]) if name in t.params else UNSET_Y for t in trials]
-    if len(present) < len(trials):
-        ticks.append((UNSET_Y, "(unset)"))
-    return _Axis(label, positions, ticks)
-
-
-def parallel_coordinates(
     trials: Iterable[TrialRecord],
     metric: str,
-    direction: str,
     path: Path,
     title: str,
-    log_scale: dict[str, bool] | None = None,
+    space: Space | None = None,
+    seed: int = IMPORTANCE_SEED,
 ) -> Path | None:
-    """An axis per param and a last one for the metric; each completed trial a line across
-    them coloured by its metric, the best trial thicker. Numeric params are scaled to the
-    axis (log10 where ``log_scale`` says so — the search's declared scales — else when all
-    values are positive and span two decades or more), labelled with their min and max;
-    categorical params get evenly spaced choices. A trial that lacks a param crosses that axis
-    at '(unset)', below it. None when no trial completed or the completed trials have no
-    params."""
-    _check_direction(direction)
-    done = _completed(trials)
-    names = _param_names(done)
-    if not done or not names:
+    """A panel per :func:`importance_groups` group (all completed trials first, then each
+    set of trials a conditional param applied to), a horizontal bar per param, the most
+    important on top, each annotated with its share. None when fewer than two trials
+    completed or no group has a param that matters (a metric that never changes)."""
+    groups = [g for g in importance_groups(trials, space, seed) if sum(g.scores.values()) > 0]
+    if not groups:
         return None
-    axes = [_param_axis(name, done, (log_scale or {}).get(name)) for name in names]
-    values = np.array([float(t.value) for t in done])
-    lo, hi = float(values.min()), float(values.max())
-    fmt = (lambda v: f"{v:.1%}") if is_accuracy(metric) else (lambda v: f"{v:.4g}")
-    if hi > lo:
-        metric_pos = list((values - lo) / (hi - lo))
-        metric_ticks = [(0.0, fmt(lo)), (1.0, fmt(hi))]
-    else:
-        metric_pos, metric_ticks = [0.5] * len(done), [(0.5, fmt(lo))]
-    axes.append(_Axis(_metric_name(metric), metric_pos, metric_ticks))
-
     plt = _pyplot()
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-
-    cmap = plt.get_cmap("viridis" if direction == "maximize" else "viridis_r")  # best is yellow
-    norm = Normalize(lo, hi) if hi > lo else Normalize(lo - 0.5, hi + 0.5)
-    fig, ax = plt.subplots(figsize=(max(6.4, 1.7 * len(axes) + 1.8), 4.8))
-    xs = np.arange(len(axes))
-    # worst first so that the better lines lie on top; the best one last and thicker
-    sign = 1.0 if direction == "maximize" else -1.0
-    order = sorted(range(len(done)), key=lambda i: (sign * values[i], -done[i].number))
-    best = order[-1]
-    for i in order:
-        ys = [a.positions[i] for a in axes]
-        is_best = i == best
-        ax.plot(
-            xs,
-            ys,
-            color=cmap(norm(values[i])),
-            lw=3.2 if is_best else 1.1,
-            alpha=1.0 if is_best else 0.7,
-            zorder=3 if is_best else 2,
-            label=f"best: trial {done[i].number}, {fmt(values[i])}" if is_best else None,
-        )
-    for x, a in zip(xs, axes, strict=True):
-        ax.axvline(x, color="0.25", lw=1.0, zorder=1)
-        for y, text in a.ticks:
+    heights = [max(1.2, 0.45 * len(g.scores) + 0.7) for g in groups]
+    fig, axes = plt.subplots(
+        len(groups),
+        1,
+        figsize=(7.5, sum(heights) + 1.2),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
+    for ax, group in zip(axes[:, 0], groups, strict=True):
+        names = list(group.scores)[::-1]  # barh draws bottom up
+        values = [group.scores[n] for n in names]
+        bars = ax.barh(names, values, color="C0", height=0.6)
+        for bar, value in zip(bars, values, strict=True):
             ax.text(
-                x - 0.04,
-                y,
-                text,
-                ha="right",
+                bar.get_width() + 0.01,
+                bar.get_y() + bar.get_height() / 2,
+                f"{value:.2f}",
                 va="center",
-                fontsize=8,
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
-                zorder=4,
+                fontsize=9,
             )
-    ax.set_xticks(xs, [a.label for a in axes], fontsize=9)
-    ax.set_xlim(-0.6, len(axes) - 0.6)
-    unset = any(y == UNSET_Y for a in axes for y, _ in a.ticks)
-    ax.set_ylim(UNSET_Y - 0.06 if unset else -0.06, 1.06)
-    ax.set_yticks([])
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02)
-    bar.set_label(_metric_label(metric))
-    if is_accuracy(metric):
-        _percent_axis(bar.ax.yaxis)
-    ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, -0.1), frameon=False)
-    ax.set_title(f"Parallel coordinates ({len(done)} completed trials) — {title}")
+        ax.set_xlim(0, 1.08)
+        ax.grid(alpha=0.3, axis="x")
+        ax.set_title(f"over {group.title}", fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel(
+        f"importance for {_metric_name(metric)}\n({IMPORTANCE_METHOD}; "
+        "each panel's shares sum to 1)"
+    )
+    fig.suptitle(f"Parameter importances — {title}")
+    fig.tight_layout()
     return _save(fig, path)

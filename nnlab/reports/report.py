@@ -27,7 +27,7 @@ from nnlab.runfolder.records import read_record_bytes
 from nnlab.runfolder.runs import load_run, result_row
 from nnlab.runfolder.types import Meta, stayed_at_chance
 from nnlab.sweeps.folder import load_sweep_folder
-from nnlab.sweeps.search.results import confirm_table, search_table, trial_records
+from nnlab.sweeps.search.results import absent_note, confirm_table, search_table, trial_records
 from nnlab.sweeps.state import DONE
 from nnlab.sweeps.summary import group_label, pivot_table
 
@@ -43,9 +43,9 @@ CAPTIONS = {
                    "standard deviation of weights, biases, net inputs, activations and "
                    "pool outputs.",
     "history": "Optimisation history: the search metric of every trial, and the best so far.",
-    "importances": "Parameter importances: how strongly each searched key goes with the "
-                   "metric (rank correlation / correlation ratio, normalised; monotone "
-                   "effects only).",
+    "importances": "Parameter importances: the share of the metric's variance each searched "
+                   "key explains (Optuna's fANOVA, seeded), over all completed trials, and "
+                   "for a conditional key over the trials where it applied.",
     "parallel": "Parallel coordinates: each completed trial's parameters and metric.",
 }  # fmt: skip
 FIGURE_ORDER = ["loss", "accuracy", "decision_boundary", "decision_boundaries",
@@ -190,9 +190,20 @@ def sweep_report(path: Path) -> Doc:
     doc.add("h2", "What was run")
     varying = [f"{k}: {', '.join(json.dumps(v) for v in vals)}" for k, vals in sweep.grid.items()]
     varying += [f"variant: {json.dumps(v)}" for v in sweep.variants]
+    if sweep.search is not None:  # the space the trials were sampled from
+        varying += [f"{k}: {p.describe()}" for k, p in sweep.search.params.items()]
     if sweep.seeds:
         varying.append(f"seed: {', '.join(map(str, sweep.seeds))}")
-    doc.add("p", "Keys that vary between the runs (a grid is a cartesian product):")
+    if sweep.search is not None:
+        spec = sweep.search
+        doc.add(
+            "p",
+            f"Keys that vary between the runs: the search space, sampled by {spec.method} "
+            f"({spec.trials} trials, seed {spec.seed}); a param with a condition is sampled "
+            "only for the trials where it holds, and the others keep the base config's value:",
+        )
+    else:
+        doc.add("p", "Keys that vary between the runs (a grid is a cartesian product):")
     doc.add("list", varying)
     doc.add("p", "The base config every run starts from:")
     doc.add("code", dump_config(sweep.base_config))
@@ -203,6 +214,8 @@ def sweep_report(path: Path) -> Doc:
         holds = "the winner's" if confirmed else "the best's"
         doc.add("p", f"{title}; trials ranked best first (`best.yaml` holds {holds} config).")
         doc.add("table", (header, rows))
+        if absent_note(sweep):
+            doc.add("p", absent_note(sweep))
         if confirmed is not None:
             title, header, rows, note = confirmed
             doc.add("p", f"{title}; the winner in bold.")

@@ -21,6 +21,7 @@ from nnlab.models import build
 from nnlab.runfolder.records import check_model_files
 from nnlab.runfolder.runs import Run, load_run
 from nnlab.sweeps.folder import load_sweep_folder
+from nnlab.sweeps.search.results import search_figures, trial_records
 from nnlab.sweeps.summary import comparison_plots, finished_jobs
 
 
@@ -66,7 +67,10 @@ def replot(
     target = check_out(out, "--out") if out else check_out(path / "plots", "plots folder")
     if folder_kind(path) == "sweep":
         sweep, state = load_sweep_folder(path)
-        return comparison_plots(path, sweep, state, target, ext, metrics)
+        made = comparison_plots(path, sweep, state, target, ext, metrics)
+        if sweep.search is not None and not metrics:  # and the search's own figures
+            made += search_figures(target, sweep, trial_records(sweep, state), ext)
+        return made
     run = load_run_with_metrics(path)
     if metrics:
         check_logged([(path, run.metrics)], metrics)

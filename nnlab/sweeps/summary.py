@@ -27,6 +27,7 @@ from nnlab.models import Trainer, build, trainer_class
 from nnlab.runfolder.records import check_model_files, read_metrics
 from nnlab.runfolder.types import JobEntry, SweepRecord
 from nnlab.sweeps.search.results import write_search_results
+from nnlab.sweeps.search.space import trial_number
 from nnlab.sweeps.spec import Job, SweepSpec, format_value
 from nnlab.sweeps.state import DONE, Sweep, SweepState
 
@@ -309,6 +310,17 @@ def group_label(overrides: dict[str, Any]) -> str:
     return _label(_without_seed(overrides)) or "all seeds"
 
 
+def trial_label(job: Job) -> str:
+    """A search job's group in the comparison figures: its trial, numbered, with its params
+    to 3 digits ('trial 7: epsilon=0.00303 activation=tanh'); its seeds and its confirmation
+    runs share it."""
+    params = ", ".join(
+        f"{short_key(k)}={f'{v:.3g}' if isinstance(v, float) else format_value(v)}"
+        for k, v in _without_seed(job.overrides).items()
+    )
+    return f"trial {trial_number(job.id)}" + (f": {params}" if params else "")
+
+
 def comparison_plots(
     folder: Path,
     sweep: SweepSpec,
@@ -325,8 +337,16 @@ def comparison_plots(
     if not done:
         return []
     out = out or folder / "plots"
+    search = sweep.search is not None
+    if search:  # a panel per trial (its confirmation runs with it), in trial order
+        done = sorted(done, key=lambda pair: trial_number(pair[0].id))
     runs = [
-        (group_label(job.overrides), path, read_metrics(path / "metrics.csv")) for job, path in done
+        (
+            trial_label(job) if search else group_label(job.overrides),
+            path,
+            read_metrics(path / "metrics.csv"),
+        )
+        for job, path in done
     ]
     title = f"sweep {sweep.name}"
     made = overlay(runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics))

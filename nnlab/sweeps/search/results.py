@@ -17,6 +17,7 @@ from nnlab.common.stats import mean_ci
 from nnlab.common.status import JobStatus
 from nnlab.config.resolve import dump_config, load_config
 from nnlab.figures import search as plots
+from nnlab.figures.parallel import parallel_coordinates
 from nnlab.figures.search import TrialRecord
 from nnlab.sweeps.search.space import is_confirmation, trial_job_id, trial_number
 from nnlab.sweeps.state import DONE
@@ -209,7 +210,11 @@ def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None
             for job_id, seed, status, v in f.runs
             if is_confirmation(job_id)
         )
-        cells = [mark, str(f.number), *(_cell(f.params.get(k)) for k in keys)]
+        cells = [
+            mark,
+            str(f.number),
+            *(_cell(f.params[k]) if k in f.params else ABSENT for k in keys),
+        ]
         cells += [", ".join(text(v) for v in f.trial_values)]
         cells += [str(len(values)), text(f.mean), text(std)]
         cells += ["—" if ci is None else f"[{text(ci[0])}, {text(ci[1])}]", runs]
@@ -236,10 +241,32 @@ def ranked(records: list, direction: str) -> list:
     return done + [r for r in records if r not in done]
 
 
+ABSENT = "—"  # a param whose condition did not hold for the trial: not sampled, not set
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, list):
         return json.dumps(value)
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def absent_note(sweep) -> str | None:
+    """What ``—`` in a conditional param's column means (None when no param has a
+    condition): the trial was not asked for it, and its runs kept the base config's value."""
+    conditional = [p for p in sweep.search.params.values() if p.when]
+    if not conditional:
+        return None
+    kept = []
+    for p in conditional:
+        node = sweep.base_config
+        for part in p.key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        kept.append(f"{p.key} = {_cell(node)} wherever {p.condition_text()} does not hold")
+    return (
+        f"{ABSENT} in a conditional param's column: its condition did not hold for that "
+        "trial, so it was not sampled (nor scored in the importances) and the runs kept the "
+        "base config's value (" + "; ".join(kept) + ")."
+    )
 
 
 def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]:
@@ -260,7 +287,7 @@ def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]
         rank += done
         metrics = getattr(r, "metrics", {}) if done else {}
         cells = [str(rank) if done else "—", str(r.number)]
-        cells += [_cell(r.params.get(k)) for k in keys]
+        cells += [_cell(r.params[k]) if k in r.params else ABSENT for k in keys]
         shown = f"{r.status}, did not learn" if r.did_not_learn else r.status
         cells += [shown, metric_text(spec.metric, r.value) if done else "—"]
         cells += [metric_text(k, metrics[k]) if k in metrics else "—" for k in extra]
@@ -281,6 +308,9 @@ def _markdown_table(header: list[str], rows: list[list]) -> list[str]:
 def search_markdown(sweep, state, records: list) -> str:
     title, header, rows = search_table(sweep, records)
     lines = [f"## {title}", "", *_markdown_table(header, rows)]
+    note = absent_note(sweep)
+    if note:
+        lines += ["", note]
     done = [r for r in ranked(records, sweep.search.direction) if r.status == JobStatus.COMPLETED]
     confirmed = confirm_table(sweep, state)
     if confirmed is not None:
@@ -323,8 +353,20 @@ def write_search_results(folder: Path, sweep, state) -> str:
         else:
             text = dump_config(load_config(sweep.base_path, {**sweep.base_overrides, **params}))
         atomic_write_text(folder / "best.yaml", text)
-    out = folder / "plots"
-    out.mkdir(exist_ok=True)
+    try:
+        search_figures(folder / "plots", sweep, records)
+    except Exception as exc:  # figures are extras: the tables are never lost over them
+        state.plot_error = f"{type(exc).__name__}: {exc}"
+        state.save()
+    return search_markdown(sweep, state, records)
+
+
+def search_figures(out: Path, sweep, records: list, ext: str = "png") -> list[Path]:
+    """history, importances and parallel coordinates of the trials (``records``:
+    :func:`trial_records`) in ``out``, drawn with the search space (scales, conditions,
+    distributions for fANOVA); the paths written."""
+    spec = sweep.search
+    out.mkdir(parents=True, exist_ok=True)
     title = f"{sweep.name}: {spec.method} search"
     shown = [  # a list-valued choice (layer sizes) is one category, named by its text
         plots.TrialRecord(
@@ -335,14 +377,13 @@ def write_search_results(folder: Path, sweep, state) -> str:
         )
         for r in records
     ]
-    try:
-        plots.optimisation_history(shown, spec.metric, spec.direction, out / "history.png", title)
-        plots.param_importances(shown, spec.metric, out / "importances.png", title)
-        scales = {k: p.log for k, p in spec.params.items() if p.kind != "choice"}
-        plots.parallel_coordinates(
-            shown, spec.metric, spec.direction, out / "parallel.png", title, scales
-        )
-    except Exception as exc:  # figures are extras: the tables are never lost over them
-        state.plot_error = f"{type(exc).__name__}: {exc}"
-        state.save()
-    return search_markdown(sweep, state, records)
+    made = [
+        plots.optimisation_history(
+            shown, spec.metric, spec.direction, out / f"history.{ext}", title
+        ),
+        plots.param_importances(shown, spec.metric, out / f"importances.{ext}", title, spec.params),
+        parallel_coordinates(
+            shown, spec.metric, spec.direction, out / f"parallel.{ext}", title, spec.params
+        ),
+    ]
+    return [p for p in made if p is not None]

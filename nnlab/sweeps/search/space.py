@@ -30,6 +30,14 @@ from nnlab.config.overrides import PATH_KEYS, anchor_overrides
 from nnlab.config.resolve import load_config, schema_of
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.models import check_memory
+from nnlab.sweeps.search.conditions import (
+    WHEN,
+    acyclic,
+    check_condition_key,
+    implied,
+    split_when,
+    value_text,
+)
 from nnlab.sweeps.search.pruning import parse_pruner
 
 METHODS = ("grid", "random", "tpe")
@@ -66,6 +74,44 @@ class Param:
     log: bool = False
     step: float | None = None
     choices: list | None = None
+    when: dict[str, Any] | None = None  # applies only where these keys have these values
+
+    def applies(self, values: dict[str, Any]) -> bool:
+        """Whether the param applies to a trial whose params so far are ``values`` (dotted
+        key -> value, as the config takes it): every key of ``when`` is among them with its
+        value (a key that did not apply itself fails the condition)."""
+        return all(
+            k in values and encode(values[k]) == encode(v) for k, v in (self.when or {}).items()
+        )
+
+    def condition_text(self) -> str | None:
+        """The condition in words: 'train.optimizer = sgd' (None: always applies)."""
+        if not self.when:
+            return None
+        return " and ".join(f"{k} = {value_text(v)}" for k, v in self.when.items())
+
+    def describe(self) -> str:
+        """The param's distribution in words, for the report: 'float, log-uniform from
+        0.0001 to 0.05', 'one of sgd, adam', and its condition."""
+        if self.kind == "choice":
+            text = "one of " + ", ".join(value_text(c) for c in self.choices)
+        else:
+            scale = "log-uniform" if self.log else "uniform"
+            text = f"{self.kind}, {scale} from {value_text(self.low)} to {value_text(self.high)}"
+            if self.step is not None:
+                text += f" on a step of {value_text(self.step)}"
+        condition = self.condition_text()
+        return text + (f"; only when {condition}" if condition else "")
+
+    def suggest(self, trial) -> Any:
+        """Ask Optuna's ``trial`` (define-by-run) for this param: the value as Optuna stores it."""
+        if self.kind == "choice":
+            return trial.suggest_categorical(self.key, [encode(c) for c in self.choices])
+        if self.kind == "int":
+            return trial.suggest_int(
+                self.key, int(self.low), int(self.high), step=self.step or 1, log=self.log
+            )
+        return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
 
     def distribution(self):
         from optuna import distributions as d
@@ -79,14 +125,27 @@ class Param:
         return d.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def to_json(self) -> dict[str, Any]:
+        when = {WHEN: dict(self.when)} if self.when else {}
         if self.kind == "choice":
-            return {"choices": self.choices}
+            return {"choices": self.choices} | when
         out: dict[str, Any] = {"low": self.low, "high": self.high}
         if self.log:
             out["log"] = True
         if self.step is not None:
             out["step"] = self.step
-        return out
+        return out | when
+
+    def info(self) -> dict[str, Any]:
+        """What a figure or the HTML report needs to draw the param's axis: ``kind`` (float,
+        int, choice), ``scale`` (log, linear or categorical: the scale it was sampled on),
+        ``low`` / ``high`` or ``choices``, and ``when`` (its condition, or None)."""
+        scale = "categorical" if self.kind == "choice" else "log" if self.log else "linear"
+        out: dict[str, Any] = {"kind": self.kind, "scale": scale}
+        if self.kind == "choice":
+            out["choices"] = self.choices
+        else:
+            out |= {"low": self.low, "high": self.high}
+        return out | {"when": dict(self.when) if self.when else None}
 
 
 @dataclass
@@ -120,6 +179,36 @@ class SearchSpec:
             | ({"confirm": self.confirm} if self.confirm else {})
         )
 
+    def order(self) -> list[str]:
+        """The params in the order a trial asks for them: the sweep file's, except that a
+        conditional param comes after the params its condition names."""
+        out: list[str] = []
+
+        def visit(key: str) -> None:
+            if key not in out:
+                for other in self.params[key].when or {}:
+                    visit(other)
+                out.append(key)
+
+        for key in self.params:
+            visit(key)
+        return out
+
+    def sample(self, trial) -> dict[str, Any]:
+        """A trial's params from Optuna's ``trial``, define-by-run: each param in
+        :meth:`order`, asked for only when its condition holds (one that does not apply is
+        never suggested, so the trial lacks it). Dotted key -> value as the config takes it."""
+        values: dict[str, Any] = {}
+        for key in self.order():
+            param = self.params[key]
+            if param.applies(values):
+                values[key] = decode(param, param.suggest(trial))
+        return values
+
+    def info(self) -> dict[str, dict[str, Any]]:
+        """Each param's :meth:`Param.info`, in the sweep file's order."""
+        return {k: p.info() for k, p in self.params.items()}
+
     def planned_jobs(self, seeds: list[int] | None) -> int:
         """The jobs the search runs at most: trials × seeds, and the confirmation jobs."""
         confirm = self.confirm["top"] * self.confirm["seeds"] if self.confirm else 0
@@ -144,7 +233,12 @@ RANGE_PROBES = 16  # values between low and high checked against the key's optio
 
 
 def _param(
-    key: str, raw: Any, where: str, base_cfg: dict[str, Any], anchor: Path | None = None
+    key: str,
+    raw: Any,
+    where: str,
+    base_cfg: dict[str, Any],
+    anchor: Path | None = None,
+    given: dict[str, Any] | None = None,
 ) -> Param:
     """One ``params:`` entry, checked: its form, its bounds, and that the base config accepts
     its values, within the memory limit (so a trial can never be an invalid config; a size
@@ -152,7 +246,8 @@ def _param(
     its key's type (an integer key takes integer low, high and step) and stay inside the
     key's bounds everywhere between low and high (:func:`_check_range`). File names among
     the choices (``data.path``) are made absolute against ``anchor``, the sweep file's
-    folder, as a grid's values are."""
+    folder, as a grid's values are. ``given``: the values a conditional param's condition
+    sets (its values are checked with them, as its trials run)."""
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{where}.{key} must be {{low, high[, log, step]}} or {{choices: [...]}}, "
@@ -188,7 +283,7 @@ def _param(
         values = [low, high]
     for value in values:
         try:
-            check_memory(load_config(base_cfg, {key: value}))
+            check_memory(load_config(base_cfg, {**(given or {}), key: value}))
         except NnlabError as exc:
             raise ConfigError(
                 f"{where}.{key}: the value {shown(value)} is refused: {exc}"
@@ -276,16 +371,44 @@ def parse_search(
     confirm = _confirm(raw.get("confirm"), where, trials)
     if not isinstance(raw_params, dict) or not raw_params:
         raise ConfigError(f"{path}: a search needs sweep.params: dotted keys with distributions")
-    params = {}
-    for key, spec in raw_params.items():
-        check_key(key, f"{path}: sweep.params")
-        params[key] = _param(key, spec, f"{path}: sweep.params", base_cfg, path.parent)
+    params = _params(raw_params, path, base_cfg, check_key)
     if confirm is not None and "seed" in params:
         raise ConfigError(
             f"{where}.confirm runs the finalists on fresh seeds: leave seed out of sweep.params"
         )
     pruner = parse_pruner(raw_pruner, f"{path}: sweep.pruner")
     return SearchSpec(method, trials, metric, direction, seed, params, pruner, startup, confirm)
+
+
+def _params(
+    raw_params: dict[str, Any], path: Path, base_cfg: dict[str, Any], check_key
+) -> dict[str, Param]:
+    """The ``params:`` entries, checked, in the sweep file's order. A conditional entry's
+    ``when`` names params with choices, each with one of its choices, without cycles; its
+    values are checked in the config its condition makes (momentum with ``optimizer: sgd``)."""
+    where = f"{path}: sweep.params"
+    raws, whens = {}, {}
+    for key, spec in raw_params.items():
+        check_key(key, where)
+        raws[key], whens[key] = split_when(key, spec, where)
+    for key, when in whens.items():
+        for other in when:
+            check_condition_key(key, other, raws, where)
+    order = acyclic(whens, where)
+    params: dict[str, Param] = {}
+    given: dict[str, dict[str, Any]] = {}
+    for key in order:
+        when = {}
+        for other, value in whens[key].items():
+            choices = params[other].choices
+            if other in PATH_PARAMS and isinstance(value, str):  # relative to the sweep file
+                value = anchor_overrides({other: value}, path.parent)[other]
+            words = "one of its choices: " + ", ".join(value_text(c) for c in choices)
+            when[other] = require(value, OneOf(choices, words=words), f"{where}.{key}.when.{other}")
+        given[key] = implied(key, when, given, where)
+        params[key] = _param(key, raws[key], where, base_cfg, path.parent, given[key])
+        params[key].when = when or None
+    return {key: params[key] for key in raws}
 
 
 def _confirm(raw: Any, where: str, trials: int) -> dict[str, int] | None:

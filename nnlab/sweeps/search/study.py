@@ -120,12 +120,12 @@ class Study:
         return self.study.get_trials(deepcopy=False)
 
     def ask(self) -> tuple[int, dict[str, Any]]:
-        """A new trial: its number and its parameters (dotted key -> value)."""
+        """A new trial: its number and its parameters (dotted key -> value; a conditional
+        param only where its condition holds)."""
         number = len(self.trials())
         self.study.sampler = _sampler(self.spec, number)
-        trial = self.study.ask(self.distributions)
-        params = {k: decode(self.spec.params[k], v) for k, v in trial.params.items()}
-        return trial.number, params
+        trial = self.study.ask()  # define-by-run: a param whose condition fails is not asked
+        return trial.number, self.spec.sample(trial)
 
     def add(self, params: dict[str, Any] | None, value: float | None, state: str) -> int:
         """Add a trial the journal lost, as state.json recorded it: its parameters (None:
