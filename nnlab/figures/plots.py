@@ -59,6 +59,38 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def plain_number(x: float) -> str:
+    """A tick value as a plain number, to 6 significant digits: 0.6, 2, 300, 0.00001."""
+    return np.format_float_positional(float(f"{x:.6g}"), trim="-")
+
+
+def plain_log_ticks(axis) -> None:
+    """Plain-number labels (0.6, 1, 2, 300) on a log or symlog axis's major and minor ticks,
+    where matplotlib writes 6×10⁻¹. Which ticks are labelled stays matplotlib's choice
+    (``LogFormatter``'s: the decades; between them too when one decade or less is in view)."""
+    from matplotlib.ticker import LogFormatter
+
+    class PlainLogFormatter(LogFormatter):
+        def __call__(self, x, pos=None):
+            return plain_number(x) if super().__call__(x, pos) else ""
+
+    axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
+
+
+XSCALES = ("linear", "symlog")  # "symlog": linear from 0 to 1, logarithmic past it
+
+
+def step_axis(ax, xscale: str = "linear", label: bool = True) -> None:
+    """The step axis: linear, or (rows at log-spaced steps, train.log_schedule: log) symlog,
+    so the early steps, where a run learns most, get as much room as the late ones."""
+    if xscale == "symlog":
+        ax.set_xscale("symlog", linthresh=1, linscale=0.4)
+        plain_log_ticks(ax.xaxis)
+    if label:
+        ax.set_xlabel("step" + (" (log scale past 1)" if xscale == "symlog" else ""))
+
+
 def _curves(
     rows: Sequence[dict],
     keys: Sequence[str],
@@ -66,6 +98,7 @@ def _curves(
     title: str,
     ylabel: str,
     percent: bool = False,
+    xscale: str = "linear",
 ) -> Path | None:
     keys = [k for k in keys if any(k in r for r in rows)]
     if not keys:
@@ -87,7 +120,7 @@ def _curves(
         ax.plot(
             steps, values, marker="o" if len(pts) < 40 else None, ms=3, label=key.replace("_", " ")
         )
-    ax.set_xlabel("step")
+    step_axis(ax, xscale)
     ax.set_ylabel(ylabel)
     if percent:
         from matplotlib.ticker import PercentFormatter
@@ -99,7 +132,7 @@ def _curves(
     return _save(fig, path)
 
 
-def loss_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
+def loss_curve(rows: Sequence[dict], path: Path, title: str, xscale: str = "linear") -> Path | None:
     """Training (and test) loss against step."""
     return _curves(
         rows,
@@ -107,10 +140,13 @@ def loss_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
         path,
         f"Loss — {title}",
         "loss (cross-entropy + L2)",
+        xscale=xscale,
     )
 
 
-def accuracy_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
+def accuracy_curve(
+    rows: Sequence[dict], path: Path, title: str, xscale: str = "linear"
+) -> Path | None:
     """Training (and validation / test) accuracy against step."""
     return _curves(
         rows,
@@ -119,6 +155,7 @@ def accuracy_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
         f"Accuracy — {title}",
         "accuracy",
         percent=True,
+        xscale=xscale,
     )
 
 
@@ -293,20 +330,33 @@ def _group_title(label: str, band: SeedBand) -> str:
     return label if band.runs == 1 else f"{label} ({n_text(band.n)})"
 
 
-def _draw_group(ax, band: SeedBand, label: str, color, lw: float = 1.4) -> None:
-    ax.plot(band.steps, band.median, color=color, lw=lw, label=_group_title(label, band))
+def _draw_group(ax, band: SeedBand, label: str, color, lw: float = 1.4, ls: str = "-") -> None:
+    ax.plot(band.steps, band.median, color=color, lw=lw, ls=ls, label=_group_title(label, band))
     if band.runs > 1:
         ax.fill_between(band.steps, band.low, band.high, color=color, alpha=0.2, lw=0)
 
 
-def _metric_axis(ax, metric: str) -> None:
-    ax.set_ylabel(metric.replace("_", " "))
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+LINESTYLES = {"train": "--", "val": ":", "test": "-"}  # of the splits in one panel
+
+
+def metric_title(metric: str) -> str:
+    """'train loss', 'validation accuracy', or the metric's own name."""
+    split, _, what = metric.partition("_")
+    if split in SPLIT_NAMES and what in ("loss", "acc"):
+        return f"{SPLIT_NAMES[split]} {'accuracy' if what == 'acc' else 'loss'}"
+    return metric.replace("_", " ")
+
+
+def _metric_axis(ax, metric: str, label: str | None = None) -> None:
+    ax.set_ylabel(metric.replace("_", " ") if label is None else label)
     if is_accuracy(metric):
         from matplotlib.ticker import PercentFormatter
 
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     else:
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
     ax.grid(alpha=0.3)
 
 
@@ -314,61 +364,118 @@ def common_metric(
     groups: Sequence[tuple[str, Sequence[Sequence[dict]]]], candidates: Sequence[str]
 ) -> str | None:
     """The first of ``candidates`` that every run of every group logged."""
-    return next(
-        (
-            m
-            for m in candidates
-            if all(any(m in r for r in rows) for _, runs in groups for rows in runs)
-        ),
-        None,
-    )
+    return next(iter(common_metrics(groups, candidates)), None)
+
+
+def common_metrics(
+    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]], candidates: Sequence[str]
+) -> list[str]:
+    """Those of ``candidates`` that every run of every group logged, in their order."""
+    return [
+        m
+        for m in candidates
+        if all(any(m in r for r in rows) for _, runs in groups for rows in runs)
+    ]
+
+
+def _by_split(metrics: Sequence[str]) -> list[str]:
+    """The metrics in the order the splits go: train, validation, test; others after."""
+    rank = {split: i for i, split in enumerate(SPLITS)}
+    return sorted(metrics, key=lambda m: rank.get(m.partition("_")[0], len(rank)))
 
 
 def grouped_figure(
-    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]], candidates: Sequence[str], title: str
+    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]],
+    candidates: Sequence[str],
+    title: str,
+    xscale: str = "linear",
 ):
     """The matplotlib Figure :func:`grouped_curves` saves (None when no candidate metric is
     logged by every run), to be saved or read back."""
-    metric = common_metric(groups, candidates)
-    if metric is None:
+    metrics = _by_split(common_metrics(groups, candidates))
+    if not metrics:
         return None
     plt = _pyplot()
     colors = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors
-    bands = [(label, seed_band(runs, metric)) for label, runs in groups]
-    note = BAND_NOTE if any(band.runs > 1 for _, band in bands) else None
-    if len(bands) <= MAX_LINES:
-        fig, ax = plt.subplots(figsize=(7.5, 4.8))
-        for i, (label, band) in enumerate(bands):
-            _draw_group(ax, band, label, colors[i % len(colors)])
-        ax.set_xlabel("step")
-        _metric_axis(ax, metric)
-        ax.set_title(title)
-        legend = dict(fontsize=7, title=note, title_fontsize=7)
-        if len(bands) > 4:  # beside the axes: a long legend inside would hide the curves
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **legend)
-        else:
-            ax.legend(loc="best", **legend)
-        return fig
-    ncols = min(4, math.ceil(math.sqrt(len(bands))))
-    nrows = math.ceil(len(bands) / ncols)
+    bands = {m: [(label, seed_band(runs, m)) for label, runs in groups] for m in metrics}
+    several = any(band.runs > 1 for _, band in bands[metrics[0]])
+    note = BAND_NOTE if several else None
+    if len(groups) <= MAX_LINES:
+        return _panel_per_metric(plt, bands, colors, title, note, xscale)
+    ncols = min(4, math.ceil(math.sqrt(len(groups))))
+    nrows = math.ceil(len(groups) / ncols)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(3.2 * ncols, 2.5 * nrows), sharex=True, sharey=True, squeeze=False
     )
-    for i, (label, band) in enumerate(bands):
+    context = metrics[-1]  # the others' medians, faint: held-out data when logged
+    for i, (label, _) in enumerate(groups):
         ax = axes.flat[i]
-        for _, other in bands:  # the other groups, faint, for context
+        for _, other in bands[context]:
             ax.plot(other.steps, other.median, color="0.85", lw=0.8)
-        _draw_group(ax, band, label, colors[i % len(colors)], lw=1.6)
-        _metric_axis(ax, metric)
+        for metric in metrics:
+            band = bands[metric][i][1]
+            style = LINESTYLES.get(metric.partition("_")[0], "-") if len(metrics) > 1 else "-"
+            name = label if len(metrics) == 1 else f"{label}: {metric_title(metric)}"
+            _draw_group(ax, band, name, colors[i % len(colors)], lw=1.6, ls=style)
+        _metric_axis(ax, metrics[0], _family(metrics))
+        step_axis(ax, xscale, label=False)
         if i % ncols:
             ax.set_ylabel("")
-        ax.set_title(_group_title(label, band), fontsize=8)
-        ax.tick_params(labelsize=7)
-    for ax in axes.flat[len(bands) :]:
+        ax.set_title(_group_title(label, bands[metrics[0]][i][1]), fontsize=8)
+        ax.tick_params(labelsize=7, which="both")
+    for ax in axes.flat[len(groups) :]:
         ax.set_visible(False)
-    fig.suptitle(title if note is None else f"{title}\n{note}")
+    heading = [title]
+    if len(metrics) > 1:
+        heading.append(
+            ", ".join(
+                f"{metric_title(m)} {LINESTYLES.get(m.partition('_')[0], '-')}" for m in metrics
+            )
+        )
+    if note:
+        heading.append(note)
+    fig.suptitle("\n".join(heading))
     fig.supxlabel("step", fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def _family(metrics: Sequence[str]) -> str:
+    """The y-axis label of panels of these metrics: 'loss', 'accuracy' or the metric."""
+    if all(is_accuracy(m) for m in metrics):
+        return "accuracy"
+    if all(m.endswith("_loss") for m in metrics):
+        return "loss"
+    return metrics[0].replace("_", " ")
+
+
+def _panel_per_metric(plt, bands: dict, colors, title: str, note: str | None, xscale: str):
+    """A panel per metric (train, validation, test), side by side on one y scale, a line
+    per group (the same colour in every panel), the legend beside the last panel."""
+    metrics = list(bands)
+    n_groups = len(bands[metrics[0]])
+    width = 7.5 if len(metrics) == 1 else 4.4 * len(metrics) + (2.6 if n_groups > 4 else 0)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 4.8), sharey=True, squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (label, band) in enumerate(bands[metric]):
+            _draw_group(ax, band, label, colors[i % len(colors)])
+        step_axis(ax, xscale)
+        _metric_axis(ax, metric, None if len(metrics) == 1 else _family(metrics))
+        if len(metrics) > 1:
+            ax.set_title(metric_title(metric), fontsize=10)
+            ax.yaxis.set_tick_params(labelleft=True, which="both")
+    ax = axes[0][-1]
+    if len(metrics) == 1:
+        ax.set_title(title)
+    else:
+        fig.suptitle(title)
+    legend = dict(fontsize=7, title=note, title_fontsize=7)
+    if n_groups > 4 or len(metrics) > 1:  # beside the axes: inside, it would hide curves
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **legend)
+    else:
+        ax.legend(loc="best", **legend)
+    if len(metrics) > 1:
+        fig.tight_layout()
     return fig
 
 
@@ -377,14 +484,17 @@ def grouped_curves(
     candidates: Sequence[str],
     path: Path,
     title: str,
+    xscale: str = "linear",
 ) -> Path | None:
     """One line per group of runs (its seeds) — the median over the runs that logged each
     step, with a band from their 25th to their 75th percentile (:func:`seed_band`), n in the
-    legend (its range where runs stop early: n=4–5) — of the first metric in ``candidates``
-    every run logged (test before train). A group of one run is its plain curve. Past
-    ``MAX_LINES`` groups, small multiples: a panel per group, the others' medians faint
-    behind it. Losses use a log scale (they span decades)."""
-    fig = grouped_figure(groups, candidates, title)
+    legend (its range where runs stop early: n=4–5) — of each metric in ``candidates`` that
+    every run logged: a panel per metric (train, validation, test), side by side on one y
+    scale. A group of one run is its plain curve. Past ``MAX_LINES`` groups, small
+    multiples: a panel per group, its metrics in line styles (train dashed, validation
+    dotted, test solid), the others' medians faint behind it. Losses use a log scale (they
+    span decades), labelled in plain numbers."""
+    fig = grouped_figure(groups, candidates, title, xscale)
     if fig is None:
         return None
     extreme = [

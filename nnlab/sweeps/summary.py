@@ -318,9 +318,10 @@ def comparison_plots(
     metrics: list[str] | None = None,
 ) -> list[Path]:
     """Curves of every finished job — a line per group of jobs that differ only in their
-    seed, the median with an interquartile band, n per step — and, when every model can draw
-    its decision boundary (2-D data), a grid of them laid out like the first table; with
-    ``metrics``, only the curves of those (each must be one every finished job logs)."""
+    seed, the median with an interquartile band, n per step, a panel per split — and, when
+    every model can draw its decision boundary (2-D data), a grid of them laid out like the
+    first table, and the kind's own figures (Trainer.sweep_figures); with ``metrics``, only
+    the curves of those (each must be one every finished job logs)."""
     done = finished_jobs(folder, sweep, state)
     if not done:
         return []
@@ -329,10 +330,31 @@ def comparison_plots(
         (group_label(job.overrides), path, read_metrics(path / "metrics.csv")) for job, path in done
     ]
     title = f"sweep {sweep.name}"
-    made = overlay(runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics))
+    xscale = "symlog" if all(_log_schedule(job) for job, _ in done) else "linear"
+    made = overlay(
+        runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics), xscale=xscale
+    )
     if not metrics:
         made.append(_boundary_grid(done, sweep, state, out / f"decision_boundaries.{ext}"))
+        made += _kind_figures(done, out, ext, title)
     return [p for p in made if p is not None]
+
+
+def _log_schedule(job: Job) -> bool:
+    """Whether the job logs rows at log-spaced steps (train.log_schedule: log)."""
+    return config_value(job.config, "train.log_schedule") == "log"
+
+
+def _kind_figures(done: list[tuple[Job, Path]], out: Path, ext: str, title: str) -> list[Path]:
+    """The model kind's own sweep figures (a DCN's layer statistics by group and weight
+    distributions; Trainer.sweep_figures), when every finished job is of one kind."""
+    kinds = {trainer_class(job.config) for job, _ in done}
+    if len(kinds) != 1:
+        return []
+    groups: dict[str, list[Path]] = {}
+    for job, path in done:
+        groups.setdefault(group_label(job.overrides), []).append(path)
+    return kinds.pop().sweep_figures(list(groups.items()), out, ext, title)
 
 
 def _predictor(job: Job, run_path: Path) -> tuple | None:
