@@ -67,7 +67,7 @@ def plain_number(x: float) -> str:
 def plain_log_ticks(axis) -> None:
     """Plain-number labels (0.6, 1, 2, 300) on a log or symlog axis's major and minor ticks,
     where matplotlib writes 6×10⁻¹. Which ticks are labelled stays matplotlib's choice
-    (``LogFormatter``'s: the decades; between them too when one decade or less is in view)."""
+    (``LogFormatter``'s: the decades; between them too when two decades or fewer are in view)."""
     from matplotlib.ticker import LogFormatter
 
     class PlainLogFormatter(LogFormatter):
@@ -75,7 +75,7 @@ def plain_log_ticks(axis) -> None:
             return plain_number(x) if super().__call__(x, pos) else ""
 
     axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
-    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
 
 
 XSCALES = ("linear", "symlog")  # "symlog": linear from 0 to 1, logarithmic past it
@@ -247,15 +247,15 @@ def decision_boundary_grid(
     panels = [p for p in panels if _boundary_drawable(path, p[2].X_train, p[2].X_test, p[3])]
     if not panels:
         return None
-    fig, axes = _pyplot().subplots(rows, cols, squeeze=False, figsize=(3.6 * cols, 3.0 * rows))
+    fig, axes = _pyplot().subplots(rows, cols, squeeze=False, figsize=(4.6 * cols, 3.9 * rows))
     for ax in axes.flat:
         ax.set_axis_off()
     for (r, c), predict, data, panel_title in panels:
         ax = axes[r][c]
         ax.set_axis_on()
-        _draw_boundary(ax, predict, data.X_train, data.y_train, data.X_test, data.y_test, 10)
-        ax.set_title(panel_title, fontsize=9)
-        ax.tick_params(labelsize=7)
+        _draw_boundary(ax, predict, data.X_train, data.y_train, data.X_test, data.y_test, 16)
+        ax.set_title(panel_title, fontsize=11)
+        ax.tick_params(labelsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)

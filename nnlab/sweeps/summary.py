@@ -377,11 +377,16 @@ def _panel_title(job: Job, loss: float) -> str:
     return f"{head}\nloss {loss:.4f}"
 
 
+PANELS_PER_ROW = 3  # of a decision-boundary grid that is not laid out like a table
+
+
 def _boundary_grid(
     done: list[tuple[Job, Path]], sweep: SweepSpec, state: SweepRecord, path: Path
 ) -> Path | None:
     """The decision boundaries of the first seed's finished jobs, placed like the first table
-    (or four to a row); None when one of their models cannot draw one."""
+    when it has several rows and columns, else in order, PANELS_PER_ROW to a row (a strip of
+    five would leave each too small to read); None when one of their models cannot draw
+    one."""
     first_seed = sweep.seeds[0] if sweep.seeds else None
     shown = [(j, p) for j, p in done if first_seed is None or j.overrides.get("seed") == first_seed]
     pairs: dict[str, tuple] = {}
@@ -391,17 +396,20 @@ def _boundary_grid(
             if pair is None:
                 return None
             pairs[job.id] = pair
+    place: dict[str, tuple[int, int]] = {}
+    shape = (0, 0)
     if sweep.tables:
         t = sweep.tables[0]
         rows = list(dict.fromkeys(_axis(j, t["rows"]) for j in sweep.jobs))
         cols = list(dict.fromkeys(_axis(j, t["cols"]) for j in sweep.jobs))
-        place = {
-            j.id: (rows.index(_axis(j, t["rows"])), cols.index(_axis(j, t["cols"])))
-            for j, _ in shown
-        }
-        shape = (len(rows), len(cols))
-    else:
-        ncols = min(4, len(shown))
+        if len(rows) > 1 and len(cols) > 1:  # a real table: its layout
+            place = {
+                j.id: (rows.index(_axis(j, t["rows"])), cols.index(_axis(j, t["cols"])))
+                for j, _ in shown
+            }
+            shape = (len(rows), len(cols))
+    if not place:  # a strip of one row or column: wrapped, PANELS_PER_ROW to a row
+        ncols = min(PANELS_PER_ROW, len(shown))
         place = {j.id: divmod(i, ncols) for i, (j, _) in enumerate(shown)}
         shape = (math.ceil(len(shown) / ncols), ncols)
     panels = []
