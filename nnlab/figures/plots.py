@@ -15,6 +15,7 @@ import numpy as np
 from nnlab.common.files import atomic_write_bytes
 from nnlab.common.metrics import SPLITS, is_accuracy
 from nnlab.errors import FigureNote, NnlabError
+from nnlab.figures.axes import LINESTYLES, family, metric_title, plain_log_ticks, step_axis
 
 DRAWN_LIMIT = 1e300  # |values| an axis takes: beyond, its span, margins and ticks overflow
 
@@ -57,38 +58,6 @@ def _save(fig, path: Path) -> Path:
     except OSError as exc:
         raise NnlabError(f"{path}: the figure cannot be written: {exc.strerror or exc}") from None
     return path
-
-
-def plain_number(x: float) -> str:
-    """A tick value as a plain number, to 6 significant digits: 0.6, 2, 300, 0.00001."""
-    return np.format_float_positional(float(f"{x:.6g}"), trim="-")
-
-
-def plain_log_ticks(axis) -> None:
-    """Plain-number labels (0.6, 1, 2, 300) on a log or symlog axis's major and minor ticks,
-    where matplotlib writes 6×10⁻¹. Which ticks are labelled stays matplotlib's choice
-    (``LogFormatter``'s: the decades; between them too when two decades or fewer are in view)."""
-    from matplotlib.ticker import LogFormatter
-
-    class PlainLogFormatter(LogFormatter):
-        def __call__(self, x, pos=None):
-            return plain_number(x) if super().__call__(x, pos) else ""
-
-    axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
-    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
-
-
-XSCALES = ("linear", "symlog")  # "symlog": linear from 0 to 1, logarithmic past it
-
-
-def step_axis(ax, xscale: str = "linear", label: bool = True) -> None:
-    """The step axis: linear, or (rows at log-spaced steps, train.log_schedule: log) symlog,
-    so the early steps, where a run learns most, get as much room as the late ones."""
-    if xscale == "symlog":
-        ax.set_xscale("symlog", linthresh=1, linscale=0.4)
-        plain_log_ticks(ax.xaxis)
-    if label:
-        ax.set_xlabel("step" + (" (log scale past 1)" if xscale == "symlog" else ""))
 
 
 def _curves(
@@ -336,18 +305,6 @@ def _draw_group(ax, band: SeedBand, label: str, color, lw: float = 1.4, ls: str 
         ax.fill_between(band.steps, band.low, band.high, color=color, alpha=0.2, lw=0)
 
 
-SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
-LINESTYLES = {"train": "--", "val": ":", "test": "-"}  # of the splits in one panel
-
-
-def metric_title(metric: str) -> str:
-    """'train loss', 'validation accuracy', or the metric's own name."""
-    split, _, what = metric.partition("_")
-    if split in SPLIT_NAMES and what in ("loss", "acc"):
-        return f"{SPLIT_NAMES[split]} {'accuracy' if what == 'acc' else 'loss'}"
-    return metric.replace("_", " ")
-
-
 def _metric_axis(ax, metric: str, label: str | None = None) -> None:
     ax.set_ylabel(metric.replace("_", " ") if label is None else label)
     if is_accuracy(metric):
@@ -417,7 +374,7 @@ def grouped_figure(
             style = LINESTYLES.get(metric.partition("_")[0], "-") if len(metrics) > 1 else "-"
             name = label if len(metrics) == 1 else f"{label}: {metric_title(metric)}"
             _draw_group(ax, band, name, colors[i % len(colors)], lw=1.6, ls=style)
-        _metric_axis(ax, metrics[0], _family(metrics))
+        _metric_axis(ax, metrics[0], family(metrics))
         step_axis(ax, xscale, label=False)
         if i % ncols:
             ax.set_ylabel("")
@@ -440,15 +397,6 @@ def grouped_figure(
     return fig
 
 
-def _family(metrics: Sequence[str]) -> str:
-    """The y-axis label of panels of these metrics: 'loss', 'accuracy' or the metric."""
-    if all(is_accuracy(m) for m in metrics):
-        return "accuracy"
-    if all(m.endswith("_loss") for m in metrics):
-        return "loss"
-    return metrics[0].replace("_", " ")
-
-
 def _panel_per_metric(plt, bands: dict, colors, title: str, note: str | None, xscale: str):
     """A panel per metric (train, validation, test), side by side on one y scale, a line
     per group (the same colour in every panel), the legend beside the last panel."""
@@ -460,7 +408,7 @@ def _panel_per_metric(plt, bands: dict, colors, title: str, note: str | None, xs
         for i, (label, band) in enumerate(bands[metric]):
             _draw_group(ax, band, label, colors[i % len(colors)])
         step_axis(ax, xscale)
-        _metric_axis(ax, metric, None if len(metrics) == 1 else _family(metrics))
+        _metric_axis(ax, metric, None if len(metrics) == 1 else family(metrics))
         if len(metrics) > 1:
             ax.set_title(metric_title(metric), fontsize=10)
             ax.yaxis.set_tick_params(labelleft=True, which="both")
