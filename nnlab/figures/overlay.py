@@ -34,10 +34,12 @@ def overlay(
     prefix: str = "",
     title: str = "",
     check: bool = True,
+    xscale: str = "linear",
 ) -> list[Path]:
     """One figure per metric, ``<prefix><metric>.<ext>``: the (label, folder, rows) runs with
     one label are one group, drawn as its median with an interquartile band (a run alone, as
-    its curve; nnlab.figures.plots.grouped_curves). With ``check``, every run must log
+    its curve; nnlab.figures.plots.grouped_curves), a panel per split that every run logs
+    ('loss': train, validation and test loss side by side). With ``check``, every run must log
     every metric (:func:`check_logged`)."""
     if check:
         check_logged([(path, rows) for _, path, rows in runs], metrics)
@@ -50,6 +52,7 @@ def overlay(
             PREFERRED.get(metric, [metric]),
             out / f"{prefix}{metric}.{ext}",
             f"{metric.replace('_', ' ')} — {title or f'{len(runs)} runs'}",
+            xscale,
         )
         for metric in metrics
     ]

@@ -8,20 +8,28 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from nnlab.common.files import atomic_write_bytes
 from nnlab.common.metrics import SPLITS, is_accuracy
 from nnlab.errors import FigureNote, NnlabError
-
-DRAWN_LIMIT = 1e300  # |values| an axis takes: beyond, its span, margins and ticks overflow
-
-
-def drawable(value: float) -> bool:
-    """Whether a value can be placed on an axis: finite and within ±DRAWN_LIMIT."""
-    return bool(np.isfinite(value)) and abs(value) <= DRAWN_LIMIT
+from nnlab.figures.axes import (
+    LINESTYLES,
+    family,
+    metric_title,
+    panel_title,
+    plain_log_ticks,
+    step_axis,
+)
+from nnlab.figures.bands import (
+    BAND_NOTE,
+    DRAWN_LIMIT,
+    SeedBand,
+    drawable,
+    n_text,
+    seed_band,
+)
 
 
 def note(path: Path, text: str) -> None:
@@ -66,6 +74,7 @@ def _curves(
     title: str,
     ylabel: str,
     percent: bool = False,
+    xscale: str = "linear",
 ) -> Path | None:
     keys = [k for k in keys if any(k in r for r in rows)]
     if not keys:
@@ -87,7 +96,7 @@ def _curves(
         ax.plot(
             steps, values, marker="o" if len(pts) < 40 else None, ms=3, label=key.replace("_", " ")
         )
-    ax.set_xlabel("step")
+    step_axis(ax, xscale)
     ax.set_ylabel(ylabel)
     if percent:
         from matplotlib.ticker import PercentFormatter
@@ -99,7 +108,7 @@ def _curves(
     return _save(fig, path)
 
 
-def loss_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
+def loss_curve(rows: Sequence[dict], path: Path, title: str, xscale: str = "linear") -> Path | None:
     """Training (and test) loss against step."""
     return _curves(
         rows,
@@ -107,10 +116,13 @@ def loss_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
         path,
         f"Loss — {title}",
         "loss (cross-entropy + L2)",
+        xscale=xscale,
     )
 
 
-def accuracy_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
+def accuracy_curve(
+    rows: Sequence[dict], path: Path, title: str, xscale: str = "linear"
+) -> Path | None:
     """Training (and validation / test) accuracy against step."""
     return _curves(
         rows,
@@ -119,6 +131,7 @@ def accuracy_curve(rows: Sequence[dict], path: Path, title: str) -> Path | None:
         f"Accuracy — {title}",
         "accuracy",
         percent=True,
+        xscale=xscale,
     )
 
 
@@ -210,15 +223,15 @@ def decision_boundary_grid(
     panels = [p for p in panels if _boundary_drawable(path, p[2].X_train, p[2].X_test, p[3])]
     if not panels:
         return None
-    fig, axes = _pyplot().subplots(rows, cols, squeeze=False, figsize=(3.6 * cols, 3.0 * rows))
+    fig, axes = _pyplot().subplots(rows, cols, squeeze=False, figsize=(4.6 * cols, 3.9 * rows))
     for ax in axes.flat:
         ax.set_axis_off()
-    for (r, c), predict, data, panel_title in panels:
+    for (r, c), predict, data, heading in panels:
         ax = axes[r][c]
         ax.set_axis_on()
-        _draw_boundary(ax, predict, data.X_train, data.y_train, data.X_test, data.y_test, 10)
-        ax.set_title(panel_title, fontsize=9)
-        ax.tick_params(labelsize=7)
+        _draw_boundary(ax, predict, data.X_train, data.y_train, data.X_test, data.y_test, 16)
+        ax.set_title(heading, fontsize=11)
+        ax.tick_params(labelsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
@@ -242,71 +255,25 @@ def _boundary_drawable(
 MAX_LINES = 9  # lines one axes holds readably; past it, small multiples
 
 
-class SeedBand(NamedTuple):
-    """A group's curve, at each step where any of its runs has a finite value: the median
-    over the runs that have one, the band from their 25th to their 75th percentile (linear
-    interpolation), and n, how many runs that is (a run that diverged or stopped early no
-    longer counts). ``runs`` is the number of runs in the group."""
-
-    steps: list[float]
-    median: list[float]
-    low: list[float]
-    high: list[float]
-    n: list[int]
-    runs: int
-
-
-BAND_NOTE = "line: median over seeds; band: interquartile range (25th–75th percentile)"
-
-
-def seed_band(runs: Sequence[Sequence[dict]], metric: str) -> SeedBand:
-    """The :class:`SeedBand` of ``runs`` (each a run's metric rows) for ``metric``. The
-    median and its band stay within the values at each step, so one exploding seed moves
-    neither much; an accuracy's band is clipped to [0, 1], and any other metric's lower edge
-    to the smallest positive value the group shows (its values and its median), so a log axis
-    never gets a value <= 0."""
-    at: dict[float, list[float]] = {}
-    for rows in runs:
-        for r in rows:
-            if metric in r and drawable(r[metric]):
-                at.setdefault(r["step"], []).append(float(r[metric]))
-    steps = sorted(at)
-    q = np.array([np.percentile(at[s], [25, 50, 75]) for s in steps]).reshape(-1, 3)
-    low, median, high = q[:, 0], q[:, 1], q[:, 2]
-    if is_accuracy(metric):
-        low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
-    else:
-        positive = [v for values in [*at.values(), median] for v in values if v > 0]
-        if positive:
-            low = np.maximum(low, min(positive))
-    n = [len(at[s]) for s in steps]
-    return SeedBand(steps, median.tolist(), low.tolist(), high.tolist(), n, len(runs))
-
-
-def n_text(n: Sequence[int]) -> str:
-    """'n=5' when every step has as many runs, else the range: 'n=4–5'."""
-    lo, hi = min(n, default=0), max(n, default=0)
-    return f"n={hi}" if lo == hi else f"n={lo}–{hi}"
-
-
 def _group_title(label: str, band: SeedBand) -> str:
     return label if band.runs == 1 else f"{label} ({n_text(band.n)})"
 
 
-def _draw_group(ax, band: SeedBand, label: str, color, lw: float = 1.4) -> None:
-    ax.plot(band.steps, band.median, color=color, lw=lw, label=_group_title(label, band))
+def _draw_group(ax, band: SeedBand, label: str, color, lw: float = 1.4, ls: str = "-") -> None:
+    ax.plot(band.steps, band.median, color=color, lw=lw, ls=ls, label=_group_title(label, band))
     if band.runs > 1:
         ax.fill_between(band.steps, band.low, band.high, color=color, alpha=0.2, lw=0)
 
 
-def _metric_axis(ax, metric: str) -> None:
-    ax.set_ylabel(metric.replace("_", " "))
+def _metric_axis(ax, metric: str, label: str | None = None) -> None:
+    ax.set_ylabel(metric.replace("_", " ") if label is None else label)
     if is_accuracy(metric):
         from matplotlib.ticker import PercentFormatter
 
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     else:
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
     ax.grid(alpha=0.3)
 
 
@@ -314,55 +281,47 @@ def common_metric(
     groups: Sequence[tuple[str, Sequence[Sequence[dict]]]], candidates: Sequence[str]
 ) -> str | None:
     """The first of ``candidates`` that every run of every group logged."""
-    return next(
-        (
-            m
-            for m in candidates
-            if all(any(m in r for r in rows) for _, runs in groups for rows in runs)
-        ),
-        None,
-    )
+    return next(iter(common_metrics(groups, candidates)), None)
 
 
-PANEL_CHARS = 46  # a small multiple's title wraps at this many characters (3.2-inch panels)
+def common_metrics(
+    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]], candidates: Sequence[str]
+) -> list[str]:
+    """Those of ``candidates`` that every run of every group logged, in their order."""
+    return [
+        m
+        for m in candidates
+        if all(any(m in r for r in rows) for _, runs in groups for rows in runs)
+    ]
 
 
-def panel_title(text: str) -> str:
-    """A small multiple's title wrapped to its panel's width, so that neighbours' titles
-    never overlap: 'trial 7: epsilon=0.003, …' over two or three lines."""
-    import textwrap
-
-    return "\n".join(textwrap.fill(line, PANEL_CHARS) for line in text.split("\n"))
+def _by_split(metrics: Sequence[str]) -> list[str]:
+    """The metrics in the order the splits go: train, validation, test; others after."""
+    rank = {split: i for i, split in enumerate(SPLITS)}
+    return sorted(metrics, key=lambda m: rank.get(m.partition("_")[0], len(rank)))
 
 
 def grouped_figure(
-    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]], candidates: Sequence[str], title: str
+    groups: Sequence[tuple[str, Sequence[Sequence[dict]]]],
+    candidates: Sequence[str],
+    title: str,
+    xscale: str = "linear",
 ):
     """The matplotlib Figure :func:`grouped_curves` saves (None when no candidate metric is
     logged by every run), to be saved or read back."""
-    metric = common_metric(groups, candidates)
-    if metric is None:
+    metrics = _by_split(common_metrics(groups, candidates))
+    if not metrics:
         return None
     plt = _pyplot()
     colors = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors
-    bands = [(label, seed_band(runs, metric)) for label, runs in groups]
-    note = BAND_NOTE if any(band.runs > 1 for _, band in bands) else None
-    if len(bands) <= MAX_LINES:
-        fig, ax = plt.subplots(figsize=(7.5, 4.8))
-        for i, (label, band) in enumerate(bands):
-            _draw_group(ax, band, label, colors[i % len(colors)])
-        ax.set_xlabel("step")
-        _metric_axis(ax, metric)
-        ax.set_title(title)
-        legend = dict(fontsize=7, title=note, title_fontsize=7)
-        if len(bands) > 4:  # beside the axes: a long legend inside would hide the curves
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **legend)
-        else:
-            ax.legend(loc="best", **legend)
-        return fig
-    ncols = min(4, math.ceil(math.sqrt(len(bands))))
-    nrows = math.ceil(len(bands) / ncols)
-    titles = [panel_title(_group_title(label, band)) for label, band in bands]
+    bands = {m: [(label, seed_band(runs, m)) for label, runs in groups] for m in metrics}
+    several = any(band.runs > 1 for _, band in bands[metrics[0]])
+    note = BAND_NOTE if several else None
+    if len(groups) <= MAX_LINES:
+        return _panel_per_metric(plt, bands, colors, title, note, xscale)
+    ncols = min(4, math.ceil(math.sqrt(len(groups))))
+    nrows = math.ceil(len(groups) / ncols)
+    titles = [panel_title(_group_title(label, band)) for label, band in bands[metrics[0]]]
     lines = max(t.count("\n") + 1 for t in titles)  # room above each row for its titles
     fig, axes = plt.subplots(
         nrows,
@@ -372,21 +331,66 @@ def grouped_figure(
         sharey=True,
         squeeze=False,
     )
-    for i, (label, band) in enumerate(bands):
+    context = metrics[-1]  # the others' medians, faint: held-out data when logged
+    for i, (label, _) in enumerate(groups):
         ax = axes.flat[i]
-        for _, other in bands:  # the other groups, faint, for context
+        for _, other in bands[context]:
             ax.plot(other.steps, other.median, color="0.85", lw=0.8)
-        _draw_group(ax, band, label, colors[i % len(colors)], lw=1.6)
-        _metric_axis(ax, metric)
+        for metric in metrics:
+            band = bands[metric][i][1]
+            style = LINESTYLES.get(metric.partition("_")[0], "-") if len(metrics) > 1 else "-"
+            name = label if len(metrics) == 1 else f"{label}: {metric_title(metric)}"
+            _draw_group(ax, band, name, colors[i % len(colors)], lw=1.6, ls=style)
+        _metric_axis(ax, metrics[0], family(metrics))
+        step_axis(ax, xscale, label=False)
         if i % ncols:
             ax.set_ylabel("")
         ax.set_title(titles[i], fontsize=7.5)
-        ax.tick_params(labelsize=7)
-    for ax in axes.flat[len(bands) :]:
+        ax.tick_params(labelsize=7, which="both")
+    for ax in axes.flat[len(groups) :]:
         ax.set_visible(False)
-    fig.suptitle(title if note is None else f"{title}\n{note}")
+    heading = [title]
+    if len(metrics) > 1:
+        heading.append(
+            ", ".join(
+                f"{metric_title(m)} {LINESTYLES.get(m.partition('_')[0], '-')}" for m in metrics
+            )
+        )
+    if note:
+        heading.append(note)
+    fig.suptitle("\n".join(heading))
     fig.supxlabel("step", fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def _panel_per_metric(plt, bands: dict, colors, title: str, note: str | None, xscale: str):
+    """A panel per metric (train, validation, test), side by side on one y scale, a line
+    per group (the same colour in every panel), the legend beside the last panel."""
+    metrics = list(bands)
+    n_groups = len(bands[metrics[0]])
+    width = 7.5 if len(metrics) == 1 else 4.4 * len(metrics) + (2.6 if n_groups > 4 else 0)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 4.8), sharey=True, squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (label, band) in enumerate(bands[metric]):
+            _draw_group(ax, band, label, colors[i % len(colors)])
+        step_axis(ax, xscale)
+        _metric_axis(ax, metric, None if len(metrics) == 1 else family(metrics))
+        if len(metrics) > 1:
+            ax.set_title(metric_title(metric), fontsize=10)
+            ax.yaxis.set_tick_params(labelleft=True, which="both")
+    ax = axes[0][-1]
+    if len(metrics) == 1:
+        ax.set_title(title)
+    else:
+        fig.suptitle(title)
+    legend = dict(fontsize=7, title=note, title_fontsize=7)
+    if n_groups > 4 or len(metrics) > 1:  # beside the axes: inside, it would hide curves
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **legend)
+    else:
+        ax.legend(loc="best", **legend)
+    if len(metrics) > 1:
+        fig.tight_layout()
     return fig
 
 
@@ -395,14 +399,17 @@ def grouped_curves(
     candidates: Sequence[str],
     path: Path,
     title: str,
+    xscale: str = "linear",
 ) -> Path | None:
     """One line per group of runs (its seeds) — the median over the runs that logged each
     step, with a band from their 25th to their 75th percentile (:func:`seed_band`), n in the
-    legend (its range where runs stop early: n=4–5) — of the first metric in ``candidates``
-    every run logged (test before train). A group of one run is its plain curve. Past
-    ``MAX_LINES`` groups, small multiples: a panel per group, the others' medians faint
-    behind it. Losses use a log scale (they span decades)."""
-    fig = grouped_figure(groups, candidates, title)
+    legend (its range where runs stop early: n=4–5) — of each metric in ``candidates`` that
+    every run logged: a panel per metric (train, validation, test), side by side on one y
+    scale. A group of one run is its plain curve. Past ``MAX_LINES`` groups, small
+    multiples: a panel per group, its metrics in line styles (train dashed, validation
+    dotted, test solid), the others' medians faint behind it. Losses use a log scale (they
+    span decades), labelled in plain numbers."""
+    fig = grouped_figure(groups, candidates, title, xscale)
     if fig is None:
         return None
     extreme = [

@@ -106,6 +106,15 @@ class Trainer(ABC):
         with X_train, y_train, X_test, y_test, class_names), for decision-boundary grids."""
         return None
 
+    @classmethod
+    def sweep_figures(
+        cls, groups: list[tuple[str, list[Path]]], out: Path, ext: str, title: str
+    ) -> list[Path]:
+        """A kind's own figures of a sweep, beyond the curves, from the run folders of its
+        finished jobs (``groups``: a label and the run folders of each group of jobs that
+        differ only in their seed) into ``out``; none here."""
+        return []
+
     def load_checkpoint(self, run_dir: Path) -> list[dict[str, float]]:
         """Resumable kinds: restore the last checkpoint; return the metric rows so far."""
         raise NotImplementedError(f"{type(self).__name__} does not resume")

@@ -36,12 +36,18 @@ CAPTIONS = {
     "accuracy": "Accuracy against training step, as fractions shown in percent.",
     "decision_boundary": "Decision boundary: the predicted class over the input plane, with the "
                          "training points (circles) and test points (triangles).",
-    "decision_boundaries": "Decision boundaries of the jobs, laid out like the first table "
-                           "(first seed), each titled with its network and final loss.",
+    "decision_boundaries": "Decision boundaries of the jobs (first seed), laid out like the "
+                           "first table or three to a row, each titled with its network and "
+                           "final loss.",
     "confusion_matrix": "Confusion matrix on the test split: true class against prediction.",
     "layer_stats": "Statistics of every layer over training: minimum, maximum, mean and "
                    "standard deviation of weights, biases, net inputs, activations and "
                    "pool outputs.",
+    "layer_stats_groups": "Layer statistics by group of jobs: the spread (standard deviation) "
+                          "of each layer's weights and net inputs over training, the median "
+                          "over seeds with their interquartile band.",
+    "weight_histograms": "Distribution of each layer's weights in the saved models, a density "
+                         "histogram per group of jobs (their seeds pooled).",
     "history": "Optimisation history: the search metric of every trial, and the best so far.",
     "importances": "Parameter importances: the share of the metric's variance each searched "
                    "key explains (Optuna's fANOVA, seeded), over all completed trials, and "
@@ -49,7 +55,8 @@ CAPTIONS = {
     "parallel": "Parallel coordinates: each completed trial's parameters and metric.",
 }  # fmt: skip
 FIGURE_ORDER = ["loss", "accuracy", "decision_boundary", "decision_boundaries",
-                "confusion_matrix", "layer_stats"]  # fmt: skip
+                "confusion_matrix", "layer_stats", "layer_stats_groups",
+                "weight_histograms"]  # fmt: skip
 
 
 ERROR_CHARS = 90  # a job's error in the jobs table: one line, cut (the full text: state.json)

@@ -330,9 +330,10 @@ def comparison_plots(
     metrics: list[str] | None = None,
 ) -> list[Path]:
     """Curves of every finished job — a line per group of jobs that differ only in their
-    seed, the median with an interquartile band, n per step — and, when every model can draw
-    its decision boundary (2-D data), a grid of them laid out like the first table; with
-    ``metrics``, only the curves of those (each must be one every finished job logs)."""
+    seed, the median with an interquartile band, n per step, a panel per split — and, when
+    every model can draw its decision boundary (2-D data), a grid of them laid out like the
+    first table, and the kind's own figures (Trainer.sweep_figures); with ``metrics``, only
+    the curves of those (each must be one every finished job logs)."""
     done = finished_jobs(folder, sweep, state)
     if not done:
         return []
@@ -349,10 +350,31 @@ def comparison_plots(
         for job, path in done
     ]
     title = f"sweep {sweep.name}"
-    made = overlay(runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics))
+    xscale = "symlog" if all(_log_schedule(job) for job, _ in done) else "linear"
+    made = overlay(
+        runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics), xscale=xscale
+    )
     if not metrics:
         made.append(_boundary_grid(done, sweep, state, out / f"decision_boundaries.{ext}"))
+        made += _kind_figures(done, out, ext, title)
     return [p for p in made if p is not None]
+
+
+def _log_schedule(job: Job) -> bool:
+    """Whether the job logs rows at log-spaced steps (train.log_schedule: log)."""
+    return config_value(job.config, "train.log_schedule") == "log"
+
+
+def _kind_figures(done: list[tuple[Job, Path]], out: Path, ext: str, title: str) -> list[Path]:
+    """The model kind's own sweep figures (a DCN's layer statistics by group and weight
+    distributions; Trainer.sweep_figures), when every finished job is of one kind."""
+    kinds = {trainer_class(job.config) for job, _ in done}
+    if len(kinds) != 1:
+        return []
+    groups: dict[str, list[Path]] = {}
+    for job, path in done:
+        groups.setdefault(group_label(job.overrides), []).append(path)
+    return kinds.pop().sweep_figures(list(groups.items()), out, ext, title)
 
 
 def _predictor(job: Job, run_path: Path) -> tuple | None:
@@ -375,11 +397,16 @@ def _panel_title(job: Job, loss: float) -> str:
     return f"{head}\nloss {loss:.4f}"
 
 
+PANELS_PER_ROW = 3  # of a decision-boundary grid that is not laid out like a table
+
+
 def _boundary_grid(
     done: list[tuple[Job, Path]], sweep: SweepSpec, state: SweepRecord, path: Path
 ) -> Path | None:
     """The decision boundaries of the first seed's finished jobs, placed like the first table
-    (or four to a row); None when one of their models cannot draw one."""
+    when it has several rows and columns, else in order, PANELS_PER_ROW to a row (a strip of
+    five would leave each too small to read); None when one of their models cannot draw
+    one."""
     first_seed = sweep.seeds[0] if sweep.seeds else None
     shown = [(j, p) for j, p in done if first_seed is None or j.overrides.get("seed") == first_seed]
     pairs: dict[str, tuple] = {}
@@ -389,17 +416,20 @@ def _boundary_grid(
             if pair is None:
                 return None
             pairs[job.id] = pair
+    place: dict[str, tuple[int, int]] = {}
+    shape = (0, 0)
     if sweep.tables:
         t = sweep.tables[0]
         rows = list(dict.fromkeys(_axis(j, t["rows"]) for j in sweep.jobs))
         cols = list(dict.fromkeys(_axis(j, t["cols"]) for j in sweep.jobs))
-        place = {
-            j.id: (rows.index(_axis(j, t["rows"])), cols.index(_axis(j, t["cols"])))
-            for j, _ in shown
-        }
-        shape = (len(rows), len(cols))
-    else:
-        ncols = min(4, len(shown))
+        if len(rows) > 1 and len(cols) > 1:  # a real table: its layout
+            place = {
+                j.id: (rows.index(_axis(j, t["rows"])), cols.index(_axis(j, t["cols"])))
+                for j, _ in shown
+            }
+            shape = (len(rows), len(cols))
+    if not place:  # a strip of one row or column: wrapped, PANELS_PER_ROW to a row
+        ncols = min(PANELS_PER_ROW, len(shown))
         place = {j.id: divmod(i, ncols) for i, (j, _) in enumerate(shown)}
         shape = (math.ceil(len(shown) / ncols), ncols)
     panels = []

@@ -404,3 +404,82 @@ def test_an_early_stopped_run_s_kept_weights_are_what_reports_and_sweeps_show(tm
     sweep = nnlab.sweep(sweep_file, runs_dir=tmp_path / "sweeps")
     (entry,) = sweep.state["jobs"].values()
     assert entry["final"] == es.row
+
+
+def _run_files(run) -> tuple[list[str], dict]:
+    lines = (run.path / "metrics.csv").read_text().splitlines()
+    with np.load(run.path / "model.npz") as z:
+        return lines, {k: z[k].copy() for k in z.files}
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        {"train.iterations": 2500},  # moons_tanh as shipped, shorter
+        {  # gd with early stopping: the extra rows are no evaluations it counts
+            "train.iterations": 3000,
+            "train.log_every": 100,
+            "data.val_size": 0.2,
+            "train.early_stopping.metric": "val_loss",
+            "train.early_stopping.patience": 3,
+            "train.epsilon": 0.5,
+        },
+    ],
+)
+def test_log_spaced_rows_add_evaluations_and_change_nothing_else(tmp_path, sets):
+    """train.log_schedule: log adds rows at steps 1, 2, 3, 5, 7, 10, 20, …; every row the
+    linear schedule writes is there byte for byte, and the model is the same."""
+    from nnlab.models.mlp.trainer import is_log_spaced
+
+    linear = nnlab.train(CONFIGS / "moons_tanh.yaml", sets, runs_dir=tmp_path / "linear")
+    log = nnlab.train(
+        CONFIGS / "moons_tanh.yaml", {**sets, "train.log_schedule": "log"}, runs_dir=tmp_path
+    )
+    (lin_rows, lin_model), (log_rows, log_model) = _run_files(linear), _run_files(log)
+    assert [r for r in log_rows if r in lin_rows] == lin_rows
+    extra = [int(r.split(",")[0]) for r in log_rows if r not in lin_rows]
+    last = int(lin_rows[-1].split(",")[0])
+    assert extra == [s for s in range(last) if is_log_spaced(s) and s % sets.get(
+        "train.log_every", 1000)]  # fmt: skip
+    assert extra[:8] == [1, 2, 3, 5, 7, 10, 20, 30]
+    assert lin_model.keys() == log_model.keys()
+    assert all(np.array_equal(lin_model[k], log_model[k]) for k in lin_model)
+    assert linear.summary.final == log.summary.final
+    if "data.val_size" in sets:
+        assert linear.summary.early_stopping == log.summary.early_stopping
+        assert linear.summary.early_stopping["stopped_early"]
+
+
+def test_the_shipped_moons_config_keeps_its_rows_and_a_log_run_draws_a_symlog_axis(
+    tmp_path, monkeypatch
+):
+    from nnlab.figures import plots
+
+    figures = {}
+
+    def save(fig, path):
+        figures[path.name] = fig
+        return path
+
+    monkeypatch.setattr(plots, "_save", save)
+    sets = {"train.iterations": 300, "train.log_every": 100}
+    run = nnlab.train(CONFIGS / "moons_tanh.yaml", sets, runs_dir=tmp_path)
+    steps = [r["step"] for r in read_metrics(run.path / "metrics.csv")]
+    assert steps == [0, 100, 200, 299]  # the default schedule: linear, as before
+    assert figures["loss.png"].axes[0].get_xscale() == "linear"
+    nnlab.train(CONFIGS / "moons_tanh.yaml", {**sets, "train.log_schedule": "log"},
+                runs_dir=tmp_path)  # fmt: skip
+    ax = figures["loss.png"].axes[0]
+    assert ax.get_xscale() == "symlog" and ax.get_xlabel() == "step (log scale past 1)"
+    figures["loss.png"].canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels == ["0", "1", "10", "100"]  # plain numbers, not 10^2
+    plots._pyplot().close("all")
+
+
+def test_a_log_schedule_with_mini_batches_is_a_one_line_error():
+    from nnlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train.log_schedule log applies to optimizer gd; "
+                       r"this config's optimizer is sgd"):  # fmt: skip
+        load_config({"train": {"optimizer": "sgd", "log_schedule": "log"}})

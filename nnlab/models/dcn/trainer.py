@@ -38,7 +38,7 @@ from nnlab.models.dcn.callbacks import (
     TensorBoard,
     truncate_csv,
 )
-from nnlab.models.dcn.figures import layer_stats
+from nnlab.models.dcn.figures import layer_stats, sweep_layer_stats, weight_histograms
 from nnlab.models.dcn.network import (
     DCN,
     assess,
@@ -356,6 +356,23 @@ class DCNTrainer(Trainer):
     def load_model(self, run_dir: Path) -> None:
         state = torch.load(run_dir / "model.pt", map_location=self.device, weights_only=True)
         self.model.load_state_dict(state)
+
+    @classmethod
+    def sweep_figures(
+        cls, groups: list[tuple[str, list[Path]]], out: Path, ext: str, title: str
+    ) -> list[Path]:
+        """The layer statistics by group (layer_stats_groups: weights' and net inputs'
+        spread, a panel per layer) and the saved models' weight distributions
+        (weight_histograms)."""
+        made = [
+            sweep_layer_stats(
+                [(label, [f / "stats.csv" for f in folders]) for label, folders in groups],
+                out / f"layer_stats_groups.{ext}",
+                title,
+            ),
+            weight_histograms(groups, out / f"weight_histograms.{ext}", title),
+        ]
+        return [p for p in made if p is not None]
 
     def figures(
         self, rows: list[dict[str, float]], out_dir: Path, run_dir: Path, ext: str = "png"

@@ -49,6 +49,7 @@ FILES = names(key="path")  # the user's own files
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 INITS = ("classic", "xavier", "he")
 OPTIMIZERS = ("gd", "sgd", "adam")
+LOG_SCHEDULES = ("linear", "log")
 
 # fmt: off
 SCHEMA = {
@@ -94,6 +95,10 @@ SCHEMA = {
     "train.epochs": EPOCHS.but(default=10, doc="passes over the training set (sgd, adam)"),
     "train.batch_size": BATCH_SIZE.but(default=32, doc="examples per step (sgd, adam)"),
     "train.log_every": LOG_EVERY.but(doc="steps between metric rows"),
+    "train.log_schedule": Option("linear", OneOf(LOG_SCHEDULES), "linear: a row every "
+                                 "log_every steps; log (gd): also rows at steps 1, 2, 3, 5, "
+                                 "7, 10, 20, …, extra evaluations that leave the weights and "
+                                 "the other rows as they are"),
     **LR_DECAY_KEYS,
     **EARLY_STOPPING_KEYS,
     "train.dtype": Option("float64", OneOf(("float64", "float32")), "floating-point type of "
@@ -131,6 +136,12 @@ class MLPKind(Kind):
             raise ConfigError(
                 "train.momentum applies to optimizer sgd; this config's optimizer is "
                 f"{train['optimizer']}{adam}"
+            )
+        if train["log_schedule"] != "linear" and train["optimizer"] != "gd":
+            raise ConfigError(
+                f"train.log_schedule {train['log_schedule']} applies to optimizer gd; this "
+                f"config's optimizer is {train['optimizer']} (its rows are means over the "
+                "batches since the previous row: use a smaller train.log_every)"
             )
         check_optimizer(train)
         check_early_stopping(cfg, data["val_size"] > 0, "set data.val_size (e.g. 0.1)")

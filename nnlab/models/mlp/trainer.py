@@ -4,7 +4,9 @@ or mini-batch sgd / adam, with a learning-rate schedule and early stopping, and 
 Under ``gd`` metric rows follow the classic course code (docs/math.md, 'Metric rows'):
 ``step`` is the 0-based iteration; a row is logged when ``step % log_every == 0``, computed on
 the full training (and validation and test) set after that step's update, plus a final row
-after the last step. One iteration is one epoch for the schedule.
+after the last step. One iteration is one epoch for the schedule. With ``train.log_schedule:
+log``, rows at steps 1, 2, 3, 5, 7, 10, 20, … join them: evaluations only, which change no
+weight and no other row, and which early stopping does not count.
 
 Under ``sgd`` and ``adam`` steps count updates from 1, as the DCN's do: every ``log_every``
 steps a row holds the mean cross-entropy and accuracy of the batches since the previous row
@@ -52,6 +54,7 @@ class _Loop:
         self.stopper = EarlyStopping.from_config(
             train_cfg, weights=theta.copy, restore=lambda best: np.copyto(theta, best)
         )
+        self.hooks = hooks
         self.callbacks = Callbacks([hooks, self.stopper])
         self.lr = train_cfg["epsilon"]  # as the rows give it (the engine's may be float32)
 
@@ -67,11 +70,24 @@ class _Loop:
             X, y = self.data.split(split)
             row[f"{split}_loss"], row[f"{split}_acc"] = evaluate(self.model, X, y, self.lam)
 
-    def log(self, row: dict[str, float], step: int) -> None:
-        """Check a row and hand it to the callbacks (early stopping may end the run)."""
+    def log(self, row: dict[str, float], step: int, extra: bool = False) -> None:
+        """Check a row and hand it to the callbacks (early stopping may end the run); an
+        ``extra`` row (train.log_schedule: log) only to the caller's hooks: early stopping
+        does not count it as an evaluation, so the run trains as it would without it."""
         if not all(math.isfinite(v) for v in row.values()):
             raise Diverged(step, "the loss")
-        self.callbacks.on_row(row)
+        (self.hooks if extra else self.callbacks).on_row(row)
+
+
+LOG_MANTISSAS = (1, 2, 3, 5, 7)  # train.log_schedule log: rows at these × 10^k
+
+
+def is_log_spaced(step: int) -> bool:
+    """Whether ``step`` is one of 1, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100, …"""
+    if step < 1:
+        return False
+    power = 10 ** (len(str(step)) - 1)
+    return step % power == 0 and step // power in LOG_MANTISSAS
 
 
 def gradient_descent(loop: _Loop) -> None:
@@ -79,19 +95,21 @@ def gradient_descent(loop: _Loop) -> None:
     engine, cfg, callbacks = loop.engine, loop.cfg, loop.callbacks
     X, y = loop.data.X_train, loop.data.y_train
     iterations, log_every = cfg["iterations"], cfg["log_every"]
+    log_spaced = cfg.get("log_schedule") == "log"
     tick = max(1, iterations // 100)
     for step in range(iterations):
         loop.set_lr(step, iterations)
         callbacks.on_step_start(step)
         if not math.isfinite(engine.step()):
             raise Diverged(step, "the gradient")
-        if step % log_every == 0 or step == iterations - 1:
+        regular = step % log_every == 0 or step == iterations - 1
+        if regular or (log_spaced and is_log_spaced(step)):
             row: dict[str, float] = {"step": step}
             if loop.scheduled:
                 row["lr"] = loop.lr
             row["train_loss"], row["train_acc"] = evaluate(loop.model, X, y, loop.lam)
             loop.held_out(row, loop.data.splits[1:])
-            loop.log(row, step)
+            loop.log(row, step, extra=not regular)
         callbacks.on_step_end(step)
         if (step + 1) % tick == 0 or step == iterations - 1:
             callbacks.on_progress(step + 1, iterations)
@@ -215,9 +233,10 @@ class MLPTrainer(Trainer):
         matrix with a test split."""
         cfg, data, model = self.cfg, self.data, self.model
         name = f"{cfg['name']}: {cfg['model']['layers']} {cfg['model']['activation']}"
+        xscale = "symlog" if cfg["train"].get("log_schedule") == "log" else "linear"
         made = [
-            plots.loss_curve(rows, out_dir / f"loss.{ext}", name),
-            plots.accuracy_curve(rows, out_dir / f"accuracy.{ext}", name),
+            plots.loss_curve(rows, out_dir / f"loss.{ext}", name, xscale),
+            plots.accuracy_curve(rows, out_dir / f"accuracy.{ext}", name, xscale),
         ]
         if data.n_features == 2:
             label = " (standardized)" if cfg["data"]["standardize"] else ""
