@@ -252,7 +252,9 @@ def sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, Any
             continue
         name = job_id.split(",")[0] if search is not None else group_label(entry.overrides)
         groups.setdefault(name, []).append(run.metrics)
-        keys[name] = {k: _shown(v) for k, v in entry.overrides.items() if k != "seed"}
+        keys.setdefault(name, {k: _shown(v) for k, v in entry.overrides.items() if k != "seed"})
+        if "seed" in entry.overrides:  # a group's seeds: the filter keeps it for any of them
+            keys[name].setdefault("seed", []).append(entry.overrides["seed"])
         stats.append((job_id, {k: _shown(v) for k, v in entry.overrides.items()},
                       run.path / "stats.csv"))  # fmt: skip
         if entry.status == JobStatus.COMPLETED:

@@ -179,6 +179,13 @@
     }
     if (!(term.key in keys) || keys[term.key] === null) return term.op === "!=";
     var v = keys[term.key], num = Number(term.value);
+    if (Array.isArray(v)) {  // a group of jobs (its seeds): a term holds for one of them
+      return v.some(function (one) {
+        var single = {};
+        single[term.key] = one;
+        return holds(term, { name: line.name, keys: single });
+      });
+    }
     var same = norm(v) === norm(term.value) || (typeof v === "number" && term.value !== "" && v === num);
     if (term.op === "=") return same;
     if (term.op === "!=") return !same;
