@@ -106,15 +106,25 @@ def sweep_data(
         chosen = common_metric(groups, candidates)
         if chosen is None or not groups:
             continue
-        lines = [
-            _group_line(label, seed_band(runs, chosen), (keys or {}).get(label, {}))
-            for label, runs in groups
+        shown = [chosen] + [m for m in candidates if m != chosen and common_metric(groups, [m])]
+        by_metric = [
+            [
+                _group_line(label, seed_band(runs, metric), (keys or {}).get(label, {}))
+                for label, runs in groups
+            ]
+            for metric in shown
         ]
-        chart = _chart(family, lines)
+        chart = _chart(family, by_metric[0])
         if chart:
             chart["title"] = chart["ylabel"] = LABELS.get(chosen, chosen)
-            if any("n" in line for line in lines):
+            if any("n" in line for line in by_metric[0]):
                 chart["note"] = BAND_NOTE
+            # the family's other metrics every job logged (train loss beside test loss): the
+            # page's metric select draws them
+            chart["others"] = [
+                {"title": LABELS.get(m, m), "lines": lines}
+                for m, lines in zip(shown[1:], by_metric[1:], strict=True)
+            ]
             charts.append(chart)
     varied: dict[str, list[Any]] = {}
     for _, overrides, _ in jobs:

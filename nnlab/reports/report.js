@@ -213,6 +213,7 @@
     var ybtn = button("y: log", "ylog", function () { self.ylog = !self.ylog; self.zoom.y = null; render(); });
     var xbtn = button("x: log", "xlog", function () { self.xlog = !self.xlog; self.zoom.x = null; render(); });
     button("reset zoom", "reset", function () { self.zoom = { x: null, y: null }; render(); });
+    if (opts.toolbar) opts.toolbar(bar);
     var svg = el("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H,
       "class": opts.cls, "data-chart": opts.index, role: "img" }, box);
     var clipId = "clip-" + opts.cls + "-" + opts.index;
@@ -401,12 +402,21 @@
     return self;
   }
 
+  // A family's chart (loss, accuracy); a sweep's has a select of the metrics every job logged
   function curves(spec, index) {
-    spec.lines.forEach(function (line, i) { line.style = i; noteKeys(line.keys); });
-    Chart(document.getElementById("charts"), {
-      title: function () { return spec.title; }, note: spec.note, xlabel: spec.xlabel || "step",
-      ylabel: function () { return spec.ylabel || spec.title; }, percent: spec.percent, log: spec.log,
-      cls: "curves", index: index, lines: function () { return spec.lines; }
+    var choices = [{ title: spec.title, lines: spec.lines }].concat(spec.others || []), chosen = 0;
+    choices.forEach(function (c) {
+      c.lines.forEach(function (line, i) { line.style = i; noteKeys(line.keys); });
+    });
+    var chart = Chart(document.getElementById("charts"), {
+      title: function () { return choices[chosen].title; }, note: spec.note, xlabel: spec.xlabel || "step",
+      ylabel: function () { return choices[chosen].title; }, percent: spec.percent, log: spec.log,
+      cls: "curves", index: index, lines: function () { return choices[chosen].lines; },
+      toolbar: choices.length < 2 ? null : function (bar) {
+        var s = html("select", { "class": "metric", "aria-label": "metric" }, bar);
+        choices.forEach(function (c, i) { html("option", { value: i }, s).textContent = c.title; });
+        s.addEventListener("change", function () { chosen = Number(s.value); chart.render(); });
+      }
     });
   }
 

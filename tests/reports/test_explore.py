@@ -314,8 +314,15 @@ def test_more_than_twenty_lines_stay_distinguishable(tmp_path, open_page):
 @pytest.mark.slow
 @pytest.mark.browser
 @needs_chromium
-def test_a_dcn_sweep_shows_its_layer_statistics_a_line_per_job(sweeps, open_page):
+def test_a_dcn_sweep_shows_its_train_loss_and_layer_statistics_a_line_per_job(sweeps, open_page):
     page = open_page(sweeps["dcn"] / "report.html")
+    loss = "svg.curves[data-chart='0']"
+    metrics = page.eval_on_selector_all("select.metric >> nth=0 >> option", "a => a.length")
+    assert metrics == 3  # test, validation and train loss: every job logged them
+    test_loss = page.get_attribute(f"{loss} polyline.line", "points")
+    page.select_option("select.metric >> nth=0", label="Train loss")
+    assert page.text_content(f"{loss} .title") == "Train loss"
+    assert page.get_attribute(f"{loss} polyline.line", "points") != test_loss
     chart = "svg.stats"
     assert page.input_value("select.stat-layer") == "fc1"
     assert page.input_value("select.stat-quantity") == "weights"
