@@ -79,3 +79,21 @@ def read_table(
                 "(cut short or hand-edited?)"
             )
     return header, rows
+
+
+STAT_COLUMNS = ("step", "layer", "quantity", "min", "max", "mean", "std")  # a DCN's stats.csv
+
+
+def read_stats(path: Path, error: type[Exception]) -> list[dict[str, Any]]:
+    """A DCN's stats.csv: step (an integer), layer and quantity (text), min, max, mean and std
+    (numbers); [] when the file is missing; one ``error`` naming the file, line and column for
+    anything else."""
+    header, rows = read_table(path, STAT_COLUMNS, error)
+    parse: dict[str, Callable[[str], Any]] = {"step": int, "layer": str, "quantity": str}
+    return [
+        {
+            k: cell(path, line, k, row[header.index(k)], parse.get(k, float), error)
+            for k in STAT_COLUMNS
+        }
+        for line, row in enumerate(rows, start=2)
+    ]

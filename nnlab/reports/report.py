@@ -17,19 +17,18 @@ from typing import Any
 
 from nnlab.common.files import atomic_write_text
 from nnlab.common.metrics import is_result, metric_text, status_text
-from nnlab.common.status import JobStatus
 from nnlab.config.resolve import dump_config
 from nnlab.errors import NnlabError
 from nnlab.models import kind_of
-from nnlab.reports.explore import html_block, run_data, sweep_data
+from nnlab.reports.explore import html_block, run_data, sweep_explore
 from nnlab.reports.results import folder_kind, load_run_with_metrics, replot
 from nnlab.runfolder.records import read_record_bytes
-from nnlab.runfolder.runs import load_run, result_row
+from nnlab.runfolder.runs import load_run
 from nnlab.runfolder.types import Meta, stayed_at_chance
 from nnlab.sweeps.folder import load_sweep_folder
 from nnlab.sweeps.search.results import absent_note, confirm_table, search_table, trial_records
 from nnlab.sweeps.state import DONE
-from nnlab.sweeps.summary import group_label, pivot_table
+from nnlab.sweeps.summary import pivot_table
 
 CAPTIONS = {
     "loss": "Loss against training step (cross-entropy, plus the L2 penalty for the MLP).",
@@ -166,7 +165,7 @@ def run_report(path: Path) -> Doc:
             ],
         ),
     )
-    doc.add("explore", run_data(run.metrics))
+    doc.add("explore", run_data(run.metrics, path / "stats.csv"))
     _figures(doc, path / "plots")
     _environment(
         doc,
@@ -238,7 +237,7 @@ def sweep_report(path: Path) -> Doc:
         for job_id, e in jobs.items()
         if e.run and (path / e.run / "meta.json").exists()
     }
-    doc.add("explore", _sweep_explore(sweep, state, runs))
+    doc.add("explore", sweep_explore(sweep, state, runs))
     _figures(doc, path / "plots")
     doc.add("h2", "Jobs")
     keys: list[str] = []
@@ -285,26 +284,6 @@ def sweep_report(path: Path) -> Doc:
     return doc
 
 
-def _sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, Any]:
-    """The Explore section's data, from the jobs' runs (``runs``: job id -> Run): a line per
-    group of finished jobs, and the completed jobs' varied keys against the metric the sweep
-    ranks by (a search's, else its first table's)."""
-    groups: dict[str, list] = {}
-    jobs = []
-    for job_id, entry in state.jobs.items():
-        run = runs.get(job_id)
-        if run is None or entry.status not in DONE:
-            continue
-        groups.setdefault(group_label(entry.overrides), []).append(run.metrics)
-        if entry.status == JobStatus.COMPLETED:
-            jobs.append((job_id, entry.overrides, result_row(run.summary) or entry.final))
-    if sweep.search is not None:
-        metric = sweep.search.metric
-    else:
-        metric = sweep.tables[0]["value"] if sweep.tables else None
-    return sweep_data(list(groups.items()), jobs if metric else [], metric or "")
-
-
 # -- rendering -------------------------------------------------------------------------------
 
 
@@ -345,9 +324,10 @@ def to_markdown(doc: Doc, base: Path) -> str:
 
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
-color:#222;line-height:1.45}table{border-collapse:collapse;margin:.8rem 0}th,td{border:1px solid
-#bbb;padding:.3rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}th{
-background:#f0f0f0}pre{background:#f6f6f6;padding:.8rem;overflow:auto}figure{margin:1.2rem 0}
+color:#222;line-height:1.45}table{border-collapse:collapse;margin:.8rem 0;display:block;
+max-width:100%;overflow-x:auto}th,td{border:1px solid #bbb;padding:.3rem .6rem;text-align:right;
+white-space:nowrap}th:first-child,td:first-child{text-align:left}th{background:#f0f0f0}
+pre{background:#f6f6f6;padding:.8rem;overflow:auto}figure{margin:1.2rem 0}
 img{max-width:100%}figcaption{font-style:italic;color:#444}svg{max-width:100%;height:auto}
 svg text{font-size:11px;fill:#333}.title{font-size:13px;font-weight:600}.grid{stroke:#e6e6e6}
 .line{fill:none;stroke-width:1.8}.band{fill-opacity:.18;stroke:none}.marker{stroke:#fff}
