@@ -466,23 +466,35 @@
 
   // -- parallel coordinates --------------------------------------------------------------
   function parallel(spec) {
-    var W = 760, H = 380, L = 70, R = 80, T = 70, B = 44;
+    var W = 760, H = 380, L = 70, R = 80, T = 84, B = 44;
     var box = html("figure", {}, document.getElementById("parallel"));
     var svg = el("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H,
       "class": "parallel", role: "img" }, box);
     var n = spec.axes.length, metricName = spec.axes[n - 1].key, high = spec.better === "high";
     spec.lines.forEach(function (line) { noteKeys(line.keys); });
     text(svg, 8, 18, "Parallel coordinates: each job's varied keys and " + metricName, { "class": "title" });
-    var metric = spec.lines.map(function (l) { return l.values[n - 1]; });
-    var lo = Math.min.apply(null, metric), hi = Math.max.apply(null, metric);
-    // the colour bar: worst (dark) to best (yellow), as the PNG's viridis
+    // colour by rank, as the PNG: 0 the worst job, 1 the best (ties share their mean rank),
+    // so that one outlier does not squeeze every other line into one colour
+    var sorted = spec.lines.map(function (l) { return l.values[n - 1]; })
+      .sort(function (a, b) { return a - b; });
+    var goodness = function (v) {
+      var t = sorted.length > 1
+        ? (sorted.indexOf(v) + sorted.lastIndexOf(v)) / 2 / (sorted.length - 1) : 1;
+      return high ? t : 1 - t;
+    };
+    var atRank = function (t) {  // the metric's value at a rank (0 worst, 1 best)
+      var f = (high ? t : 1 - t) * (sorted.length - 1), i = Math.floor(f), j = Math.ceil(f);
+      return sorted[i] + (sorted[j] - sorted[i]) * (f - i);
+    };
+    // the colour bar: worst (dark) to best (yellow), labelled with the values at its ranks
     var grad = el("linearGradient", { id: "pc-colours" }, el("defs", {}, svg));
     VIRIDIS.forEach(function (c, i) { el("stop", { offset: i / (VIRIDIS.length - 1), "stop-color": c }, grad); });
-    var worst = high ? lo : hi, best = high ? hi : lo, pc = spec.axes[n - 1].percent;
-    text(svg, 8, 38, "colour: " + metricName + ", " + (high ? "highest" : "lowest") + " (best) yellow", { "class": "colour-note" });
-    text(svg, W - 250, 38, fmt(worst, pc), { "text-anchor": "end" });
+    var pc = spec.axes[n - 1].percent;
+    text(svg, 8, 38, "colour: rank by " + metricName + ", " + (high ? "highest" : "lowest") + " (best) yellow", { "class": "colour-note" });
     el("rect", { x: W - 244, y: 29, width: 150, height: 11, fill: "url(#pc-colours)" }, svg);
-    text(svg, W - 88, 38, fmt(best, pc));
+    [0, 0.5, 1].forEach(function (t) {
+      text(svg, W - 244 + 150 * t, 52, fmt(atRank(t), pc), { "text-anchor": "middle", "class": "colour-tick" });
+    });
     var gap = (W - L - R) / Math.max(1, n - 1), UNSET = H - B + 22;
     var scales = spec.axes.map(function (axis, i) {
       var x = L + i * gap;
@@ -510,11 +522,11 @@
       return function (v) { return v === null ? UNSET : f(v); };
     });
     var lines = el("g", { "class": "jobs" }, svg);
-    var goodness = function (v) { var t = hi > lo ? (v - lo) / (hi - lo) : 1; return high ? t : 1 - t; };
     var order = spec.lines.slice().sort(function (a, b) { return goodness(a.values[n - 1]) - goodness(b.values[n - 1]); });
     var polys = order.map(function (line, k) {
       var pts = line.values.map(function (v, i) { return (L + i * gap) + "," + scales[i](v); });
-      var poly = el("polyline", { points: pts.join(" "), stroke: viridis(goodness(line.values[n - 1])),
+      var rank = goodness(line.values[n - 1]);
+      var poly = el("polyline", { points: pts.join(" "), stroke: viridis(rank), "data-rank": rank.toFixed(4),
         "class": "job" + (k === order.length - 1 ? " best" : ""), "data-name": line.name }, lines);
       poly.addEventListener("mousemove", function (event) {
         lines.classList.add("focus");

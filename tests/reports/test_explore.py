@@ -369,3 +369,14 @@ def test_a_searchs_parallel_view_uses_its_scales_and_the_pngs_colour_direction(s
     )
     assert worst == "#440154"  # viridis's dark end, as in the PNG
     assert "lowest (best) yellow" in page.text_content("svg.parallel .colour-note")
+    # coloured by rank, not by value: evenly spaced from the worst to the best, however
+    # unevenly the losses lie (one outlier cannot squeeze the others into one colour)
+    ranks = page.eval_on_selector_all(
+        "svg.parallel polyline.job", "a => a.map(n => [n.dataset.name, n.dataset.rank])"
+    )
+    by_loss = sorted(losses, key=losses.get, reverse=True)  # worst first
+    assert sorted(ranks, key=lambda r: float(r[1])) == [
+        [name, f"{k / (len(by_loss) - 1):.4f}"] for k, name in enumerate(by_loss)
+    ]
+    ticks = page.eval_on_selector_all("svg.parallel .colour-tick", "a => a.map(n => n.textContent)")
+    assert len(ticks) == 3  # the values at the worst, the median and the best rank
