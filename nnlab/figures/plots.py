@@ -343,6 +343,8 @@ def grouped_figure(
             _draw_group(ax, band, name, colors[i % len(colors)], lw=1.6, ls=style)
         _metric_axis(ax, metrics[0], family(metrics))
         step_axis(ax, xscale, label=False)
+        if xscale == "linear":  # a 3.2-inch panel fits 5 labels like '20000', not 9
+            ax.locator_params(axis="x", nbins=4)
         if i % ncols:
             ax.set_ylabel("")
         ax.set_title(titles[i], fontsize=7.5)
@@ -360,7 +362,8 @@ def grouped_figure(
         heading.append(note)
     fig.suptitle("\n".join(heading))
     fig.supxlabel("step", fontsize=9)
-    fig.tight_layout()
+    # tight_layout leaves the suptitle out: keep its lines' height clear above the panels
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.15 + 0.22 * len(heading)) / fig.get_figheight()))
     return fig
 
 

@@ -34,7 +34,7 @@ from nnlab.errors import NnlabError
 from nnlab.figures.plots import BAND_NOTE, SeedBand, common_metric, seed_band
 from nnlab.runfolder.runs import result_row
 from nnlab.sweeps.state import DONE
-from nnlab.sweeps.summary import group_label
+from nnlab.sweeps.summary import group_label, shared_overrides
 
 MAX_POINTS = 400  # per line; longer curves keep every k-th point and the last
 FAMILIES = {"loss": "Loss", "accuracy": "Accuracy (%)"}
@@ -256,11 +256,12 @@ def sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, Any
     groups: dict[str, list] = {}
     keys: dict[str, dict[str, Any]] = {}
     jobs, stats = [], []
+    shared = {} if search else shared_overrides([e.overrides for e in state.jobs.values()])
     for job_id, entry in state.jobs.items():
         run = runs.get(job_id)
         if run is None or entry.status not in DONE:
             continue
-        name = job_id.split(",")[0] if search is not None else group_label(entry.overrides)
+        name = job_id.split(",")[0] if search is not None else group_label(entry.overrides, shared)
         groups.setdefault(name, []).append(run.metrics)
         keys.setdefault(name, {k: _shown(v) for k, v in entry.overrides.items() if k != "seed"})
         if "seed" in entry.overrides:  # a group's seeds: the filter keeps it for any of them

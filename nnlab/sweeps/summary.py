@@ -13,6 +13,7 @@ import io
 import json
 import math
 import statistics
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -304,10 +305,23 @@ def _label(overrides: dict[str, Any]) -> str:
     return " ".join(f"{short_key(k)}={format_value(v)}" for k, v in overrides.items())
 
 
-def group_label(overrides: dict[str, Any]) -> str:
+def shared_overrides(overrides: list[dict[str, Any]]) -> dict[str, Any]:
+    """The overrides (the seed aside) that every one of two or more jobs has alike — a grid
+    key given one value, e.g. ``train.log_schedule: [log]`` —, said once in a figure's title
+    rather than in every legend entry; none when the jobs differ only in their seed."""
+    if len(overrides) < 2:
+        return {}
+    first = _without_seed(overrides[0])
+    shared = {k: v for k, v in first.items() if all(k in o and o[k] == v for o in overrides[1:])}
+    return {} if shared == first else shared  # one group (seeds only): its label says it all
+
+
+def group_label(overrides: dict[str, Any], shared: Collection[str] = ()) -> str:
     """A job's group in the comparison figures: the jobs that differ only in their seed share
-    it (one group, one line)."""
-    return _label(_without_seed(overrides)) or "all seeds"
+    it (one group, one line); ``shared`` keys (:func:`shared_overrides`) are left out."""
+    return _label({k: v for k, v in _without_seed(overrides).items() if k not in shared}) or (
+        "all seeds"
+    )
 
 
 def trial_label(job: Job) -> str:
@@ -341,22 +355,23 @@ def comparison_plots(
     search = sweep.search is not None
     if search:  # a panel per trial (its confirmation runs with it), in trial order
         done = sorted(done, key=lambda pair: trial_number(pair[0].id))
+    shared = {} if search else shared_overrides([job.overrides for job in sweep.jobs])
     runs = [
         (
-            trial_label(job) if search else group_label(job.overrides),
+            trial_label(job) if search else group_label(job.overrides, shared),
             path,
             read_metrics(path / "metrics.csv"),
         )
         for job, path in done
     ]
-    title = f"sweep {sweep.name}"
+    title = f"sweep {sweep.name}" + (f" ({_label(shared)})" if shared else "")
     xscale = "symlog" if all(_log_schedule(job) for job, _ in done) else "linear"
     made = overlay(
         runs, metrics or list(PREFERRED), out, ext, title=title, check=bool(metrics), xscale=xscale
     )
     if not metrics:
         made.append(_boundary_grid(done, sweep, state, out / f"decision_boundaries.{ext}"))
-        made += _kind_figures(done, out, ext, title)
+        made += _kind_figures(done, out, ext, title, shared)
     return [p for p in made if p is not None]
 
 
@@ -365,7 +380,9 @@ def _log_schedule(job: Job) -> bool:
     return config_value(job.config, "train.log_schedule") == "log"
 
 
-def _kind_figures(done: list[tuple[Job, Path]], out: Path, ext: str, title: str) -> list[Path]:
+def _kind_figures(
+    done: list[tuple[Job, Path]], out: Path, ext: str, title: str, shared: dict[str, Any]
+) -> list[Path]:
     """The model kind's own sweep figures (a DCN's layer statistics by group and weight
     distributions; Trainer.sweep_figures), when every finished job is of one kind."""
     kinds = {trainer_class(job.config) for job, _ in done}
@@ -373,7 +390,7 @@ def _kind_figures(done: list[tuple[Job, Path]], out: Path, ext: str, title: str)
         return []
     groups: dict[str, list[Path]] = {}
     for job, path in done:
-        groups.setdefault(group_label(job.overrides), []).append(path)
+        groups.setdefault(group_label(job.overrides, shared), []).append(path)
     return kinds.pop().sweep_figures(list(groups.items()), out, ext, title)
 
 

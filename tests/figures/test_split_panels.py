@@ -94,3 +94,24 @@ def test_a_five_panel_strip_of_decision_boundaries_wraps_three_to_a_row(tmp_path
     assert places == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
     width, height = fig.get_size_inches()
     assert width / 3 >= 4.5 and height / 2 >= 3.8  # each panel as large as a small figure
+
+
+@pytest.mark.slow
+def test_a_key_every_job_shares_is_said_once_in_the_title_not_in_each_legend_entry(
+    tmp_path,
+    figures,  # noqa: F811
+):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"sweep:\n  name: shared\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        "  grid:\n    model.layers: [[2, 3, 2], [2, 5, 2]]\n    train.log_schedule: [log]\n"
+        "  table: {rows: model.activation, cols: model.layers, value: train_acc}\n"
+    )
+    nnlab.sweep(path, {"train.iterations": 200, "train.log_every": 100}, runs_dir=tmp_path, jobs=2)
+    ax = figures["loss.png"].axes[0]
+    assert ax.get_title() == "loss — sweep shared (log_schedule=log)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["layers=2-3-2", "layers=2-5-2"]
+    assert ax.get_xscale() == "symlog"  # every job logs at log-spaced steps
+    steps = sorted({round(x) for line in ax.get_lines() for x in line.get_xdata()})
+    assert steps[:6] == [0, 1, 2, 3, 5, 7]  # the learning phase's rows

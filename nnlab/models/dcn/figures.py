@@ -193,6 +193,7 @@ def weight_histograms(
         ax.set_title(f"{layer}: weights (final)", fontsize=9)
         ax.set_xlabel("weight", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.locator_params(axis="x", nbins=5)  # 8 ticks of 6 characters would overlap
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("density")
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0),
