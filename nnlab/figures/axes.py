@@ -45,6 +45,7 @@ def step_axis(ax, xscale: str = "linear", label: bool = True) -> None:
 
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
 LINESTYLES = {"train": "--", "val": ":", "test": "-"}  # of the splits in one panel
+STYLE_NAMES = {"--": "dashed", ":": "dotted", "-": "solid"}  # said in a heading
 
 
 def metric_title(metric: str) -> str:

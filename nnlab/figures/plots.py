@@ -16,6 +16,7 @@ from nnlab.common.metrics import SPLITS, is_accuracy
 from nnlab.errors import FigureNote, NnlabError
 from nnlab.figures.axes import (
     LINESTYLES,
+    STYLE_NAMES,
     family,
     metric_title,
     panel_title,
@@ -355,7 +356,8 @@ def grouped_figure(
     if len(metrics) > 1:
         heading.append(
             ", ".join(
-                f"{metric_title(m)} {LINESTYLES.get(m.partition('_')[0], '-')}" for m in metrics
+                f"{metric_title(m)} {STYLE_NAMES[LINESTYLES.get(m.partition('_')[0], '-')]}"
+                for m in metrics
             )
         )
     if note:

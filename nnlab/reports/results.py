@@ -22,7 +22,7 @@ from nnlab.runfolder.records import check_model_files
 from nnlab.runfolder.runs import Run, load_run
 from nnlab.sweeps.folder import load_sweep_folder
 from nnlab.sweeps.search.results import search_figures, trial_records
-from nnlab.sweeps.summary import comparison_plots, finished_jobs
+from nnlab.sweeps.summary import comparison_plots, config_value, finished_jobs
 
 
 def folder_kind(path: Path) -> str:
@@ -121,14 +121,28 @@ def compare(
     only in their seed (the median and interquartile band), labelled by differing keys.
     ``sources`` names the sweep each run came from (None: a run of its own); runs of
     different sweeps are told apart by ``sweep=<name>`` when their configs are alike."""
-    sources = sources or [None] * len(runs)
+    given = sources or [None] * len(runs)
+    sources = [s if s is not None else sweep_of(r) for r, s in zip(runs, given, strict=True)]
     # a sweep's job is named after its job (seed included): its sweep stands for it here, so
     # that the jobs that differ only in their seed stay one group
     configs = [r.config if s is None else {"sweep": s, **r.config, "name": s}
                for r, s in zip(runs, sources, strict=True)]  # fmt: skip
     labels = differing_labels(configs, ("seed",))
     curves = [(label, r.path, r.metrics) for label, r in zip(labels, runs, strict=True)]
-    return overlay(curves, metrics or list(PREFERRED), check_out(out), ext, "compare_")
+    logged = all(config_value(r.config, "train.log_schedule") == "log" for r in runs)
+    return overlay(curves, metrics or list(PREFERRED), check_out(out), ext, "compare_",
+                   xscale="symlog" if logged else "linear")  # fmt: skip
+
+
+def sweep_of(run: Run) -> str | None:
+    """The sweep a run is a job of — its folder is an attempt in a sweep folder's
+    ``jobs/<job id>/`` and its name is ``SWEEP / JOB`` (nnlab.runfolder.types.job_name) — or
+    None for a run of its own."""
+    name, path = str(run.config.get("name", "")), run.path.resolve()
+    jobs = path.parent.parent
+    if " / " in name and jobs.name == "jobs" and (jobs.parent / "state.json").is_file():
+        return name.split(" / ", 1)[0]
+    return None
 
 
 def sweep_runs(path: Path) -> tuple[str, list[Run]]:

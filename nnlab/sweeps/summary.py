@@ -356,14 +356,9 @@ def comparison_plots(
     if search:  # a panel per trial (its confirmation runs with it), in trial order
         done = sorted(done, key=lambda pair: trial_number(pair[0].id))
     shared = {} if search else shared_overrides([job.overrides for job in sweep.jobs])
-    runs = [
-        (
-            trial_label(job) if search else group_label(job.overrides, shared),
-            path,
-            read_metrics(path / "metrics.csv"),
-        )
-        for job, path in done
-    ]
+    labels = {job.id: trial_label(job) if search else group_label(job.overrides, shared)
+              for job, _ in done}  # fmt: skip
+    runs = [(labels[job.id], path, read_metrics(path / "metrics.csv")) for job, path in done]
     title = f"sweep {sweep.name}" + (f" ({_label(shared)})" if shared else "")
     xscale = "symlog" if all(_log_schedule(job) for job, _ in done) else "linear"
     made = overlay(
@@ -371,7 +366,7 @@ def comparison_plots(
     )
     if not metrics:
         made.append(_boundary_grid(done, sweep, state, out / f"decision_boundaries.{ext}"))
-        made += _kind_figures(done, out, ext, title, shared)
+        made += _kind_figures(done, out, ext, title, labels, _best_trials(sweep, state, done))
     return [p for p in made if p is not None]
 
 
@@ -380,18 +375,48 @@ def _log_schedule(job: Job) -> bool:
     return config_value(job.config, "train.log_schedule") == "log"
 
 
+KIND_GROUPS = 8  # a search's trials in its kind's figures (a line each): the best ones
+
+
+def _best_trials(sweep: SweepSpec, state: SweepRecord, done: list[tuple[Job, Path]]):
+    """A search's KIND_GROUPS best trials by its metric (a trial: the median of its jobs'
+    final values; pruned and diverged jobs have none) and how many trials have a value;
+    None for a sweep that is not a search."""
+    if sweep.search is None:
+        return None
+    values: dict[int, list[float]] = {}
+    for job, _ in done:
+        value = (state.jobs[job.id].final or {}).get(sweep.search.metric)
+        if isinstance(value, int | float) and math.isfinite(value):
+            values.setdefault(trial_number(job.id), []).append(float(value))
+    sign = -1.0 if sweep.search.direction == "maximize" else 1.0
+    ranked = sorted(values, key=lambda t: sign * statistics.median(values[t]))
+    return set(ranked[:KIND_GROUPS]), len(ranked)
+
+
 def _kind_figures(
-    done: list[tuple[Job, Path]], out: Path, ext: str, title: str, shared: dict[str, Any]
+    done: list[tuple[Job, Path]],
+    out: Path,
+    ext: str,
+    title: str,
+    labels: dict[str, str],
+    best: tuple[set[int], int] | None,
 ) -> list[Path]:
     """The model kind's own sweep figures (a DCN's layer statistics by group and weight
-    distributions; Trainer.sweep_figures), when every finished job is of one kind."""
+    distributions; Trainer.sweep_figures), when every finished job is of one kind: a group
+    per line of the curves (``labels``: job id -> its group); a search's best trials only."""
     kinds = {trainer_class(job.config) for job, _ in done}
     if len(kinds) != 1:
         return []
+    if best is not None:
+        kept, ranked = best
+        done = [(job, path) for job, path in done if trial_number(job.id) in kept]
+        if ranked > len(kept):
+            title = f"{title} — the {len(kept)} best of {ranked} trials"
     groups: dict[str, list[Path]] = {}
     for job, path in done:
-        groups.setdefault(group_label(job.overrides, shared), []).append(path)
-    return kinds.pop().sweep_figures(list(groups.items()), out, ext, title)
+        groups.setdefault(labels[job.id], []).append(path)
+    return kinds.pop().sweep_figures(list(groups.items()), out, ext, title) if groups else []
 
 
 def _predictor(job: Job, run_path: Path) -> tuple | None:

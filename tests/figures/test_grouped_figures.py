@@ -123,6 +123,36 @@ def test_nnlab_plot_of_several_runs_groups_the_ones_that_differ_only_in_seed(tmp
 
 
 @pytest.mark.slow
+def test_nnlab_plot_of_a_sweeps_job_folders_groups_their_seeds_on_a_log_step_axis(
+    tmp_path, figures, capsys
+):
+    """Jobs are named 'SWEEP / JOB' (their seed in it): overlaid by their folders, those that
+    differ only in their seed are still one group; rows at log-spaced steps: symlog."""
+    from nnlab.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"sweep:\n  name: seeds\n  base: {CONFIGS / 'moons_tanh.yaml'}\n"
+        "  grid:\n    model.activation: [tanh, relu]\n  seeds: [0, 1]\n"
+        "  table: {rows: model.layers, cols: model.activation, value: train_acc}\n"
+    )
+    sets = {"train.iterations": 300, "train.log_every": 100, "train.log_schedule": "log"}
+    folder = nnlab.sweep(path, sets, runs_dir=tmp_path, jobs=2).path
+    jobs = sorted(str(p) for p in folder.glob("jobs/*/attempt-1"))
+    assert len(jobs) == 4
+    with pytest.raises(SystemExit) as done:
+        main(["plot", *jobs, "--out", str(tmp_path / "cmp")])
+    assert done.value.code == 0, capsys.readouterr().err
+    ax = figures["compare_loss.png"].axes[0]
+    lines, bands = _lines_and_bands(ax)
+    assert sorted(ln.get_label() for ln in lines) == [
+        "activation=relu (n=2)",
+        "activation=tanh (n=2)",
+    ]
+    assert len(bands) == 2 and ax.get_xscale() == "symlog"
+
+
+@pytest.mark.slow
 def test_nnlab_plot_of_several_sweeps_draws_a_line_per_group_of_all_their_jobs(
     tmp_path, figures, capsys
 ):

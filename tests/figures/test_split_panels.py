@@ -75,7 +75,7 @@ def test_past_nine_groups_each_panel_draws_its_splits_in_line_styles():
         ("units=3: train loss (n=2)", "--"),
         ("units=3: test loss (n=2)", "-"),
     ]
-    assert "train loss --, test loss -" in fig._suptitle.get_text()
+    assert "train loss dashed, test loss solid" in fig._suptitle.get_text()
     plots._pyplot().close(fig)
 
 

@@ -111,3 +111,29 @@ def nnlab_report(folder):
     from nnlab.reports.report import write_report
 
     write_report(folder)
+
+
+@pytest.mark.slow
+def test_a_dcn_searchs_layer_statistics_show_its_best_trials_labelled_as_its_curves(tmp_path, kept):
+    import json
+
+    path = tmp_path / "search.yaml"
+    path.write_text(
+        f"sweep:\n  name: s\n  base: {CONFIGS / 'digits_dcn.yaml'}\n"
+        "  search: {method: random, trials: 10, metric: val_loss, direction: minimize, seed: 0}\n"
+        "  params:\n    train.epsilon: {low: 1.0e-4, high: 1.0e-2, log: true}\n"
+    )
+    sets = {"model.conv_channels": [2, 4], "model.fc_units": 16, "train.epochs": 1,
+            "train.log_every": 10, "train.eval_every": 20, "train.stats_every": 10,
+            "train.tensorboard": False}  # fmt: skip
+    done = nnlab.sweep(path, sets, runs_dir=tmp_path / "runs", jobs=2)
+    state = json.loads((done.path / "state.json").read_text())
+    losses = {int(k.split("-")[1]): j["final"]["val_loss"] for k, j in state["jobs"].items()}
+    best = sorted(losses, key=losses.get)[:8]
+    stats = kept["layer_stats_groups.png"]
+    assert stats._suptitle.get_text().endswith("— the 8 best of 10 trials")
+    labels = [ln.get_label() for ln in stats.axes[0].get_lines()]
+    assert [int(label.split(":")[0].removeprefix("trial ")) for label in labels] == sorted(best)
+    curves = {ln.get_label() for ax in kept["loss.png"].axes for ln in ax.get_lines()}
+    # the same names as the loss curves' (a panel per trial: 'trial 2: …: train loss')
+    assert all(any(c.startswith(f"{label}: ") for c in curves) for label in labels)

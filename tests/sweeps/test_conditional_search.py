@@ -150,6 +150,7 @@ def test_without_its_condition_momentum_is_refused_for_gradient_descent(tmp_path
     line = _run_bad(tmp_path, params)
     assert "sweep.params.train.momentum: the value 0.9 is refused" in line
     assert "this config's optimizer is gd" in line
+    assert "takes `when:`, e.g. train.momentum: {..., when: {train.optimizer: sgd}}" in line
 
 
 SWEEP = """sweep:
@@ -197,8 +198,8 @@ def test_a_conditional_search_end_to_end_through_the_cli(tmp_path, monkeypatch):
                for r in records)  # fmt: skip
     groups = importance_groups(records, sweep.search.params)
     assert "train.momentum" not in groups[0].scores
-    if len(groups) > 1:
-        assert groups[1].condition == "train.optimizer = sgd"
+    assert len(groups) == 2 and groups[1].condition == "train.optimizer = sgd"
+    assert "train.momentum" in groups[1].scores  # scored among the sgd trials only
     # the ranked table shows — for momentum where it did not apply, and says why
     summary = (folder / "summary.md").read_text()
     gd_rows = [line for line in summary.splitlines() if "| gd | — |" in line]
@@ -207,6 +208,19 @@ def test_a_conditional_search_end_to_end_through_the_cli(tmp_path, monkeypatch):
     # a resume reads the space back; a changed condition is refused
     again = nnlab("sweep", "--resume", folder, "-q", cwd=tmp_path)
     assert again.returncode == 0 and "nothing to resume" in again.stderr, again.stderr
+    # a trial of each optimizer cut short re-runs with its own params, momentum or none
+    cut = {next(k for k, o in jobs.items() if o["overrides"]["train.optimizer"] == opt)
+           for opt in ("gd", "sgd")}  # fmt: skip
+    raw = json.loads((folder / "state.json").read_text())
+    for k in cut:
+        raw["jobs"][k]["status"] = "interrupted"
+    (folder / "state.json").write_text(json.dumps(raw))
+    resumed = nnlab("sweep", "--resume", folder, "-q", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    after = json.loads((folder / "state.json").read_text())["jobs"]
+    for k in cut:
+        assert after[k]["status"] == "completed" and after[k]["attempts"] == 2
+        assert after[k]["overrides"] == jobs[k]["overrides"]
     changed = "when: {train.optimizer: sgd, model.activation: tanh}"
     path.write_text(path.read_text().replace("when: {train.optimizer: sgd}", changed))
     refused = nnlab("sweep", path, "--resume", folder, "-q", *ARGS, cwd=tmp_path)

@@ -285,8 +285,14 @@ def _param(
         try:
             check_memory(load_config(base_cfg, {**(given or {}), key: value}))
         except NnlabError as exc:
+            hint = (
+                f"; a param that applies only where another key has a value takes `when:`, "
+                f"e.g. {key}: {{..., when: {{train.optimizer: sgd}}}}"
+                if " applies to " in str(exc) and not given
+                else ""
+            )
             raise ConfigError(
-                f"{where}.{key}: the value {shown(value)} is refused: {exc}"
+                f"{where}.{key}: the value {shown(value)} is refused: {exc}{hint}"
             ) from None
     if param.kind != "choice":
         _check_range(param, where, base_cfg)
