@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import nnlab
+from nnlab.runfolder.render import WIDEST
 from tests.conftest import CONFIGS
 from tests.conftest import nnlab as run_nnlab
 
@@ -316,7 +317,8 @@ def test_runs_keeps_one_line_per_run_whatever_the_names(folders, tmp_path):
     assert "\x1b" not in result.stdout and "\r" not in result.stdout
     rows = {line.split()[-1]: line for line in lines[1:]}
     assert "two\\nlines" in rows["newline"] and "…" in rows["long"]
-    assert lines[0].index(" kind ") < 19 + 2 + 40 + 2  # the long name is cut, not padded to
+    # the long name is cut at the name column's width, not padded to 5000 characters
+    assert lines[0].index(" kind ") < 19 + 2 + WIDEST["name"] + 2
 
 
 @pytest.mark.slow
