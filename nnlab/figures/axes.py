@@ -37,29 +37,34 @@ def tick_values(
     narrower still, matplotlib's 'nice' linear steps. On a linear axis those steps (whole
     numbers for an integer param). ``ends``: lo and hi too when fewer than three ticks fall
     inside (an axis without a grid needs something to be read by)."""
-    from matplotlib.ticker import LogLocator, MaxNLocator
+    from matplotlib.ticker import MaxNLocator
 
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
         return []
     log = log and lo > 0
     span = (math.log10(hi / lo) if log else hi - lo) or 1.0
+    slack = (lo * 1e-9, hi * 1e-9) if log else (1e-9 * span, 1e-9 * span)  # rounding
 
     def inside(found) -> list[float]:
-        return [float(v) for v in found if lo - 1e-9 * span <= v <= hi + 1e-9 * span]
+        return [float(v) for v in found if lo - slack[0] <= v <= hi + slack[1]]
 
     def linear() -> list[float]:
         steps = [1, 2, 2.5, 5, 10]
         return inside(MaxNLocator(nbins=5, integer=integer, steps=steps).tick_values(lo, hi))
 
+    def powers(subs: tuple[int, ...], stride: int = 1) -> list[float]:
+        first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        exponents = [e for e in range(first, last + 1) if e % stride == 0]
+        return inside(float(f"{s}e{e}") for e in exponents for s in subs)  # exact decimals
+
     if not log:
         found = linear()
     elif span > decades:
-        found = inside(LogLocator(base=10, subs=(1.0,), numticks=13).tick_values(lo, hi))
+        found = powers((1,), stride=max(1, math.ceil(span / 12)))
     else:
-        found = inside(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=50).tick_values(lo, hi))
+        found = powers((1, 2, 5))
         if len(found) < 3:
-            whole = LogLocator(base=10, subs=tuple(range(1, 10)), numticks=50)
-            found = inside(whole.tick_values(lo, hi))
+            found = powers(tuple(range(1, 10)))
         if len(found) < 2:
             found = linear()
     if ends and len(found) < 3:
