@@ -13,17 +13,18 @@ from typing import Any
 import numpy as np
 
 from nnlab.common.metrics import is_accuracy
+from nnlab.figures.axes import plain_number, tick_values
 from nnlab.figures.plots import _pyplot, _save
-from nnlab.figures.search import (
+from nnlab.figures.trials import (
     Space,
     TrialRecord,
-    _check_direction,
-    _completed,
-    _metric_label,
-    _metric_name,
-    _names,
-    _numeric,
-    _optuna_value,
+    check_direction,
+    completed,
+    metric_label,
+    metric_name,
+    numeric,
+    optuna_value,
+    param_names,
 )
 
 RANK_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the colour bar's ticks: ranks, labelled by value
@@ -40,26 +41,10 @@ class _Axis:
     log: bool = False
 
 
-def _tick_values(lo: float, hi: float, log: bool, integer: bool) -> list[float]:
-    """Readable ticks between lo and hi, ends included when no tick falls near them: on a
-    log axis at 1, 2 and 5 times the powers of ten (only the powers past four decades), on
-    a linear one matplotlib's 'nice' steps (whole numbers for an integer param)."""
-    from matplotlib.ticker import LogLocator, MaxNLocator
-
-    if log:
-        subs = (1.0,) if hi / lo > 1e4 else (1.0, 2.0, 5.0)
-        found = LogLocator(base=10, subs=subs, numticks=50).tick_values(lo, hi)
-    else:
-        found = MaxNLocator(nbins=5, integer=integer, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
-    span = (math.log10(hi / lo) if log else hi - lo) or 1.0
-    inside = [float(v) for v in found if lo - 1e-9 * span <= v <= hi + 1e-9 * span]
-    if len(inside) < 3:  # too few to read the axis by: its ends too
-        inside = sorted({lo, hi, *inside})
-    return inside
-
-
-def _format(value: float, integer: bool) -> str:
-    return str(int(round(value))) if integer else f"{value:.3g}"
+def _format(value: float, integer: bool = False) -> str:
+    """A tick or value on the figure: a whole number, or 3 significant digits written plainly
+    (0.0002, 10000)."""
+    return str(int(round(value))) if integer else plain_number(value, 3)
 
 
 def _numeric_axis(
@@ -83,7 +68,8 @@ def _numeric_axis(
 
     if span == 0:
         return position, [(0.5, _format(lo, integer))], log
-    ticks = [(position(v), _format(v, integer)) for v in _tick_values(lo, hi, log, integer)]
+    found = tick_values(lo, hi, log, integer, ends=True)
+    ticks = [(position(v), _format(v, integer)) for v in found]
     return position, ticks, log
 
 
@@ -100,14 +86,14 @@ def _param_axis(name: str, trials: list[TrialRecord], space: Space | None) -> _A
     (log only for a param sampled on a log scale) and its choices."""
     declared = (space or {}).get(name)
     present = [t.params[name] for t in trials if name in t.params]
-    if _numeric(present) and (declared is None or declared.kind != "choice"):
+    if numeric(present) and (declared is None or declared.kind != "choice"):
         bounds = (declared.low, declared.high) if declared is not None else None
         position, ticks, log = _numeric_axis(
             name, present, bounds, declared.log if declared is not None else None
         )
         label = f"{name}\n(log)" if log else name
     else:
-        seen = [str(_optuna_value(v)) for v in _sorted_if_possible(list(dict.fromkeys(present)))]
+        seen = [str(optuna_value(v)) for v in _sorted_if_possible(list(dict.fromkeys(present)))]
         if declared is not None and declared.kind == "choice":
             dist = declared.distribution()
             seen = [str(c) for c in dist.choices] + seen
@@ -116,7 +102,7 @@ def _param_axis(name: str, trials: list[TrialRecord], space: Space | None) -> _A
         spot = {c: (0.5 if k == 1 else i / (k - 1)) for i, c in enumerate(choices)}
 
         def position(v: Any) -> float:
-            return spot[str(_optuna_value(v))]
+            return spot[str(optuna_value(v))]
 
         label, ticks, log = name, [(spot[c], c) for c in choices], False
     if len(present) < len(trials):  # a conditional param: absent where it did not apply
@@ -147,20 +133,33 @@ def _metric_axis(metric: str, values: np.ndarray) -> _Axis:
     positive loss (as the history's), with readable ticks."""
     lo, hi = float(values.min()), float(values.max())
     log = not is_accuracy(metric) and lo > 0
-    fmt = (lambda v: f"{v:.1%}") if is_accuracy(metric) else (lambda v: f"{v:.3g}")
+    fmt = (lambda v: f"{v:.1%}") if is_accuracy(metric) else _format
     if hi == lo:
-        return _Axis(_metric_name(metric), [0.5] * len(values), [(0.5, fmt(lo))], log)
+        return _Axis(metric_name(metric), [0.5] * len(values), [(0.5, fmt(lo))], log)
     f = np.log10 if log else (lambda v: v)
     positions = list((f(values) - f(lo)) / (f(hi) - f(lo)))
-    ticks = [((f(v) - f(lo)) / (f(hi) - f(lo)), fmt(v)) for v in _tick_values(lo, hi, log, False)]
-    label = _metric_name(metric) + ("\n(log)" if log else "")
+    found = tick_values(lo, hi, log, ends=True)
+    ticks = [((f(v) - f(lo)) / (f(hi) - f(lo)), fmt(v)) for v in found]
+    label = metric_name(metric) + ("\n(log)" if log else "")
     return _Axis(label, positions, ticks, log)
 
 
-def _bridges(ys: list[float]) -> list[tuple[int, int]]:
-    """(a, b): the axes a line joins past the axes in between, where it has no value (NaN)."""
-    present = [i for i, y in enumerate(ys) if not math.isnan(y)]
-    return [(a, b) for a, b in zip(present, present[1:], strict=False) if b > a + 1]
+UNSET = -0.16  # the height of the "(unset)" slot under an axis (the axes run from 0 to 1)
+UNSET_LABEL = "(unset)"  # as report.html writes it
+
+
+def _unset_runs(ys: list[float]) -> list[list[int]]:
+    """The stretches of a line that touch an unset slot (NaN: the trial lacks that axis's
+    param): runs of consecutive axes, each with its neighbours on either side, drawn dashed
+    through the slot -- [0, 1, 2] for a trial that lacks the second axis's param."""
+    runs: list[list[int]] = []
+    for i in range(len(ys) - 1):
+        if math.isnan(ys[i]) or math.isnan(ys[i + 1]):
+            if runs and runs[-1][-1] == i:
+                runs[-1].append(i + 1)
+            else:
+                runs.append([i, i + 1])
+    return runs
 
 
 def parallel_coordinates(
@@ -177,13 +176,14 @@ def parallel_coordinates(
     param's axis spans the space's range on the scale it was sampled on (log10 only for a
     log param; without ``space``, guessed from the values), with readable intermediate
     ticks; a categorical param gets its choices evenly spaced. A trial that lacks a param
-    (its condition did not hold) has no point on that axis: its line passes it dashed, from
-    the axis before to the axis after, and the axis label says for how many trials it
-    applied. None when no trial completed or the completed trials have no
+    (its condition did not hold) has no value on that axis: its line crosses it dashed
+    through a slot labelled "(unset)" under the axis (:data:`UNSET`, as report.html draws
+    it), never at a height that would read as a value, and the axis label says for how many
+    trials the param applied. None when no trial completed or the completed trials have no
     params."""
-    _check_direction(direction)
-    done = _completed(trials)
-    names = _names(done, space)
+    check_direction(direction)
+    done = completed(trials)
+    names = param_names(done, space)
     if not done or not names:
         return None
     axes = [_param_axis(name, done, space) for name in names]
@@ -200,7 +200,7 @@ def parallel_coordinates(
     xs = np.arange(len(axes))
     order = sorted(range(len(done)), key=lambda i: (ranks[i], -done[i].number))  # worst first
     best = order[-1]
-    fmt = (lambda v: f"{v:.1%}") if is_accuracy(metric) else (lambda v: f"{v:.3g}")
+    fmt = (lambda v: f"{v:.1%}") if is_accuracy(metric) else _format
     for i in order:
         is_best = i == best
         ys = [a.positions[i] for a in axes]
@@ -218,10 +218,24 @@ def parallel_coordinates(
             label=f"best: trial {done[i].number}, {fmt(values[i])}" if is_best else None,
             **style,
         )
-        for a, b in _bridges(ys):  # dashed past the axes of params it lacks: no value there
-            ax.plot([xs[a], xs[b]], [ys[a], ys[b]], ls=(0, (2, 2)), **style)
+        for run in _unset_runs(ys):  # dashed through the slot of a param it lacks
+            slot = [UNSET if math.isnan(ys[j]) else ys[j] for j in run]
+            ax.plot(xs[run], slot, ls=(0, (2, 2)), **style)
     for x, a in zip(xs, axes, strict=True):
-        ax.axvline(x, color="0.25", lw=1.0, zorder=1)
+        ax.plot([x, x], [0.0, 1.0], color="0.25", lw=1.0, zorder=1)
+        if any(math.isnan(y) for y in a.positions):  # some trials lack it: their slot
+            ax.plot([x - 0.02, x + 0.02], [UNSET, UNSET], color="0.25", lw=1.0, zorder=1)
+            ax.text(
+                x - 0.04,
+                UNSET,
+                UNSET_LABEL,
+                ha="right",
+                va="center",
+                fontsize=8,
+                style="italic",
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+                zorder=4,
+            )
         for y, text in a.ticks:
             ax.plot([x - 0.02, x], [y, y], color="0.25", lw=1.0, zorder=1)
             ax.text(
@@ -236,7 +250,8 @@ def parallel_coordinates(
             )
     ax.set_xticks(xs, [a.label for a in axes], fontsize=9)
     ax.set_xlim(-0.7, len(axes) - 0.6)
-    ax.set_ylim(-0.06, 1.06)
+    unset = any(math.isnan(y) for a in axes for y in a.positions)
+    ax.set_ylim((UNSET if unset else 0.0) - 0.06, 1.06)
     ax.set_yticks([])
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
@@ -245,7 +260,7 @@ def parallel_coordinates(
     bar.set_ticks(list(RANK_TICKS))
     at = [ordered[round(q * (len(ordered) - 1))] for q in RANK_TICKS]  # worst to best
     bar.set_ticklabels([fmt(float(v)) for v in at])
-    bar.set_label(f"{_metric_label(metric)}\ncolour by rank (best at top), ticks at quartiles")
+    bar.set_label(f"{metric_label(metric)}\ncolour by rank (best at top), ticks at quartiles")
     ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, -0.16), frameon=False)
     ax.set_title(f"Parallel coordinates ({len(done)} completed trials) — {title}")
     return _save(fig, path)

@@ -3,8 +3,8 @@
 nnlab.figures.parallel).
 
 They are drawn from plain trial records (number, params, status, value) and, where the caller
-has it, the search space (each param's distribution, scale and condition: a
-:class:`SpaceParam`), so that they can be redrawn from a sweep folder alone; the importances
+has it, the search space (each param's distribution, scale and condition), both in
+nnlab.figures.trials, so that they can be redrawn from a sweep folder alone; the importances
 build an in-memory Optuna study from the records. A trial lacks the params whose condition
 did not hold for it. Every figure goes through nnlab.figures.plots (Agg backend, atomic
 write); each function returns the path it wrote, or None when there is nothing to draw.
@@ -13,124 +13,48 @@ write); each function returns the path it wrote, or None when there is nothing t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
-from nnlab.common.metrics import LABELS, is_accuracy
+from nnlab.common.metrics import is_accuracy
 from nnlab.common.status import RunStatus
+from nnlab.figures.axes import plain_log_ticks
 from nnlab.figures.plots import _pyplot, _save
+from nnlab.figures.trials import (
+    Space,
+    TrialRecord,
+    check_direction,
+    completed,
+    finite,
+    metric_label,
+    metric_name,
+    numeric,
+    optuna_value,
+    param_names,
+)
 
-DIRECTIONS = ("maximize", "minimize")
 IMPORTANCE_METHOD = "fANOVA: the share of the metric's variance each key explains"
 IMPORTANCE_SEED = 0  # the fANOVA random forest's seed: the same records, the same numbers
-
-
-class SpaceParam(Protocol):
-    """What the figures read of a searched key (nnlab.sweeps.search.space.Param is one):
-    its kind (float, int, choice), range and scale, and its condition."""
-
-    kind: str
-    low: float | None
-    high: float | None
-    log: bool
-
-    def distribution(self) -> Any: ...  # Optuna's distribution of the key
-
-    def condition_text(self) -> str | None: ...  # 'train.optimizer = sgd' (None: always)
-
-
-Space = Mapping[str, SpaceParam]
-
-
-@dataclass
-class TrialRecord:
-    """One trial of a search: its number (0-based, in the order trials were started), its
-    sampled params (dotted config key -> value), its status and, for a completed trial, the
-    search metric."""
-
-    number: int
-    params: dict[str, Any] = field(default_factory=dict)
-    status: str = RunStatus.COMPLETED
-    value: float | None = None
-    did_not_learn: bool = False  # a run of it stayed at chance (nnlab.common.metrics.did_not_learn)
-
 
 # ---------------------------------------------------------------------------------------------
 # The numbers behind the figures
 
 
-def _finite(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
-
-
-def _completed(trials: Iterable[TrialRecord]) -> list[TrialRecord]:
-    """The completed trials that have a finite value, in trial-number order."""
-    return sorted(
-        (t for t in trials if t.status == RunStatus.COMPLETED and _finite(t.value)),
-        key=lambda t: t.number,
-    )
-
-
-def _check_direction(direction: str) -> None:
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be 'maximize' or 'minimize', not {direction!r}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _param_names(trials: Iterable[TrialRecord]) -> list[str]:
-    """Every param any of the trials has, in the trials' own order: a param first seen in a
-    later trial (a conditional one, say momentum for sgd only) goes right after the param
-    before it in that trial, not at the end."""
-    names: list[str] = []
-    for t in sorted(trials, key=lambda t: t.number):
-        prev = None
-        for name in t.params:
-            if name not in names:
-                names.insert(0 if prev is None else names.index(prev) + 1, name)
-            prev = name
-    return names
-
-
-def _numeric(values: list[Any]) -> bool:
-    """Whether a param's values are all numbers (bools and strings make it categorical)."""
-    return bool(values) and all(_is_number(v) and math.isfinite(v) for v in values)
-
-
 def best_so_far(trials: Iterable[TrialRecord], direction: str) -> list[tuple[int, float]]:
     """(trial number, best value of the completed trials up to and including it), one pair
     per completed trial with a finite value, in trial-number order."""
-    _check_direction(direction)
+    check_direction(direction)
     better = max if direction == "maximize" else min
     out: list[tuple[int, float]] = []
-    for t in _completed(trials):
+    for t in completed(trials):
         value = float(t.value)
         out.append((t.number, better(out[-1][1], value) if out else value))
     return out
 
 
-def _names(trials: Iterable[TrialRecord], space: Space | None) -> list[str]:
-    """The params the trials have: the space's order, then any others in the trials' order."""
-    seen = _param_names(trials)
-    return [k for k in (space or {}) if k in seen] + [k for k in seen if k not in (space or {})]
-
-
 def _varies(trials: list[TrialRecord], name: str) -> bool:
     return len({repr(t.params[name]) for t in trials}) > 1
-
-
-def _optuna_value(value: Any) -> Any:
-    """A param's value as Optuna keeps it: lists (and anything not plain) as their text."""
-    plain = value is None or isinstance(value, bool | int | float | str)
-    return value if plain else str(value)
 
 
 def _distribution(name: str, trials: list[TrialRecord], space: Space | None):
@@ -138,7 +62,7 @@ def _distribution(name: str, trials: list[TrialRecord], space: Space | None):
     (a sweep resumed with --force may have others), else one spanning the values seen."""
     from optuna import distributions as d
 
-    values = [_optuna_value(t.params[name]) for t in trials]
+    values = [optuna_value(t.params[name]) for t in trials]
     if space and name in space:
         dist = space[name].distribution()
         try:
@@ -146,7 +70,7 @@ def _distribution(name: str, trials: list[TrialRecord], space: Space | None):
                 return dist
         except (ValueError, TypeError):
             pass
-    if _numeric(values):
+    if numeric(values):
         if all(isinstance(v, int) for v in values):
             return d.IntDistribution(min(values), max(values))
         return d.FloatDistribution(float(min(values)), float(max(values)))
@@ -167,9 +91,9 @@ def importances(
     unless all are 0 (a metric that never changes), when they stay 0. A param that does not
     vary over those trials scores 0. Largest first, ties by name. Needs no study: an
     in-memory one is built from the records with the space's distributions."""
-    done = _completed(trials)
+    done = completed(trials)
     if params is None:
-        params = [k for k in _names(done, space) if all(k in t.params for t in done)]
+        params = [k for k in param_names(done, space) if all(k in t.params for t in done)]
     have = [t for t in done if all(k in t.params for k in params)]
     varying = [k for k in params if len(have) > 1 and _varies(have, k)]
     if len({float(t.value) for t in have}) < 2:  # a metric that never changes: nothing to share
@@ -197,7 +121,7 @@ def _fanova(
     study.add_trials(
         [
             create_trial(
-                params={k: _optuna_value(t.params[k]) for k in params},
+                params={k: optuna_value(t.params[k]) for k in params},
                 distributions=dists,
                 value=float(t.value),
             )
@@ -233,8 +157,8 @@ def importance_groups(
     have that varies there (the condition's own key is constant there and left out). A
     param is never scored over trials that lack it. Groups of fewer than two trials are
     left out."""
-    done = _completed(trials)
-    names = _names(done, space)
+    done = completed(trials)
+    names = param_names(done, space)
     every = frozenset(t.number for t in done)
     by_trials: dict[frozenset, list[str]] = {}
     for name in names:
@@ -262,18 +186,6 @@ def importance_groups(
 # Figures
 
 
-def _metric_label(metric: str) -> str:
-    """'Validation accuracy (%)' for val_acc; the key with spaces for unknown metrics."""
-    if metric in LABELS:
-        return LABELS[metric]
-    label = metric.replace("_", " ")
-    return f"{label} (%)" if is_accuracy(metric) else label
-
-
-def _metric_name(metric: str) -> str:
-    return _metric_label(metric).removesuffix(" (%)")
-
-
 def _format_metric(metric: str, value: float) -> str:
     return f"{value:.1%}" if is_accuracy(metric) else f"{value:.4g}"
 
@@ -291,16 +203,6 @@ def history_log_scale(metric: str, values: list[float]) -> bool:
     return not is_accuracy(metric) and bool(values) and all(v > 0 for v in values)
 
 
-def log_axis(axis) -> None:
-    """A log axis's ticks at 1, 2 and 5 times the powers of ten, written plainly (0.05, not
-    5×10⁻²); within one decade, more of them (matplotlib would leave it nearly bare)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
-    axis.set_minor_formatter(NullFormatter())
-
-
 def optimisation_history(
     trials: Iterable[TrialRecord], metric: str, direction: str, path: Path, title: str
 ) -> Path | None:
@@ -309,13 +211,13 @@ def optimisation_history(
     trials without a value and failed, diverged or unfinished trials are counted in the
     legend. Accuracies in percent on a linear axis; a loss on a log axis
     (:func:`history_log_scale`). None when no trial completed."""
-    _check_direction(direction)
+    check_direction(direction)
     trials = sorted(trials, key=lambda t: t.number)
-    done = _completed(trials)
+    done = completed(trials)
     if not done:
         return None
     pruned = [t for t in trials if t.status == RunStatus.PRUNED]
-    pruned_shown = [t for t in pruned if _finite(t.value)]
+    pruned_shown = [t for t in pruned if finite(t.value)]
     shown = {id(t) for t in done}
     others: dict[str, int] = {}
     for t in trials:
@@ -372,18 +274,18 @@ def optimisation_history(
         counts = ", ".join(f"{n} {status}" for status, n in sorted(others.items()))
         ax.plot([], [], " ", label=f"not plotted: {counts}")
     ax.set_xlabel("trial number")
-    ax.set_ylabel(_metric_label(metric))
+    ax.set_ylabel(metric_label(metric))
     if is_accuracy(metric):
         _percent_axis(ax.yaxis)
     elif history_log_scale(metric, [t.value for t in [*done, *pruned_shown]]):
-        ax.set_ylabel(f"{_metric_label(metric)} (log scale)")
+        ax.set_ylabel(f"{metric_label(metric)} (log scale)")
         ax.set_yscale("log")
-        log_axis(ax.yaxis)
+        plain_log_ticks(ax.yaxis, decades=4)
     ax.set_xlim(-0.5, last + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside: hides no dot
-    ax.set_title(f"Optimisation history ({direction} {_metric_name(metric)}) — {title}")
+    ax.set_title(f"Optimisation history ({direction} {metric_name(metric)}) — {title}")
     return _save(fig, path)
 
 
@@ -427,8 +329,7 @@ def param_importances(
         ax.grid(alpha=0.3, axis="x")
         ax.set_title(f"over {group.title}", fontsize=9, loc="left")
     axes[-1, 0].set_xlabel(
-        f"importance for {_metric_name(metric)}\n({IMPORTANCE_METHOD}; "
-        "each panel's shares sum to 1)"
+        f"importance for {metric_name(metric)}\n({IMPORTANCE_METHOD}; each panel's shares sum to 1)"
     )
     fig.suptitle(f"Parameter importances — {title}")
     fig.tight_layout()

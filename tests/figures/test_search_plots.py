@@ -15,13 +15,13 @@ from nnlab.figures import parallel as parallel_plots
 from nnlab.figures import search as search_plots
 from nnlab.figures.parallel import colour_ranks, parallel_coordinates
 from nnlab.figures.search import (
-    TrialRecord,
     best_so_far,
     importance_groups,
     importances,
     optimisation_history,
     param_importances,
 )
+from nnlab.figures.trials import TrialRecord
 from nnlab.sweeps.search.space import Param
 
 
@@ -295,13 +295,24 @@ def _trial_lines(ax, n_axes: int) -> list:
     ]
 
 
+def _axis_texts(ax, x: float) -> dict[float, str]:
+    """The labels beside the axis at x, by height: its ticks and its "(unset)" slot."""
+    return {
+        t.get_position()[1]: t.get_text()
+        for t in ax.texts
+        if abs(t.get_position()[0] - (x - 0.04)) < 1e-9
+    }
+
+
 def _axis_ticks(ax, x: float) -> list[str]:
-    return [t.get_text() for t in ax.texts if abs(t.get_position()[0] - (x - 0.04)) < 1e-9]
+    return [text for y, text in _axis_texts(ax, x).items() if y >= 0]
 
 
-def test_parallel_coordinates_draw_an_absent_param_as_absent(tmp_path, figures):
-    """Momentum applies to sgd only: an adam trial has no point on its axis (NaN) and
-    passes it dashed; the axis says for how many trials it applied."""
+def test_parallel_coordinates_draw_an_absent_param_in_an_unset_slot(tmp_path, figures):
+    """Momentum applies to sgd only: an adam trial has no value on its axis, so its line
+    crosses it dashed through the "(unset)" slot under the axis, not at a height inside the
+    axis that would read as a momentum; the axis says for how many trials it applied. Axes
+    every trial has get no slot."""
     trials = conditional_search()
     parallel_coordinates(trials, "val_loss", "minimize", tmp_path / "p.png", "sweep s", SPACE)
     fig = next(iter(figures.values()))
@@ -314,15 +325,47 @@ def test_parallel_coordinates_draw_an_absent_param_as_absent(tmp_path, figures):
         "train.epsilon\n(log)",
         "Validation loss\n(log)",
     ]
+    unset = parallel_plots.UNSET
+    assert unset < 0 and ax.get_ylim()[0] < unset  # under the axis, inside the figure
+    assert _axis_texts(ax, 1)[unset] == "(unset)"
+    assert [unset not in _axis_texts(ax, x) for x in (0, 2, 3)] == [True, True, True]
+    # the solid line of a trial has no point on an axis whose param it lacks
     lines = _trial_lines(ax, 4)
     assert len(lines) == len(trials)
     absent = [line for line in lines if math.isnan(line.get_ydata()[1])]
     assert len(absent) == len(trials) - n_sgd
     assert all(not math.isnan(y) for line in lines for y in np.delete(line.get_ydata(), 1))
-    bridges = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
-    assert len(bridges) == len(absent)
-    assert all(list(b.get_xdata()) == [0, 2] for b in bridges)  # optimizer to epsilon
+    # its dashed stretch runs from optimizer through the slot to epsilon, in its colour
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == len(absent)
+    assert all(list(d.get_xdata()) == [0, 1, 2] for d in dashed)
+    assert all(d.get_ydata()[1] == unset for d in dashed)
+    by_colour = {tuple(line.get_color()): line for line in absent}
+    for d in dashed:
+        solid = by_colour[tuple(d.get_color())]
+        assert list(d.get_ydata()[[0, 2]]) == list(solid.get_ydata()[[0, 2]])
+    # a present momentum is never drawn in the slot
+    present = [line for line in lines if not math.isnan(line.get_ydata()[1])]
+    assert all(0 <= line.get_ydata()[1] <= 1 for line in present)
     check_png(tmp_path / "p.png")
+
+
+def test_an_unset_first_or_last_param_still_reaches_its_slot(tmp_path, figures):
+    """A conditional param on the first axis, or two in a row: the dashed stretch starts at
+    the slot, or passes both slots, and the line never loses a segment."""
+    trials = [
+        TrialRecord(0, {"a": 0.1, "b": 1.0, "c": 2.0}, "completed", 0.5),
+        TrialRecord(1, {"c": 3.0}, "completed", 0.4),
+        TrialRecord(2, {"a": 0.3, "b": 2.0, "c": 1.0}, "completed", 0.3),
+    ]
+    parallel_coordinates(trials, "val_loss", "minimize", tmp_path / "p.png", "t")
+    ax = next(iter(figures.values())).axes[0]
+    unset = parallel_plots.UNSET
+    (dashed,) = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert list(dashed.get_xdata()) == [0, 1, 2]
+    assert list(dashed.get_ydata()[:2]) == [unset, unset]
+    assert _axis_texts(ax, 0)[unset] == _axis_texts(ax, 1)[unset] == "(unset)"
+    assert unset not in _axis_texts(ax, 2)
 
 
 def test_parallel_coordinates_axes_have_intermediate_ticks_and_declared_scales(tmp_path, figures):

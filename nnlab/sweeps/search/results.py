@@ -18,7 +18,7 @@ from nnlab.common.status import JobStatus
 from nnlab.config.resolve import dump_config, load_config
 from nnlab.figures import search as plots
 from nnlab.figures.parallel import parallel_coordinates
-from nnlab.figures.search import TrialRecord
+from nnlab.figures.trials import TrialRecord
 from nnlab.sweeps.search.space import is_confirmation, trial_job_id, trial_number
 from nnlab.sweeps.state import DONE
 
