@@ -68,7 +68,7 @@
 
   // -- parallel coordinates --------------------------------------------------------------
   function parallel(spec) {
-    var W = 760, H = 380, L = 70, R = 80, T = 84, B = 44;
+    var W = 760, H = 392, L = 70, R = 80, T = 96, B = 44;
     var box = html("figure", {}, document.getElementById("parallel"));
     var svg = el("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H,
       "class": "parallel", role: "img" }, box);
@@ -103,7 +103,10 @@
       var values = spec.lines.map(function (l) { return l.values[i]; });
       var g = el("g", { "class": "axis" }, svg);
       el("line", { x1: x, x2: x, y1: T, y2: H - B }, g);
-      text(g, x, T - 10, axis.key, { "text-anchor": "middle", "class": "axis-name" });
+      text(g, x, T - 22, axis.key, { "text-anchor": "middle", "class": "axis-name" });
+      if (axis.kind !== "category" && axis.log) {  // as the PNG's labels say it
+        text(g, x, T - 9, "(log)", { "text-anchor": "middle", "class": "axis-scale note" });
+      }
       if (axis.unset) text(g, x + 6, UNSET + 4, "(unset)", { "class": "note" });
       var f;
       if (axis.kind === "category") {

@@ -396,6 +396,10 @@ def test_a_searchs_parallel_view_uses_its_scales_and_the_pngs_colour_direction(s
     # a loss's axis is log, as the PNG's
     assert axes == [["train.epsilon", "log"], ["train.momentum", "linear"],
                     ["Validation loss", "log"]]  # fmt: skip
+    labelled = page.eval_on_selector_all(
+        "svg.parallel g.axis", "a => a.map(g => g.querySelector('.axis-scale')?.textContent)"
+    )
+    assert labelled == ["(log)", None, "(log)"]  # said under the name, as the PNG's labels
     state = json.loads((sweeps["search"] / "state.json").read_text())
     losses = {k: j["final"]["val_loss"] for k, j in state["jobs"].items()
               if j["status"] == "completed"}  # fmt: skip
