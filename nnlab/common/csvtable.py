@@ -82,6 +82,8 @@ def read_table(
 
 
 STAT_COLUMNS = ("step", "layer", "quantity", "min", "max", "mean", "std")  # a DCN's stats.csv
+STATISTICS = STAT_COLUMNS[3:]  # its statistics' columns, in the figures' and the page's order
+QUANTITIES = ("weights", "biases", "net_input", "activation", "pool")  # in the network's order
 
 
 def read_stats(path: Path, error: type[Exception]) -> list[dict[str, Any]]:

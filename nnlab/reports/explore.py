@@ -1,12 +1,14 @@
 """The explorable part of report.html: curves, layer statistics and a parallel-coordinates view.
 
-Hand-written SVG drawn by a small script (nnlab/reports/report.js) that the page carries inline,
-from data the page carries inline too: the report stays one self-contained, offline file
-(its Content-Security-Policy lets it load nothing), some tens of kilobytes above its PNG
+Hand-written SVG drawn by a small script (nnlab/reports/report.js: the shared parts and the
+curves; panels.js: the layer statistics and the parallel coordinates) that the page carries
+inline, from data the page carries inline too: the report stays one self-contained, offline
+file (its Content-Security-Policy lets it load nothing), some tens of kilobytes above its PNG
 figures. A plotting library inlined would add hundreds of kilobytes to megabytes to every
 report for three kinds of chart. The Markdown report stays static.
 
-The data: ``{"charts": [...], "stats": {...} | None, "parallel": {...} | None, "keys": {...}}``.
+The data: ``{"charts": [...], "stats": {...} | None, "parallel": {...} | None, "keys": {...},
+"notes": [...]}``.
 A chart is a family of metrics (loss, accuracy) against the training step, a line per run (a
 run's report: per split; a sweep's: per group of jobs that differ only in their seed — the
 median over the jobs that logged each step, the band from their 25th to their 75th percentile,
@@ -15,19 +17,22 @@ nnlab.figures.plots.seed_band; a search's: per trial), each line with the keys i
 (for the page's filter). ``stats`` is the DCN's layer statistics (stats.csv), a series per job,
 layer and quantity. The parallel view has an axis per key the jobs vary (not the seed; a
 search: per searched key, on the scale the search sampled it) and one for the metric of the
-sweep's table (a search: its metric), a line per finished job, and which end of the metric is
-better. ``keys`` lists each varied key's values, the filter's suggestions.
+sweep's table (a search: its metric; a loss's on a log axis, as the PNG's), a line per
+finished job, and which end of the metric is better. ``keys`` lists each varied key's values,
+the filter's suggestions. ``notes``: a line per stats.csv that could not be read (a row cut
+short by a kill): that job's layer statistics are left out, the rest of the report stands.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from nnlab.common.csvtable import read_stats
+from nnlab.common.csvtable import QUANTITIES, STATISTICS, read_stats
 from nnlab.common.metrics import LABELS, PREFERRED, is_accuracy, is_loss
 from nnlab.common.status import JobStatus
 from nnlab.errors import NnlabError
@@ -38,8 +43,6 @@ from nnlab.sweeps.summary import group_label, shared_overrides
 
 MAX_POINTS = 400  # per line; longer curves keep every k-th point and the last
 FAMILIES = {"loss": "Loss", "accuracy": "Accuracy (%)"}
-STATISTICS = ("min", "max", "mean", "std")  # stats.csv's columns, in the page's order
-QUANTITIES = ("weights", "biases", "net_input", "activation", "pool")
 
 Stats = list[tuple[str, dict[str, Any], Path]]  # (line name, its keys, the run's stats.csv)
 
@@ -82,8 +85,8 @@ def run_data(rows: list[dict[str, float]], stats_csv: Path | None = None) -> dic
         chart = _chart(family, lines)
         if chart:
             charts.append(chart)
-    stats = stats_data([("run", {}, stats_csv)]) if stats_csv else None
-    return {"charts": charts, "stats": stats, "parallel": None, "keys": {}}
+    stats, notes = stats_data([("run", {}, stats_csv)]) if stats_csv else (None, [])
+    return {"charts": charts, "stats": stats, "parallel": None, "keys": {}, "notes": notes}
 
 
 def sweep_data(
@@ -131,11 +134,13 @@ def sweep_data(
         for k, v in overrides.items():
             if _shown(v) not in varied.setdefault(k, []):
                 varied[k].append(_shown(v))
+    layer_stats, notes = stats_data(stats) if stats else (None, [])
     return {
         "charts": charts,
-        "stats": stats_data(stats) if stats else None,
+        "stats": layer_stats,
         "parallel": parallel_data(jobs, metric, space, better),
         "keys": {k: v for k, v in varied.items() if len(v) > 1 or space and k in space},
+        "notes": notes,
     }
 
 
@@ -152,15 +157,21 @@ def _group_line(label: str, band: SeedBand, keys: dict[str, Any]) -> dict[str, A
             "keys": keys}  # fmt: skip
 
 
-def stats_data(runs: Stats) -> dict[str, Any] | None:
+def stats_data(runs: Stats) -> tuple[dict[str, Any] | None, list[str]]:
     """The layer statistics of each run that wrote stats.csv: ``jobs`` (name, keys) and a
     series per job, layer and quantity — the steps and each statistic's values — with the
-    layers and quantities found, in the network's order. None when no run has any."""
+    layers and quantities found, in the network's order (None when no run has any); and a
+    note per stats.csv that cannot be read (its run left out, the others drawn)."""
     jobs: list[dict[str, Any]] = []
     series: dict[tuple[int, str, str], dict[str, list]] = {}
     layers: list[str] = []
+    notes: list[str] = []
     for name, keys, path in runs:
-        rows = read_stats(path, NnlabError)
+        try:
+            rows = read_stats(path, NnlabError)
+        except NnlabError as exc:  # a row cut short by a kill: this run's statistics only
+            notes.append(f"Layer statistics of {name} left out: {exc}")
+            continue
         if not rows:
             continue
         jobs.append({"name": name, "keys": keys})
@@ -172,7 +183,7 @@ def stats_data(runs: Stats) -> dict[str, Any] | None:
             for stat in STATISTICS:
                 cols.setdefault(stat, []).append(_finite(r[stat]))
     if not series:
-        return None
+        return None, notes
     found = {q for _, _, q in series}
     quantities = [q for q in QUANTITIES if q in found] + sorted(found - set(QUANTITIES))
     out = []
@@ -181,7 +192,7 @@ def stats_data(runs: Stats) -> dict[str, Any] | None:
         out.append({"job": job, "layer": layer, "quantity": quantity, "x": thinned[0]}
                    | dict(zip(STATISTICS, thinned[1:], strict=True)))  # fmt: skip
     return {"jobs": jobs, "layers": layers, "quantities": quantities,
-            "statistics": list(STATISTICS), "series": out}  # fmt: skip
+            "statistics": list(STATISTICS), "series": out}, notes  # fmt: skip
 
 
 def parallel_data(
@@ -192,10 +203,13 @@ def parallel_data(
 ) -> dict[str, Any] | None:
     """An axis per key whose value differs between the jobs (the seed aside) and the metric's
     axis last; a line per job that has the metric. ``space`` (a search's: key -> "log",
-    "linear" or "choice") gives the axes, in its order, and their scales; a job without a
-    key (a conditional param) has no value there (null). Without it an axis is categorical
-    when any value is not a number, else numeric, on a log scale when positive and spanning
-    two decades or more. ``better``: "low" or "high", which end of the metric is better
+    "linear" or "categorical", the scale words of :meth:`SearchSpec.info`) gives the axes,
+    in its order, and their scales; a job without a key (a conditional param) has no value
+    there (null). Without it an axis is categorical when any value is not a number, else
+    numeric, on a log scale when positive and spanning two decades or more. The metric's
+    axis is on a log scale when it is no accuracy and every value is positive (a loss), as
+    the PNG's (nnlab.figures.parallel). A numeric axis spans the values seen (not a search's
+    declared low and high). ``better``: "low" or "high", which end of the metric is better
     (default: a loss's low end, an accuracy's high end)."""
     rows = [(job_id, o, final[metric]) for job_id, o, final in jobs
             if _finite(final.get(metric)) is not None]  # fmt: skip
@@ -211,8 +225,9 @@ def parallel_data(
     axes = [_axis(k, [o[k] for _, o, _ in rows if k in o], (space or {}).get(k)) for k in keys]
     for axis in axes:
         axis["unset"] = any(axis["key"] not in o for _, o, _ in rows)
+    log = not is_accuracy(metric) and min(value for _, _, value in rows) > 0
     axes.append({"key": LABELS.get(metric, metric), "kind": "number", "percent":
-                 is_accuracy(metric), "log": False, "unset": False})  # fmt: skip
+                 is_accuracy(metric), "log": log, "unset": False})  # fmt: skip
     lines = [
         {
             "name": job_id,
@@ -233,7 +248,7 @@ def _shown(v: Any) -> Any:
 
 def _axis(key: str, values: list[Any], scale: str | None) -> dict[str, Any]:
     numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    if numbers and len(numbers) == len(values) and scale != "choice":
+    if numbers and len(numbers) == len(values) and scale != "categorical":
         if scale is None:
             log = min(numbers) > 0 and max(numbers) / min(numbers) >= 100
         else:
@@ -272,8 +287,7 @@ def sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, Any
             jobs.append((job_id, entry.overrides, result_row(run.summary) or entry.final))
     if search is not None:
         metric = search.metric
-        space = {k: p.kind if p.kind == "choice" else ("log" if p.log else "linear")
-                 for k, p in search.params.items()}  # fmt: skip
+        space = {k: info["scale"] for k, info in search.info().items()}
         better = "high" if search.direction == "maximize" else "low"
     else:
         metric = sweep.tables[0]["value"] if sweep.tables else None
@@ -282,9 +296,14 @@ def sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, Any
                       stats=stats, space=space, better=better)  # fmt: skip
 
 
+SCRIPTS = ("report.js", "panels.js")  # the shared parts and the curves; the other panels
+
+
 def script() -> str:
-    """The page's script, as shipped in the package."""
-    return resources.files("nnlab.reports").joinpath("report.js").read_text(encoding="utf-8")
+    """The page's script, as shipped in the package: its files joined into the one inline
+    script of the page (report.js draws once the page is parsed, panels.js registered)."""
+    files = resources.files("nnlab.reports")
+    return "\n".join(files.joinpath(name).read_text(encoding="utf-8") for name in SCRIPTS)
 
 
 HINT = (
@@ -308,18 +327,19 @@ margin-right:.35rem;vertical-align:middle}.raw{fill:none;stroke-width:1;stroke-o
 .zoombox{fill:#2b6cb022;stroke:#2b6cb0;stroke-dasharray:3 2}.frame{fill:none;stroke:#999}
 svg.curves,svg.stats{cursor:crosshair;user-select:none}.xlabel,.ylabel{font-size:12px}
 .stats-controls{display:flex;gap:1rem;font-size:.9rem}.job.best{stroke-width:3.2;
-stroke-opacity:1}"""
+stroke-opacity:1}.explore-note{color:#b00;font-size:.85rem}"""
 
 
 def html_block(data: dict[str, Any]) -> str:
     """The section of report.html that holds the data and draws it: the data as JSON in a
     script element that does not run (every ``<`` escaped, so no text from a config can end
-    it), and the drawing script."""
+    it), the notes on what could not be read, and the drawing script."""
     payload = json.dumps(data, allow_nan=False).replace("<", "\\u003c")
+    notes = "".join(f'<p class="explore-note">{html.escape(n)}</p>' for n in data.get("notes", []))
     return (
         f'<section id="explore"><style>{STYLE}</style><h2>Explore</h2><p class="hint">{HINT}</p>'
         '<div id="controls"></div><div id="charts"></div><div id="stats"></div>'
-        '<div id="parallel"></div><div id="tip" role="tooltip" hidden></div></section>'
+        f'{notes}<div id="parallel"></div><div id="tip" role="tooltip" hidden></div></section>'
         f'<script type="application/json" id="nnlab-data">{payload}</script>'
         f"<script>{script()}</script>"
     )

@@ -2,6 +2,7 @@
 design, and a sweep's layer statistics by group, weight distributions and train/test
 curves — what the course asks about Xavier against PyTorch's default initialisation."""
 
+import numpy as np
 import pytest
 
 import nnlab
@@ -137,3 +138,28 @@ def test_a_dcn_searchs_layer_statistics_show_its_best_trials_labelled_as_its_cur
     curves = {ln.get_label() for ax in kept["loss.png"].axes for ln in ax.get_lines()}
     # the same names as the loss curves' (a panel per trial: 'trial 2: …: train loss')
     assert all(any(c.startswith(f"{label}: ") for c in curves) for label in labels)
+
+
+def test_weight_histograms_of_a_layer_with_one_value_everywhere_draw_a_bin_around_it(
+    tmp_path, kept
+):
+    import torch
+
+    groups = []
+    for label, scale in (("init=zeros", 0.0), ("init=default", 0.1)):
+        folder = tmp_path / label
+        folder.mkdir()
+        state = {"conv1.weight": torch.zeros(4, 1, 3, 3),  # every weight 0 in both groups
+                 "fc1.weight": torch.randn(16, 8) * scale + 1.0}  # fmt: skip
+        torch.save(state, folder / "model.pt")
+        groups.append((label, [folder]))
+    dcn_figures.weight_histograms(groups, tmp_path / "wh.png", "sweep")
+    fig = kept["wh.png"]
+    conv, fc = fig.axes[:2]
+    assert conv.get_title() == "conv1: weights (final)"
+    # a bin around the one value: finite heights, not zero-width bins' 0/0 (NaN, nothing drawn)
+    assert len(conv.patches) == 2 and fc.get_title() == "fc1: weights (final)"
+    for patch in conv.patches:
+        xy = patch.get_xy()
+        assert np.isfinite(xy).all() and xy[:, 1].max() > 0
+        assert xy[:, 0].min() < 0 < xy[:, 0].max()

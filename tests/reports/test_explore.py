@@ -29,17 +29,31 @@ def test_a_search_param_sampled_uniformly_gets_a_linear_axis_and_a_missing_one_i
         ("trial-0002", {"train.epsilon": 0.01}, {"val_loss": 0.3}),
     ]
     guessed = parallel_data(jobs, "val_loss")  # a grid's: log where two decades or more
-    assert [a["log"] for a in guessed["axes"]] == [True, True, False]
+    assert [a["log"] for a in guessed["axes"]] == [True, True, True]  # a loss: log, as the PNG
     space = {"train.epsilon": "log", "train.momentum": "linear"}
     data = parallel_data(jobs, "val_loss", space, "low")
     assert [a["key"] for a in data["axes"]][:2] == ["train.epsilon", "train.momentum"]
-    assert [a["log"] for a in data["axes"]] == [True, False, False]
+    assert [a["log"] for a in data["axes"]] == [True, False, True]
     assert [a["unset"] for a in data["axes"]] == [False, True, False]
     assert data["lines"][2]["values"][1] is None and data["better"] == "low"
     assert parallel_data(jobs, "val_acc") is None  # no job has it
     assert parallel_data([(j, o, {"val_acc": 0.9}) for j, o, _ in jobs], "val_acc")["better"] == (
         "high"
     )
+
+
+def test_the_metric_axis_is_log_for_a_positive_loss_only_and_a_choice_is_categorical():
+    finals = [(8, 0.02, 0.9), (16, 0.5, 0.7), (32, 2.0, 0.4)]
+    jobs = [(f"trial-{i}", {"model.width": w}, {"val_loss": loss, "val_acc": acc})
+            for i, (w, loss, acc) in enumerate(finals)]  # fmt: skip
+    metric = lambda data: data["axes"][-1]  # noqa: E731
+    assert metric(parallel_data(jobs, "val_loss"))["log"] is True
+    assert metric(parallel_data(jobs, "val_acc"))["log"] is False  # an accuracy: linear, percent
+    zero = [(j, o, {"val_loss": 0.0 if j == "trial-0" else f["val_loss"]}) for j, o, f in jobs]
+    assert metric(parallel_data(zero, "val_loss"))["log"] is False  # log needs positive values
+    # a search's space in SearchSpec.info()'s words: numbers searched as choices, categorical
+    axis = parallel_data(jobs, "val_loss", {"model.width": "categorical"})["axes"][0]
+    assert axis["kind"] == "category" and axis["values"] == [8, 16, 32]
 
 
 @pytest.fixture(scope="module")
@@ -348,14 +362,44 @@ def test_a_dcn_sweep_shows_its_train_loss_and_layer_statistics_a_line_per_job(sw
 @pytest.mark.slow
 @pytest.mark.browser
 @needs_chromium
+def test_a_cut_short_stats_csv_leaves_out_that_jobs_layer_statistics_and_says_so(
+    sweeps, open_page, tmp_path
+):
+    sweep = tmp_path / "dcn"
+    shutil.copytree(sweeps["dcn"], sweep)  # the module's sweep stays whole for the others
+    state = json.loads((sweep / "state.json").read_text())
+    job = next(k for k, j in state["jobs"].items() if j["overrides"]["model.init"] == "xavier")
+    stats = sweep / state["jobs"][job]["run"] / "stats.csv"
+    text = stats.read_text()
+    stats.write_text(text[: text.rindex(",")] + "\n")  # the last row cut short, as by a kill
+    write_report(sweep)  # no error: the rest of the report stands
+    page = open_page(sweep / "report.html")
+    note = page.inner_text(".explore-note")
+    assert note.startswith(f"Layer statistics of {job} left out: {stats}: line ")
+    assert "fields, the header 7" in note
+    data = json.loads(page.text_content("#nnlab-data"))
+    other = next(k for k in state["jobs"] if k != job)
+    assert [j["name"] for j in data["stats"]["jobs"]] == [other]  # the other job's drawn,
+    assert _names(page, "svg.stats") == ["conv1", "fc1", "fc2"]  # one job: a line per layer
+    assert len(_names(page)) == 2  # and both jobs' curves
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@needs_chromium
 def test_a_searchs_parallel_view_uses_its_scales_and_the_pngs_colour_direction(sweeps, open_page):
     page = open_page(sweeps["search"] / "report.html")
     axes = page.eval_on_selector_all(
         "svg.parallel g.axis",
         "a => a.map(g => [g.querySelector('.axis-name').textContent, g.dataset.scale])",
     )
+    # a loss's axis is log, as the PNG's
     assert axes == [["train.epsilon", "log"], ["train.momentum", "linear"],
-                    ["Validation loss", "linear"]]  # fmt: skip
+                    ["Validation loss", "log"]]  # fmt: skip
+    labelled = page.eval_on_selector_all(
+        "svg.parallel g.axis", "a => a.map(g => g.querySelector('.axis-scale')?.textContent)"
+    )
+    assert labelled == ["(log)", None, "(log)"]  # said under the name, as the PNG's labels
     state = json.loads((sweeps["search"] / "state.json").read_text())
     losses = {k: j["final"]["val_loss"] for k, j in state["jobs"].items()
               if j["status"] == "completed"}  # fmt: skip

@@ -17,13 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from nnlab.common.csvtable import MAX_BYTES
+from nnlab.common.csvtable import MAX_BYTES, STAT_COLUMNS
 from nnlab.common.files import atomic_write_bytes, atomic_write_text
 from nnlab.common.metrics import COUNTERS
 from nnlab.common.yamlread import read_file
 from nnlab.models.training.callbacks import Callback
 
-STAT_COLUMNS = ["step", "layer", "quantity", "min", "max", "mean", "std"]
 CHECKPOINT = "checkpoint.pt"
 BUCKETS = 30  # of each layer statistic's TensorBoard histogram
 HISTOGRAM_VALUES = 2**18  # a larger tensor's histogram counts every k-th value (scaled)

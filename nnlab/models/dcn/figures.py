@@ -7,36 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from nnlab.common.csvtable import cell, read_table
+from nnlab.common.csvtable import QUANTITIES, STATISTICS, read_stats
 from nnlab.errors import NnlabError
 from nnlab.figures.plots import BAND_NOTE, _pyplot, _save, n_text, seed_band
-from nnlab.models.dcn.callbacks import STAT_COLUMNS
-
-
-def read_stats(path: Path) -> list[dict[str, Any]]:
-    """stats.csv: step (an integer), layer and quantity (text), min, max, mean and std
-    (numbers); one NnlabError naming the file, line and column for anything else."""
-    header, rows = read_table(path, tuple(STAT_COLUMNS), NnlabError)
-    parse = {"step": int, "layer": str, "quantity": str}
-    return [
-        {
-            k: cell(path, line, k, row[header.index(k)], parse.get(k, float), NnlabError)
-            for k in STAT_COLUMNS
-        }
-        for line, row in enumerate(rows, start=2)
-    ]
-
-
-STATISTICS = ("min", "max", "mean", "std")
-QUANTITIES = ("weights", "biases", "net_input", "activation", "pool")
 
 
 def _series(stats_csv: Path) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
     """(quantity, statistic, layer) -> [(step, value)] of one stats.csv."""
     series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
-    for r in read_stats(stats_csv):
+    for r in read_stats(stats_csv, NnlabError):
         for stat in STATISTICS:
             series.setdefault((r["quantity"], stat, r["layer"]), []).append((r["step"], r[stat]))
     return series
@@ -184,7 +164,10 @@ def weight_histograms(
                              figsize=(3.6 * len(layers) + 3.2, 3.4))  # fmt: skip
     for ax, layer in zip(axes[0], layers, strict=True):
         values = [pooled[layer] for _, pooled, _ in per_group if layer in pooled]
-        edges = np.linspace(min(v.min() for v in values), max(v.max() for v in values), bins + 1)
+        lo, hi = min(v.min() for v in values), max(v.max() for v in values)
+        if hi <= lo:  # one value in every group (a constant init): a bin around it
+            lo, hi = lo - (abs(lo) * 0.1 or 0.5), hi + (abs(hi) * 0.1 or 0.5)
+        edges = np.linspace(lo, hi, bins + 1)
         for i, (label, pooled, n) in enumerate(per_group):
             if layer in pooled:
                 name = label if n == 1 else f"{label} ({n} seeds pooled)"
