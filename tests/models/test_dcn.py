@@ -6,6 +6,7 @@ import math
 import platform
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -279,6 +280,7 @@ def plain_run(cfg: dict) -> tuple[dict[int, tuple[float, ...]], dict[str, torch.
     )
     initialise(model, model_cfg["init"])
     model.to(memory_format=torch.channels_last)
+    model.forward = partial(torch.nn.Sequential.forward, model)  # the written order, plainly
     optimizer = make_optimizer(model, train)
     scheduler = make_scheduler(optimizer, train)
 
@@ -527,6 +529,40 @@ def test_sigint_then_cli_resume_completes_the_run(idx_root, tmp_path, sig):
     assert done.returncode == 0, done.stderr
     assert json.loads((run / "meta.json").read_text())["status"] == "completed"
     assert int(read_csv(run / "metrics.csv")[-1]["epoch"]) == 30
+
+
+def test_pooling_before_relu_gives_the_written_orders_values_and_gradients_to_the_bit():
+    """DCN.forward pools each conv stage before its ReLU (a quarter of the elements for the
+    ReLU) unless a hook watches them: outputs and every gradient equal the written order's,
+    on windows whose maximum is positive, negative and exactly 0; with a hook on conv1_relu
+    the order is the written one, so the statistics see the ReLU's whole 28 x 28 map."""
+    torch.manual_seed(3)
+    model = DCN((28, 28), 10, [4, 8], 5, 32, 0.0).to(memory_format=torch.channels_last)
+    x = torch.randn(16, 1, 28, 28)
+    x[0] = -x[0].abs()  # mostly negative net inputs: many windows with a maximum <= 0
+    x[1] = 0.0  # an image of zeros (conv1's output is its bias, ties in every window)
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (16,))
+
+    def grads(forward):
+        model.zero_grad(set_to_none=True)
+        out = forward(x)
+        torch.nn.functional.cross_entropy(out, y).backward()
+        return out.detach(), {k: p.grad.clone() for k, p in model.named_parameters()}
+
+    written_out, written = grads(partial(torch.nn.Sequential.forward, model))
+    out, fast = grads(model)
+    assert torch.equal(out, written_out)
+    assert all(torch.equal(fast[k], written[k]) for k in written)
+    seen = []
+    handle = model.conv1_relu.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    try:
+        hooked_out, hooked = grads(model)
+    finally:
+        handle.remove()
+    assert seen == [torch.Size([16, 4, 28, 28])]  # before the pool: the ReLU's whole map
+    assert torch.equal(hooked_out, written_out)
+    assert all(torch.equal(hooked[k], written[k]) for k in written)
 
 
 def test_xavier_init_gives_the_glorot_variance():

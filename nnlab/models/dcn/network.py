@@ -64,6 +64,30 @@ class DCN(nn.Sequential):
         ]
         super().__init__(OrderedDict(layers))
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layers in order, except that each conv stage pools before its ReLU where no
+        hook watches the two (the layer statistics' steps keep the written order, so that
+        'activation' is still the ReLU's whole map). max-pool and ReLU commute exactly — both
+        are monotone, and ReLU's gradient is 0 wherever the window's maximum is <= 0 either
+        way — so values and gradients are the same to the bit, with the ReLU and its backward
+        pass over a quarter of the elements."""
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            module = modules[i]
+            nxt = modules[i + 1] if i + 1 < len(modules) else None
+            if (
+                isinstance(module, nn.ReLU)
+                and isinstance(nxt, nn.MaxPool2d)
+                and not (module._forward_hooks or nxt._forward_hooks)
+            ):
+                x = module(nxt(x))
+                i += 2
+                continue
+            x = module(x)
+            i += 1
+        return x
+
 
 def check_image_size(image_size: tuple[int, int], conv_channels: list[int]) -> None:
     """Each stage halves the image; refuse images too small for the stages asked for."""
