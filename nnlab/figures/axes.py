@@ -41,8 +41,10 @@ def tick_values(
 
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
         return []
+    if hi == lo:
+        return [float(lo)]
     log = log and lo > 0
-    span = (math.log10(hi / lo) if log else hi - lo) or 1.0
+    span = (math.log10(hi) - math.log10(lo) if log else hi - lo) or 1.0  # hi/lo may overflow
     slack = (lo * 1e-9, hi * 1e-9) if log else (1e-9 * span, 1e-9 * span)  # rounding
 
     def inside(found) -> list[float]:

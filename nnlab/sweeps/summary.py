@@ -379,18 +379,25 @@ KIND_GROUPS = 8  # a search's trials in its kind's figures (a line each): the be
 
 
 def _best_trials(sweep: SweepSpec, state: SweepRecord, done: list[tuple[Job, Path]]):
-    """A search's KIND_GROUPS best trials by its metric (a trial: the median of its jobs'
-    final values; pruned and diverged jobs have none) and how many trials have a value;
-    None for a sweep that is not a search."""
+    """A search's KIND_GROUPS best trials by its metric, as the search ranks them: a trial's
+    value is the mean over its completed jobs' final values (its seeds; the confirmation runs,
+    pruned and diverged jobs do not count), and how many trials have a value; None for a
+    sweep that is not a search."""
     if sweep.search is None:
         return None
     values: dict[int, list[float]] = {}
     for job, _ in done:
-        value = (state.jobs[job.id].final or {}).get(sweep.search.metric)
-        if isinstance(value, int | float) and math.isfinite(value):
+        entry = state.jobs[job.id]
+        value = (entry.final or {}).get(sweep.search.metric)
+        if (
+            job.id.startswith("trial-")
+            and entry.status == JobStatus.COMPLETED
+            and isinstance(value, int | float)
+            and math.isfinite(value)
+        ):
             values.setdefault(trial_number(job.id), []).append(float(value))
     sign = -1.0 if sweep.search.direction == "maximize" else 1.0
-    ranked = sorted(values, key=lambda t: sign * statistics.median(values[t]))
+    ranked = sorted(values, key=lambda t: sign * statistics.fmean(values[t]))
     return set(ranked[:KIND_GROUPS]), len(ranked)
 
 

@@ -44,6 +44,10 @@ def test_the_tick_rule():
     assert tick_values(0.011, 0.03, log=True) == pytest.approx([0.02, 0.03])
     assert tick_values(0.011, 0.03, log=True, ends=True) == pytest.approx([0.011, 0.02, 0.03])
     assert tick_values(1.0, 0.5) == [] and tick_values(0.0, float("inf")) == []
+    # one value: itself; a span whose ratio overflows a float still gets its powers
+    assert tick_values(1.0, 1.0) == [1.0] and tick_values(0.0, 0.0, log=True) == [0.0]
+    huge = tick_values(1e-300, 1e300, log=True)
+    assert huge[0] == 1e-300 and huge[-1] == 1e300 and len(huge) <= 13
 
 
 def test_the_parallel_axes_write_ticks_plainly(tmp_path, figures):  # noqa: F811

@@ -561,6 +561,13 @@ def test_pooling_before_relu_gives_the_written_orders_values_and_gradients_to_th
     finally:
         handle.remove()
     assert seen == [torch.Size([16, 4, 28, 28])]  # before the pool: the ReLU's whole map
+    inputs = []  # any hook counts: a pre-hook on the pool sees the ReLU's output
+    handle = model.conv1_pool.register_forward_pre_hook(lambda m, i: inputs.append(i[0]))
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    assert inputs[0].shape == (16, 4, 28, 28) and inputs[0].min() == 0
     assert torch.equal(hooked_out, written_out)
     assert all(torch.equal(hooked[k], written[k]) for k in written)
 

@@ -163,3 +163,18 @@ def test_weight_histograms_of_a_layer_with_one_value_everywhere_draw_a_bin_aroun
         xy = patch.get_xy()
         assert np.isfinite(xy).all() and xy[:, 1].max() > 0
         assert xy[:, 0].min() < 0 < xy[:, 0].max()
+
+
+def test_a_sweeps_layer_statistics_leave_out_a_cut_short_stats_csv_with_a_note(tmp_path, kept):
+    from nnlab.errors import FigureNote
+
+    good = _stats_csv(tmp_path / "good.csv")
+    cut = _stats_csv(tmp_path / "cut.csv")
+    cut.write_text(cut.read_text()[:-20])  # the last row cut short, as by a kill
+    with pytest.warns(FigureNote, match="cut.csv"):
+        made = dcn_figures.sweep_layer_stats(
+            [("init=default", [good]), ("init=xavier", [cut])], tmp_path / "g.png", "s"
+        )
+    assert made is not None
+    labels = {ln.get_label() for ax in kept["g.png"].axes for ln in ax.get_lines()}
+    assert labels == {"init=default"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nnlab.common.csvtable import QUANTITIES, STATISTICS, read_stats
 from nnlab.errors import NnlabError
-from nnlab.figures.plots import BAND_NOTE, _pyplot, _save, n_text, seed_band
+from nnlab.figures.plots import BAND_NOTE, _pyplot, _save, n_text, note, seed_band
 
 
 def _series(stats_csv: Path) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
@@ -20,6 +20,20 @@ def _series(stats_csv: Path) -> dict[tuple[str, str, str], list[tuple[int, float
         for stat in STATISTICS:
             series.setdefault((r["quantity"], stat, r["layer"]), []).append((r["step"], r[stat]))
     return series
+
+
+def _readable(files: Sequence[Path], figure: Path) -> list[dict]:
+    """The series of each stats.csv that exists and can be read; one that cannot (a row cut
+    short by a kill) is left out of ``figure`` with a note naming it, as the report does."""
+    out = []
+    for stats_csv in files:
+        if not stats_csv.exists():
+            continue
+        try:
+            out.append(_series(stats_csv))
+        except NnlabError as exc:
+            note(figure, f"left out: {exc}")
+    return out
 
 
 def _always_zero(series: dict, quantity: str, stat: str) -> bool:
@@ -85,7 +99,7 @@ def sweep_layer_stats(
     the median over its seeds with their interquartile band (nnlab.figures.plots.seed_band),
     so that an initialisation's effect (Xavier against PyTorch's default) shows at a
     glance. None when no job wrote statistics."""
-    per_group = [(label, [_series(p) for p in files if p.exists()]) for label, files in groups]
+    per_group = [(label, _readable(files, path)) for label, files in groups]
     per_group = [(label, runs) for label, runs in per_group if runs]
     keys = {k for _, runs in per_group for series in runs for k in series}
     layers = sorted({layer for _, _, layer in keys})

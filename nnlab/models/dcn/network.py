@@ -79,7 +79,7 @@ class DCN(nn.Sequential):
             if (
                 isinstance(module, nn.ReLU)
                 and isinstance(nxt, nn.MaxPool2d)
-                and not (module._forward_hooks or nxt._forward_hooks)
+                and not (_watched(module) or _watched(nxt))
             ):
                 x = module(nxt(x))
                 i += 2
@@ -87,6 +87,16 @@ class DCN(nn.Sequential):
             x = module(x)
             i += 1
         return x
+
+
+def _watched(module: nn.Module) -> bool:
+    """Whether any hook — the module's own, forward or backward, or a global one — would see
+    the order its layers run in."""
+    own = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    kinds = ("forward_hooks", "forward_pre_hooks", "backward_hooks", "backward_pre_hooks")
+    return any(getattr(module, name, None) for name in own) or any(
+        getattr(torch.nn.modules.module, f"_global_{kind}", None) for kind in kinds
+    )
 
 
 def check_image_size(image_size: tuple[int, int], conv_channels: list[int]) -> None:

@@ -285,10 +285,11 @@ def _param(
         try:
             check_memory(load_config(base_cfg, {**(given or {}), key: value}))
         except NnlabError as exc:
+            optimizer = re.search(r"applies to optimizer (\w+)", str(exc))
             hint = (
-                f"; a param that applies only where another key has a value takes `when:`, "
-                f"e.g. {key}: {{..., when: {{train.optimizer: sgd}}}}"
-                if " applies to " in str(exc) and not given
+                f"; a param that applies only to one optimizer takes `when:`, e.g. "
+                f"{key}: {{..., when: {{train.optimizer: {optimizer.group(1)}}}}}"
+                if optimizer and not given
                 else ""
             )
             raise ConfigError(
