@@ -48,6 +48,16 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def visible_gpus() -> int:
+    """The CUDA GPUs this process may use (``CUDA_VISIBLE_DEVICES`` honoured; 0 without CUDA).
+    PyTorch asks the driver for the count (cudaGetDeviceCount) without making a CUDA context
+    or initialising its own CUDA state, so a sweep's driver may count before spawning the
+    workers that use them. Imports PyTorch: call it only for jobs that run on a GPU."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def thread_share(parallel: int = 1) -> int:
     """The thread rule: the usable cores shared out among ``parallel`` runs at once (1 for
     ``nnlab train``, a sweep's worker count for its jobs), at least one each."""

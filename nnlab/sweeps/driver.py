@@ -19,6 +19,7 @@ from nnlab.common.files import atomic_write_text
 from nnlab.common.status import JobStatus, SweepStatus
 from nnlab.config.resolve import load_config
 from nnlab.errors import NnlabError, RunStorageError
+from nnlab.models import kind_of
 from nnlab.runfolder.liveness import FolderLock, Heartbeat, refuse_if_alive
 from nnlab.runfolder.runs import RUNS_DIR, create_run_dir
 from nnlab.sweeps.executors import Executor, LocalExecutor
@@ -51,10 +52,13 @@ def make_executor(
     cpus_per_job: int,
     to_run: int | None = None,
     warn: Warn | None = None,
+    gpus_per_job: int = 0,
 ) -> Executor:
     """The executor a sweep runs on: an Executor passes through; "ray" connects to a cluster
     (``address``); "local" keeps ``jobs`` worker processes (the CLI's --jobs; default one per
-    core). Either runs at most ``to_run`` tasks at once, the jobs there are to run."""
+    core; for jobs that need ``gpus_per_job`` GPUs, at most one per that many visible GPUs,
+    each with its own). Either runs at most ``to_run`` tasks at once, the jobs there are to
+    run."""
     if isinstance(executor, Executor):
         return executor
     if executor == "ray":
@@ -63,7 +67,17 @@ def make_executor(
         return RayExecutor(address, cpus_per_job, jobs, to_run)
     if address is not None:
         raise NnlabError("--address names a Ray cluster: use it with --executor ray")
-    return LocalExecutor(jobs, to_run, warn)
+    return LocalExecutor(jobs, to_run, warn, gpus_per_job)
+
+
+def _gpus_per_job(sweep: SweepSpec) -> int:
+    """The most GPUs one of the sweep's jobs asks for (:meth:`nnlab.models.Kind.resources`;
+    a DCN's: one when its train.device is cuda). A search's trials to come are not known
+    yet: its base config, with the -s overrides, speaks for them."""
+    configs = [job.config for job in sweep.jobs]
+    if sweep.search is not None or not configs:
+        configs.append(sweep.base_config)
+    return max(int(kind_of(cfg).resources(cfg).get("gpus", 0)) for cfg in configs)
 
 
 def _jobs_to_run(sweep: SweepSpec, state: SweepState | None = None) -> int:
@@ -112,7 +126,8 @@ def run_sweep(
     asks for ``cpus_per_job`` CPUs) or an :class:`~nnlab.sweeps.executors.Executor`; it is set
     up before the sweep folder is touched, so a cluster that cannot be reached leaves no job
     marked running. Never more run at once than there are jobs left, nor, locally, than the
-    cores; ``warn(message)`` is told when ``jobs`` asked for more than the cores.
+    cores, nor, for jobs on GPUs, than the GPUs visible (each local worker gets its own);
+    ``warn(message)`` is told when ``jobs`` asked for more than the cores or GPUs hold.
     """
     with contextlib.ExitStack() as held:  # the folder's lock, released on the way out
         return _run_sweep(
@@ -159,13 +174,16 @@ def _run_sweep(
             return Sweep(folder, state.to_json())
         # in memory so far: the folder is written only once the executor is up
         executor = make_executor(
-            executor, jobs, address, cpus_per_job, _jobs_to_run(sweep, state), warn
-        )
+            executor, jobs, address, cpus_per_job, _jobs_to_run(sweep, state), warn,
+            _gpus_per_job(sweep),
+        )  # fmt: skip
         lock.name_holder()  # the first write: a refused resume changes no file
         state.claim()
     else:
         sweep = load_sweep(sweep_file, overrides)
-        executor = make_executor(executor, jobs, address, cpus_per_job, _jobs_to_run(sweep), warn)
+        executor = make_executor(
+            executor, jobs, address, cpus_per_job, _jobs_to_run(sweep), warn, _gpus_per_job(sweep)
+        )
         folder = create_run_dir(runs_dir, sweep.name, kind="sweep")
         record = sweep.resolved()
         record["sweep"]["file"] = str(Path(sweep_file).resolve())

@@ -1,6 +1,7 @@
 """The local executor: up to ``workers`` worker processes on this machine — never more than
-the jobs there are to run, nor than the cores this process may use — each limited to a fair
-share of the CPU threads so that parallel jobs do not oversubscribe the cores."""
+the jobs there are to run, nor than the cores this process may use, nor, for jobs that run on
+GPUs, than the GPUs it sees — each limited to a fair share of the CPU threads so that parallel
+jobs do not oversubscribe the cores, and each given GPUs of its own when the jobs need them."""
 
 from __future__ import annotations
 
@@ -15,11 +16,66 @@ from collections.abc import Callable
 from typing import Any
 
 from nnlab.common.status import RunStatus
-from nnlab.runfolder.environment import thread_share, usable_cores
+from nnlab.errors import NnlabError
+from nnlab.runfolder.environment import thread_share, usable_cores, visible_gpus
 from nnlab.sweeps.executors.base import Executor, Outcome, Task, capped, run_task
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
+
+
+def plan_slots(
+    asked: int | None,
+    jobs: int | None,
+    cores: int,
+    gpus: int = 0,
+    gpus_per_job: int = 0,
+) -> tuple[int, str | None]:
+    """How many jobs run at once, and the one-line note for a ``--jobs`` (``asked``) above
+    what this machine holds: ``asked`` (default: the ``cores``), capped at the ``jobs`` there
+    are to run, at the cores and — for jobs that each need ``gpus_per_job`` GPUs — at the
+    ``gpus`` visible divided among them. Jobs that need GPUs where too few are visible are an
+    error: each would fail to start."""
+    gpu_slots = gpus // gpus_per_job if gpus_per_job else None
+    if gpu_slots == 0:
+        raise NnlabError(
+            f"the sweep's jobs run on CUDA GPUs ({gpus_per_job} each: train.device is cuda) "
+            f"but {gpus or 'no'} GPU{'s' * (gpus != 1)} {'is' if gpus == 1 else 'are'} "
+            "visible here; use -s train.device=cpu (or auto)"
+        )
+    slots = capped(asked or cores, cores, gpu_slots, jobs)
+    note = None
+    gpus_bind = gpu_slots is not None and gpu_slots <= cores  # the tighter of the two limits
+    if asked is not None and gpus_bind and asked > gpu_slots:
+        each = "one per job" if gpus_per_job == 1 else f"{gpus_per_job} per job"
+        note = (
+            f"--jobs {asked} is more than the {gpus} GPU{'s' * (gpus != 1)} visible here "
+            f"({each}); running at most {slots} job{'s' * (slots != 1)} at once"
+        )
+    elif asked is not None and asked > cores:
+        note = (
+            f"--jobs {asked} is more than the {cores} core{'s' * (cores != 1)} this "
+            f"process may use; running at most {slots} jobs at once"
+        )
+    return slots, note
+
+
+def gpu_groups(gpus: int, per_job: int, visible: str | None) -> list[str]:
+    """The ``CUDA_VISIBLE_DEVICES`` of each GPU worker: the ``gpus`` devices this process
+    sees — the entries of its own ``visible`` list (indices, UUIDs or MIG names) when set, else
+    0 to gpus - 1 — ``per_job`` to a worker, in order, none shared."""
+    ids = [v.strip() for v in visible.split(",")] if visible else [str(i) for i in range(gpus)]
+    ids = ids[:gpus]
+    return [",".join(ids[i : i + per_job]) for i in range(0, len(ids) - per_job + 1, per_job)]
+
+
+def worker_variables(threads: int, gpus: str | None) -> dict[str, str]:
+    """The environment a worker sets for itself before NumPy or PyTorch is imported: its
+    thread share for every thread pool, and its own GPUs (``gpus``) when the jobs use them."""
+    variables = {name: str(threads) for name in THREAD_VARIABLES}
+    if gpus is not None:
+        variables["CUDA_VISIBLE_DEVICES"] = gpus
+    return variables
 
 
 def _die_with_parent() -> None:
@@ -43,9 +99,8 @@ class _Stop:
         raise KeyboardInterrupt
 
 
-def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int) -> None:
-    for name in THREAD_VARIABLES:  # before NumPy or torch is imported in this process
-        os.environ[name] = str(threads)
+def _worker(inbox: mp.Queue, outbox: mp.Queue, threads: int, gpus: str | None) -> None:
+    os.environ.update(worker_variables(threads, gpus))  # before NumPy or torch is imported
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
@@ -83,38 +138,65 @@ def _callers_script_unseen() -> Any:
 
 class LocalExecutor(Executor):
     """Up to ``workers`` processes on this machine (default: one per core), capped at the
-    ``jobs`` there are to run and at the cores this process may use (``warn`` is told when
-    more were asked for than the cores); each is pinned to ``cores // workers`` threads. A
-    worker starts only when a task finds no idle one."""
+    ``jobs`` there are to run and at the cores this process may use; each is pinned to
+    ``cores // workers`` threads. A worker starts only when a task finds no idle one.
+
+    Jobs that each need ``gpus_per_job`` GPUs (:meth:`nnlab.models.Kind.resources`; the
+    driver passes the most any job needs) run at most ``gpus // gpus_per_job`` at once, where
+    ``gpus`` is how many this process sees (default: counted,
+    :func:`~nnlab.runfolder.environment.visible_gpus`), and each worker gets GPUs of its own
+    through ``CUDA_VISIBLE_DEVICES``, set before it imports PyTorch. ``warn`` is told when
+    more jobs were asked for than the cores or GPUs hold."""
 
     def __init__(
         self,
         workers: int | None = None,
         jobs: int | None = None,
         warn: Callable[[str], None] | None = None,
+        gpus_per_job: int = 0,
+        gpus: int | None = None,
     ):
-        cores = usable_cores()
-        if workers is not None and workers > cores and warn is not None:
-            warn(
-                f"--jobs {workers} is more than the {cores} core{'s' * (cores != 1)} this "
-                f"process may use; running at most {capped(workers, cores, jobs)} jobs at once"
-            )
-        self.slots = capped(workers or cores, cores, jobs)
+        if gpus_per_job and gpus is None:
+            gpus = visible_gpus()
+        gpus = gpus or 0
+        self.slots, note = plan_slots(workers, jobs, usable_cores(), gpus, gpus_per_job)
+        if note is not None and warn is not None:
+            warn(note)
         self.threads = thread_share(self.slots)  # the rule nnlab train follows with 1 slot
+        # each worker's CUDA_VISIBLE_DEVICES, taken when it starts and given back when it dies
+        self.free_gpus: list[str] | None = (
+            gpu_groups(gpus, gpus_per_job, os.environ.get("CUDA_VISIBLE_DEVICES"))
+            if gpus_per_job
+            else None
+        )
         self._ctx = mp.get_context("spawn")  # a clean interpreter: no inherited thread pools
         self._outbox = self._ctx.Queue()
         self._workers: list[dict[str, Any]] = []
 
     def _start_worker(self) -> dict[str, Any]:
+        gpus = None
+        if self.free_gpus is not None:
+            for w in list(self._workers):  # a worker that ended between tasks frees its GPUs
+                if w["task"] is None and not w["proc"].is_alive():
+                    self._remove(w)
+            # never empty: the driver keeps fewer tasks than slots running, and slots are at
+            # most the groups; every live worker without a task is idle and took this task
+            gpus = self.free_gpus.pop(0)
         inbox = self._ctx.Queue()
         proc = self._ctx.Process(
-            target=_worker, args=(inbox, self._outbox, self.threads), daemon=True
+            target=_worker, args=(inbox, self._outbox, self.threads, gpus), daemon=True
         )
         with _callers_script_unseen():
             proc.start()
-        worker = {"proc": proc, "inbox": inbox, "task": None}
+        worker = {"proc": proc, "inbox": inbox, "task": None, "gpus": gpus}
         self._workers.append(worker)
         return worker
+
+    def _remove(self, worker: dict[str, Any]) -> None:
+        """Forget a worker whose process ended; its GPUs go back to the free ones."""
+        self._workers.remove(worker)
+        if worker["gpus"] is not None and self.free_gpus is not None:
+            self.free_gpus.append(worker["gpus"])
 
     def submit(self, task: Task) -> None:
         idle = [w for w in self._workers if w["task"] is None and w["proc"].is_alive()]
@@ -141,7 +223,7 @@ class LocalExecutor(Executor):
         out = self._collect(timeout)
         for w in list(self._workers):
             if not w["proc"].is_alive():
-                self._workers.remove(w)
+                self._remove(w)
                 task = w["task"]
                 # its outcome may still be in the pipe: look once more before calling it lost
                 late = self._collect(0.2) if task else []
@@ -172,5 +254,6 @@ class LocalExecutor(Executor):
                 w["proc"].kill()
                 w["proc"].join(timeout=5)
         out += self._collect(0.1)
-        self._workers = []
+        for w in list(self._workers):
+            self._remove(w)
         return out
