@@ -1,0 +1,78 @@
+"""bench/gpu_check.sh and what it runs, checked where no GPU is lent: the script parses (and
+passes shellcheck where it is installed), gpu_throughput.py's synthetic IDX files read back
+as learnable images, the sweep it runs asks for one GPU a job, and the whole script runs
+its steps on the CPU (GPU_CHECK_DEVICE=cpu) to a summary of passed steps."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nnlab.data.idx import find_idx_files, read_idx
+from nnlab.sweeps.driver import _gpus_per_job
+from nnlab.sweeps.spec import load_sweep
+from tests.conftest import ROOT, run_child
+
+BENCH = ROOT / "bench"
+GPU_CHECK = BENCH / "gpu_check.sh"
+
+
+def test_gpu_check_parses_as_bash():
+    done = subprocess.run(["bash", "-n", GPU_CHECK], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_gpu_check_passes_shellcheck():
+    done = subprocess.run(["shellcheck", GPU_CHECK], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.fixture
+def gpu_throughput(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))  # it imports dcn_throughput, beside it
+    import gpu_throughput
+
+    return gpu_throughput
+
+
+def test_synthetic_idx_files_read_back_as_learnable_digits_of_ten_classes(gpu_throughput, tmp_path):
+    gpu_throughput.write_synthetic(tmp_path, 300, n_test=200)
+    files = find_idx_files("mnist", str(tmp_path))
+    (x, y), (xt, yt) = ([read_idx(p) for p in files[s]] for s in ("train", "test"))
+    images, labels = gpu_throughput.synthetic(500)
+    assert x.shape == (300, 28, 28) and x.dtype == np.uint8 and xt.shape == (200, 28, 28)
+    assert np.array_equal(x, images[:300]) and np.array_equal(yt, labels[300:])
+    assert set(y.tolist()) == set(range(10))
+    # learnable: the nearest class mean of the training images names most test images
+    means = np.stack([x[y == c].reshape(-1, 784).mean(axis=0) for c in range(10)])
+    distance = ((xt.reshape(-1, 1, 784).astype(float) - means) ** 2).sum(axis=2)
+    assert (distance.argmin(axis=1) == yt).mean() > 0.9
+
+
+def test_the_gpu_sweep_asks_for_one_gpu_a_job(gpu_throughput, tmp_path):
+    gpu_throughput.write_synthetic(tmp_path, 600)
+    sweep = load_sweep(BENCH / "gpu_sweep.yaml", {"data.root": str(tmp_path)})
+    assert len(sweep.jobs) == 4
+    assert {j.config["train"]["device"] for j in sweep.jobs} == {"cuda"}
+    assert _gpus_per_job(sweep) == 1
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_every_step_on_the_cpu(tmp_path, monkeypatch):
+    """The script end to end, shrunk, on the CPU: every step passes (the cuda tests skip),
+    and the summary lists them in order."""
+    monkeypatch.setenv("GPU_CHECK_DEVICE", "cpu")
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))  # this checkout's nnlab
+    monkeypatch.setenv("PATH", f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}")
+    done = run_child(["bash", GPU_CHECK, tmp_path / "out"], timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = (tmp_path / "out" / "summary.txt").read_text().splitlines()
+    steps = ["torch", "cuda-tests", "throughput", "data", "sweep", "runs", "sweep-check"]
+    assert [line.split()[:2] for line in summary] == [["ok", step] for step in steps]
+    assert "== gpu_check.sh summary:" in done.stdout and "device cpu" in done.stdout
+    assert "| nnlab bfloat16 |" in (tmp_path / "out" / "throughput.log").read_text()
