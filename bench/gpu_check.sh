@@ -2,7 +2,8 @@
 # The checks to run on a machine with an NVIDIA GPU, all under one `timeout 480` (8 minutes;
 # about 3-4 expected — not yet measured: bench/README.md, 'gpu_check.sh'):
 #   1. nvidia-smi, and what PyTorch sees;
-#   2. the CUDA tests: python -m pytest -m cuda (tests/models/test_dcn_cuda.py);
+#   2. the CUDA tests: python -m pytest -m cuda (tests/models/test_dcn_cuda.py and the cuda
+#      cases of tests/models/test_dcn.py);
 #   3. bench/gpu_throughput.py, short: the plain PyTorch loop against nnlab in float32 and
 #      bfloat16 on the GPU, and the GPU's matmul rates;
 #   4. a DCN sweep on the GPU (bench/gpu_sweep.yaml: 4 jobs) through

@@ -57,6 +57,54 @@ def idx_root(tmp_path_factory) -> Path:
     return small_mnist(tmp_path_factory.mktemp("mnist"))
 
 
+# A test parametrized over the device runs its cuda case only where PyTorch sees a GPU
+# (marked cuda: `python -m pytest -m cuda`, as bench/gpu_check.sh runs it).
+CUDA_MARKS = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason=f"needs an NVIDIA GPU: PyTorch {torch.__version__} sees no CUDA device here",
+    ),
+]
+CUDA = pytest.param("cuda", marks=CUDA_MARKS)
+
+# Tolerances where the arithmetic differs. bfloat16 keeps 8 bits of mantissa; a CUDA run runs
+# other kernels than the CPU (cuDNN's convolutions, in TF32 where PyTorch allows it, as it does
+# by default for them), so neither repeats the CPU's float32 bits. Measured on the CPU, where
+# bfloat16 against float32 is the larger perturbation of the two, in `converging` (seeds 0
+# and 1): the final test accuracies 0.000 and 0.004 apart and the test losses 7% and 4%
+# (dropout 0.5), 0.000 and 0.002 and 2% and 1% (dropout 0), the first evaluation's losses
+# 0.3-1.0% apart (dropout 0); seeds 0-2 alone spread 0.022 in final test accuracy.
+ACC_TOLERANCE = 0.03  # absolute, in final test accuracy (15 of 500 test images)
+LOSS_TOLERANCE = 0.25  # relative, in final test loss
+FIRST_LOSS_TOLERANCE = 0.02  # relative, in the first evaluation's losses (6 steps in)
+
+
+def converging(root: Path, device: str, **extra) -> dict:
+    """A config that settles: Adam with a decaying rate, 10 epochs, 100 validation images."""
+    return dcn_config(
+        root,
+        **{
+            "train.device": device,
+            "train.epochs": 10,
+            "train.optimizer": "adam",
+            "train.epsilon": 0.003,
+            "train.lr_decay.kind": "exponential",
+            "train.lr_decay.gamma": 0.8,
+            "train.eval_every": 6,
+            "data.val_size": 100,
+            **extra,
+        },
+    )
+
+
+def assert_close(a: dict, b: dict) -> None:
+    """Two runs' final summaries: both learned, and within the tolerances above."""
+    assert a["test_acc"] > 0.85 and b["test_acc"] > 0.85, (a, b)  # both learned
+    assert abs(a["test_acc"] - b["test_acc"]) <= ACC_TOLERANCE, (a, b)
+    assert b["test_loss"] == pytest.approx(a["test_loss"], rel=LOSS_TOLERANCE), (a, b)
+
+
 def test_idx_reader_reads_what_the_tests_wrote_gzipped_or_not(tmp_path):
     a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     for name in ("x-idx3-ubyte", "x-idx3-ubyte.gz"):
@@ -284,10 +332,23 @@ def plain_run(cfg: dict) -> tuple[dict[int, tuple[float, ...]], dict[str, torch.
     optimizer = make_optimizer(model, train)
     scheduler = make_scheduler(optimizer, train)
 
+    bf16 = train["precision"] == "bfloat16"
+
+    def amp():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
     def assess(X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        # float32: one forward pass over the split; bfloat16: passes of 100 images, as
+        # oneDNN's bfloat16 kernels end in other last bits at other batch sizes
+        size = 100 if bf16 else len(X)
         model.eval()
-        with torch.no_grad():
-            logits = model(X.contiguous(memory_format=torch.channels_last))
+        with torch.no_grad(), amp():
+            logits = torch.cat(
+                [
+                    model(X[i : i + size].contiguous(memory_format=torch.channels_last))
+                    for i in range(0, len(X), size)
+                ]
+            ).float()
         model.train()
         loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
         return loss / len(y), (logits.argmax(dim=1) == y).sum().item() / len(y)
@@ -300,7 +361,9 @@ def plain_run(cfg: dict) -> tuple[dict[int, tuple[float, ...]], dict[str, torch.
         for i in range(steps_per_epoch):
             idx = perm[i * batch : (i + 1) * batch]
             x = data.X_train[idx].contiguous(memory_format=torch.channels_last)
-            loss = torch.nn.functional.cross_entropy(model(x), data.y_train[idx])
+            with amp():
+                logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits.float(), data.y_train[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -314,18 +377,22 @@ def plain_run(cfg: dict) -> tuple[dict[int, tuple[float, ...]], dict[str, torch.
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_monitoring_and_batched_evaluation_leave_every_number_as_a_plain_loop_has_it(
-    tmp_path,
+    tmp_path, precision
 ):
     """Unchanged numerics: with statistics and histograms, TensorBoard, checkpoints written
     by a thread and evaluation in batches of 100 (the splits here take two and three), the
     trainer's evaluations and final weights equal, to the last bit, those of the plainest
-    loop over the same batches evaluating each split in one forward pass."""
+    loop over the same batches evaluating each split in one forward pass. In bfloat16 the
+    plain loop runs under autocast, evaluating in passes of 100 images, and the trainer's
+    evaluation through a bfloat16 copy of the weights cast once still equals it bit for bit."""
     root = small_mnist(tmp_path / "data", n_train=500, n_test=250)
     cfg = dcn_config(
         root,
         **{
             "train.device": "cpu",  # plain_run's
+            "train.precision": precision,
             "data.val_size": 0.3,  # 150 images
             "train.optimizer": "adam",
             "train.epsilon": 0.003,
@@ -432,13 +499,27 @@ def test_same_config_twice_gives_identical_metrics(idx_root, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop_at", [8, 3])
-def test_resume_after_an_interruption_equals_an_uninterrupted_run(idx_root, tmp_path, stop_at):
+@pytest.mark.parametrize(
+    "device, precision, stop_at",
+    [
+        ("cpu", "float32", 8),
+        ("cpu", "float32", 3),
+        ("cpu", "bfloat16", 8),
+        pytest.param("cuda", "float32", 8, marks=CUDA_MARKS),
+    ],
+)
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(
+    idx_root, tmp_path, device, precision, stop_at
+):
     """Epoch 2 is steps 7-12: a run cut at step 8 resumes from epoch 1's checkpoint, one cut
-    at step 3 from the checkpoint of the start (whose step 0 statistics it keeps, once)."""
+    at step 3 from the checkpoint of the start (whose step 0 statistics it keeps, once). The
+    same files and weights to the bit in bfloat16, and on a GPU (CUDA's random state, for
+    dropout, restored too)."""
     cfg = dcn_config(
         idx_root,
         **{
+            "train.device": device,
+            "train.precision": precision,
             "train.lr_decay.kind": "exponential",
             "train.lr_decay.gamma": 0.7,
             "train.optimizer": "adam",
@@ -467,6 +548,23 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(idx_root, tmp_
     b = torch.load(resumed.path / "model.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
     check_run(resumed.path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_bfloat16_ends_within_tolerance_of_float32(digits_root, tmp_path, device):
+    """bfloat16 (autocast in training, a bfloat16 copy of the weights in evaluation) is not
+    float32's arithmetic: the same config in both ends within the tolerances above."""
+    if device == "cuda" and not torch.cuda.is_bf16_supported():
+        pytest.skip(f"{torch.cuda.get_device_name(0)} has no bfloat16")
+    f32 = nnlab.train(converging(digits_root, device), runs_dir=tmp_path)
+    bf16 = nnlab.train(
+        converging(digits_root, device, **{"train.precision": "bfloat16"}), runs_dir=tmp_path
+    )
+    assert f32.status == bf16.status == "completed"
+    meta = json.loads((bf16.path / "meta.json").read_text())
+    assert meta["environment"]["precision"] == "bfloat16"
+    assert_close(f32.summary.final, bf16.summary.final)
 
 
 @pytest.mark.slow

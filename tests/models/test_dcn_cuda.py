@@ -1,10 +1,11 @@
 """The DCN on an NVIDIA GPU (`train.device: cuda`): a run completes and names its GPU; float32
-repeats bit for bit and resumes to the same numbers as an uninterrupted run; bfloat16 and the
-CPU come close to it within stated tolerances; a sweep runs one job per GPU at a time.
+repeats bit for bit; the CPU comes close to it within stated tolerances; a sweep runs one job
+per GPU at a time. (Resume and bfloat16 on a GPU are the cuda cases of tests parametrized
+over the device in tests/models/test_dcn.py.)
 
 Every test here is marked ``cuda`` (and ``slow``: each trains) and is skipped, with its
-reason, where PyTorch sees no CUDA GPU. ``python -m pytest -m cuda`` runs them;
-bench/gpu_check.sh runs them on a machine with a GPU."""
+reason, where PyTorch sees no CUDA GPU. ``python -m pytest -m cuda`` runs them and those
+cases; bench/gpu_check.sh runs them on a machine with a GPU."""
 
 import json
 from datetime import datetime
@@ -16,7 +17,7 @@ import yaml
 
 import nnlab
 from tests.conftest import check_run, small_mnist
-from tests.models.test_dcn import dcn_config
+from tests.models.test_dcn import FIRST_LOSS_TOLERANCE, assert_close, converging, dcn_config
 
 pytestmark = [
     pytest.mark.cuda,
@@ -27,45 +28,10 @@ pytestmark = [
     ),
 ]
 
-# Tolerances where the arithmetic differs. bfloat16 keeps 8 bits of mantissa; a CUDA run runs
-# other kernels than the CPU (cuDNN's convolutions, in TF32 where PyTorch allows it, as it does
-# by default for them), so neither repeats the CPU's float32 bits. Measured on the CPU, where
-# bfloat16 against float32 is the larger perturbation of the two, in `converging` (seeds 0
-# and 1): the final test accuracies 0.000 and 0.004 apart and the test losses 7% and 4%
-# (dropout 0.5), 0.000 and 0.002 and 2% and 1% (dropout 0), the first evaluation's losses
-# 0.3-1.0% apart (dropout 0); seeds 0-2 alone spread 0.022 in final test accuracy.
-ACC_TOLERANCE = 0.03  # absolute, in final test accuracy (15 of 500 test images)
-LOSS_TOLERANCE = 0.25  # relative, in final test loss
-FIRST_LOSS_TOLERANCE = 0.02  # relative, in the first evaluation's losses (6 steps in)
-
 
 @pytest.fixture(scope="module")
 def idx_root(tmp_path_factory) -> Path:
     return small_mnist(tmp_path_factory.mktemp("mnist"))
-
-
-@pytest.fixture(scope="module")
-def digits_root(tmp_path_factory) -> Path:
-    """More digits, for runs that train to a stable accuracy: 1,000 training, 500 test."""
-    return small_mnist(tmp_path_factory.mktemp("digits"), n_train=1000, n_test=500)
-
-
-def converging(root: Path, **extra) -> dict:
-    """A config that settles: Adam with a decaying rate, 10 epochs, 100 validation images."""
-    return dcn_config(
-        root,
-        **{
-            "train.device": "cuda",
-            "train.epochs": 10,
-            "train.optimizer": "adam",
-            "train.epsilon": 0.003,
-            "train.lr_decay.kind": "exponential",
-            "train.lr_decay.gamma": 0.8,
-            "train.eval_every": 6,
-            "data.val_size": 100,
-            **extra,
-        },
-    )
 
 
 def _evaluations(rows: list[dict]) -> list[dict]:
@@ -101,59 +67,6 @@ def test_float32_on_cuda_repeats_bit_for_bit(idx_root, tmp_path):
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_resume_on_cuda_equals_an_uninterrupted_run(idx_root, tmp_path):
-    """As tests/models/test_dcn.py's CPU test: cut in epoch 2 (steps 7-12) at step 8, the run
-    resumes from epoch 1's checkpoint — CUDA's random state (dropout) included — and ends
-    with the uninterrupted run's files and weights."""
-    cfg = dcn_config(
-        idx_root,
-        **{
-            "train.device": "cuda",
-            "train.lr_decay.kind": "exponential",
-            "train.lr_decay.gamma": 0.7,
-            "train.optimizer": "adam",
-            "train.epsilon": 0.002,
-        },
-    )
-    whole = nnlab.train(cfg, runs_dir=tmp_path / "whole")
-
-    def stop(row):
-        if row["step"] >= 8:
-            raise KeyboardInterrupt
-
-    with pytest.raises(nnlab.RunInterrupted) as exc:
-        nnlab.train(cfg, runs_dir=tmp_path / "cut", on_row=stop)
-    cut = exc.value.run
-    assert cut.status == "interrupted" and (cut.path / "checkpoint.pt").is_file()
-    resumed = nnlab.train(resume=cut.path)
-    assert resumed.path == cut.path and resumed.status == "completed"
-    for name in ("metrics.csv", "stats.csv"):
-        assert (resumed.path / name).read_text() == (whole.path / name).read_text(), name
-    a = torch.load(whole.path / "model.pt", weights_only=True)
-    b = torch.load(resumed.path / "model.pt", weights_only=True)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert len(_meta(resumed.path)["resumed"]) == 1
-    check_run(resumed.path)
-
-
-def _close(a: dict, b: dict) -> None:
-    assert a["test_acc"] > 0.85 and b["test_acc"] > 0.85, (a, b)  # both learned
-    assert abs(a["test_acc"] - b["test_acc"]) <= ACC_TOLERANCE, (a, b)
-    assert b["test_loss"] == pytest.approx(a["test_loss"], rel=LOSS_TOLERANCE), (a, b)
-
-
-def test_bfloat16_on_cuda_ends_within_tolerance_of_float32(digits_root, tmp_path):
-    if not torch.cuda.is_bf16_supported():
-        pytest.skip(f"{torch.cuda.get_device_name(0)} has no bfloat16")
-    f32 = nnlab.train(converging(digits_root), runs_dir=tmp_path)
-    bf16 = nnlab.train(
-        converging(digits_root, **{"train.precision": "bfloat16"}), runs_dir=tmp_path
-    )
-    assert f32.status == bf16.status == "completed"
-    assert _meta(bf16.path)["environment"]["precision"] == "bfloat16"
-    _close(f32.summary.final, bf16.summary.final)
-
-
 def test_a_cuda_run_ends_close_to_the_cpu_run(digits_root, tmp_path):
     """Other kernels, so not the same bits: the first evaluation's losses within 2%, the
     final test accuracy and loss within the tolerances above. Dropout is off: the CPU and
@@ -161,7 +74,7 @@ def test_a_cuda_run_ends_close_to_the_cpu_run(digits_root, tmp_path):
     rows: dict[str, list[dict]] = {"cpu": [], "cuda": []}
     runs = {
         device: nnlab.train(
-            converging(digits_root, **{"train.device": device, "model.dropout": 0.0}),
+            converging(digits_root, device, **{"model.dropout": 0.0}),
             runs_dir=tmp_path,
             on_row=rows[device].append,
         )
@@ -171,7 +84,7 @@ def test_a_cuda_run_ends_close_to_the_cpu_run(digits_root, tmp_path):
     assert first["cpu"]["step"] == first["cuda"]["step"] == 6
     for key in ("val_loss", "test_loss"):
         assert first["cuda"][key] == pytest.approx(first["cpu"][key], rel=FIRST_LOSS_TOLERANCE)
-    _close(runs["cpu"].summary.final, runs["cuda"].summary.final)
+    assert_close(runs["cpu"].summary.final, runs["cuda"].summary.final)
 
 
 def _overlap(times: list[tuple[datetime, datetime]]) -> int:

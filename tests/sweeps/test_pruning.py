@@ -122,10 +122,11 @@ def test_a_pruned_trial_frees_its_slot_at_once_while_a_slow_trial_runs_on(tmp_pa
         "    train.epsilon: {choices: [0.01, 1.0e-7]}\n"
         "  pruner: {kind: median, startup_trials: 2, warmup_steps: 300}\n"
     )
-    ended = []
+    ended, errors = [], {}
 
     def on_job(job_id: str, entry: dict) -> None:
         ended.append((job_id, entry["status"]))
+        errors[job_id] = entry.get("error")  # said when the order below is not met
         if len(ended) == len(ORDER) - 1:  # every trial but the slow one: stop the sweep
             raise KeyboardInterrupt
 
@@ -138,7 +139,7 @@ def test_a_pruned_trial_frees_its_slot_at_once_while_a_slow_trial_runs_on(tmp_pa
     quick = [(f"trial-{n:04d}", "completed") for n in (1, 2, 4, 5, 6, 7)]
     assert ended == quick[:2] + [("trial-0003", "pruned")] + quick[2:] + [
         ("trial-0000", "interrupted")  # cancelled by the stop above
-    ]
+    ], errors
     folder = stopped.value.sweep.path
     jobs = state_of(folder)["jobs"]
     assert jobs["trial-0000"]["status"] == "interrupted"
