@@ -17,7 +17,8 @@ What goes in, each part built on what meta.json already records (one source of t
   (:meth:`nnlab.models.Kind.numeric_libraries`: NumPy and scikit-learn; PyTorch for the DCN);
 - **environment**: meta.json's ``environment`` (threads, device, precision, BLAS library and
   kernel, PyTorch's flags for a kind that uses it, CPU, kernel variables) less its
-  ``libraries`` (the versions above stand for them).
+  ``libraries`` (the versions above stand for them) and each BLAS pool's thread count (which
+  depends on whether the pool was loaded before the run's limit, not on the run).
 
 ``NNLAB_CODE_DIR`` names another folder to fingerprint as the code (tests point it at a
 temporary git repository to stand for a changed diff); unset, it is nnlab's own package.
@@ -145,6 +146,9 @@ def fingerprint(cfg: Mapping[str, Any], env: Mapping[str, Any]) -> dict[str, Any
     — the hash and the two parts meta.json does not already hold."""
     config = {k: v for k, v in cfg.items() if k not in IGNORED_KEYS}
     numerics = {k: v for k, v in env.items() if k != "libraries"}
+    # a BLAS pool's own count says whether it was loaded before the limit was applied (the
+    # process's history), not what this run computes on: train.threads stands for it
+    numerics["blas"] = [{k: v for k, v in b.items() if k != "threads"} for b in env.get("blas", [])]
     if "torch" not in kind_of(cfg).numeric_libraries():
         numerics.pop("torch", None)  # imported by an earlier job of the worker: not this one's
     code, data = code_identity(), data_identity(cfg)
