@@ -24,7 +24,9 @@ from nnlab.errors import Diverged, FigureNote, NnlabError, RunStorageError
 from nnlab.models import Hooks, StopRun, Trainer, build, kind_of, kinds
 from nnlab.runfolder import environment
 from nnlab.runfolder.environment import applied_threads, with_threads
+from nnlab.runfolder.fingerprint import fingerprint
 from nnlab.runfolder.liveness import Heartbeat, refuse_if_alive
+from nnlab.runfolder.memo import copy_run, find_completed
 from nnlab.runfolder.provenance import DIFF_FILE, git_state
 from nnlab.runfolder.runs import (
     RUNS_DIR,
@@ -114,6 +116,7 @@ def train(
     run_dir: str | Path | None = None,
     on_step: Callable[[int], None] | None = None,
     repeat_of: str | Path | None = None,
+    reuse: bool | str | Path = False,
 ) -> Run:
     """Train one experiment and leave its run folder under ``runs_dir``.
 
@@ -129,7 +132,11 @@ def train(
     ``run_dir`` puts the run in exactly that new folder instead of a timestamped one under
     ``runs_dir`` (sweeps use it for their jobs). ``resume`` names an interrupted run folder
     of a resumable kind (the DCN) to continue in place from its last checkpoint (``config``
-    and ``overrides`` must then be left out).
+    and ``overrides`` must then be left out). ``reuse`` (True: look under ``runs_dir``; a
+    path: under that folder) takes a completed run with the same fingerprint
+    (nnlab.runfolder.fingerprint) instead of training: with ``run_dir``, that folder is made a
+    copy of it; without, the matching run itself is returned. Either way the Run's
+    ``reused_from`` names the match, and nothing is trained.
     """
     if resume is not None:
         if config is not None or overrides:
@@ -141,7 +148,17 @@ def train(
     cfg = with_threads(load_config(config, overrides))  # config.yaml records the count
     with applied_threads(cfg):
         trainer = build(cfg)
-        extra: dict[str, Any] = {"environment": environment.record(cfg, trainer)}
+        env = environment.record(cfg, trainer)
+        extra: dict[str, Any] = {"environment": env}
+        fprint = _fingerprint(cfg, env)
+        if fprint is not None:
+            extra["fingerprint"] = fprint
+            if reuse is not False and reuse is not None:
+                where = Path(runs_dir) if reuse is True else Path(reuse)
+                exclude = Path(run_dir) if run_dir else None
+                source = find_completed(where, fprint["sha256"], exclude)
+                if source is not None:
+                    return _reused(source, cfg, run_dir)
         if cfg["train"]["threads"] > environment.usable_cores():
             extra["warnings"] = [
                 f"train.threads is {cfg['train']['threads']} but this process may use "
@@ -164,6 +181,27 @@ def train(
                 extra["git"] = git
             recorder = RunRecorder(path, cfg, dump_config(cfg), trainer.metric_columns, extra)
             return _execute(trainer, recorder, _hooks(on_row, on_step, progress), held)
+
+
+def _fingerprint(cfg: dict[str, Any], env: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's fingerprint for meta.json; None when it cannot be made (a file gone
+    unreadable, git failing oddly): a fingerprint describes a run, it must not stop one."""
+    try:
+        return fingerprint(cfg, env)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _reused(source: Path, cfg: dict[str, Any], run_dir: str | Path | None) -> Run:
+    """The completed run ``source`` in place of training: a copy in ``run_dir`` (a sweep's
+    attempt folder), else the run itself; ``reused_from`` names it."""
+    if run_dir is None:
+        run = load_run(source)
+    else:
+        with _HeldSignals():  # a copy is whole, or has no meta.json (no run)
+            run = copy_run(source, Path(run_dir), cfg["name"], dump_config(cfg))
+    run.reused_from = source.resolve()
+    return run
 
 
 def _hooks(on_row, on_step, progress) -> Hooks:
@@ -199,7 +237,11 @@ def _resume(path: Path, hooks: Hooks) -> Run:
         rows = trainer.load_checkpoint(path)
         with _HeldSignals() as held:
             recorder = RunRecorder.reopen(path, cfg, trainer.metric_columns, rows)
-            recorder.meta.update(environment=environment.record(cfg, trainer))
+            env = environment.record(cfg, trainer)
+            recorder.meta.update(environment=env)
+            fprint = _fingerprint(cfg, env)
+            if fprint is not None:
+                recorder.meta.update(fingerprint=fprint)
             seconds = (previous.summary and previous.summary.train_seconds) or 0.0
             return _execute(trainer, recorder, hooks, held, previous_seconds=seconds)
 

@@ -35,6 +35,12 @@ from nnlab.common.status import JobStatus, RunStatus
     help="Train RUN_DIR's config again (same seed, threads, every key) into a new folder, "
     "and say whether every metric row came out the same.",
 )
+@click.option(
+    "--reuse",
+    is_flag=True,
+    help="Take a completed run under --runs-dir with the same fingerprint (config, code, "
+    "data, versions, environment) instead of training; print its folder.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or metric rows.")
 def train(
     config: Path | None,
@@ -42,6 +48,7 @@ def train(
     runs_dir: Path,
     resume: Path | None,
     repeat: Path | None,
+    reuse: bool,
     quiet: bool,
 ) -> int:
     """Train the experiment described by CONFIG (a YAML file), --resume a DCN run, or
@@ -57,6 +64,8 @@ def train(
         raise click.UsageError(
             f"give one of CONFIG, --resume and --repeat, not {' and '.join(given)}"
         )
+    if reuse and config is None:
+        raise click.UsageError("--reuse goes with CONFIG (not --resume or --repeat)")
     if repeat is not None and overrides:
         raise click.UsageError(
             "--repeat takes no -s overrides: it repeats the run as it ran (to change a key, "
@@ -73,14 +82,23 @@ def train(
             )
         else:
             run = experiment.train(
-                config, overrides, runs_dir, progress=progress, on_row=progress.row, resume=resume
-            )
+                config, overrides, runs_dir, progress=progress, on_row=progress.row,
+                resume=resume, reuse=reuse,
+            )  # fmt: skip
     except RunInterrupted as exc:
         progress.close()
         click.echo(_interrupted_text(exc.run), err=True)
         click.echo(str(exc.run.path))
         return EXIT_INTERRUPTED
     progress.close()
+    if run.reused_from is not None:
+        click.echo(
+            f"nnlab: reused {run.reused_from}: a completed run with the same fingerprint; "
+            "nothing trained (--reuse)",
+            err=True,
+        )
+        click.echo(str(run.path))
+        return EXIT_OK
     summary = run.summary
     final = summary.final if summary else {}
     metrics = "  ".join(metric_field(k, v) for k, v in final.items() if k != "step")
@@ -207,6 +225,12 @@ def gradcheck(config: Path, overrides: tuple[str, ...], batch: int) -> int:
     show_default=True,
     help="Run a failed job again up to N times (a diverged job is a result).",
 )
+@click.option(
+    "--no-reuse",
+    is_flag=True,
+    help="Train every job, even where a completed run with its fingerprint exists under "
+    "--runs-dir (by default that run is copied instead).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or per-job lines.")
 def sweep(
     sweep_file: Path | None,
@@ -220,6 +244,7 @@ def sweep(
     force: bool,
     fail_fast: bool,
     retries: int,
+    no_reuse: bool,
     quiet: bool,
 ) -> int:
     """Run every variant that the sweep file SWEEP describes, in parallel, and tabulate them.
@@ -236,6 +261,8 @@ def sweep(
         final = entry.get("final") or {}
         shown = "  ".join(metric_field(k, v) for k, v in final.items() if is_result(k))
         detail = shown if entry["status"] != JobStatus.FAILED else entry.get("error")
+        if entry.get("reused"):
+            detail += f"  (reused {entry['reused']})"
         progress.line(f"{entry['status']:>11}  {job_id}  {detail}")
 
     try:
@@ -254,6 +281,7 @@ def sweep(
             address=address,
             cpus_per_job=cpus_per_job,
             warn=lambda message: click.echo(f"nnlab: warning: {message}", err=True),
+            reuse=not no_reuse,
         )
     except SweepInterrupted as exc:
         progress.close()

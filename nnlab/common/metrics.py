@@ -95,11 +95,13 @@ def did_not_learn(best_values: dict[str, float], chance: float | None) -> bool |
     return max(accuracies) <= chance + LEARNED_MARGIN * (1 - chance)
 
 
-def status_text(status: str, not_learned: Any) -> str:
+def status_text(status: str, not_learned: Any, reused: Any = None) -> str:
     """A run's status as tables, listings and reports show it: ``completed, did not learn``
     when its summary's ``did_not_learn`` (``not_learned``) is true: its accuracy stayed at
-    chance (:func:`did_not_learn`)."""
-    return f"{status}, did not learn" if not_learned is True else str(status)
+    chance (:func:`did_not_learn`); ``completed, reused`` when its folder is a copy of a
+    completed run with its fingerprint (``reused``: the source; docs/sweeps.md)."""
+    text = f"{status}, did not learn" if not_learned is True else str(status)
+    return f"{text}, reused" if reused else text
 
 
 def metric_text(key: str, value: Any) -> str:

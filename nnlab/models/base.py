@@ -178,3 +178,8 @@ class Kind:
     def resources(self, cfg: dict[str, Any]) -> dict[str, float]:
         """What one run asks a cluster for beyond CPUs: ``{"gpus": n}`` is honoured."""
         return {}
+
+    def numeric_libraries(self) -> tuple[str, ...]:
+        """The packages whose versions can change this kind's numbers (a run's fingerprint,
+        nnlab.runfolder.fingerprint): NumPy and scikit-learn here."""
+        return ("numpy", "scikit-learn")

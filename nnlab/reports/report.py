@@ -251,7 +251,9 @@ def sweep_report(path: Path) -> Doc:
             [
                 [
                     k,
-                    status_text(e.status, k in runs and stayed_at_chance(runs[k].summary)),
+                    status_text(
+                        e.status, k in runs and stayed_at_chance(runs[k].summary), e.reused
+                    ),
                     str(e.attempts),
                     *(metric_text(m, e.final[m]) if m in e.final else "—" for m in keys),
                     *([one_line(e.error, ERROR_CHARS) if e.error else ""] if errors else []),

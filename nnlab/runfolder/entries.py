@@ -5,7 +5,8 @@ An entry is ``{"fields": {...}, "config": {...} or None, "problem": ...}``. Its 
 ``folder``, ``name``, ``kind``, ``status``, ``started``, ``time`` (seconds), ``host``,
 ``results`` (the listing's two metrics), the final metrics (the row of the weights a run
 kept: ``test_acc``, ``train_loss``, ``step``, ...), ``best.<metric>``, ``n_params``,
-``train_seconds``, ``chance_acc``, ``did_not_learn`` and ``error``; a sweep adds ``jobs``; a
+``train_seconds``, ``chance_acc``, ``did_not_learn``, ``error``, ``fingerprint`` (its
+SHA-256) and ``reused_from`` (a copy's source); a sweep adds ``jobs``; a
 sweep's job ``job`` and ``sweep`` (and is named after them, with the status state.json gives
 it). Every dotted key of the run's config.yaml (``model.activation``, ``train.epsilon``) and
 ``seed`` are its config, read only when a query names one.
@@ -72,6 +73,10 @@ def _run_fields(path: Path) -> dict[str, Any]:
             fields[key] = written[key]
     if meta.error:
         fields["error"] = meta.error
+    if meta.fingerprint and isinstance(meta.fingerprint.get("sha256"), str):
+        fields["fingerprint"] = meta.fingerprint["sha256"]
+    if meta.reused_from:
+        fields["reused_from"] = meta.reused_from
     return fields
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 NAME = ".nnlab-index.sqlite"  # in the listed folder
-FORMAT = 2  # of the stored entries; an index of another format is rebuilt
+FORMAT = 3  # of the stored entries; an index of another format is rebuilt
 RUN_SOURCES = ("meta.json", "summary.json", "config.yaml")  # what a run's entry is read from
 SWEEP_SOURCE = "state.json"  # and a sweep's
 Record = dict[str, Any]

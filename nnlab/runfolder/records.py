@@ -141,6 +141,12 @@ META = Fields(
             fields={"threads": COUNT, "device": TEXT, "precision": TEXT},
         ),
         "repeat_of": TEXT,
+        "fingerprint": Fields(
+            "a mapping: sha256, code, data",
+            fields={"sha256": TEXT, "code": Fields("a mapping"), "data": Fields("a mapping")},
+            required=("sha256",),
+        ),
+        "reused_from": TEXT,
     },
     required=("status", "name", "kind", "start_time"),
 )
@@ -175,6 +181,7 @@ JOB = Fields(
         "final": METRIC_ROW,
         "node": Nullable(TEXT),
         "did_not_learn": FLAG,
+        "reused": TEXT,
     },
     required=("overrides", "status", "attempts", "run", "error", "final"),
 )

@@ -18,10 +18,11 @@ WIDEST = {"name": 60, "kind": 12, "status": 24, "results": 60, "folder": 120}  #
 def shown_status(entry: Entry) -> str:
     """What the status column says: the stored status, with ``(dead?)`` added to a
     ``running`` one whose process is gone (nnlab.runfolder.liveness), ``, did not learn`` to a run
-    whose accuracy stayed at chance (nnlab.common.metrics.did_not_learn)."""
+    whose accuracy stayed at chance (nnlab.common.metrics.did_not_learn), ``, reused`` to a
+    copy of a completed run (docs/sweeps.md, 'Reusing runs')."""
     fields = entry["fields"]
     if fields["status"] != RunStatus.RUNNING:
-        return status_text(fields["status"], fields.get("did_not_learn"))
+        return status_text(fields["status"], fields.get("did_not_learn"), fields.get("reused_from"))
     return alive_or_dead(fields["status"], fields.get("pid"), fields.get("host"), entry["path"])
 
 

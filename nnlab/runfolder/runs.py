@@ -176,6 +176,7 @@ class Run:
     meta: Meta
     summary: Summary | None = None  # None while the run has not ended
     metrics: list[dict[str, float]] = field(default_factory=list)
+    reused_from: Path | None = None  # nnlab.train(reuse=...): the completed run taken instead
 
     @property
     def status(self) -> RunStatus:

@@ -156,6 +156,8 @@ class Meta(_Record):
     stopped: Stopped | None = None
     warnings: list[str] | None = None
     resumed: list[str] | None = None  # when it was resumed, each time
+    fingerprint: dict[str, Any] | None = None  # nnlab.runfolder.fingerprint: sha256, code, data
+    reused_from: str | None = None  # a copy of this completed run (nnlab.runfolder.memo)
     other: dict[str, Any] = _other()
     keys: tuple[str, ...] = _keys()
     _ALWAYS = ("end_time", "duration_seconds", "pid", "error")
@@ -226,7 +228,8 @@ def job_name(sweep: str, job_id: str) -> str:
 class JobEntry(_Record):
     """One job's entry in state.json: its overrides, its status and its latest attempt
     (``run``, the attempt's folder relative to the sweep folder; its ``error`` and ``final``
-    metric row; ``node``, where it ran, once an executor has reported on an attempt)."""
+    metric row; ``node``, where it ran, once an executor has reported on an attempt;
+    ``reused``, the completed run its attempt folder was copied from instead of training)."""
 
     overrides: dict[str, Any]
     status: JobStatus = JobStatus.PENDING
@@ -236,6 +239,7 @@ class JobEntry(_Record):
     final: dict[str, Any] = field(default_factory=dict)
     node: str | None = None
     did_not_learn: bool = False  # its accuracy stayed at chance (written only when true)
+    reused: str | None = None  # the run its attempt was copied from (written only when set)
     other: dict[str, Any] = _other()
     keys: tuple[str, ...] = _keys()
     _ALWAYS = ("run", "error")
@@ -246,6 +250,8 @@ class JobEntry(_Record):
         out = super().to_json()
         if not self.did_not_learn:
             out.pop("did_not_learn", None)
+        if self.reused is None:
+            out.pop("reused", None)
         return out
 
 

@@ -115,6 +115,7 @@ def run_sweep(
     address: str | None = None,
     cpus_per_job: int = 1,
     warn: Warn | None = None,
+    reuse: bool = True,
 ) -> Sweep:
     """Run (or resume) a sweep and write its tables and figures.
 
@@ -128,17 +129,20 @@ def run_sweep(
     marked running. Never more run at once than there are jobs left, nor, locally, than the
     cores, nor, for jobs on GPUs, than the GPUs visible (each local worker gets its own);
     ``warn(message)`` is told when ``jobs`` asked for more than the cores or GPUs hold.
+    With ``reuse`` (the default), a job whose fingerprint matches a completed run under the
+    runs folder holding the sweep is copied from it instead of trained (state.json marks it
+    ``reused``; docs/sweeps.md, 'Reusing runs').
     """
     with contextlib.ExitStack() as held:  # the folder's lock, released on the way out
         return _run_sweep(
             sweep_file, overrides, runs_dir, jobs, executor, resume, force, fail_fast,
-            retries, progress, on_job, address, cpus_per_job, warn, held,
+            retries, progress, on_job, address, cpus_per_job, warn, held, reuse,
         )  # fmt: skip
 
 
 def _run_sweep(
     sweep_file, overrides, runs_dir, jobs, executor, resume, force, fail_fast, retries,
-    progress, on_job, address, cpus_per_job, warn, held: contextlib.ExitStack,
+    progress, on_job, address, cpus_per_job, warn, held: contextlib.ExitStack, reuse=True,
 ) -> Sweep:  # fmt: skip
     """:func:`run_sweep`, the folder's lock held in ``held``."""
     if resume is not None:
@@ -195,7 +199,9 @@ def _run_sweep(
 
     with Heartbeat(folder):  # a resume or `nnlab runs` can tell that this sweep lives
         try:
-            return _run_jobs(sweep, state, folder, executor, fail_fast, retries, progress, on_job)
+            return _run_jobs(
+                sweep, state, folder, executor, fail_fast, retries, progress, on_job, reuse
+            )
         except OSError as exc:  # the sweep folder cannot be written (a full disk)
             raise _stopped_by_storage(folder, state, executor, exc) from None
         except (KeyboardInterrupt, SystemExit):
@@ -234,6 +240,7 @@ def _run_jobs(
     retries: int,
     progress: Progress | None,
     on_job: OnJob | None,
+    reuse: bool = True,
 ) -> Sweep:
     """Run the jobs still to do (asking a search for its trials), then write the tables and
     figures; SweepInterrupted on Ctrl-C."""
@@ -253,6 +260,7 @@ def _run_jobs(
         progress,
         on_job,
         source,
+        reuse,
     )
     interrupted = scheduler.run()
     counts = state.counts()

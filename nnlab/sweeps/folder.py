@@ -67,6 +67,7 @@ def adopt_finished_attempt(folder: Path, entry: JobEntry) -> None:
             error=run.error,
             final=result_row(run.summary),
             did_not_learn=stayed_at_chance(run.summary),
+            reused=run.meta.reused_from,
         )
     else:
         entry.update(

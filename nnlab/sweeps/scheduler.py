@@ -38,11 +38,14 @@ class Scheduler:
         progress: Progress | None = None,
         on_job: OnJob | None = None,
         source=None,
+        reuse: bool = True,
     ):
         self.state, self.folder, self.executor = state, folder, executor
         self.sweep, self.source = sweep, source  # source: a search's TrialSource
         self.fail_fast, self.retries = fail_fast, retries
         self.progress, self.on_job = progress, on_job
+        # reuse: completed runs with a job's fingerprint under the runs folder holding the sweep
+        self.reuse_from = str(folder.resolve().parent) if reuse else None
         self.by_id = {j.id: j for j in sweep.jobs}
         self.total = len(sweep.jobs)
         if source is not None:
@@ -76,6 +79,7 @@ class Scheduler:
         self.tries[job.id] = self.tries.get(job.id, 0) + 1
         self.running.add(job.id)
         task = Task(job.id, attempt, self._run_config(job), str(self.folder / run_rel))
+        task.reuse_from = self.reuse_from
         if self.source is not None:
             task.report = self.source.report_for(job.id)
         self.executor.submit(task)
@@ -101,6 +105,7 @@ class Scheduler:
             final=result_row(outcome.summary),
             did_not_learn=stayed_at_chance(outcome.summary),
             run=entry.run if made else None,
+            reused=outcome.reused,
         )
         if self.on_job is not None:
             self.on_job(job_id, entry.to_json())

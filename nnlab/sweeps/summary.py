@@ -210,14 +210,16 @@ def table_markdown(state: SweepRecord, sweep: SweepSpec, table: dict[str, str]) 
 
 
 def _summary_csv(sweep: SweepSpec, jobs: dict[str, JobEntry]) -> str:
-    """summary.csv: one row per job — id, the varying keys, status, attempts, run, error and
-    every final metric any job has."""
+    """summary.csv: one row per job — id, the varying keys, status, attempts, run, error,
+    reused (the run its folder was copied from, if it was) and every final metric any job
+    has."""
     metric_keys: list[str] = []
     for e in jobs.values():
         metric_keys += [k for k in e.final if k not in metric_keys]
     buffer = io.StringIO(newline="")
     w = csv.writer(buffer)
-    w.writerow(["job", *sweep.varying, "status", "attempts", "run", "error", *metric_keys])
+    head = ["job", *sweep.varying, "status", "attempts", "run", "error", "reused"]
+    w.writerow([*head, *metric_keys])
     for job in sweep.jobs:
         e = jobs[job.id]
         varying = (
@@ -234,6 +236,7 @@ def _summary_csv(sweep: SweepSpec, jobs: dict[str, JobEntry]) -> str:
                 e.attempts,
                 e.run or "",
                 e.error or "",
+                e.reused or "",
                 *(e.final.get(k, "") for k in metric_keys),
             ]
         )
@@ -251,6 +254,8 @@ def _summary_md(sweep: SweepSpec, state: SweepState, tables: list[str]) -> str:
         + ", ".join(f"{v} {k}" for k, v in counts.items() if v),
         "",
     ]
+    if reused := sum(1 for e in state.jobs.values() if e.reused):  # sources: state.json
+        lines += [f"{reused} of {len(state.jobs)} jobs reused a completed run's folder", ""]
     for t in tables:
         lines += [t, ""]
     failed = {k: e for k, e in state.jobs.items() if e.status == JobStatus.FAILED}

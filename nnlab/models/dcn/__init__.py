@@ -129,6 +129,9 @@ class DCNKind(Kind):
     def resources(self, cfg: dict[str, Any]) -> dict[str, float]:
         return {"gpus": 1} if cfg["train"]["device"] == "cuda" else {}
 
+    def numeric_libraries(self) -> tuple[str, ...]:
+        return ("numpy", "scikit-learn", "torch")
+
 
 KIND = DCNKind(
     "dcn",

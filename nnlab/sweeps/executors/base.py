@@ -26,6 +26,8 @@ class Task:
     threads: int = 1
     # a search trial's job under a pruner: where and what to report (sweeps.search.pruning.reporter)
     report: dict[str, Any] | None = None
+    # the runs folder to take a completed run with the same fingerprint from (None: train)
+    reuse_from: str | None = None
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Outcome:
     error: str | None = None
     summary: Summary | None = None  # None: the run never ended (or never began)
     node: str | None = None  # where it ran, when the executor knows (a cluster node's id)
+    reused: str | None = None  # the completed run its folder was copied from, if it was
 
 
 class Executor(ABC):
@@ -103,7 +106,8 @@ def run_task(task: Task) -> Outcome:
 
             on_row = reporter(task.report)
         config = with_threads(task.config, share=task.threads)
-        run = train(config, run_dir=task.run_dir, on_row=on_row)
+        reuse = task.reuse_from if task.report is None else None  # a pruner needs the rows
+        run = train(config, run_dir=task.run_dir, on_row=on_row, reuse=reuse or False)
     except RunInterrupted as exc:  # its status: interrupted, or what it had finished with
         run = exc.run
         return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
@@ -118,7 +122,8 @@ def run_task(task: Task) -> Outcome:
         return Outcome(
             task.job_id, task.attempt, RunStatus.FAILED, f"{type(exc).__name__}: {detail}"
         )
-    return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary)
+    reused = str(run.reused_from) if run.reused_from else None
+    return Outcome(task.job_id, task.attempt, run.status, run.error, run.summary, reused=reused)
 
 
 def capped(asked: int, *limits: int | None) -> int:
