@@ -175,6 +175,10 @@ JOB = Fields(
         "final": METRIC_ROW,
         "node": Nullable(TEXT),
         "did_not_learn": FLAG,
+        "cost": Fields(
+            "a mapping: n_params, train_seconds",
+            fields={"n_params": COUNT, "train_seconds": SECONDS},
+        ),
     },
     required=("overrides", "status", "attempts", "run", "error", "final"),
 )

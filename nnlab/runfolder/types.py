@@ -236,6 +236,8 @@ class JobEntry(_Record):
     final: dict[str, Any] = field(default_factory=dict)
     node: str | None = None
     did_not_learn: bool = False  # its accuracy stayed at chance (written only when true)
+    # a multi-objective search's job: its run's n_params and train_seconds (written when set)
+    cost: dict[str, Any] = field(default_factory=dict)
     other: dict[str, Any] = _other()
     keys: tuple[str, ...] = _keys()
     _ALWAYS = ("run", "error")
@@ -246,6 +248,8 @@ class JobEntry(_Record):
         out = super().to_json()
         if not self.did_not_learn:
             out.pop("did_not_learn", None)
+        if not self.cost:
+            out.pop("cost", None)
         return out
 
 
