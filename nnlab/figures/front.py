@@ -49,12 +49,26 @@ def pareto_figure(
     title: str,
     pick: str = "knee",
 ) -> Path | None:
-    """The completed trials (``values``: one per objective) with the second objective across
-    and the first up; ``front`` (trial numbers, in the front files' order) in colour, labelled
-    with their front file's number, joined by a step line when there are two objectives (the
-    best first value reachable at each second value); dominated trials grey; ``chosen`` (the
-    trial best.yaml holds, by ``pick``) starred. Trials without values are counted in the
-    legend. None when no trial has values."""
+    """:func:`draw_front` written to ``path`` (None when no trial has values)."""
+    fig = draw_front(trials, objectives, front, chosen, title, pick)
+    return None if fig is None else _save(fig, path)
+
+
+def draw_front(
+    trials: list[TrialRecord],
+    objectives: list[tuple[str, str]],
+    front: list[int],
+    chosen: int | None,
+    title: str,
+    pick: str = "knee",
+):
+    """The figure (matplotlib's, unsaved) of the completed trials (``values``: one per
+    objective) with the second objective across and the first up; ``front`` (trial numbers,
+    in the front files' order) in colour, labelled with their front file's number, joined by
+    a step line when there are two objectives (the best first value reachable at each second
+    value); dominated trials grey; ``chosen`` (the trial best.yaml holds, by ``pick``)
+    starred. Trials without values are counted in the legend. None when no trial has
+    values."""
     for _, direction in objectives:
         check_direction(direction)
     (ym, yd), (xm, xd) = objectives[0], objectives[1]
@@ -116,4 +130,4 @@ def pareto_figure(
         else ""
     )
     ax.set_title(f"Pareto front{more} — {title}", fontsize=10)
-    return _save(fig, path)
+    return fig

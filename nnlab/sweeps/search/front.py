@@ -15,7 +15,7 @@ from typing import Any
 from nnlab.common.status import JobStatus
 
 PICK_RULE = {
-    "knee": "the knee: the front's trial nearest the ideal point once each objective is "
+    "knee": "the front's trial nearest the ideal point once each objective is "
     "scaled to [0, 1] over the front (0 its best value there, 1 its worst; an objective "
     "equal on the whole front is left out), a tie to the lower trial number",
     "metric": "the front's trial with the best {metric}, a tie to the next objectives in "

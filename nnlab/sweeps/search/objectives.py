@@ -19,7 +19,7 @@ from nnlab.errors import ConfigError
 COSTS = ("n_params", "train_seconds")
 VALIDATION = ("val_acc", "val_loss")
 OBJECTIVE_METRICS = VALIDATION + COSTS
-METRIC = OneOf(OBJECTIVE_METRICS, words=", ".join(OBJECTIVE_METRICS))
+METRIC = OneOf(OBJECTIVE_METRICS, words="one of " + ", ".join(OBJECTIVE_METRICS))
 FIRST = OneOf(VALIDATION, words="val_acc or val_loss (the primary objective)")
 DIRECTION = OneOf(("maximize", "minimize"), words="maximize or minimize")
 OBJECTIVE_KEYS = OneOf(("metric", "direction"))
