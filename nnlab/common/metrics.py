@@ -24,6 +24,7 @@ LABELS = {
     "test_acc": "Test accuracy (%)", "train_acc": "Train accuracy (%)",
     "val_acc": "Validation accuracy (%)", "test_loss": "Test loss", "train_loss": "Train loss",
     "val_loss": "Validation loss",
+    "n_params": "Parameters", "train_seconds": "Training time (s)",
 }  # fmt: skip
 
 
@@ -112,6 +113,10 @@ def metric_text(key: str, value: Any) -> str:
         return f"{value:.2%}"
     if key in COUNTERS:
         return str(int(value))
+    if key == "n_params":  # a summary's size (a mean over seeds is still a whole count)
+        return f"{value:,.0f}"
+    if key == "train_seconds":
+        return f"{value:.3g} s"
     return f"{value:.4g}" if key == "lr" else f"{value:.4f}"
 
 

@@ -47,6 +47,7 @@ class TrialRecord:
     status: str = RunStatus.COMPLETED
     value: float | None = None
     did_not_learn: bool = False  # a run of it stayed at chance (nnlab.common.metrics.did_not_learn)
+    values: list[float | None] | None = None  # a multi-objective search's: one per objective
 
 
 def finite(value: Any) -> bool:

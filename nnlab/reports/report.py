@@ -26,7 +26,13 @@ from nnlab.runfolder.records import read_record_bytes
 from nnlab.runfolder.runs import load_run
 from nnlab.runfolder.types import Meta, stayed_at_chance
 from nnlab.sweeps.folder import load_sweep_folder
-from nnlab.sweeps.search.results import absent_note, confirm_table, search_table, trial_records
+from nnlab.sweeps.search.results import (
+    absent_note,
+    confirm_table,
+    front_note,
+    search_table,
+    trial_records,
+)
 from nnlab.sweeps.state import DONE
 from nnlab.sweeps.summary import pivot_table
 
@@ -52,6 +58,9 @@ CAPTIONS = {
                    "key explains (Optuna's fANOVA, seeded), over all completed trials, and "
                    "for a conditional key over the trials where it applied.",
     "parallel": "Parallel coordinates: each completed trial's parameters and metric.",
+    "front": "Pareto front of a multi-objective search: every completed trial on the first "
+             "two objectives, the front in colour (a step line with two objectives; labels "
+             "name its front/front-NN.yaml files), dominated trials grey, best.yaml's starred.",
 }  # fmt: skip
 FIGURE_ORDER = ["loss", "accuracy", "decision_boundary", "decision_boundaries",
                 "confusion_matrix", "layer_stats", "layer_stats_groups",
@@ -218,8 +227,13 @@ def sweep_report(path: Path) -> Doc:
         title, header, rows = search_table(sweep, trial_records(sweep, state))
         confirmed = confirm_table(sweep, state)
         holds = "the winner's" if confirmed else "the best's"
-        doc.add("p", f"{title}; trials ranked best first (`best.yaml` holds {holds} config).")
+        if sweep.search.objectives:
+            doc.add("p", f"{title}; the front first, marked with its files.")
+        else:
+            doc.add("p", f"{title}; trials ranked best first (`best.yaml` holds {holds} config).")
         doc.add("table", (header, rows))
+        if sweep.search.objectives:
+            doc.add("p", front_note(sweep, trial_records(sweep, state)))
         if absent_note(sweep):
             doc.add("p", absent_note(sweep))
         if confirmed is not None:

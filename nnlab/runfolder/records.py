@@ -182,6 +182,10 @@ JOB = Fields(
         "node": Nullable(TEXT),
         "did_not_learn": FLAG,
         "reused": TEXT,
+        "cost": Fields(
+            "a mapping: n_params, train_seconds",
+            fields={"n_params": COUNT, "train_seconds": SECONDS},
+        ),
     },
     required=("overrides", "status", "attempts", "run", "error", "final"),
 )

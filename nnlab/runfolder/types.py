@@ -240,6 +240,8 @@ class JobEntry(_Record):
     node: str | None = None
     did_not_learn: bool = False  # its accuracy stayed at chance (written only when true)
     reused: str | None = None  # the run its attempt was copied from (written only when set)
+    # a multi-objective search's job: its run's n_params and train_seconds (written when set)
+    cost: dict[str, Any] = field(default_factory=dict)
     other: dict[str, Any] = _other()
     keys: tuple[str, ...] = _keys()
     _ALWAYS = ("run", "error")
@@ -252,6 +254,8 @@ class JobEntry(_Record):
             out.pop("did_not_learn", None)
         if self.reused is None:
             out.pop("reused", None)
+        if not self.cost:
+            out.pop("cost", None)
         return out
 
 

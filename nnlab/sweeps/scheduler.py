@@ -13,6 +13,7 @@ from nnlab.errors import NnlabError
 from nnlab.runfolder.runs import result_row
 from nnlab.runfolder.types import job_name, stayed_at_chance
 from nnlab.sweeps.executors import Executor, Outcome, Task
+from nnlab.sweeps.search.objectives import cost_of
 from nnlab.sweeps.spec import Job, SweepSpec
 from nnlab.sweeps.state import DONE, JobEntry, SweepState
 
@@ -106,6 +107,7 @@ class Scheduler:
             did_not_learn=stayed_at_chance(outcome.summary),
             run=entry.run if made else None,
             reused=outcome.reused,
+            **self._cost(outcome),
         )
         if self.on_job is not None:
             self.on_job(job_id, entry.to_json())
@@ -117,6 +119,14 @@ class Scheduler:
                 self.stop = True
         if self.source is not None:
             self.source.ended(job_id)
+
+    def _cost(self, outcome: Outcome) -> dict[str, Any]:
+        """A multi-objective search's job records its run's size and time (``cost``: the
+        objectives that are not metric rows); other sweeps' entries are as they were."""
+        search = self.sweep.search
+        if search is None or not search.objectives:
+            return {}
+        return {"cost": cost_of(outcome.summary)}
 
     def _refill(self) -> None:
         """A search: ask for the next trial's jobs when the queue is empty."""

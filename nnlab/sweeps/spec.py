@@ -40,6 +40,8 @@ from nnlab.errors import ConfigError, NnlabError
 from nnlab.models import check_memory, kind_of
 from nnlab.sweeps.search.space import SearchSpec, parse_search
 
+SAMPLERS = "random, tpe or nsga2"  # the methods that search
+
 SWEEP_KEYS = OneOf(
     ("name", "base", "grid", "variants", "seeds", "table", "search", "params", "pruner")
 )
@@ -227,6 +229,12 @@ def load_sweep(
             f"{path}: sweep.search.confirm re-runs a search's best trials: it needs method "
             "random or tpe (a grid repeats its points with sweep.seeds)"
         )
+    if isinstance(search, dict) and search.get("method") == "grid" and "objectives" in search:
+        raise ConfigError(
+            f"{path}: sweep.search.objectives needs a sampler that searches several objectives "
+            "at once: method nsga2, tpe or random, not grid (a grid runs every point; its "
+            "tables compare them)"
+        )
     if search is not None and (search or {}).get("method") != "grid":
         if grid or sweep.variants:
             raise ConfigError(
@@ -252,9 +260,13 @@ def load_sweep(
         kind_of(base_cfg).precheck(base_cfg, {})
         return sweep
     if spec.get("pruner") is not None:
-        raise ConfigError(f"{path}: sweep.pruner needs sweep.search with method random or tpe")
+        raise ConfigError(
+            f"{path}: sweep.pruner needs sweep.search with method random, tpe or nsga2"
+        )
     if spec.get("params") is not None:
-        raise ConfigError(f"{path}: sweep.params needs sweep.search with method random or tpe")
+        raise ConfigError(
+            f"{path}: sweep.params needs sweep.search with method random, tpe or nsga2"
+        )
     grid_sizes = [(f"{key} {len(values):,} values", len(values)) for key, values in grid.items()]
     _check_job_count(path, grid_sizes, seeds, len(variants))
     sweep.jobs = _expand(sweep, base, variants, path)

@@ -167,7 +167,7 @@ def test_the_winner_is_the_best_fresh_mean_not_the_best_trial_and_a_diverged_fin
     from types import SimpleNamespace
 
     from nnlab.runfolder.types import JobEntry
-    from nnlab.sweeps.search.results import by_rule, finalists, winner
+    from nnlab.sweeps.search.confirm import by_rule, finalists, winner
 
     def job(params: dict, status: str, loss: float | None) -> JobEntry:
         return JobEntry(params, status, 1, None, None, {} if loss is None else {"val_loss": loss})

@@ -12,7 +12,7 @@ parameters of trial k do not depend on how many times the sweep was resumed.
 With ``confirm: {top: k, seeds: n}``, once every trial has ended the k best completed trials
 (the finalists) run again on n fresh seeds, as ordinary jobs ``confirm-<trial>,seed=<s>`` that
 never feed the study; the winner is the finalist with the best mean of the search metric over
-all its runs (:func:`~nnlab.sweeps.search.results.finalists`).
+all its runs (:func:`~nnlab.sweeps.search.confirm.finalists`).
 
 The search goes through :mod:`~nnlab.sweeps.search.space` (the sweep file's ``search:`` and
 ``params:``), :mod:`~nnlab.sweeps.search.study` (Optuna's study in the journal file and the

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,13 @@ from nnlab.common.stats import mean_ci
 from nnlab.common.status import JobStatus
 from nnlab.config.resolve import dump_config, load_config
 from nnlab.figures import search as plots
+from nnlab.figures.front import pareto_figure
 from nnlab.figures.parallel import parallel_coordinates
 from nnlab.figures.trials import TrialRecord
+from nnlab.sweeps.search.confirm import WINNER_RULE, by_rule, finalists, winner
+from nnlab.sweeps.search.front import front_name, pareto_front, pick_rule, picked
+from nnlab.sweeps.search.objectives import entry_value
 from nnlab.sweeps.search.space import is_confirmation, trial_job_id, trial_number
-from nnlab.sweeps.state import DONE
 
 # a trial's status: the first of these that one of its seeds' jobs has, else completed
 UNFINISHED = (JobStatus.RUNNING, JobStatus.PENDING, JobStatus.FAILED, JobStatus.INTERRUPTED,
@@ -54,11 +56,19 @@ def trial_records(sweep, state) -> list:
                 for k in finals[0]
                 if k != "step"
             }
+            if sweep.search.objectives:  # each objective's mean over the seeds
+                record.values = [_mean(entries, m) for m in sweep.search.metrics]
         elif status == JobStatus.PRUNED:  # where it was stopped: drawn, never ranked
             values = [e.final[metric] for e in entries if metric in e.final]
             record.value = sum(values) / len(values) if values else None
         records.append(record)
     return records
+
+
+def _mean(entries: list, metric: str) -> float | None:
+    """The mean of an objective over a trial's jobs (None when one lacks it)."""
+    values = [entry_value(e, metric) for e in entries]
+    return None if any(v is None for v in values) else sum(values) / len(values)
 
 
 def _trial_params(sweep, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -71,107 +81,6 @@ def _trial_params(sweep, overrides: dict[str, Any]) -> dict[str, Any]:
 def trial_seeds(sweep) -> list[int]:
     """The seeds each trial runs with: sweep.seeds, or the base config's seed."""
     return list(sweep.seeds or [sweep.base_config["seed"]])
-
-
-@dataclass
-class Finalist:
-    """A trial run again on the fresh seeds: its runs as (job id, seed, status, value), the
-    value the search metric of a completed run (None otherwise), in the search's order."""
-
-    number: int
-    params: dict[str, Any]
-    runs: list[tuple[str, int, str, float | None]]
-
-    @property
-    def values(self) -> list[float]:
-        """The search metric of its completed confirmation runs: the fresh seeds only. Its
-        trial's own run is left out: it was chosen for being best, so it is optimistic."""
-        return [
-            v
-            for job_id, _, status, v in self.runs
-            if is_confirmation(job_id) and status == JobStatus.COMPLETED and v is not None
-        ]
-
-    @property
-    def trial_values(self) -> list[float | None]:
-        """The search metric of its trial's own runs (what it was chosen on)."""
-        return [v for job_id, _, _, v in self.runs if not is_confirmation(job_id)]
-
-    @property
-    def mean(self) -> float | None:
-        return sum(self.values) / len(self.values) if self.values else None
-
-    @property
-    def diverged(self) -> bool:
-        return any(status == JobStatus.DIVERGED for _, _, status, _ in self.runs)
-
-    @property
-    def unfinished(self) -> int:
-        """Runs without a result yet (pending, running, interrupted, failed): resume runs them."""
-        return sum(status not in DONE for _, _, status, _ in self.runs)
-
-    @property
-    def fresh_seeds(self) -> list[int]:
-        """The seeds of its confirmation runs."""
-        return [seed for job_id, seed, _, _ in self.runs if is_confirmation(job_id)]
-
-    @property
-    def trial_seed(self) -> int:
-        """The seed of the trial's first run: best.yaml's, so that it reproduces that run."""
-        return self.runs[0][1]
-
-
-def finalists(sweep, state) -> list[Finalist]:
-    """The trials that were run again (those with confirmation jobs in state.json), in trial
-    order, each with its original runs and its confirmation runs."""
-    metric = sweep.search.metric
-    base_seed = sweep.base_config["seed"]
-    by_trial: dict[int, list[str]] = {}
-    for job_id in state.jobs:
-        by_trial.setdefault(trial_number(job_id), []).append(job_id)
-    out = []
-    for number in sorted(by_trial):
-        ids = sorted(by_trial[number], key=is_confirmation)  # the trial's runs first
-        if not is_confirmation(ids[-1]):
-            continue
-        runs = []
-        for job_id in ids:
-            entry = state.jobs[job_id]
-            seed = entry.overrides.get("seed", base_seed)
-            runs.append((job_id, seed, entry.status, entry.final.get(metric)))
-        params = {k: v for k, v in state.jobs[ids[0]].overrides.items() if k != "seed"}
-        out.append(Finalist(number, params, runs))
-    return out
-
-
-def by_rule(found: list[Finalist], direction: str) -> list[Finalist]:
-    """The finalists in the winner rule's order: the best mean of the search metric over all
-    their completed runs first, a tie to the lower trial number; those that diverged on any
-    seed (or have no completed run) last, in trial order."""
-    sign = -1 if direction == "maximize" else 1
-    able = [f for f in found if f.mean is not None and not f.diverged]
-    able.sort(key=lambda f: (sign * f.mean, f.number))
-    return able + [f for f in found if f not in able]
-
-
-def winner(found: list[Finalist], direction: str) -> Finalist | None:
-    """The first finalist by :func:`by_rule` once every finalist has all its confirmation
-    runs (the same fresh seeds each: finalists are compared on equal n), unless it cannot
-    win (diverged, no result); None while any confirmation run has no result yet."""
-    if any(f.unfinished for f in found):
-        return None
-    first = next(iter(by_rule(found, direction)), None)
-    return None if first is None or first.mean is None or first.diverged else first
-
-
-WINNER_RULE = (
-    "the winner is the finalist with the best mean of {metric} over its confirmation runs on "
-    "the fresh seeds {seeds}, the same for every finalist; its trial's own run is shown apart "
-    "and left out of n, the mean, std and CI, since it was chosen for being best (so it is "
-    "optimistic). A finalist that diverged on any seed cannot win; a tie goes to the lower "
-    "trial number; no finalist wins until every confirmation run has a result. The 95% CI is "
-    "Student's t interval of the mean: finalists whose intervals overlap are not clearly apart."
-)
 
 
 def confirm_table(sweep, state) -> tuple[str, list[str], list[list], str] | None:
@@ -272,8 +181,10 @@ def absent_note(sweep) -> str | None:
 def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]:
     """(title, header, rows): the trials, best first, with their parameters, status, the
     search metric and the test metrics beside it (the choice is made on validation data
-    only)."""
+    only). A multi-objective search's: :func:`front_table`."""
     spec = sweep.search
+    if spec.objectives:
+        return front_table(sweep, records)
     keys = list(spec.params)
     extra = [k for k in ("test_acc", "test_loss") if k != spec.metric]
     title = (
@@ -295,6 +206,58 @@ def search_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]
     return title, header, rows
 
 
+def front_table(sweep, records: list) -> tuple[str, list[str], list[list[str]]]:
+    """A multi-objective search's trials: the front first (in its files' order, each marked
+    with its file, best.yaml's too), then the other completed trials by the first objective,
+    then the rest; each objective's value and the test metrics beside them."""
+    spec = sweep.search
+    keys = list(spec.params)
+    extra = [k for k in ("test_acc", "test_loss") if k not in spec.metrics]
+    front = pareto_front(records, spec.directions)
+    chosen = picked(front, spec)
+    goals = ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives)
+    title = (
+        f"Search: {spec.method}, {len(records)} of {spec.trials} trials, {goals}; "
+        f"{len(front)} on the Pareto front"
+    )
+    header = ["front", "trial", *keys, "status", *spec.metrics, *extra]
+    order = front + [r for r in ranked(records, spec.direction) if r not in front]
+    rows = []
+    for r in order:
+        mark = ""
+        if r in front:
+            mark = front_name(front.index(r)).removeprefix("front/").removesuffix(".yaml")
+            mark += " (best.yaml)" if r is chosen else ""
+        done = r.status == JobStatus.COMPLETED and r.values is not None
+        metrics = getattr(r, "metrics", {}) if done else {}
+        cells = [mark, str(r.number)]
+        cells += [_cell(r.params[k]) if k in r.params else ABSENT for k in keys]
+        cells += [f"{r.status}, did not learn" if r.did_not_learn else r.status]
+        cells += [
+            metric_text(m, v) if done and v is not None else "—"
+            for m, v in zip(spec.metrics, r.values or [None] * len(spec.metrics), strict=True)
+        ]
+        cells += [metric_text(k, metrics[k]) if k in metrics else "—" for k in extra]
+        rows.append(cells)
+    return title, header, rows
+
+
+def front_note(sweep, records: list) -> str:
+    """What the front table means and which trial best.yaml holds (summary.md, the report)."""
+    spec = sweep.search
+    front = pareto_front(records, spec.directions)
+    chosen = picked(front, spec)
+    seeds = " (each objective's mean over the trial's seeds)" if sweep.seeds else ""
+    text = (
+        f"The Pareto front{seeds}: the trials no other completed trial beats on one objective "
+        "without losing on another; `front/front-NN.yaml` holds each one's config, in the "
+        f"table's order. `best.yaml` is search.pick = {spec.pick}: {pick_rule(spec)}"
+    )
+    if chosen is None:
+        return text + ". No trial has completed yet."
+    return text + f"; here trial {chosen.number}."
+
+
 def _markdown_table(header: list[str], rows: list[list]) -> list[str]:
     def md(cell: Any) -> str:
         text, bold = cell if isinstance(cell, tuple) else (cell, False)
@@ -311,6 +274,8 @@ def search_markdown(sweep, state, records: list) -> str:
     note = absent_note(sweep)
     if note:
         lines += ["", note]
+    if sweep.search.objectives:
+        return "\n".join([*lines, "", front_note(sweep, records)]) + "\n"
     done = [r for r in ranked(records, sweep.search.direction) if r.status == JobStatus.COMPLETED]
     confirmed = confirm_table(sweep, state)
     if confirmed is not None:
@@ -331,28 +296,58 @@ def search_markdown(sweep, state, records: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _config_text(folder: Path, sweep, state, job_id: str, params: dict[str, Any]) -> str:
+    """The config a job ran (its config.yaml: its threads too, the same numbers again), else
+    the base config with ``params``."""
+    entry = state.jobs.get(job_id)
+    ran = folder / entry.run / "config.yaml" if entry and entry.run else None
+    if ran is not None and ran.is_file():
+        return ran.read_text(encoding="utf-8")
+    return dump_config(load_config(sweep.base_path, {**sweep.base_overrides, **params}))
+
+
+def _trial_config(folder: Path, sweep, state, record) -> str:
+    """A trial's config, as its first run ran (the base seed, or sweep.seeds' first; a
+    searched seed is the trial's own)."""
+    seed = trial_seeds(sweep)[0]
+    job_id = trial_job_id(record.number, seed if sweep.seeds else None)
+    return _config_text(folder, sweep, state, job_id, {"seed": seed} | record.params)
+
+
+def write_front(folder: Path, sweep, state, records: list) -> None:
+    """A multi-objective search's ``front/front-NN.yaml`` (a config per front trial, in the
+    front table's order; files of an older, larger front removed) and best.yaml (the trial
+    search.pick names)."""
+    front = pareto_front(records, sweep.search.directions)
+    names = [front_name(k) for k in range(len(front))]
+    (folder / "front").mkdir(exist_ok=True)
+    for stale in (folder / "front").glob("front-*.yaml"):
+        if f"front/{stale.name}" not in names:
+            stale.unlink()
+    for name, record in zip(names, front, strict=True):
+        atomic_write_text(folder / name, _trial_config(folder, sweep, state, record))
+    chosen = picked(front, sweep.search)
+    if chosen is not None:
+        atomic_write_text(folder / "best.yaml", _trial_config(folder, sweep, state, chosen))
+
+
 def write_search_results(folder: Path, sweep, state) -> str:
-    """The ranked table (returned, for summary.md), best.yaml and the search figures."""
+    """The ranked table (returned, for summary.md), best.yaml (and a multi-objective
+    search's front files) and the search figures."""
     spec = sweep.search
     records = trial_records(sweep, state)
     best = next(
         (r for r in ranked(records, spec.direction) if r.status == JobStatus.COMPLETED), None
     )
     chosen = winner(finalists(sweep, state), spec.direction)
-    if chosen is not None:  # the confirmed winner, as its trial's first run ran
-        job_id, params = chosen.runs[0][0], chosen.params | {"seed": chosen.trial_seed}
-    elif best is not None:  # the best trial, as its first run ran
-        seed = trial_seeds(sweep)[0]
-        job_id = trial_job_id(best.number, seed if sweep.seeds else None)
-        params = {"seed": seed} | best.params  # a searched seed is the trial's own
-    if chosen is not None or best is not None:
-        entry = state.jobs.get(job_id)
-        ran = folder / entry.run / "config.yaml" if entry and entry.run else None
-        if ran is not None and ran.is_file():  # its threads too: the same numbers again
-            text = ran.read_text(encoding="utf-8")
-        else:
-            text = dump_config(load_config(sweep.base_path, {**sweep.base_overrides, **params}))
+    if spec.objectives:
+        write_front(folder, sweep, state, records)
+    elif chosen is not None:  # the confirmed winner, as its trial's first run ran
+        params = chosen.params | {"seed": chosen.trial_seed}
+        text = _config_text(folder, sweep, state, chosen.runs[0][0], params)
         atomic_write_text(folder / "best.yaml", text)
+    elif best is not None:  # the best trial, as its first run ran
+        atomic_write_text(folder / "best.yaml", _trial_config(folder, sweep, state, best))
     try:
         search_figures(folder / "plots", sweep, records)
     except Exception as exc:  # figures are extras: the tables are never lost over them
@@ -374,6 +369,7 @@ def search_figures(out: Path, sweep, records: list, ext: str = "png") -> list[Pa
             {k: json.dumps(v) if isinstance(v, list) else v for k, v in r.params.items()},
             r.status,
             r.value,
+            values=r.values,
         )
         for r in records
     ]
@@ -386,4 +382,18 @@ def search_figures(out: Path, sweep, records: list, ext: str = "png") -> list[Pa
             shown, spec.metric, spec.direction, out / f"parallel.{ext}", title, spec.params
         ),
     ]
+    if spec.objectives:  # the trade-off: the front on the first two objectives
+        front = pareto_front(records, spec.directions)
+        chosen = picked(front, spec)
+        made.append(
+            pareto_figure(
+                shown,
+                [(o.metric, o.direction) for o in spec.objectives],
+                [r.number for r in front],
+                chosen and chosen.number,
+                out / f"front.{ext}",
+                title,
+                spec.pick,
+            )  # fmt: skip
+        )
     return [p for p in made if p is not None]

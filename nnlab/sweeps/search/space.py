@@ -38,19 +38,27 @@ from nnlab.sweeps.search.conditions import (
     split_when,
     value_text,
 )
+from nnlab.sweeps.search.objectives import (
+    NSGA2_POPULATION,
+    Objective,
+    parse_goal,
+    parse_pick,
+    parse_population,
+    refuse_with_objectives,
+)
 from nnlab.sweeps.search.pruning import parse_pruner
 
-METHODS = ("grid", "random", "tpe")
+METHODS = ("grid", "random", "tpe", "nsga2")
 TPE_STARTUP = 10  # random trials before TPE models the results (Optuna's n_startup_trials)
 JOURNAL = "search.journal"  # the study, in the sweep folder
 # What each entry of ``search:`` allows. Counts are exact integers (2.0 trials is a mistake).
 SEARCH_KEYS = OneOf(
-    ("method", "trials", "metric", "direction", "seed", "startup_trials", "confirm")
-)
+    ("method", "trials", "metric", "direction", "seed", "startup_trials", "confirm",
+     "objectives", "pick", "population")
+)  # fmt: skip
 METHOD = OneOf(METHODS)
 TRIALS = Integer(1, exact=True)
 METRIC = OneOf(("val_loss", "val_acc"), words="val_loss or val_acc")
-DIRECTION = OneOf(("maximize", "minimize"), words="maximize or minimize")
 SEED = Integer(0, exact=True)
 CONFIRM_KEYS = OneOf(("top", "seeds"))
 CONFIRM_COUNT = Integer(1, 1000, exact=True, words="an integer from 1 to 1000")
@@ -159,14 +167,33 @@ class SearchSpec:
     pruner: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
     startup_trials: int = TPE_STARTUP
     confirm: dict[str, int] | None = None  # {"top": k, "seeds": n}: re-run the k best on n seeds
+    # a multi-objective search: its objectives (metric and direction are the first's), the
+    # rule that picks best.yaml's trial on the front, NSGA-II's population size
+    objectives: list[Objective] | None = None
+    pick: str = "knee"
+    population: int = NSGA2_POPULATION
+
+    @property
+    def directions(self) -> list[str]:
+        """Each objective's direction (one for a single-objective search)."""
+        return [o.direction for o in self.objectives] if self.objectives else [self.direction]
+
+    @property
+    def metrics(self) -> list[str]:
+        """Each objective's metric (one for a single-objective search)."""
+        return [o.metric for o in self.objectives] if self.objectives else [self.metric]
 
     def to_json(self) -> dict[str, Any]:
+        goal: dict[str, Any] = (
+            {"objectives": [o.to_json() for o in self.objectives], "pick": self.pick}
+            if self.objectives
+            else {"metric": self.metric, "direction": self.direction}
+        )
         return (
             {
                 "method": self.method,
                 "trials": self.trials,
-                "metric": self.metric,
-                "direction": self.direction,
+                **goal,
                 "seed": self.seed,
                 "params": {k: p.to_json() for k, p in self.params.items()},
                 "pruner": self.pruner,
@@ -177,6 +204,7 @@ class SearchSpec:
                 else {}
             )
             | ({"confirm": self.confirm} if self.confirm else {})
+            | ({"population": self.population} if self.method == "nsga2" else {})
         )
 
     def order(self) -> list[str]:
@@ -353,21 +381,13 @@ def parse_search(
     refuse_unknown_keys(raw, SEARCH_KEYS, where)
     method = require(raw.get("method", "tpe"), METHOD, f"{where}.method")
     trials = require(raw.get("trials"), TRIALS, f"{where}.trials")
-    metric = raw.get("metric", "val_loss")
-    if isinstance(metric, str) and metric.startswith("test_"):
-        raise ConfigError(
-            f"{where}.metric is {metric}, a test metric: a search chooses on validation data, "
-            "never on test (use val_acc or val_loss; the summary reports the chosen trial's "
-            "test metrics beside it)"
-        )
-    require(metric, METRIC, f"{where}.metric")
+    metric, direction, objectives = parse_goal(raw, METRIC, where)
     if not (base_cfg.get("data", {}).get("val_size") or 0) > 0:
+        named = f"{where}.objectives[0].metric" if objectives else f"{where}.metric"
         raise ConfigError(
-            f"{where}.metric is {metric} but the base config has no validation split; set "
+            f"{named} is {metric} but the base config has no validation split; set "
             "data.val_size above 0"
         )
-    default_direction = "maximize" if metric.endswith("_acc") else "minimize"
-    direction = require(raw.get("direction", default_direction), DIRECTION, f"{where}.direction")
     seed = require(raw.get("seed", 0), SEED, f"{where}.seed")
     startup = require(raw.get("startup_trials", TPE_STARTUP), SEED, f"{where}.startup_trials")
     if "startup_trials" in raw and method != "tpe":
@@ -384,7 +404,12 @@ def parse_search(
             f"{where}.confirm runs the finalists on fresh seeds: leave seed out of sweep.params"
         )
     pruner = parse_pruner(raw_pruner, f"{path}: sweep.pruner")
-    return SearchSpec(method, trials, metric, direction, seed, params, pruner, startup, confirm)
+    if objectives is not None:
+        refuse_with_objectives(raw, pruner, where)
+    return SearchSpec(
+        method, trials, metric, direction, seed, params, pruner, startup, confirm, objectives,
+        parse_pick(raw, objectives, where), parse_population(raw, method, where),
+    )  # fmt: skip
 
 
 def _params(

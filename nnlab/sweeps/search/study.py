@@ -12,6 +12,7 @@ from typing import Any
 
 from nnlab.common.status import JobStatus
 from nnlab.errors import NnlabError
+from nnlab.sweeps.search.objectives import entry_value
 from nnlab.sweeps.search.pruning import judge, make_pruner
 from nnlab.sweeps.search.results import ranked, trial_records, trial_seeds
 from nnlab.sweeps.search.space import (
@@ -49,6 +50,8 @@ def _sampler(spec: SearchSpec, number: int):
     seed = (spec.seed * 1_000_003 + number) % 2**32
     if spec.method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if spec.method == "nsga2":  # its generations live in the study, so one per trial works
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=spec.population)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.startup_trials)
 
 
@@ -95,6 +98,15 @@ def repair_journal(path: Path) -> int:
     return len(data) - end
 
 
+Value = float | list[float] | None  # a trial's result: one number, or one per objective
+
+
+def _finite(value: Value) -> bool:
+    """Whether a result is complete: a finite number, or a list of them."""
+    values = value if isinstance(value, list) else [value]
+    return all(v is not None and math.isfinite(v) for v in values)
+
+
 class Study:
     """The search's Optuna study, kept in the sweep folder's journal file."""
 
@@ -107,12 +119,13 @@ class Study:
         self.spec = spec
         self.repaired = repair_journal(folder / JOURNAL)  # bytes of a cut tail removed
         storage = JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
+        goal = {"directions": spec.directions} if spec.objectives else {"direction": spec.direction}
         self.study = optuna.create_study(
             study_name="nnlab",
             storage=storage,
-            direction=spec.direction,
             load_if_exists=True,
             pruner=make_pruner(spec.pruner),
+            **goal,
         )
         self.distributions = {k: p.distribution() for k, p in spec.params.items()}
 
@@ -127,7 +140,7 @@ class Study:
         trial = self.study.ask()  # define-by-run: a param whose condition fails is not asked
         return trial.number, self.spec.sample(trial)
 
-    def add(self, params: dict[str, Any] | None, value: float | None, state: str) -> int:
+    def add(self, params: dict[str, Any] | None, value: Value, state: str) -> int:
         """Add a trial the journal lost, as state.json recorded it: its parameters (None:
         a number no job recorded, added as failed) and its result (``state`` is complete,
         pruned, fail or running — a running one is run again and told later)."""
@@ -135,24 +148,27 @@ class Study:
 
         states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
                   "fail": TrialState.FAIL, "running": TrialState.RUNNING}  # fmt: skip
-        if state == "complete" and (value is None or not math.isfinite(value)):
+        if state == "complete" and not _finite(value):
             state, value = "fail", None
         known = params is not None
+        several = isinstance(value, list)
         trial = create_trial(
             params={k: encode(v) for k, v in params.items()} if known else {},
             distributions={k: self.distributions[k] for k in params} if known else {},
-            value=value if state == "complete" else None,
+            value=value if state == "complete" and not several else None,
+            values=value if state == "complete" and several else None,
             state=states[state],
         )
         return self.study._storage.create_new_trial(self.study._study_id, template_trial=trial)
 
-    def tell(self, number: int, value: float | None, state: str) -> None:
-        """End a trial: ``state`` is complete, pruned or fail."""
+    def tell(self, number: int, value: Value, state: str) -> None:
+        """End a trial: ``state`` is complete, pruned or fail; ``value`` a list of one value
+        per objective in a multi-objective study."""
         from optuna.trial import TrialState
 
         states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
                   "fail": TrialState.FAIL}  # fmt: skip
-        if state == "complete" and (value is None or not math.isfinite(value)):
+        if state == "complete" and not _finite(value):
             state, value = "fail", None
         self.study.tell(number, value if state == "complete" else None, states[state])
 
@@ -276,7 +292,7 @@ class TrialSource:
             if number in self.jobs_of and self._verdict(number) is not None:
                 self.study.tell(number, *self._verdict(number))
 
-    def _verdict(self, number: int) -> tuple[float | None, str] | None:
+    def _verdict(self, number: int) -> tuple[Value, str] | None:
         """What to tell the study of trial ``number`` from its jobs in state.json: (value,
         state) once every job has a result, None while one is to run (again)."""
         entries = [self.state.jobs[j] for j in self.jobs_of.get(number, [])]
@@ -284,14 +300,20 @@ class TrialSource:
             return None
         return self._result(entries)
 
-    def _result(self, entries: list) -> tuple[float | None, str]:
+    def _result(self, entries: list) -> tuple[Value, str]:
         """A trial's result from its ended jobs: the mean of the metric over its seeds when
-        all completed; pruned when some were pruned and the others completed; else fail."""
+        all completed (of each objective's, in a multi-objective search); pruned when some
+        were pruned and the others completed; else fail."""
         statuses = {e.status for e in entries}
         if statuses <= {JobStatus.COMPLETED}:
-            values = [e.final.get(self.spec.metric) for e in entries]
-            if all(v is not None for v in values):
-                return sum(values) / len(values), "complete"
+            means = []
+            for metric in self.spec.metrics:
+                values = [entry_value(e, metric) for e in entries]
+                if any(v is None for v in values):
+                    break
+                means.append(sum(values) / len(values))
+            else:
+                return (means if self.spec.objectives else means[0]), "complete"
         pruned = JobStatus.PRUNED in statuses and statuses <= {
             JobStatus.COMPLETED,
             JobStatus.PRUNED,
