@@ -3,7 +3,7 @@ folder's listing, from the runs index, and one run's or sweep's Explore data —
 report.html embeds (nnlab.reports.explore), drawn by the same script — each with a version
 that changes only when its files do, so that a page that polls gets only what changed.
 
-The listing reads no metrics.csv: it is `nnlab runs`'s, through the index
+The listing reads no finished run's metrics.csv: it is `nnlab runs`'s, through the index
 (nnlab.runfolder.index). A folder's data is read when the page asks for it; each run's
 files are read again only when their signature (inode, size, modification time) changed, so
 a sweep whose one job grows re-reads that job's metrics.csv only.
@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.metrics import ORDER, is_result, metric_text, status_text
-from nnlab.common.status import JobStatus
+from nnlab.common.status import JobStatus, RunStatus
 from nnlab.errors import NnlabError
 from nnlab.reports.explore import run_data, sweep_explore
+from nnlab.runfolder.entries import Entry, read_entry
+from nnlab.runfolder.index import signature
 from nnlab.runfolder.query import DEFAULT_COLUMNS, Query, run_query
 from nnlab.runfolder.records import read_state
 from nnlab.runfolder.render import shown_status
@@ -49,21 +51,54 @@ def version(*parts: Any) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def listing(root: Path) -> dict[str, Any]:
-    """The runs and sweeps of ``root``, newest first, as `nnlab runs` lists them (through
-    the index: no metrics.csv is read), and the version of that list."""
-    entries, _, warnings = run_query(root, Query(where=[], sort=[], columns=[]))
-    runs = []
-    for e in entries:
-        f = e["fields"]
-        started = str(f.get("started") or "").replace("T", " ")[:19]
-        runs.append({
-            "folder": f["folder"], "name": f["name"], "kind": f["kind"],
-            "status": shown_status(e), "started": started,
-            "time": f.get("time"), "results": f.get("results") or "",
-        })  # fmt: skip
-    return {"version": version(runs, warnings), "runs": runs, "notes": warnings,
-            "columns": [c for c in DEFAULT_COLUMNS if c != "folder"]}  # fmt: skip
+def _row(e: Entry) -> dict[str, Any]:
+    f = e["fields"]
+    started = str(f.get("started") or "").replace("T", " ")[:19]
+    return {"folder": f["folder"], "name": f["name"], "kind": f["kind"],
+            "status": shown_status(e), "started": started, "time": f.get("time"),
+            "results": f.get("results") or ""}  # fmt: skip
+
+
+def _signatures(root: Path) -> dict[str, str] | None:
+    """Each folder's index signature in a runs folder (None for a sweep folder: its jobs are
+    listed from its state.json, which the query reads)."""
+    if (root / "state.json").is_file():
+        return None
+    with os.scandir(root) as found:
+        return {item.name: signature(item.path) for item in found
+                if item.is_dir() and not item.name.startswith(".")}  # fmt: skip
+
+
+class Listing:
+    """The runs and sweeps of ``root``, newest first, as `nnlab runs` lists them — through
+    the index, so no finished run's metrics.csv is read — and the version of that list.
+    Between two calls whose folders' signatures are all the same, the entries are kept and
+    only the running ones read again (their results and liveness change without their
+    meta.json), so a page that polls a folder of 10,000 runs costs their stats, not their
+    index entries decoded again."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.kept: tuple[dict[str, str], list[Entry], list[str]] | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self) -> dict[str, Any]:
+        with self.lock:
+            sigs = _signatures(self.root)
+            if self.kept is not None and sigs is not None and self.kept[0] == sigs:
+                _, entries, warnings = self.kept
+                for i, e in enumerate(entries):
+                    if e["fields"]["status"] == RunStatus.RUNNING:
+                        entries[i] = read_entry(e["path"], False)
+                        entries[i]["fields"]["folder"] = e["fields"]["folder"]
+                        entries[i]["path"] = e["path"]
+            else:
+                entries, _, warnings = run_query(self.root, Query(where=[], sort=[], columns=[]))
+                if sigs is not None:
+                    self.kept = (sigs, entries, warnings)
+            runs = [_row(e) for e in entries]
+        return {"version": version(runs, warnings), "runs": runs, "notes": warnings,
+                "columns": [c for c in DEFAULT_COLUMNS if c != "folder"]}  # fmt: skip
 
 
 class Folders:

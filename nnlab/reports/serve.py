@@ -39,7 +39,7 @@ from werkzeug.wrappers import Request, Response
 from nnlab.errors import NnlabError
 from nnlab.reports.explore import HINT
 from nnlab.reports.explore import STYLE as EXPLORE_STYLE
-from nnlab.reports.live import Folders, listing
+from nnlab.reports.live import Folders, Listing
 from nnlab.reports.report import STYLE as REPORT_STYLE
 
 HOST = "127.0.0.1"  # never another interface: the folders' configs and errors stay local
@@ -91,6 +91,7 @@ class Dashboard:
     def __init__(self, root: Path):
         self.root = root
         self.folders = Folders(root)
+        self.listing = Listing(root)
         self.urls = Map([
             Rule("/", endpoint="page"),
             Rule("/static/<name>", endpoint="static"),
@@ -109,7 +110,7 @@ class Dashboard:
         return Response(text, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})
 
     def runs(self, request: Request) -> Response:
-        found = listing(self.root)
+        found = self.listing()
         if request.args.get("since") == found["version"]:
             return _json({"version": found["version"], "unchanged": True})
         return _json(found)

@@ -228,3 +228,30 @@ def test_the_dashboard_draws_a_running_sweeps_curves_growing(runs, tmp_path):
     assert grown, (first, second)
     assert live["refreshes"] >= 1 or live["redraws"] >= 2
     assert Path(tmp_path / "dashboard.png").stat().st_size > 0
+
+
+def test_a_running_runs_row_follows_its_metrics_while_the_others_are_kept(runs, tmp_path):
+    from nnlab.reports.live import Listing
+
+    root = tmp_path / "runs"
+    shutil.copytree(runs["runs"], root)
+    run = root / runs["run"].name
+    meta = json.loads((run / "meta.json").read_text())
+    meta.update(status="running", pid=os.getpid(), host=socket.gethostname())
+    for key in ("end_time", "duration_seconds"):
+        meta.pop(key, None)
+    (run / "meta.json").write_text(json.dumps(meta))
+    (run / "summary.json").unlink()  # a running run has none yet
+    listing = Listing(root)
+    first = listing()
+    row = next(r for r in first["runs"] if r["folder"] == run.name)
+    assert row["status"] == "running"
+    header, *rows = (run / "metrics.csv").read_text().splitlines()
+    assert header.split(",")[:3] == ["step", "train_loss", "train_acc"]
+    with (run / "metrics.csv").open("a") as f:  # a new row: meta.json unchanged
+        f.write(f"{int(rows[-1].split(',')[0]) + 1},0.5,0.5\n")
+    second = listing()
+    row = next(r for r in second["runs"] if r["folder"] == run.name)
+    assert row["results"].startswith("train_acc 50.00%")
+    assert second["version"] != first["version"]
+    assert listing()["version"] == second["version"]  # nothing changed since
