@@ -62,11 +62,14 @@ def _row(e: Entry) -> dict[str, Any]:
 def _signatures(root: Path) -> dict[str, str] | None:
     """Each folder's index signature in a runs folder (None for a sweep folder: its jobs are
     listed from its state.json, which the query reads)."""
-    if (root / "state.json").is_file():
+    try:
+        if (root / "state.json").is_file():
+            return None
+        with os.scandir(root) as found:
+            return {item.name: signature(item.path) for item in found
+                    if item.is_dir() and not item.name.startswith(".")}  # fmt: skip
+    except OSError:  # gone or unreadable: the query says so in one line
         return None
-    with os.scandir(root) as found:
-        return {item.name: signature(item.path) for item in found
-                if item.is_dir() and not item.name.startswith(".")}  # fmt: skip
 
 
 class Listing:
