@@ -33,7 +33,7 @@ def cli() -> None:
 
 
 for _command in (run.train, run.gradcheck, run.sweep, read.plot, read.report, read.runs,
-                 read.compare_command, read.schema):  # fmt: skip
+                 read.compare_command, read.schema, read.serve):  # fmt: skip
     cli.add_command(_command)
 
 

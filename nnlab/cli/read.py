@@ -3,6 +3,7 @@ and ``schema``."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ from nnlab.cli._common import (
 from nnlab.common.status import RunStatus, texts
 from nnlab.errors import NnlabError
 from nnlab.figures import FORMATS
+from nnlab.runfolder.runs import RUNS_DIR
 
 
 @click.command()
@@ -236,4 +238,24 @@ def schema(kind: str | None) -> int:
             f"{kind!r} is not a model kind; allowed: {', '.join(kinds())}", param_hint="--kind"
         )
     click.echo(json.dumps(json_schema(kind), indent=2))
+    return EXIT_OK
+
+
+@click.command()
+@click.argument("runs_dir", metavar="[RUNS_DIR]", required=False, default=RUNS_DIR,
+                type=click.Path(path_type=Path))  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=8750, show_default=True,
+              help="The port on 127.0.0.1 (0: a free one, printed).")  # fmt: skip
+def serve(runs_dir: Path, port: int) -> int:
+    """Serve a live dashboard of a runs folder on 127.0.0.1 (default: ./runs): the runs
+    and sweeps as `nnlab runs` lists them, and for the one chosen the curves, layer
+    statistics and parallel coordinates of its report.html, updated as runs and jobs
+    write their rows. Ctrl-C stops it."""
+    from nnlab.reports.serve import serve as serve_folder
+
+    def ready(url: str) -> None:
+        click.echo(f"nnlab: serving {runs_dir} at {url} (Ctrl-C to stop)")
+        sys.stdout.flush()
+
+    serve_folder(runs_dir, port, ready)
     return EXIT_OK

@@ -261,9 +261,12 @@ def _axis(key: str, values: list[Any], scale: str | None) -> dict[str, Any]:
     return {"key": key, "kind": "category", "values": order}
 
 
-def sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, Any]:
+def sweep_explore(
+    sweep: Any, state: Any, runs: dict[str, Any], live: bool = False
+) -> dict[str, Any]:
     """The Explore section's data of a sweep, from its jobs' runs (``runs``: job id -> Run):
-    a line per group of finished jobs (a search: per trial, and per confirmed finalist), the
+    a line per group of finished jobs — with ``live`` (`nnlab serve`), of running ones too,
+    their curves as far as they got — (a search: per trial, and per confirmed finalist), the
     layer statistics of each finished job, and the completed jobs' varied keys against the
     metric the sweep ranks by (a search's, on the scales of its space; else its first
     table's)."""
@@ -272,9 +275,10 @@ def sweep_explore(sweep: Any, state: Any, runs: dict[str, Any]) -> dict[str, Any
     keys: dict[str, dict[str, Any]] = {}
     jobs, stats = [], []
     shared = {} if search else shared_overrides([e.overrides for e in state.jobs.values()])
+    drawn = (*DONE, JobStatus.RUNNING) if live else DONE
     for job_id, entry in state.jobs.items():
         run = runs.get(job_id)
-        if run is None or entry.status not in DONE:
+        if run is None or entry.status not in drawn:
             continue
         name = job_id.split(",")[0] if search is not None else group_label(entry.overrides, shared)
         groups.setdefault(name, []).append(run.metrics)

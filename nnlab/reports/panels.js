@@ -5,7 +5,7 @@
 // draws them. Every text from the data goes in through textContent, never as markup.
 (function (N) {
   "use strict";
-  if (!N) return;  // no data on the page
+  if (!N) return;  // report.js not loaded
   var el = N.el, html = N.html, text = N.text, fmt = N.fmt, tickText = N.tickText;
   var scale = N.scale, showTip = N.showTip, hideTip = N.hideTip, noteKeys = N.noteKeys;
   var passes = N.passes, Chart = N.Chart, views = N.views;

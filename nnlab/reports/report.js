@@ -17,9 +17,8 @@
   var COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
     "#7f7f7f", "#bcbd22", "#17becf"];
   var DASHES = ["", "7 3", "2 2.5", "10 3 2 3"];
-  var source = document.getElementById("nnlab-data");
-  if (!source) return;
-  var data = JSON.parse(source.textContent);
+  var source = document.getElementById("nnlab-data");  // report.html's; serve's page fetches
+  var data = null;
   var tip = document.getElementById("tip");
   var views = [];  // everything drawn, redrawn when the filter or the smoothing changes
   var shared = { filter: { terms: [] }, smooth: 0 };
@@ -449,17 +448,29 @@
   // panels.js registers the other panels here; they are drawn once the page is parsed (the
   // whole inline script has run by then, whatever order its parts come in)
   var panels = {};
-  window.nnlabReport = {
-    el: el, html: html, text: text, fmt: fmt, tickText: tickText, scale: scale,
-    showTip: showTip, hideTip: hideTip, noteKeys: noteKeys, passes: passes, Chart: Chart,
-    views: views, panels: panels
-  };
-  function draw() {
-    controls();
+  // draw(data): the Explore section from its data, afresh (report.html: once; nnlab serve's
+  // page: for each folder chosen, and again, keeping the filter and smoothing (keep), when a
+  // live folder's charts change shape)
+  function draw(given, keep) {
+    N.data = data = given;
+    views.length = 0;
+    KEYS = {};
+    ["charts", "stats", "parallel"].concat(keep ? [] : ["controls"]).forEach(function (id) {
+      var host = document.getElementById(id);
+      if (host) host.textContent = "";
+    });
+    if (!keep) { shared.filter = { terms: [] }; shared.smooth = 0; controls(); }
     data.charts.forEach(curves);
     if (data.stats) panels.stats(data.stats);
     if (data.parallel) panels.parallel(data.parallel);
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
-  else window.setTimeout(draw, 0);
+  var N = window.nnlabReport = {
+    el: el, html: html, text: text, fmt: fmt, tickText: tickText, scale: scale,
+    showTip: showTip, hideTip: hideTip, noteKeys: noteKeys, passes: passes, Chart: Chart,
+    views: views, panels: panels, draw: draw, data: null
+  };
+  function drawPage() { draw(JSON.parse(source.textContent)); }
+  if (!source) return;
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", drawPage);
+  else window.setTimeout(drawPage, 0);
 })();
