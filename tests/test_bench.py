@@ -76,3 +76,23 @@ def test_gpu_check_runs_every_step_on_the_cpu(tmp_path, monkeypatch):
     assert [line.split()[:2] for line in summary] == [["ok", step] for step in steps]
     assert "== gpu_check.sh summary:" in done.stdout and "device cpu" in done.stdout
     assert "| nnlab bfloat16 |" in (tmp_path / "out" / "throughput.log").read_text()
+
+
+@pytest.mark.slow
+def test_time_to_accuracy_runs_its_three_contenders_to_a_table(gpu_throughput, tmp_path):
+    """bench/time_to_accuracy.py on 600 synthetic digits, one seed, a low target: each
+    contender's line and the table, every one of them at the target."""
+    gpu_throughput.write_synthetic(tmp_path, 600, n_test=200)
+    done = run_child(
+        [sys.executable, str(BENCH / "time_to_accuracy.py"), "--data", "mnist",
+         "--root", str(tmp_path), "--target", "0.3", "--seeds", "0", "--max-epochs", "2"],
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [r.split(" | ")[0] for r in rows[1:]] == [
+        "| nnlab, shipped",
+        "| nnlab, fastest",
+        "| reference, fastest recipe",
+    ]
+    assert "not reached" not in done.stdout, done.stdout
