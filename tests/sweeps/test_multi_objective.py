@@ -102,7 +102,7 @@ def test_the_pick_rule_knee_first_or_one_objective():
 
 def _sweep_file(tmp_path: Path, search: dict, extra: dict | None = None) -> Path:
     body = {
-        "base": str(CONFIGS / "moons_val.yaml"),
+        "base": str(CONFIGS / "pareto_moons.yaml"),
         "search": {"method": "random", "trials": 2} | search,
         "params": {"train.epsilon": {"low": 1e-3, "high": 0.1, "log": True}},
     } | (extra or {})
