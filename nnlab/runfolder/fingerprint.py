@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import Any
 import nnlab
 from nnlab.data.catalog import CATALOG, FILE, IDX
 from nnlab.models import kind_of
-from nnlab.runfolder.provenance import TIMEOUT
+from nnlab.runfolder.provenance import git_bytes as _git
 
 IGNORED_KEYS = ("name",)  # config keys that cannot change a run's numbers
 CODE_DIR_VARIABLE = "NNLAB_CODE_DIR"
@@ -59,19 +58,6 @@ def _sha256_file(path: Path) -> str:
                 digest.update(block)
         _HASHED[key] = digest.hexdigest()
     return _HASHED[key]
-
-
-def _git(where: Path, *args: str) -> bytes | None:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(where), *args],
-            capture_output=True,
-            timeout=TIMEOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
 
 
 def code_dir() -> Path:

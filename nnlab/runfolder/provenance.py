@@ -16,7 +16,8 @@ DIFF_LIMIT = 5_000_000  # bytes of diff kept; a larger one is cut, and says so
 TIMEOUT = 10.0  # seconds per git command
 
 
-def _git(where: Path, *args: str) -> str | None:
+def git_bytes(where: Path, *args: str) -> bytes | None:
+    """``git -C WHERE ARGS``'s output, or None where git fails, is missing or takes too long."""
     try:
         done = subprocess.run(
             ["git", "-C", str(where), *args],
@@ -26,7 +27,12 @@ def _git(where: Path, *args: str) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _git(where: Path, *args: str) -> str | None:
+    out = git_bytes(where, *args)
+    return None if out is None else out.decode("utf-8", "replace")
 
 
 def git_state(where: Path) -> tuple[dict[str, Any] | None, str]:
