@@ -10,7 +10,8 @@ import torch
 import nnlab
 from nnlab.config.resolve import load_config
 from nnlab.data.tabular import load_data
-from nnlab.models.mlp.engine import Engine
+from nnlab.models.mlp import engine as engine_module
+from nnlab.models.mlp.engine import Engine, sliced_update
 from nnlab.models.mlp.math import MLP, backprop, one_hot
 from nnlab.models.mlp.optim import make_update
 from nnlab.models.mlp.trainer import _Loop
@@ -112,6 +113,33 @@ def test_each_update_rule_matches_its_equations_and_torch_optim(optimizer, keys)
             theta, _torch(optimizer, cfg, theta0, grads, lrs), rtol=1e-12, atol=1e-15
         )
     assert not np.allclose(theta, theta0)
+
+
+@pytest.mark.parametrize(("optimizer", "keys"), OPTIMIZERS)
+def test_each_update_rule_run_slice_by_slice_gives_the_same_bits(optimizer, keys, monkeypatch):
+    """The engine runs an update's passes slice by slice (slices of 56 bytes here: seven
+    float64 values, the last slice shorter); every element must end as in whole passes."""
+    monkeypatch.setattr(engine_module, "UPDATE_SLICE_BYTES", 56)
+    cfg = _train_cfg(optimizer, **keys)
+    rng = np.random.RandomState(2)
+    theta0 = rng.randn(50)
+    grads = [rng.randn(50) * 10.0 ** rng.randint(-3, 3) for _ in range(STEPS)]
+    ends = []
+    for slicing in (False, True):
+        theta, grad = theta0.copy(), np.empty(50)
+        update = make_update(cfg, theta, grad)
+        ops = update.ops()
+        if slicing:
+            whole, ops = len(ops), sliced_update(ops, 50)
+            assert len(ops) == 8 * whole  # ceil(400 bytes / 56)
+        for g in grads:
+            grad[...] = g
+            update.before_step()
+            for op, *args in ops:
+                op(*args)
+        ends.append(theta)
+    assert np.array_equal(ends[0], ends[1])
+    assert not np.array_equal(ends[1], theta0)
 
 
 def _moons_cfg(**train):

@@ -25,7 +25,8 @@ import numpy as np
 class Update:
     """An update rule: ``ops()`` is the list of (function, arguments) that applies it to θ
     given g; ``before_step()`` runs once per step before them. ``lr`` is a 0-d array the
-    schedule writes into."""
+    schedule writes into. Every operation is element-wise over the flat vectors: the engine
+    runs them slice by slice (engine.sliced_update), which a reduction would not survive."""
 
     def __init__(self, theta: np.ndarray, grad: np.ndarray, epsilon: float):
         self.theta, self.grad = theta, grad
