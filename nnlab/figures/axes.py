@@ -142,3 +142,15 @@ def panel_title(text: str) -> str:
     """A small multiple's title wrapped to its panel's width, so that neighbours' titles
     never overlap: 'trial 7: epsilon=0.003, …' over two or three lines."""
     return "\n".join(textwrap.fill(line, PANEL_CHARS) for line in text.split("\n"))
+
+
+def points(ax, xs: Sequence[float], ys: Sequence[float], label: str, **style) -> None:
+    """A scatter of trials or runs: outlined markers of ``style`` (size ``s``, ``color``,
+    ``zorder``, ...) over thin black edges."""
+    ax.scatter(xs, ys, label=label, **{"edgecolors": "k", "linewidths": 0.4, **style})
+
+
+def star(ax, x: float, y: float, label: str, size: float = 130) -> None:
+    """The chosen point (the best trial, best.yaml's): a large gold star above the rest."""
+    ax.scatter([x], [y], s=size, marker="*", color="gold", edgecolors="k", linewidths=0.6,
+               zorder=5, label=label)  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nnlab.common.metrics import is_accuracy, metric_text
-from nnlab.figures.axes import plain_log_ticks
+from nnlab.figures.axes import plain_log_ticks, points, star
 from nnlab.figures.plots import _pyplot, _save
 from nnlab.figures.trials import TrialRecord, check_direction, metric_label
 
@@ -80,26 +80,19 @@ def draw_front(
     others = [t for t in done if t.number not in set(front)]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    ax.scatter(
+    points(
+        ax,
         [t.values[1] for t in others],
         [t.values[0] for t in others],
+        f"dominated ({len(others)})",
         s=26,
         color="0.65",
         edgecolors="0.4",
-        linewidths=0.4,
         zorder=2,
-        label=f"dominated ({len(others)})",
     )
-    ax.scatter(
-        [t.values[1] for t in members],
-        [t.values[0] for t in members],
-        s=40,
-        color="C0",
-        edgecolors="k",
-        linewidths=0.5,
-        zorder=4,
-        label=f"Pareto front ({len(members)}; labels: front-NN.yaml)",
-    )
+    points(ax, [t.values[1] for t in members], [t.values[0] for t in members],
+           f"Pareto front ({len(members)}; labels: front-NN.yaml)", s=40, color="C0",
+           linewidths=0.5, zorder=4)  # fmt: skip
     labels: dict[tuple[float, float], list[str]] = {}  # trials at one point share a label
     for k, t in enumerate(members, start=1):
         labels.setdefault((t.values[1], t.values[0]), []).append(f"{k:02d}")
@@ -114,9 +107,7 @@ def draw_front(
         t = by_number[chosen]
         pairs = zip(objectives, t.values, strict=True)
         shown = ", ".join(f"{m} {metric_text(m, v)}" for (m, _), v in pairs)
-        ax.scatter([t.values[1]], [t.values[0]], s=150, marker="*", color="gold",
-                   edgecolors="k", linewidths=0.6, zorder=5,
-                   label=f"best.yaml ({pick}): trial {t.number}, {shown}")  # fmt: skip
+        star(ax, t.values[1], t.values[0], f"best.yaml ({pick}): trial {t.number}, {shown}", 150)
     missing = len(trials) - len(done)
     if missing:
         ax.plot([], [], " ", label=f"not plotted: {missing} without a result")

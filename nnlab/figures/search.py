@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nnlab.common.metrics import is_accuracy
 from nnlab.common.status import RunStatus
-from nnlab.figures.axes import plain_log_ticks
+from nnlab.figures.axes import plain_log_ticks, points, star
 from nnlab.figures.plots import _pyplot, _save
 from nnlab.figures.trials import (
     Space,
@@ -230,16 +230,8 @@ def optimisation_history(
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    ax.scatter(
-        [t.number for t in done],
-        [t.value for t in done],
-        s=28,
-        color="C0",
-        edgecolors="k",
-        linewidths=0.4,
-        zorder=3,
-        label=f"completed ({len(done)})",
-    )
+    points(ax, [t.number for t in done], [t.value for t in done], f"completed ({len(done)})",
+           s=28, color="C0", zorder=3)  # fmt: skip
     if pruned:
         hidden = len(pruned) - len(pruned_shown)
         label = f"pruned ({len(pruned)}" + (f", {hidden} without a value)" if hidden else ")")
@@ -259,17 +251,8 @@ def optimisation_history(
     ys = [v for _, v in steps] + [steps[-1][1]]
     ax.step(xs, ys, where="post", color="C3", lw=1.6, zorder=4, label="best so far")
     best_number, best_value = next((n, v) for n, v in steps if v == steps[-1][1])
-    ax.scatter(
-        [best_number],
-        [best_value],
-        s=130,
-        marker="*",
-        color="gold",
-        edgecolors="k",
-        linewidths=0.6,
-        zorder=5,
-        label=f"best: trial {best_number}, {_format_metric(metric, best_value)}",
-    )
+    star(ax, best_number, best_value, f"best: trial {best_number}, "
+         f"{_format_metric(metric, best_value)}")  # fmt: skip
     if others:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(others.items()))
         ax.plot([], [], " ", label=f"not plotted: {counts}")
