@@ -96,3 +96,28 @@ def test_time_to_accuracy_runs_its_three_contenders_to_a_table(gpu_throughput, t
         "| reference, fastest recipe",
     ]
     assert "not reached" not in done.stdout, done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs this repository's git history")
+def test_dcn_limit_measures_every_row_of_its_tables(gpu_throughput, tmp_path):
+    """bench/dcn_limit.py on 300 synthetic digits, one round, compared with this commit's
+    own evaluation (a worktree of HEAD): both tables, every row measured."""
+    gpu_throughput.write_synthetic(tmp_path, 600, n_test=200)
+    done = run_child(
+        [sys.executable, str(BENCH / "dcn_limit.py"), "--root", str(tmp_path),
+         "--images", "300", "--rounds", "1", "--before", "HEAD"],
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {
+        line.split(" | ")[0].removeprefix("| "): line.split(" | ")[1]
+        for line in done.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| training")
+    }
+    for name in ("reference", "nnlab train, float32", "nnlab train, bfloat16",
+                 "before, float32", "float32", "bfloat16"):  # fmt: skip
+        assert float(rows[name].replace(",", "")) > 0, name
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"],
+                               capture_output=True, text=True).stdout  # fmt: skip
+    assert "before-HEAD" not in worktrees  # removed again
