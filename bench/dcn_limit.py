@@ -37,8 +37,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-import yaml
-from dcn_throughput import bench_config, command_line, prepare, reference  # bench/, beside this
+from dcn_throughput import nnlab_cli, prepare, reference  # bench/, beside this
 from gpu_throughput import matmul_rates, step_flops
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,17 +81,6 @@ def evaluation_seconds(tree: Path, root: str | None, precision: str) -> float:
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
 
 
-def cli_rate(root: Path, runs: Path, folder: Path, precision: str) -> float:
-    """images_per_second of `nnlab train` with the default monitoring (dcn_throughput.py's
-    command-line row), in ``precision``."""
-    cfg = bench_config(root, monitoring=True, precision=precision)
-    cfg["data"]["val_size"] = 1000
-    cfg["train"]["eval_every"] = 500
-    path = folder / f"cli_{precision}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return command_line([str(path)], runs)["images_per_second"]
-
-
 def worktree(commit: str, folder: Path) -> Path:
     path = folder / f"before-{commit}"
     subprocess.run(
@@ -128,8 +116,9 @@ def main() -> int:
                 add("matmul float32 GFLOP/s", rates["float32"] * 1e3)
                 add("matmul bfloat16 GFLOP/s", rates["bfloat16"] * 1e3)
                 add("reference", reference(root))
-                add("nnlab train, float32", cli_rate(root, folder / "runs", folder, "float32"))
-                add("nnlab train, bfloat16", cli_rate(root, folder / "runs", folder, "bfloat16"))
+                for precision in ("float32", "bfloat16"):
+                    cli = nnlab_cli(root, folder / "runs", folder, precision=precision)
+                    add(f"nnlab train, {precision}", cli["images_per_second"])
                 add("evaluation, before, float32", evaluation_seconds(before, args.root, "float32"))
                 add("evaluation, float32", evaluation_seconds(ROOT, args.root, "float32"))
                 add("evaluation, bfloat16", evaluation_seconds(ROOT, args.root, "bfloat16"))

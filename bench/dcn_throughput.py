@@ -168,10 +168,16 @@ def command_line(args: list[str], runs: Path, env: dict[str, str] | None = None)
     return summary | {"wall": wall, "faults": faults}
 
 
-def nnlab_cli(root: Path, runs: Path, folder: Path, env: dict[str, str] | None = None) -> dict:
+def nnlab_cli(
+    root: Path,
+    runs: Path,
+    folder: Path,
+    env: dict[str, str] | None = None,
+    precision: str = "float32",
+) -> dict:
     """The monitored config through the real command line, with a validation split of
     1,000 images evaluated at the default eval_every (500 steps) and each epoch's end."""
-    cfg = bench_config(root, monitoring=True)
+    cfg = bench_config(root, monitoring=True, precision=precision)
     cfg["data"]["val_size"] = 1000
     cfg["train"]["eval_every"] = 500
     path = folder / "cli.yaml"

@@ -130,7 +130,7 @@ def test_each_update_rule_run_slice_by_slice_gives_the_same_bits(optimizer, keys
         update = make_update(cfg, theta, grad)
         ops = update.ops()
         if slicing:
-            whole, ops = len(ops), sliced_update(ops, 50)
+            whole, ops = len(ops), sliced_update(ops, theta)
             assert len(ops) == 8 * whole  # ceil(400 bytes / 56)
         for g in grads:
             grad[...] = g

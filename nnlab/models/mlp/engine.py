@@ -69,14 +69,14 @@ def blas_threads(work: int) -> contextlib.AbstractContextManager:
 UPDATE_SLICE_BYTES = 400_000
 
 
-def sliced_update(ops: list[tuple], size: int) -> list[tuple]:
-    """The element-wise operations ``ops`` on vectors of ``size`` elements, run slice by
-    slice: every operation on the first slice, then on the next, ... Each element sees the
-    same operations in the same order, so the result is the same to the bit; 0-d arrays and
-    numbers are shared by every slice. ``ops`` unchanged when one slice holds everything."""
-    itemsize = max((a.itemsize for _, *args in ops for a in args if isinstance(a, np.ndarray)),
-                   default=8)  # fmt: skip
-    n_slices = math.ceil(size * itemsize / UPDATE_SLICE_BYTES)
+def sliced_update(ops: list[tuple], theta: np.ndarray) -> list[tuple]:
+    """The element-wise operations ``ops`` on vectors shaped like the flat parameters
+    ``theta``, run slice by slice: every operation on the first slice, then on the next, ...
+    Each element sees the same operations in the same order, so the result is the same to the
+    bit; 0-d arrays and numbers are shared by every slice. ``ops`` unchanged when one slice
+    holds everything."""
+    size = theta.size
+    n_slices = math.ceil(theta.nbytes / UPDATE_SLICE_BYTES)
     if n_slices < 2:
         return ops
     bounds = np.linspace(0, size, n_slices + 1).astype(int)
@@ -237,7 +237,7 @@ class Engine:
         # the L2 term of the step's share of the objective: reg_lambda * n / N
         scale = self.reg_lambda if n == self.n else self.reg_lambda * n / self.n
         ops += self._regularise(scale, check=not track)
-        ops += sliced_update(self.update.ops(), self.theta.size)
+        ops += sliced_update(self.update.ops(), self.theta)
         plan = self._plans[size] = _Plan(ops, tracked=track, **inputs)
         return plan
 
