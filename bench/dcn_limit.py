@@ -37,7 +37,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from dcn_throughput import nnlab_cli, prepare, reference  # bench/, beside this
+from dcn_throughput import FASHION_MNIST, nnlab_cli, prepare, reference  # bench/, beside this
 from gpu_throughput import matmul_rates, step_flops
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +51,11 @@ from nnlab.models.allocator import keep_freed_memory
 from nnlab.models.dcn.network import DCN, assess
 keep_freed_memory()
 root, precision = sys.argv[1] or None, sys.argv[2]
+mean, std = float(sys.argv[3]), float(sys.argv[4])
 files = find_idx_files("fashion_mnist", root)
 def images(split, n):
     x = torch.from_numpy(read_idx(files[split][0])[:n].copy()).float().div(255)
-    return (x - 0.2860) / 0.3530, torch.from_numpy(read_idx(files[split][1])[:n].astype("int64"))
+    return (x - mean) / std, torch.from_numpy(read_idx(files[split][1])[:n].astype("int64"))
 (xt, yt), (xs, ys) = images("test", 10000), images("train", 5000)
 X, y = torch.cat([xt, xs]).unsqueeze(1), torch.cat([yt, ys])
 torch.manual_seed(0)
@@ -72,7 +73,7 @@ print(json.dumps({"seconds": statistics.median(times), "images": len(y)}))
 def evaluation_seconds(tree: Path, root: str | None, precision: str) -> float:
     """The median seconds of one evaluation of 15,000 images by ``tree``'s nnlab."""
     done = subprocess.run(
-        [sys.executable, "-c", EVALUATE, root or "", precision],
+        [sys.executable, "-c", EVALUATE, root or "", precision, *(str(v) for v, in FASHION_MNIST)],
         capture_output=True, text=True, check=False,
         env={**os.environ, "PYTHONPATH": str(tree)},
     )  # fmt: skip

@@ -14,12 +14,9 @@ import nnlab
 from nnlab.reports.explore import html_block, parallel_data, sweep_data
 from nnlab.reports.report import write_report
 from tests.conftest import CONFIGS, small_mnist
+from tests.reports.browser import CHROMIUM, SKIP_REASON, launch, needs_chromium
 
 QUICK = {"train.iterations": 300, "train.log_every": 20}
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"
-)
 
 
 def test_a_search_param_sampled_uniformly_gets_a_linear_axis_and_a_missing_one_is_unset():
@@ -102,15 +99,11 @@ def sweeps(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+        pytest.skip(SKIP_REASON)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"],
-        )  # fmt: skip
+        browser = launch(p)
         yield browser
         browser.close()
 

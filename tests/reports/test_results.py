@@ -17,6 +17,7 @@ from nnlab.reports.report import one_line
 from nnlab.reports.results import differing_labels
 from tests.conftest import CONFIGS, small_mnist
 from tests.conftest import nnlab as run_nnlab
+from tests.reports.browser import launch, needs_chromium
 
 QUICK = {"train.iterations": 300, "train.log_every": 100}
 
@@ -187,36 +188,16 @@ def test_run_report_and_strings_from_configs_are_escaped(folders, tmp_path):
     assert "&lt;script&gt;" in (run.path / "report.md").read_text()
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _browser(p):
-    return p.chromium.launch(
-        executable_path=_chromium(),
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            "--disable-sync",
-        ],
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.skipif(
-    _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
-)
+@needs_chromium
 def test_the_report_renders_in_a_real_browser(folders, tmp_path):
     from playwright.sync_api import sync_playwright
 
     run_nnlab("report", folders["dcn"])
     page_path = folders["dcn"] / "report.html"
     with sync_playwright() as p:
-        browser = _browser(p)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(page_path.as_uri())
         images = page.evaluate(
@@ -235,9 +216,7 @@ def test_the_report_renders_in_a_real_browser(folders, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.skipif(
-    _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
-)
+@needs_chromium
 def test_the_sweep_report_is_explorable_offline_in_a_real_browser(folders, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -245,7 +224,7 @@ def test_the_sweep_report_is_explorable_offline_in_a_real_browser(folders, tmp_p
     page_path = folders["sweep"] / "report.html"
     requests, errors = [], []
     with sync_playwright() as p:
-        browser = _browser(p)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.on("request", lambda r: requests.append(r.url))
         page.on("pageerror", lambda e: errors.append(str(e)))

@@ -17,6 +17,7 @@ import pytest
 import nnlab
 from tests.conftest import CONFIGS, nnlab_process
 from tests.conftest import nnlab as run_nnlab
+from tests.reports.browser import launch, needs_chromium
 
 QUICK = {"train.iterations": 300, "train.log_every": 100}
 LONG = ["-s", "train.iterations=100000000", "-s", "train.log_every=500"]
@@ -147,10 +148,6 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path):
         urllib.request.urlopen(url + "api/runs", timeout=5)
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def _points(page) -> dict[str, int]:
     """The number of points of each drawn line of the first chart, by its name."""
     return page.eval_on_selector_all(
@@ -161,13 +158,9 @@ def _points(page) -> dict[str, int]:
 
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.skipif(
-    _chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
-)
+@needs_chromium
 def test_the_dashboard_draws_a_running_sweeps_curves_growing(runs, tmp_path):
     from playwright.sync_api import sync_playwright
-
-    from tests.reports.test_results import _browser
 
     root = tmp_path / "runs"
     shutil.copytree(runs["runs"], root)
@@ -184,7 +177,7 @@ def test_the_dashboard_draws_a_running_sweeps_curves_growing(runs, tmp_path):
         try:
             url = _url(server)
             with sync_playwright() as p:
-                browser = _browser(p)
+                browser = launch(p)
                 page = browser.new_page(viewport={"width": 1200, "height": 900})
                 page.on("request", lambda r: requests.append(r.url))
                 page.on("pageerror", lambda e: errors.append(str(e)))
