@@ -40,9 +40,38 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_text(data: Any) -> str:
+    """Indented JSON as nnlab writes it; NaN and infinity are refused (they are not JSON)."""
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
 def atomic_write_json(path: str | Path, data: Any) -> None:
-    """Write indented JSON atomically; NaN and infinity are refused (they are not JSON)."""
-    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+    """Write :func:`json_text` atomically."""
+    atomic_write_text(path, json_text(data))
+
+
+def overwrite_in_place(path: str | Path, data: bytes) -> bool:
+    """Rewrite an existing file in place, without allocating: only where ``data`` fits in the
+    blocks the file already holds (then a full disk cannot stop it); whether it did. Not
+    atomic — a crash mid-write can leave a mix — so only for when an atomic write has
+    already failed for space."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        if len(data) > os.fstat(fd).st_blocks * 512:
+            return False
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def now() -> datetime:

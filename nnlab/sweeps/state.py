@@ -20,6 +20,7 @@ sweep whose driver is gone shows ``running (dead?)``); ``error`` says why an err
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from nnlab.common.files import atomic_write_json, now_iso
+from nnlab.common.files import atomic_write_json, json_text, now_iso, overwrite_in_place
 from nnlab.common.status import JobStatus, SweepStatus
 from nnlab.runfolder.records import read_state
 from nnlab.runfolder.types import JobEntry, SweepRecord
@@ -75,15 +76,22 @@ class SweepState(SweepRecord):
     def save(self) -> None:
         """Write state.json atomically. A full disk cannot keep it from recording how the
         sweep stopped: while the sweep runs, a reserve file beside it holds twice its size,
-        given up to let a save through when the disk fills (docs/run-folder.md, 'Sweep folder')."""
+        given up to let a save through when the disk fills; with the reserve spent, state.json
+        is rewritten in place where the new text fits in the blocks the file already holds
+        (docs/run-folder.md, 'Sweep folder')."""
         self.updated = now_iso()
         data = self.to_json()
         try:
             atomic_write_json(self.path, data)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not self.release_reserve():
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            atomic_write_json(self.path, data)
+            if self.release_reserve():
+                with contextlib.suppress(OSError):
+                    atomic_write_json(self.path, data)
+                    return
+            if not overwrite_in_place(self.path, json_text(data).encode("utf-8")):
+                raise
             return
         self._keep_reserve()
 
@@ -94,9 +102,10 @@ class SweepState(SweepRecord):
     def _keep_reserve(self) -> None:
         """Make the reserve at least twice state.json's size plus RESERVE_BYTES (allocated,
         not sparse); without space for it, go on without."""
+        had = self.reserve.exists()
         try:
             want = 2 * self.path.stat().st_size + RESERVE_BYTES
-            if self.reserve.exists() and self.reserve.stat().st_size >= want:
+            if had and self.reserve.stat().st_size >= want:
                 return
             fd = os.open(self.reserve, os.O_WRONLY | os.O_CREAT, 0o644)
             try:
@@ -104,7 +113,8 @@ class SweepState(SweepRecord):
             finally:
                 os.close(fd)
         except (OSError, AttributeError):  # a full disk, or no posix_fallocate (macOS)
-            self.release_reserve()
+            if not had:  # a reserve that could not grow keeps what it holds
+                self.release_reserve()
 
     def release_reserve(self) -> bool:
         """Remove the reserve (when the sweep ends, or to free its space); whether it was there."""

@@ -3,6 +3,7 @@ before the sweep folder exists, a searched seed, the study journal against state
 faults, one driver per sweep folder, a sweep that ended through an error, and data files
 among a search's choices (issue 24, items 5 to 8)."""
 
+import errno
 import json
 import os
 import signal
@@ -16,6 +17,9 @@ import numpy as np
 import pytest
 import yaml
 
+from nnlab.common.files import overwrite_in_place
+from nnlab.common.status import JobStatus, SweepStatus
+from nnlab.sweeps.state import RESERVE_BYTES, SweepState
 from tests.conftest import CONFIGS, check_run, child_process, nnlab, nnlab_process, run_dir_of
 from tests.experiment.test_signals import LONG, _status_shown, two_job_sweep
 from tests.sweeps.test_search import load_study
@@ -301,3 +305,43 @@ def test_search_choices_of_data_path_are_relative_to_the_sweep_file(tmp_path):
     jobs = state_of(folder)["jobs"]
     assert len(jobs) == 6 and all(j["status"] == "completed" for j in jobs.values())
     assert {j["overrides"]["data.path"] for j in jobs.values()} <= allowed
+
+
+def _no_space(*_args, **_kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_reserve_that_cannot_grow_keeps_what_it_holds(tmp_path, monkeypatch):
+    """state.json grew and the disk is full: the reserve stays as it is (it used to be
+    removed, leaving the next save on a full disk nothing to give up)."""
+    state = SweepState.new(tmp_path, "s", {"a": {"x": 1}})
+    held = state.reserve.stat().st_size
+    assert held >= RESERVE_BYTES
+    monkeypatch.setattr(os, "posix_fallocate", _no_space)
+    state.update_job("a", error="x" * 5000)  # past what the reserve was sized for
+    assert state.reserve.stat().st_size == held
+    assert json.loads(state.path.read_text())["jobs"]["a"]["error"] == "x" * 5000
+
+
+def test_with_the_reserve_spent_a_full_disk_still_records_the_sweep_in_place(tmp_path, monkeypatch):
+    state = SweepState.new(tmp_path, "s", {"a": {"x": 1}, "b": {"x": 2}})
+    assert state.release_reserve()  # spent by an earlier save
+    monkeypatch.setattr("nnlab.sweeps.state.atomic_write_json", _no_space)
+    state.update_job("a", status=JobStatus.FAILED, error="OSError: No space left on device")
+    state.status = SweepStatus.FAILED
+    state.save()
+    on_disk = json.loads(state.path.read_text())
+    assert on_disk["status"] == "failed" and on_disk["jobs"]["a"]["status"] == "failed"
+    assert on_disk["jobs"]["b"]["status"] == "pending"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left
+
+
+def test_an_in_place_rewrite_that_would_need_more_blocks_is_refused(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text('{"status": "running"}\n')
+    allocated = path.stat().st_blocks * 512
+    assert overwrite_in_place(path, b'{"status": "failed"}\n')
+    assert path.read_text() == '{"status": "failed"}\n'  # shorter: the tail is cut
+    assert not overwrite_in_place(path, b"x" * (allocated + 1))
+    assert path.read_text() == '{"status": "failed"}\n'  # unchanged
+    assert not overwrite_in_place(tmp_path / "missing.json", b"{}")
