@@ -7,17 +7,16 @@ notebook: nothing here prints or exits; progress goes to optional callbacks.
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nnlab.common.files import atomic_write_text
+from nnlab.common.signals import HeldSignals
 from nnlab.common.status import RunStatus
 from nnlab.config.resolve import dump_config, load_config
 from nnlab.errors import Diverged, FigureNote, NnlabError, RunStorageError
@@ -51,59 +50,6 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, run: Run):
         super().__init__(f"run interrupted: {run.path}")
         self.run = run
-
-
-class _HeldSignals:
-    """Holds Ctrl-C and SIGTERM while a run folder must not be left half-written: from the
-    moment it is made until its meta.json says ``running``, and again through every final
-    write (model, figures, summary, meta). A signal in between is noted, and :meth:`release`
-    hands it to the handler it was meant for, once the files are whole. (Python runs signal
-    handlers in the main thread only, so this holds whatever threads the libraries started.)"""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self._old: dict[int, Any] = {}
-        self._pending: int | None = None
-
-    def hold(self) -> None:
-        """Note the signals from now on instead of acting on them."""
-        if self._old or threading.current_thread() is not threading.main_thread():
-            return
-        for sig in self.SIGNALS:
-            self._old[sig] = signal.signal(sig, self._note)
-
-    def _note(self, signum: int, frame: Any) -> None:
-        self._pending = signum
-
-    def release(self) -> None:
-        """Give the signals back to their handlers, and a noted one to its own."""
-        old, self._old = self._old, {}
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-        signum, self._pending = self._pending, None
-        if signum is None or old.get(signum) == signal.SIG_IGN:
-            return
-        if callable(old.get(signum)):
-            old[signum](signum, None)  # Python's Ctrl-C handler, or the CLI's SIGTERM one
-        else:
-            signal.raise_signal(signum)  # the default action
-
-    @contextlib.contextmanager
-    def released(self) -> Iterator[None]:
-        """Let the signals through inside (the training loop), holding them again after."""
-        try:
-            self.release()
-            yield
-        finally:
-            self.hold()
-
-    def __enter__(self) -> _HeldSignals:
-        self.hold()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def train(
@@ -168,7 +114,9 @@ def train(
             extra["repeat_of"] = str(Path(repeat_of).resolve())
         # the code that runs: the repository holding the config file (a mapping: the cwd)
         git, diff = git_state(Path(config) if isinstance(config, str | Path) else Path.cwd())
-        with _HeldSignals() as held:
+        # held from the folder's making until meta.json says running, and through every
+        # final write (model, figures, summary, meta): a signal waits until the files are whole
+        with HeldSignals() as held:
             path = (
                 make_exact_dir(Path(run_dir)) if run_dir else create_run_dir(runs_dir, cfg["name"])
             )
@@ -198,7 +146,7 @@ def _reused(source: Path, cfg: dict[str, Any], run_dir: str | Path | None) -> Ru
     if run_dir is None:
         run = load_run(source)
     else:
-        with _HeldSignals():  # a copy is whole, or has no meta.json (no run)
+        with HeldSignals():  # a copy is whole, or has no meta.json (no run)
             run = copy_run(source, Path(run_dir), cfg["name"], dump_config(cfg))
     run.reused_from = source.resolve()
     return run
@@ -235,7 +183,7 @@ def _resume(path: Path, hooks: Hooks) -> Run:
     with applied_threads(cfg):
         trainer = build(cfg)  # loads the data: only once the run is known to be resumable
         rows = trainer.load_checkpoint(path)
-        with _HeldSignals() as held:
+        with HeldSignals() as held:
             recorder = RunRecorder.reopen(path, cfg, trainer.metric_columns, rows)
             env = environment.record(cfg, trainer)
             recorder.meta.update(environment=env)
@@ -280,7 +228,7 @@ def _recording(recorder: RunRecorder, hooks: Hooks) -> tuple[Hooks, list[int]]:
     return Hooks(row, step, hooks.progress), last
 
 
-def _fit(trainer: Trainer, recorder: RunRecorder, hooks: Hooks, held: _HeldSignals) -> _Ending:
+def _fit(trainer: Trainer, recorder: RunRecorder, hooks: Hooks, held: HeldSignals) -> _Ending:
     """Run the trainer's loop with the signals let through (a noted one first of all), and
     say how it ended; the signals are held again before anything else is done."""
     recording, last_step = _recording(recorder, hooks)
@@ -336,7 +284,7 @@ def _execute(
     trainer: Trainer,
     recorder: RunRecorder,
     hooks: Hooks,
-    held: _HeldSignals,
+    held: HeldSignals,
     previous_seconds: float = 0.0,
 ) -> Run:
     """Run the trainer's loop, then save the model, the figures and an honest status.

@@ -20,6 +20,7 @@ from torch import nn
 from nnlab.common.csvtable import MAX_BYTES, STAT_COLUMNS
 from nnlab.common.files import atomic_write_bytes, atomic_write_text
 from nnlab.common.metrics import COUNTERS
+from nnlab.common.signals import HeldSignals
 from nnlab.common.yamlread import read_file
 from nnlab.models.training.callbacks import Callback
 
@@ -199,9 +200,13 @@ class Checkpoints(Callback):
     def _save(self) -> None:
         self._wait()
         snapshot = copy.deepcopy(self.state())  # tensors cloned: training goes on
-        self._writer = threading.Thread(target=self._write, args=(snapshot,), daemon=True,
-                                        name="nnlab-checkpoint")  # fmt: skip
-        self._writer.start()
+        writer = threading.Thread(target=self._write, args=(snapshot,), daemon=True,
+                                  name="nnlab-checkpoint")  # fmt: skip
+        # Ctrl-C inside start() could leave a thread that runs but cannot be joined yet
+        # ("cannot join thread before it is started"): the signal waits until it is ours
+        with HeldSignals():
+            writer.start()
+            self._writer = writer
 
     def _write(self, state: dict[str, Any]) -> None:
         try:
