@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.common.files import atomic_write_text
+from nnlab.common.signals import HeldSignals
 from nnlab.common.status import RunStatus
 from nnlab.common.yamlread import read_file
 from nnlab.errors import NnlabError
@@ -140,7 +141,12 @@ class Heartbeat:
         record = {"pid": os.getpid(), "host": socket.gethostname()}
         with contextlib.suppress(OSError):
             atomic_write_text(self.path, json.dumps(record) + "\n")
-        self._thread.start()
+        try:
+            with HeldSignals():  # Ctrl-C inside start() could leave a thread join() refuses
+                self._thread.start()
+        except BaseException:  # the signal, acted on once it started: no block, no beats
+            self.__exit__()
+            raise
         return self
 
     def _beat(self) -> None:

@@ -1,11 +1,17 @@
 """HeldSignals: a signal while held is noted and handed to its own handler on release; a
-signal that arrives while the handlers are being swapped leaves none of them swapped."""
+signal that arrives while the handlers are being swapped leaves none of them swapped. And
+the threads nnlab starts (the DCN's checkpoint writer, a run's heartbeat) survive a Ctrl-C
+at the moment they start."""
 
 import signal
+import threading
 
 import pytest
+import torch
 
 from nnlab.common.signals import HeldSignals
+from nnlab.models.dcn.callbacks import CHECKPOINT, Checkpoints
+from nnlab.runfolder.liveness import HEARTBEAT, Heartbeat
 
 
 @pytest.fixture
@@ -19,6 +25,18 @@ def python_ctrl_c():
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+@pytest.fixture
+def ctrl_c_at_thread_start(python_ctrl_c, monkeypatch):
+    """Every thread started in the test gets Ctrl-C the moment its start() begins."""
+
+    class CtrlCAtStart(threading.Thread):
+        def start(self):
+            signal.raise_signal(signal.SIGINT)  # Python acts on it before the next line
+            super().start()
+
+    monkeypatch.setattr(threading, "Thread", CtrlCAtStart)
 
 
 def test_a_held_ctrl_c_interrupts_once_the_work_is_done(python_ctrl_c):
@@ -43,7 +61,7 @@ def test_a_signal_while_holding_begins_leaves_no_handler_swapped(python_ctrl_c, 
     swap = signal.signal
 
     def interrupted_at_sigterm(sig, handler):
-        if sig == signal.SIGTERM and handler != signal.SIG_DFL:
+        if sig == signal.SIGTERM:
             raise KeyboardInterrupt
         return swap(sig, handler)
 
@@ -53,3 +71,24 @@ def test_a_signal_while_holding_begins_leaves_no_handler_swapped(python_ctrl_c, 
         held.hold()
     monkeypatch.undo()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_as_a_checkpoint_thread_starts_still_writes_it(tmp_path, ctrl_c_at_thread_start):
+    """CI once had Ctrl-C arrive there: the run failed with "cannot join thread before it is
+    started", then aborted. Now the thread starts all the same, the interrupt comes after,
+    and the end of training waits for the checkpoint, which is whole."""
+    state = {"step": 12, "weights": torch.arange(5.0)}
+    checkpoints = Checkpoints(tmp_path, lambda: state, fresh=False)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoints.on_epoch_end(2)
+    checkpoints.on_train_end()  # waits for the write; no error
+    saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert saved["step"] == 12 and torch.equal(saved["weights"], state["weights"])
+
+
+def test_ctrl_c_as_the_heartbeat_starts_leaves_no_thread_beating(tmp_path, ctrl_c_at_thread_start):
+    heartbeat = Heartbeat(tmp_path)
+    with pytest.raises(KeyboardInterrupt), heartbeat:
+        pytest.fail("the block ran although Ctrl-C came before it")
+    assert "nnlab-heartbeat" not in [t.name for t in threading.enumerate()]
+    assert not (tmp_path / HEARTBEAT).exists()

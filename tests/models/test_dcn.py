@@ -6,7 +6,6 @@ import math
 import platform
 import signal
 import sys
-import threading
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from nnlab.config.resolve import load_config
 from nnlab.data.idx import find_idx_files, read_idx
 from nnlab.data.images import load_images
 from nnlab.errors import DataError
-from nnlab.models.dcn.callbacks import CHECKPOINT, Checkpoints
 from nnlab.models.dcn.network import DCN, evaluate, initialise, make_optimizer, make_scheduler
 from tests.conftest import (
     check_run,
@@ -629,31 +627,6 @@ def test_sigint_then_cli_resume_completes_the_run(idx_root, tmp_path, sig):
     assert done.returncode == 0, done.stderr
     assert json.loads((run / "meta.json").read_text())["status"] == "completed"
     assert int(read_csv(run / "metrics.csv")[-1]["epoch"]) == 30
-
-
-def test_ctrl_c_as_a_checkpoint_thread_starts_still_writes_and_waits_for_it(tmp_path, monkeypatch):
-    """Ctrl-C at the moment the checkpoint's writer thread starts (CI once had it there: the
-    run failed with "cannot join thread before it is started", then aborted): the thread
-    starts all the same, the interrupt comes after, and the end of training waits for the
-    checkpoint, which is whole."""
-
-    class CtrlCAtStart(threading.Thread):
-        def start(self):
-            signal.raise_signal(signal.SIGINT)  # Python acts on it before the next line
-            super().start()
-
-    old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        monkeypatch.setattr(threading, "Thread", CtrlCAtStart)
-        state = {"step": 12, "weights": torch.arange(5.0)}
-        checkpoints = Checkpoints(tmp_path, lambda: state, fresh=False)
-        with pytest.raises(KeyboardInterrupt):
-            checkpoints.on_epoch_end(2)
-        checkpoints.on_train_end()  # waits for the write; no error
-    finally:
-        signal.signal(signal.SIGINT, old)
-    saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)
-    assert saved["step"] == 12 and torch.equal(saved["weights"], state["weights"])
 
 
 def test_pooling_before_relu_gives_the_written_orders_values_and_gradients_to_the_bit():
