@@ -172,3 +172,36 @@ def test_a_pruner_without_a_search_is_a_one_line_error(tmp_path):
     assert result.returncode == 2 and "sweep.pruner needs sweep.search" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_interrupt_as_the_journal_lock_is_taken_stays_an_interrupt(tmp_path, monkeypatch):
+    """Ctrl-C (or a cancelled worker's SIGTERM) just as the journal's lock is being taken:
+    Optuna's own lock answers it by releasing a lock it does not hold, which raised
+    RuntimeError("did not possess lock") in its place (CI: a cancelled trial ended `failed`).
+    Through journal_storage the write completes, then the interrupt comes, and no lock is
+    left behind."""
+    import os
+    import signal
+
+    from optuna.storages.journal import _file
+
+    from nnlab.sweeps.search.journal import journal_storage
+
+    journal = tmp_path / JOURNAL
+    backend = journal_storage(journal)._backend
+    symlink = os.symlink
+
+    def ctrl_c_then_symlink(*args):
+        signal.raise_signal(signal.SIGINT)  # Python acts on it before the next line
+        symlink(*args)
+
+    monkeypatch.setattr(_file.os, "symlink", ctrl_c_then_symlink)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            backend.append_logs([{"op_code": 0, "note": "written"}])
+    finally:
+        signal.signal(signal.SIGINT, old)
+        monkeypatch.undo()
+    assert [log["note"] for log in backend.read_logs(0)] == ["written"]
+    assert not Path(f"{journal}.lock").is_symlink()

@@ -18,6 +18,7 @@ from nnlab.common.constraints import Integer, OneOf, refuse_unknown_keys, requir
 from nnlab.common.status import RunStatus
 from nnlab.errors import ConfigError
 from nnlab.models.training.callbacks import StopRun
+from nnlab.sweeps.search.journal import journal_storage
 
 KINDS = OneOf(("none", "median", "successive_halving", "hyperband"))
 # Each kind's keys: their defaults and what they allow (exact integers).
@@ -95,11 +96,9 @@ def judge(study, number: int, step: int, value: float) -> bool:
 def _journal_judge(report: dict[str, Any]) -> Callable[[int, float], bool]:
     """Judge through the sweep folder's journal file (a worker on the driver's machine)."""
     import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = JournalStorage(JournalFileBackend(str(Path(report["journal"]))))
+    storage = journal_storage(Path(report["journal"]))
     study = optuna.load_study(
         study_name="nnlab", storage=storage, pruner=make_pruner(report["pruner"])
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from nnlab.common.status import JobStatus
 from nnlab.errors import NnlabError
+from nnlab.sweeps.search.journal import journal_storage
 from nnlab.sweeps.search.objectives import entry_value
 from nnlab.sweeps.search.pruning import judge, make_pruner
 from nnlab.sweeps.search.results import ranked, trial_records, trial_seeds
@@ -112,13 +113,11 @@ class Study:
 
     def __init__(self, folder: Path, spec: SearchSpec):
         import optuna
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.spec = spec
         self.repaired = repair_journal(folder / JOURNAL)  # bytes of a cut tail removed
-        storage = JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
+        storage = journal_storage(folder / JOURNAL)
         goal = {"directions": spec.directions} if spec.objectives else {"direction": spec.direction}
         self.study = optuna.create_study(
             study_name="nnlab",
