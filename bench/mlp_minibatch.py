@@ -1,15 +1,17 @@
 """Seconds per epoch of mini-batch Adam on Fashion-MNIST: nnlab's NumPy MLP against
 scikit-learn's MLPClassifier and PyTorch eager, in float64 and float32, side by side.
 
-    python bench/mlp_minibatch.py [--rounds 3] [--epochs 1] [--root DIR]
+    python bench/mlp_minibatch.py [--rounds 3] [--epochs 10] [--root DIR]
 
 Every contender trains the same network — [784, 256, 10], ReLU, softmax cross-entropy, Adam
 with learning rate 1e-3, batches of 128 shuffled every epoch — on the 60,000 training images
-(flattened, scaled to [0, 1]). What is timed is the training epochs only: no evaluation, no data
-loading. Rounds alternate between the contenders so that a noisy machine slows all of them
-alike; the table gives each one's median seconds per epoch and its time as a multiple of
-PyTorch's at the same dtype. Each library uses the threads it chooses by default (nnlab: its
-BLAS rule, see nnlab/models/mlp/engine.py; PyTorch: torch.get_num_threads()).
+(flattened, scaled to [0, 1]). Each timed run is a run of --epochs epochs (default 10, the
+MLP's default train.epochs: nnlab plans its update by the run's length, optim.FUSED_FROM), and
+what is timed is its training epochs only: no evaluation, no data loading. Rounds alternate
+between the contenders so that a noisy machine slows all of them alike; the table gives each
+one's median seconds per epoch and its time as a multiple of PyTorch's at the same dtype. Each
+library uses the threads it chooses by default (nnlab: its BLAS rule, see
+nnlab/models/mlp/engine.py; PyTorch: torch.get_num_threads()).
 
 Needs Fashion-MNIST's IDX files: Debian's `apt-get install dataset-fashion-mnist`, or --root.
 """
@@ -17,6 +19,7 @@ Needs Fashion-MNIST's IDX files: Debian's `apt-get install dataset-fashion-mnist
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 import warnings
@@ -34,11 +37,16 @@ def load(root: str | None) -> tuple[np.ndarray, np.ndarray]:
     return images.reshape(len(images), -1) / 255.0, labels.astype(np.int64)
 
 
-def nnlab_epochs(X: np.ndarray, y: np.ndarray, dtype: str, epochs: int) -> float:
-    """The trainer's own mini-batch loop (shuffling, gathering, metric rows every 100 steps)."""
+def nnlab_epochs(
+    X: np.ndarray, y: np.ndarray, dtype: str, epochs: int, passes: bool = False
+) -> float:
+    """The trainer's own mini-batch loop (shuffling, gathering, metric rows every 100 steps);
+    with ``passes``, Adam as NumPy's twelve passes whatever the run's length (as before the
+    compiled pass)."""
     from nnlab.config.resolve import load_config
     from nnlab.data.tabular import Dataset
     from nnlab.models import Hooks
+    from nnlab.models.mlp import optim
     from nnlab.models.mlp.math import MLP
     from nnlab.models.mlp.trainer import _Loop, fit_threads, minibatch_descent
 
@@ -52,7 +60,13 @@ def nnlab_epochs(X: np.ndarray, y: np.ndarray, dtype: str, epochs: int) -> float
     X = X.astype(dtype)
     data = Dataset("fashion_mnist", X, y, None, None, [str(i) for i in range(10)], [])
     model = MLP.create(LAYERS, "relu", "he", 0)
-    loop = _Loop(model, data, cfg["train"], Hooks())
+    shipped = optim.FUSED_FROM
+    if passes:
+        optim.FUSED_FROM = 10**30  # no run is that long
+    try:
+        loop = _Loop(model, data, cfg["train"], Hooks())  # the update's form is chosen here
+    finally:
+        optim.FUSED_FROM = shipped
     with fit_threads(cfg, data), np.errstate(over="ignore", invalid="ignore"):
         t0 = time.perf_counter()
         minibatch_descent(loop, 0)
@@ -109,13 +123,18 @@ def torch_epochs(X: np.ndarray, y: np.ndarray, dtype: str, epochs: int) -> float
     return time.perf_counter() - t0
 
 
-CONTENDERS = {"nnlab": nnlab_epochs, "scikit-learn": sklearn_epochs, "PyTorch eager": torch_epochs}
+CONTENDERS = {
+    "nnlab": nnlab_epochs,
+    "nnlab, NumPy passes": functools.partial(nnlab_epochs, passes=True),
+    "scikit-learn": sklearn_epochs,
+    "PyTorch eager": torch_epochs,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=1, help="epochs per timed run")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per timed run")
     parser.add_argument("--root", default=None, help="folder with Fashion-MNIST's IDX files")
     args = parser.parse_args()
     import torch
@@ -129,7 +148,7 @@ def main() -> None:
             for name, fn in CONTENDERS.items():
                 per_epoch = fn(X, y, dtype, args.epochs) / args.epochs
                 times.setdefault((name, dtype), []).append(per_epoch)
-                print(f"round {r + 1}: {name:<13} {dtype}: {per_epoch:6.2f} s/epoch", flush=True)
+                print(f"round {r + 1}: {name:<19} {dtype}: {per_epoch:6.2f} s/epoch", flush=True)
     print()
     print("| dtype | contender | s / epoch (median) | × PyTorch |")
     print("|---|---|---|---|")

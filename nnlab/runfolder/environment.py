@@ -131,7 +131,7 @@ def record(cfg: Mapping[str, Any], trainer: Any) -> dict[str, Any]:
     from importlib import metadata
 
     libraries = {}
-    for pkg in ("numpy", "torch", "scikit-learn"):
+    for pkg in ("numpy", "torch", "scikit-learn", "numba"):
         try:
             libraries[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

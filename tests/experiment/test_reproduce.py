@@ -2,6 +2,7 @@
 in meta.json, `nnlab train --repeat`, and the `did not learn` flag."""
 
 import json
+from importlib import metadata
 
 import numpy as np
 import pytest
@@ -31,6 +32,7 @@ def test_config_yaml_records_the_threads_used_and_meta_json_the_environment(tmp_
     assert env["threads"] == usable_cores()
     assert env["device"] == "cpu" and env["precision"] == "float64"
     assert env["libraries"]["numpy"] == np.__version__
+    assert env["libraries"]["numba"] == metadata.version("numba")  # the MLP's compiled Adam
     assert env["blas"] and all(b["threads"] == usable_cores() for b in env["blas"])
     assert env["step_threads"] == 1  # moons' steps are too small for a second BLAS thread
     check_run(run.path)

@@ -10,8 +10,8 @@ import torch
 import nnlab
 from nnlab.config.resolve import load_config
 from nnlab.data.tabular import load_data
-from nnlab.models.mlp import engine as engine_module
-from nnlab.models.mlp.engine import Engine, sliced_update
+from nnlab.models.mlp import optim as optim_module
+from nnlab.models.mlp.engine import Engine
 from nnlab.models.mlp.math import MLP, backprop, one_hot
 from nnlab.models.mlp.optim import make_update
 from nnlab.models.mlp.trainer import _Loop
@@ -115,31 +115,88 @@ def test_each_update_rule_matches_its_equations_and_torch_optim(optimizer, keys)
     assert not np.allclose(theta, theta0)
 
 
-@pytest.mark.parametrize(("optimizer", "keys"), OPTIMIZERS)
-def test_each_update_rule_run_slice_by_slice_gives_the_same_bits(optimizer, keys, monkeypatch):
-    """The engine runs an update's passes slice by slice (slices of 56 bytes here: seven
-    float64 values, the last slice shorter); every element must end as in whole passes."""
-    monkeypatch.setattr(engine_module, "UPDATE_SLICE_BYTES", 56)
-    cfg = _train_cfg(optimizer, **keys)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("keys", [keys for optimizer, keys in OPTIMIZERS if optimizer == "adam"])
+def test_adam_compiled_as_one_pass_gives_numpys_bits(keys, dtype):
+    """fused.py's Adam against optim.py's NumPy passes: θ, m and v the same to the bit
+    after steps whose gradients span six orders of magnitude, with lr changing between
+    steps, in float64 and float32 — and after a last gradient holding inf and nan, which
+    must spread as NumPy spreads them (numba's own error model would raise on 0 / 0)."""
+    cfg = _train_cfg("adam", **keys)
     rng = np.random.RandomState(2)
-    theta0 = rng.randn(50)
-    grads = [rng.randn(50) * 10.0 ** rng.randint(-3, 3) for _ in range(STEPS)]
-    ends = []
-    for slicing in (False, True):
-        theta, grad = theta0.copy(), np.empty(50)
-        update = make_update(cfg, theta, grad)
-        ops = update.ops()
-        if slicing:
-            whole, ops = len(ops), sliced_update(ops, theta)
-            assert len(ops) == 8 * whole  # ceil(400 bytes / 56)
-        for g in grads:
+    theta0 = rng.randn(1000).astype(dtype)
+    grads = [(rng.randn(1000) * 10.0 ** rng.randint(-3, 3)).astype(dtype) for _ in range(STEPS)]
+    grads.append(np.zeros(1000, dtype=dtype))
+    grads[-1][:3] = [np.inf, -np.inf, np.nan]
+    ends = [_run_update(cfg, theta0, grads, fused) for fused in (False, True)]
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(*ends, strict=True))
+    theta = ends[1][0]
+    assert theta.dtype == dtype and np.isnan(theta[:3]).sum() >= 1 and np.isfinite(theta[3:]).all()
+
+
+def _run_update(cfg, theta0, grads, fused):
+    """[θ, m, v] after an Adam step on each gradient, lr changing between steps, by the
+    compiled pass or NumPy's passes."""
+    theta, grad = theta0.copy(), np.empty_like(theta0)
+    update = make_update(cfg, theta, grad)
+    ops = update.fused() if fused else update.passes()
+    assert len(ops) == 1 if fused else len(ops) > 1
+    with np.errstate(all="ignore"):  # the engine's own: non-finite numbers spread quietly
+        for t, g in enumerate(grads):
             grad[...] = g
+            update.lr[...] = 0.01 * 0.7**t
             update.before_step()
             for op, *args in ops:
                 op(*args)
-        ends.append(theta)
-    assert np.array_equal(ends[0], ends[1])
-    assert not np.array_equal(ends[1], theta0)
+    return [theta, update.m, update.v]
+
+
+def test_a_zero_denominator_in_the_compiled_adam_gives_nan_as_numpy_does():
+    """float32 and an ε below its smallest number: ε_t is 0, so a parameter whose gradient
+    was always 0 divides 0 by 0 — nan in both forms, not an exception."""
+    cfg = _train_cfg("adam", adam_eps=1e-46)
+    theta0 = np.ones(8, dtype=np.float32)
+    grads = [np.array([0, 1, 0, 1, 0, 1, 0, 1], dtype=np.float32)] * 2
+    passes, compiled = (_run_update(cfg, theta0, grads, fused)[0] for fused in (False, True))
+    assert np.array_equal(passes, compiled, equal_nan=True)
+    assert np.isnan(compiled[::2]).all() and np.isfinite(compiled[1::2]).all()
+
+
+def test_adam_is_compiled_in_runs_of_fused_from_parameter_updates_on():
+    theta, grad = np.zeros(1000), np.zeros(1000)
+    update = make_update(_train_cfg("adam"), theta, grad)
+    steps = optim_module.FUSED_FROM // 1000
+    assert len(update.ops(steps - 1)) == 12 and len(update.ops(steps)) == 1
+    momentum = make_update(_train_cfg("sgd", momentum=0.9), theta, grad)
+    assert len(momentum.ops(10 * steps)) == 4  # a few passes: NumPy's
+
+
+def test_a_long_adam_run_trains_with_the_compiled_pass_and_the_same_bits(tmp_path, monkeypatch):
+    """The same run twice, once with the threshold above it and once below: model and
+    metrics equal byte for byte, and the second plan holds the compiled kernel."""
+    from nnlab.models.mlp import fused
+
+    overrides = ["train.optimizer=adam", "train.epochs=3", "train.batch_size=16"]
+    cfg = _moons_cfg()
+    kernels = []
+    original = Engine._plan
+
+    def plan(self, size):
+        made = original(self, size)
+        kernels.append(any(op is fused.adam for op, _, _ in made.ops))
+        return made
+
+    monkeypatch.setattr(Engine, "_plan", plan)
+    runs, compiled = [], []
+    for threshold in (10**18, 1):
+        monkeypatch.setattr(optim_module, "FUSED_FROM", threshold)
+        runs.append(nnlab.train(cfg, overrides, runs_dir=tmp_path / str(threshold)))
+        compiled.append(set(kernels))
+        kernels.clear()
+    assert compiled == [{False}, {True}]
+    a, b = (r.path for r in runs)
+    assert (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()
+    assert (a / "model.npz").read_bytes() == (b / "model.npz").read_bytes()
 
 
 def _moons_cfg(**train):

@@ -17,8 +17,8 @@ speed comes from what leaves the arithmetic alone:
   little more than the ~25 calls themselves;
 - the softmax's max and sum over two classes are element-wise operations between two columns;
   activation derivatives come from the saved activations;
-- the update's element-wise passes (Adam: twelve) run slice by slice over the flat
-  parameters, so that each slice stays in the cache between passes (``sliced_update``);
+- in a long run Adam's update is one compiled pass over the flat parameters instead of
+  NumPy's twelve element-wise passes (:mod:`~nnlab.models.mlp.optim`, ``FUSED_FROM``);
 - no loss is computed in a gd step: the trainer evaluates it on logged steps only; mini-batch
   steps add their batch's cross-entropy and correct predictions to running sums from the
   logits they have anyway (the log-sum-exp of the softmax).
@@ -27,7 +27,6 @@ speed comes from what leaves the arithmetic alone:
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -56,35 +55,6 @@ def blas_threads(work: int) -> contextlib.AbstractContextManager:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(1)
-
-
-# The update's passes run over the flat parameters in slices of at most UPDATE_SLICE_BYTES
-# per array, all of the rule's passes over one slice before the next, so that a slice's
-# operands stay in the core's cache between passes. Measured on 2 cores of an Intel Xeon
-# (Sapphire Rapids, 2 MB of L2 a core), 2026-12-05: Adam over 203,530 float64 parameters
-# (five 1.6 MB arrays) took 1,134 µs in whole passes and 906 µs in four slices, 953 in eight;
-# float32 (0.8 MB arrays): 420 µs whole, 402 in four. Splitting the slices across a second
-# thread gained nothing after a product: OpenBLAS's idle worker spins on that core for a
-# while after each call (921 µs in two threads of two slices against 906 in one thread).
-UPDATE_SLICE_BYTES = 400_000
-
-
-def sliced_update(ops: list[tuple], theta: np.ndarray) -> list[tuple]:
-    """The element-wise operations ``ops`` on vectors shaped like the flat parameters
-    ``theta``, run slice by slice: every operation on the first slice, then on the next, ...
-    Each element sees the same operations in the same order, so the result is the same to the
-    bit; 0-d arrays and numbers are shared by every slice. ``ops`` unchanged when one slice
-    holds everything."""
-    size = theta.size
-    n_slices = math.ceil(theta.nbytes / UPDATE_SLICE_BYTES)
-    if n_slices < 2:
-        return ops
-    bounds = np.linspace(0, size, n_slices + 1).astype(int)
-    return [
-        (op, *(a[lo:hi] if isinstance(a, np.ndarray) and a.shape == (size,) else a for a in args))
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-        for op, *args in ops
-    ]
 
 
 def _reduce(ufunc) -> Callable:
@@ -173,7 +143,7 @@ class Engine:
     """Gradient steps on one training set, as fast as NumPy allows: :meth:`step` on the
     whole set (gd), or on the examples ``idx`` (a mini-batch); ``update`` is the rule
     (:mod:`~nnlab.models.mlp.optim`). With ``track``, mini-batch steps keep
-    :class:`BatchStats`."""
+    :class:`BatchStats`; ``steps``, the steps the run plans, lets the rule choose its form."""
 
     def __init__(
         self,
@@ -183,6 +153,7 @@ class Engine:
         reg_lambda: float,
         train_cfg: dict,
         track: bool = False,
+        steps: int = 0,
     ):
         n, sizes = X.shape[0], model.layers
         dtype = X.dtype
@@ -203,6 +174,7 @@ class Engine:
         self.X, self.y = np.ascontiguousarray(X), np.asarray(y, dtype=np.intp)
         self.Y = one_hot(y, sizes[-1]).astype(dtype, copy=False)
         self.update = make_update(train_cfg, self.theta, self.grad)
+        self.update_ops = self.update.ops(steps)  # its form for a run of ``steps`` steps
         self.track = track
         self.stats = BatchStats()
         self._plans: dict[int, _Plan] = {}
@@ -237,7 +209,7 @@ class Engine:
         # the L2 term of the step's share of the objective: reg_lambda * n / N
         scale = self.reg_lambda if n == self.n else self.reg_lambda * n / self.n
         ops += self._regularise(scale, check=not track)
-        ops += sliced_update(self.update.ops(), self.theta)
+        ops += self.update_ops
         plan = self._plans[size] = _Plan(ops, tracked=track, **inputs)
         return plan
 

@@ -46,8 +46,12 @@ class _Loop:
         self.model, self.data, self.cfg = model, data, train_cfg
         self.lam = train_cfg["reg_lambda"]
         self.minibatch = train_cfg["optimizer"] != "gd"
+        n = len(data.y_train)
+        steps = train_cfg["iterations"]
+        if self.minibatch:
+            steps = train_cfg["epochs"] * math.ceil(n / min(train_cfg["batch_size"], n))
         self.engine = Engine(
-            model, data.X_train, data.y_train, self.lam, train_cfg, track=self.minibatch
+            model, data.X_train, data.y_train, self.lam, train_cfg, self.minibatch, steps
         )
         self.scheduled = train_cfg["lr_decay"]["kind"] != "none"
         theta = self.engine.theta
