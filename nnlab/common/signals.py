@@ -21,12 +21,14 @@ class HeldSignals:
 
     def __init__(self) -> None:
         self._old: dict[int, Any] = {}
+        self._given_back: dict[int, Any] = {}  # what the last release() put back
         self._pending: int | None = None
 
     def hold(self) -> None:
         """Note the signals from now on instead of acting on them."""
         if self._old or threading.current_thread() is not threading.main_thread():
             return
+        self._given_back = {}
         try:
             for sig in self.SIGNALS:
                 self._old[sig] = signal.signal(sig, self._note)
@@ -35,20 +37,23 @@ class HeldSignals:
             raise
 
     def _note(self, signum: int, frame: Any) -> None:
-        self._pending = signum
+        if signum not in self._given_back:
+            self._pending = signum
+            return
+        # released, but a signal cut release() short before this one's handler was back
+        handler = self._given_back[signum]
+        signal.signal(signum, handler)
+        _act(signum, handler)
 
     def release(self) -> None:
         """Give the signals back to their handlers, and a noted one to its own."""
         old, self._old = self._old, {}
+        self._given_back = old
         for sig, handler in old.items():
             signal.signal(sig, handler)
         signum, self._pending = self._pending, None
-        if signum is None or old.get(signum) == signal.SIG_IGN:
-            return
-        if callable(old.get(signum)):
-            old[signum](signum, None)  # Python's Ctrl-C handler, or the CLI's SIGTERM one
-        else:
-            signal.raise_signal(signum)  # the default action
+        if signum is not None:
+            _act(signum, old.get(signum))
 
     @contextlib.contextmanager
     def released(self) -> Iterator[None]:
@@ -65,3 +70,13 @@ class HeldSignals:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _act(signum: int, handler: Any) -> None:
+    """Do what ``handler``, a signal's handler, does with it."""
+    if handler == signal.SIG_IGN:
+        return
+    if callable(handler):
+        handler(signum, None)  # Python's Ctrl-C handler, or the CLI's SIGTERM one
+    else:
+        signal.raise_signal(signum)  # the default action

@@ -156,7 +156,8 @@ class Heartbeat:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.ident is not None:  # started (a signal may have come before that)
+            self._thread.join()
         with contextlib.suppress(OSError):
             self.path.unlink(missing_ok=True)
 

@@ -39,6 +39,20 @@ def ctrl_c_at_thread_start(python_ctrl_c, monkeypatch):
     monkeypatch.setattr(threading, "Thread", CtrlCAtStart)
 
 
+def ctrl_c_at_the_next_sigterm_swap(monkeypatch) -> None:
+    """Ctrl-C lands just as SIGTERM's handler is next swapped (once; later swaps go
+    through)."""
+    swap, fired = signal.signal, []
+
+    def interrupted(sig, handler):
+        if sig == signal.SIGTERM and not fired:
+            fired.append(sig)
+            raise KeyboardInterrupt
+        return swap(sig, handler)
+
+    monkeypatch.setattr(signal, "signal", interrupted)
+
+
 def test_a_held_ctrl_c_interrupts_once_the_work_is_done(python_ctrl_c):
     done = []
     with pytest.raises(KeyboardInterrupt), HeldSignals():
@@ -48,7 +62,26 @@ def test_a_held_ctrl_c_interrupts_once_the_work_is_done(python_ctrl_c):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_an_ignored_signal_stays_ignored(python_ctrl_c):
+def test_a_signal_that_cuts_release_short_leaves_no_handler_swallowing_signals(
+    python_ctrl_c, monkeypatch
+):
+    """Ctrl-C after SIGINT's handler is back but before SIGTERM's: the next SIGTERM still
+    reaches its own handler (the one left behind passes it on, and puts that handler back)."""
+    heard = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(signum))
+    sigterm_handler = signal.getsignal(signal.SIGTERM)
+    held = HeldSignals()
+    held.hold()
+    ctrl_c_at_the_next_sigterm_swap(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        held.release()
+    monkeypatch.undo()
+    signal.raise_signal(signal.SIGTERM)
+    assert heard == [signal.SIGTERM]
+    assert signal.getsignal(signal.SIGTERM) is sigterm_handler
+
+
+def test_an_ignored_signal_noted_while_held_is_dropped_and_stays_ignored(python_ctrl_c):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with HeldSignals():
         signal.raise_signal(signal.SIGTERM)
@@ -58,14 +91,7 @@ def test_an_ignored_signal_stays_ignored(python_ctrl_c):
 def test_a_signal_while_holding_begins_leaves_no_handler_swapped(python_ctrl_c, monkeypatch):
     """Ctrl-C between swapping SIGINT's handler and SIGTERM's: hold() puts SIGINT's back and
     lets the interrupt through, instead of leaving Ctrl-C noted by nobody for good."""
-    swap = signal.signal
-
-    def interrupted_at_sigterm(sig, handler):
-        if sig == signal.SIGTERM:
-            raise KeyboardInterrupt
-        return swap(sig, handler)
-
-    monkeypatch.setattr(signal, "signal", interrupted_at_sigterm)
+    ctrl_c_at_the_next_sigterm_swap(monkeypatch)
     held = HeldSignals()
     with pytest.raises(KeyboardInterrupt):
         held.hold()
@@ -90,5 +116,20 @@ def test_ctrl_c_as_the_heartbeat_starts_leaves_no_thread_beating(tmp_path, ctrl_
     heartbeat = Heartbeat(tmp_path)
     with pytest.raises(KeyboardInterrupt), heartbeat:
         pytest.fail("the block ran although Ctrl-C came before it")
+    assert "nnlab-heartbeat" not in [t.name for t in threading.enumerate()]
+    assert not (tmp_path / HEARTBEAT).exists()
+
+
+def test_ctrl_c_before_the_heartbeat_holds_its_signals_leaves_nothing(
+    tmp_path, python_ctrl_c, monkeypatch
+):
+    """The signal comes while the heartbeat's HeldSignals is still swapping handlers, so
+    its thread never starts: the interrupt comes through (not "cannot join thread before it
+    is started"), and no heartbeat file stays behind."""
+    heartbeat = Heartbeat(tmp_path)
+    ctrl_c_at_the_next_sigterm_swap(monkeypatch)
+    with pytest.raises(KeyboardInterrupt), heartbeat:
+        pytest.fail("the block ran although Ctrl-C came before it")
+    monkeypatch.undo()
     assert "nnlab-heartbeat" not in [t.name for t in threading.enumerate()]
     assert not (tmp_path / HEARTBEAT).exists()

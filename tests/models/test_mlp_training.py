@@ -171,6 +171,25 @@ def test_adam_is_compiled_in_runs_of_fused_from_parameter_updates_on():
     assert len(momentum.ops(10 * steps)) == 4  # a few passes: NumPy's
 
 
+@pytest.mark.parametrize(("batch", "steps_per_epoch"), [(16, 8), (50, 3), (500, 1)])
+def test_the_loop_plans_epochs_times_batches_steps_for_adams_form(
+    batch, steps_per_epoch, monkeypatch
+):
+    """moons' 120 training examples: 3 epochs of ceil(120 / batch) steps (a batch over 120 is
+    one step of everything). Adam is compiled from exactly FUSED_FROM parameter updates on."""
+    cfg = _moons_cfg(optimizer="adam", epochs=3, batch_size=batch)
+    data = load_data(cfg)
+    assert len(data.y_train) == 120
+    model = MLP.create([2, 5, 2], "tanh", "classic", 0)
+    updates = model.n_params * 3 * steps_per_epoch
+    forms = []
+    for threshold in (updates, updates + 1):
+        monkeypatch.setattr(optim_module, "FUSED_FROM", threshold)
+        loop = _Loop(MLP.create([2, 5, 2], "tanh", "classic", 0), data, cfg["train"], Hooks())
+        forms.append(len(loop.engine.update_ops))
+    assert forms == [1, 12]
+
+
 def test_a_long_adam_run_trains_with_the_compiled_pass_and_the_same_bits(tmp_path, monkeypatch):
     """The same run twice, once with the threshold above it and once below: model and
     metrics equal byte for byte, and the second plan holds the compiled kernel."""

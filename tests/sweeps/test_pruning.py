@@ -174,12 +174,10 @@ def test_a_pruner_without_a_search_is_a_one_line_error(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_an_interrupt_as_the_journal_lock_is_taken_stays_an_interrupt(tmp_path, monkeypatch):
-    """Ctrl-C (or a cancelled worker's SIGTERM) just as the journal's lock is being taken:
-    Optuna's own lock answers it by releasing a lock it does not hold, which raised
-    RuntimeError("did not possess lock") in its place (CI: a cancelled trial ended `failed`).
-    Through journal_storage the write completes, then the interrupt comes, and no lock is
-    left behind."""
+def _append_interrupted(journal: Path, monkeypatch, grace_period: int | None = None) -> None:
+    """Append a log through journal_storage while Ctrl-C lands as Optuna's lock is taken (its
+    os.symlink, when no one holds the lock): the write must be whole, then the interrupt
+    come, and no lock be left."""
     import os
     import signal
 
@@ -187,13 +185,15 @@ def test_an_interrupt_as_the_journal_lock_is_taken_stays_an_interrupt(tmp_path, 
 
     from nnlab.sweeps.search.journal import journal_storage
 
-    journal = tmp_path / JOURNAL
     backend = journal_storage(journal)._backend
+    if grace_period is not None:
+        backend._lock.grace_period = grace_period
     symlink = os.symlink
 
-    def ctrl_c_then_symlink(*args):
-        signal.raise_signal(signal.SIGINT)  # Python acts on it before the next line
-        symlink(*args)
+    def ctrl_c_then_symlink(target, link, *args, **kwargs):
+        if not os.path.lexists(link):  # free: this try takes it
+            signal.raise_signal(signal.SIGINT)  # Python acts on it before the next line
+        symlink(target, link, *args, **kwargs)
 
     monkeypatch.setattr(_file.os, "symlink", ctrl_c_then_symlink)
     old = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -205,3 +205,20 @@ def test_an_interrupt_as_the_journal_lock_is_taken_stays_an_interrupt(tmp_path, 
         monkeypatch.undo()
     assert [log["note"] for log in backend.read_logs(0)] == ["written"]
     assert not Path(f"{journal}.lock").is_symlink()
+
+
+def test_an_interrupt_as_the_journal_lock_is_taken_stays_an_interrupt(tmp_path, monkeypatch):
+    """Optuna's own lock answers it by releasing a lock it does not hold, which raised
+    RuntimeError("did not possess lock") in its place (CI: a cancelled trial ended
+    `failed`). Through journal_storage the signal is held until the write is done."""
+    _append_interrupted(tmp_path / JOURNAL, monkeypatch)
+
+
+def test_an_interrupt_after_a_stale_lock_is_taken_away_stays_an_interrupt(tmp_path, monkeypatch):
+    """A lock left by a process that died: Optuna takes it away after its grace period (1 s
+    here) by calling release(), which must not let the signals go before the lock is
+    taken."""
+    journal = tmp_path / JOURNAL
+    journal.touch()
+    Path(f"{journal}.lock").symlink_to(journal)  # held by no one alive
+    _append_interrupted(journal, monkeypatch, grace_period=1)

@@ -6,12 +6,13 @@ element is read once, updated in registers and written once. Every element still
 NumPy passes' operations in their order and in the parameters' dtype (the constants arrive as
 numbers of that dtype), and numba compiles without ``fastmath``, so with no fused
 multiply-add, and with NumPy's error model, so a division by zero gives inf or nan instead of
-raising: θ, m and v end the same to the bit (tests/models/test_mlp_training.py). The kernel
-is compiled on first use for each dtype and cached on disk (``cache=True``), so only the
-first run on a machine pays the compilation; every process still pays numba's start (about
-0.36 s here, bench/mlp_update.py), which is why only long runs use it.
-The step's rate and ε arrive as one-element views of the 0-d arrays ``before_step`` writes
-into, so a precompiled plan sees every step's values.
+raising: θ, m and v end the same to the bit (tests/models/test_mlp_training.py).
+
+The kernel is compiled in each process that uses it, on first use for each dtype (with numba's
+import, about 0.5 s here: bench/mlp_update.py), and not cached on disk: numba's cache cannot be
+written in a read-only install (numba raises there), and sweep workers compiling the float32
+and float64 kernels at the same moment could leave its index pointing at the other dtype's
+code.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def adam(theta, g, m, v, lr_t, eps_t, b1, c1, b2, c2):
     """m ← (m β1) + (g c1); v ← (v β2) + ((g g) c2); θ ← θ - ((m / (√v + ε_t)) lr_t), with
     c1 = 1 - β1 and c2 = 1 - β2."""

@@ -16,7 +16,7 @@ equations'); ``lr`` is the learning rate of the step (``train.epsilon`` under th
 Adam, the rule with the most passes over memory (twelve), has a second form with the same
 bits: :meth:`Adam.fused`, one compiled pass (:mod:`.fused`, numba) that reads and writes each
 parameter once. :meth:`Adam.ops` takes it for a run that makes at least ``FUSED_FROM``
-parameter updates, where what it saves outweighs numba's start.
+parameter updates, where what it saves repays numba's start.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ import numpy as np
 # Adam runs as one compiled pass (fused.py) in a run of at least this many parameter updates
 # (parameters × planned steps). Measured on 2 cores of an AMD EPYC (Zen 4), 2026-12-06
 # (bench/mlp_update.py): the pass saves 2.0 ns a parameter a step in float64 (203,530
-# parameters: 585 → 180 µs) and 1.0 ns in float32 (259 → 60 µs), while numba costs a process
-# ~0.36 s to start even with its kernel cached (0.5 s the first time, compiling): from 4e8
-# updates on, the pass has saved at least that start in float32 and twice it in float64.
-FUSED_FROM = 400_000_000
+# parameters: 579-583 → 180 µs) and 0.9-1.0 ns in float32 (241-260 → 60 µs), while numba
+# costs each process 0.48-0.56 s to start (import and compilation; fused.py caches nothing):
+# from 6e8 updates on, the pass has repaid that start in float32 and twice over in float64.
+FUSED_FROM = 600_000_000
 
 
 class Update:
