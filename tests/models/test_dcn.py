@@ -19,6 +19,7 @@ from nnlab.config.resolve import load_config
 from nnlab.data.idx import find_idx_files, read_idx
 from nnlab.data.images import load_images
 from nnlab.errors import DataError
+from nnlab.models.dcn import network
 from nnlab.models.dcn.network import DCN, evaluate, initialise, make_optimizer, make_scheduler
 from tests.conftest import (
     check_run,
@@ -668,6 +669,75 @@ def test_pooling_before_relu_gives_the_written_orders_values_and_gradients_to_th
     assert inputs[0].shape == (16, 4, 28, 28) and inputs[0].min() == 0
     assert torch.equal(hooked_out, written_out)
     assert all(torch.equal(hooked[k], written[k]) for k in written)
+
+
+def awkward_images(n: int, size: tuple[int, int]) -> torch.Tensor:
+    """Images for the evaluation tests: noise, one of zeros (ties in every pooling window),
+    one of negatives, one with a NaN and one with an infinity."""
+    x = torch.randn(n, 1, *size)
+    x[0], x[1], x[2, 0, 3, 4], x[3, 0, 5, 1] = 0.0, -x[1].abs(), float("nan"), float("inf")
+    return x
+
+
+def model_logits(model: DCN, X: torch.Tensor, batch: int, precision: str) -> torch.Tensor:
+    """The model's own forward in batches, in the written layer order, under autocast in
+    bfloat16: what an evaluation's logits must equal."""
+    model.eval()
+    written = partial(torch.nn.Sequential.forward, model)
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bfloat16"):
+        parts = [
+            written(X[i : i + batch].contiguous(memory_format=torch.channels_last))
+            for i in range(0, len(X), batch)
+        ]
+    return torch.cat(parts).float()
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+@pytest.mark.parametrize("size", [(28, 28), (13, 11)])  # odd maps: pooling drops a row, a column
+def test_evaluation_gives_the_models_own_logits_to_the_bit(precision, size, monkeypatch):
+    """An evaluation's fast path — conv stages in batches, the head over the whole chunk,
+    each ReLU and max-pool one pairwise maximum, bfloat16 parameters cast once — gives the
+    logits of the model's own forward in its written order (autocast in bfloat16), NaN and
+    infinity included; it never calls max_pool2d, which the model's own forward does."""
+    torch.manual_seed(4)
+    model = DCN(size, 10, [4, 8], 3, 32, 0.5).to(memory_format=torch.channels_last)
+    X = awkward_images(1250, size)  # two chunks of SUM_CHUNK, the last batch short
+    expected = model_logits(model, X, 100, precision)
+    monkeypatch.setattr(torch.nn.functional, "max_pool2d", None)  # the fast path's promise
+    got = torch.cat([logits for *_, logits in network._logits(model, X, 100, precision)])
+    torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
+    assert got[2:4].isnan().all() and not got[4:].isnan().any()
+
+
+def test_halving_equals_max_pool2d_on_ties_nan_infinities_and_odd_maps():
+    x = torch.randn(3, 5, 9, 7)
+    x[0] = 0.0
+    x[1, :, :4] = float("-inf")
+    x[2, 0, 2, 2], x[2, 1, 8, 6] = float("nan"), float("nan")  # the second is in a dropped row
+    x = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(
+        network._halve(x), torch.nn.functional.max_pool2d(x, 2), rtol=0, atol=0, equal_nan=True
+    )
+
+
+@pytest.mark.parametrize("watched", ["fc1", "the model"])
+def test_a_hook_on_a_layer_sees_each_batch_of_an_evaluation(watched):
+    """Where a hook watches a layer or the model, the evaluation runs the model's own forward
+    batch by batch, so the hook sees what it would see in a plain loop; the logits are the
+    same."""
+    torch.manual_seed(5)
+    model = DCN((28, 28), 10, [4, 8], 3, 32, 0.5).to(memory_format=torch.channels_last)
+    X = awkward_images(250, (28, 28))
+    seen = []
+    layer = model.fc1 if watched == "fc1" else model
+    handle = layer.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
+    try:
+        got = torch.cat([logits for *_, logits in network._logits(model, X, 100, "float32")])
+    finally:
+        handle.remove()
+    assert seen == [100, 100, 50]
+    expected = model_logits(model, X, 100, "float32")
+    torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
 
 
 def test_xavier_init_gives_the_glorot_variance():
