@@ -693,14 +693,21 @@ def model_logits(model: DCN, X: torch.Tensor, batch: int, precision: str) -> tor
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-@pytest.mark.parametrize("size", [(28, 28), (13, 11)])  # odd maps: pooling drops a row, a column
-def test_evaluation_gives_the_models_own_logits_to_the_bit(precision, size, monkeypatch):
-    """An evaluation's fast path — conv stages in batches, the head over the whole chunk,
-    each ReLU and max-pool one pairwise maximum, bfloat16 parameters cast once — gives the
-    logits of the model's own forward in its written order (autocast in bfloat16), NaN and
-    infinity included; it never calls max_pool2d, which the model's own forward does."""
+@pytest.mark.parametrize(
+    "size, channels, kernel, units",
+    [((28, 28), [32, 64], 5, 1024), ((13, 11), [4, 8], 3, 32)],  # the course network; odd maps
+)
+def test_evaluation_gives_the_models_own_logits_to_the_bit(
+    precision, size, channels, kernel, units, monkeypatch
+):
+    """An evaluation's fast path — conv stages in batches of 100, the layers after them over
+    each chunk of 1,000 images, each ReLU and max-pool one pairwise maximum, bfloat16
+    parameters cast once — gives the logits of the model's own forward in batches of 100 in
+    its written order (autocast in bfloat16), NaN and infinity included, at the course
+    network's sizes and on odd maps (pooling drops a row and a column); it never calls
+    max_pool2d, which the model's own forward does."""
     torch.manual_seed(4)
-    model = DCN(size, 10, [4, 8], 3, 32, 0.5).to(memory_format=torch.channels_last)
+    model = DCN(size, 10, channels, kernel, units, 0.5).to(memory_format=torch.channels_last)
     X = awkward_images(1250, size)  # two chunks of SUM_CHUNK, the last batch short
     expected = model_logits(model, X, 100, precision)
     monkeypatch.setattr(torch.nn.functional, "max_pool2d", None)  # the fast path's promise
@@ -718,6 +725,35 @@ def test_halving_equals_max_pool2d_on_ties_nan_infinities_and_odd_maps():
     torch.testing.assert_close(
         network._halve(x), torch.nn.functional.max_pool2d(x, 2), rtol=0, atol=0, equal_nan=True
     )
+
+
+@pytest.mark.parametrize("other", ["a forward set on the model", "a subclass", "a shared ReLU"])
+def test_an_evaluation_runs_any_other_forward_as_it_is(other):
+    """The fast path is a DCN's own forward only: a forward set on the model, a subclass's
+    forward, or a ReLU instance shared by two stages (which the model's children list once)
+    is run as it is, batch by batch, and the logits are that forward's."""
+    torch.manual_seed(6)
+
+    class Residual(DCN):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    model = (Residual if other == "a subclass" else DCN)((28, 28), 10, [4, 8], 3, 32, 0.5)
+    if other == "a forward set on the model":
+        model.forward = lambda x: torch.nn.Sequential.forward(model, x) + 1
+    if other == "a shared ReLU":
+        model.conv2_relu = model.conv1_relu
+    model.to(memory_format=torch.channels_last).eval()
+    X = awkward_images(250, (28, 28))
+    with torch.no_grad():
+        expected = torch.cat(
+            [
+                model(X[i : i + 100].contiguous(memory_format=torch.channels_last))
+                for i in range(0, 250, 100)
+            ]
+        )
+    got = torch.cat([logits for *_, logits in network._logits(model, X, 100, "float32")])
+    torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
 
 
 @pytest.mark.parametrize("watched", ["fc1", "the model"])

@@ -209,15 +209,23 @@ class _Inference:
       each maximum for a backward pass an evaluation never takes, at 2-3x the time; a
       maximum is exact, so the values are the same.
 
-    Where a hook watches a layer, each batch runs through the model's own forward instead."""
+    Only a DCN's own forward is run this way: for any other model or forward (a subclass,
+    one set on the model), and where a hook watches the model or a layer, each batch runs
+    through the model's forward instead."""
 
     def __init__(self, model: nn.Module, precision: str):
         self.model, self.bf16 = model, precision == "bfloat16"
         self.params = {
             name: p.to(torch.bfloat16) if self.bf16 else p for name, p in model.named_parameters()
         }
-        modules = list(model.named_children())
-        self.plain = _watched(model) or not all(_layer_we_run(m) for _, m in modules)
+        modules = list(model._modules.items())  # as DCN.forward runs them, repeats included
+        self.plain = (
+            type(model) is not DCN  # another forward: a subclass's, or one set on the model
+            or "forward" in vars(model)
+            or _watched(model)
+            or not all(_layer_we_run(m) for _, m in modules)
+            or any(f"{name}.weight" not in self.params for name, m in modules if _has_params(m))
+        )
         # up to the flatten in batches, the rest over the chunk (everything in batches if none)
         flatten = next(
             (i for i, (_, m) in enumerate(modules) if isinstance(m, nn.Flatten)), len(modules)
@@ -257,7 +265,7 @@ class _Inference:
                 x = _halve(x).clamp_min_(0)
                 i += 2
                 continue
-            if isinstance(module, nn.Conv2d | nn.Linear):
+            if type(module) in (nn.Conv2d, nn.Linear):
                 weight, bias = self.params[f"{name}.weight"], self.params.get(f"{name}.bias")
                 if isinstance(module, nn.Conv2d):
                     conv = module
@@ -277,17 +285,21 @@ def _layer_we_run(module: nn.Module) -> bool:
     with the cast parameters, or a layer without parameters; and no hook watches it."""
     if _watched(module):
         return False
-    if isinstance(module, nn.Conv2d):
+    if type(module) is nn.Conv2d:  # exact types: a subclass may have its own forward
         return module.padding_mode == "zeros"
-    return isinstance(module, nn.Linear) or not any(True for _ in module.parameters())
+    return type(module) is nn.Linear or not _has_params(module)
+
+
+def _has_params(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters())
 
 
 def _relu_and_halving_pool(a: nn.Module, b: nn.Module) -> bool:
     """Whether a and b are a ReLU and a 2 x 2, stride 2 max-pool, in either order."""
-    relu, pool = (a, b) if isinstance(a, nn.ReLU) else (b, a)
+    relu, pool = (a, b) if type(a) is nn.ReLU else (b, a)
     return (
-        isinstance(relu, nn.ReLU)
-        and isinstance(pool, nn.MaxPool2d)
+        type(relu) is nn.ReLU
+        and type(pool) is nn.MaxPool2d
         and _pair(pool.kernel_size) == _pair(pool.stride) == (2, 2)
         and _pair(pool.padding) == (0, 0)
         and _pair(pool.dilation) == (1, 1)
