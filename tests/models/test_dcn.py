@@ -692,6 +692,11 @@ def model_logits(model: DCN, X: torch.Tensor, batch: int, precision: str) -> tor
     return torch.cat(parts).float()
 
 
+def evaluation_logits(model: DCN, X: torch.Tensor, precision: str) -> torch.Tensor:
+    """An evaluation's logits, batches of 100."""
+    return torch.cat([logits for *_, logits in network._logits(model, X, 100, precision)])
+
+
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 @pytest.mark.parametrize(
     "size, channels, kernel, units",
@@ -711,7 +716,7 @@ def test_evaluation_gives_the_models_own_logits_to_the_bit(
     X = awkward_images(1250, size)  # two chunks of SUM_CHUNK, the last batch short
     expected = model_logits(model, X, 100, precision)
     monkeypatch.setattr(torch.nn.functional, "max_pool2d", None)  # the fast path's promise
-    got = torch.cat([logits for *_, logits in network._logits(model, X, 100, precision)])
+    got = evaluation_logits(model, X, precision)
     torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
     assert got[2:4].isnan().all() and not got[4:].isnan().any()
 
@@ -752,7 +757,7 @@ def test_an_evaluation_runs_any_other_forward_as_it_is(other):
                 for i in range(0, 250, 100)
             ]
         )
-    got = torch.cat([logits for *_, logits in network._logits(model, X, 100, "float32")])
+    got = evaluation_logits(model, X, "float32")
     torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
 
 
@@ -768,7 +773,7 @@ def test_a_hook_on_a_layer_sees_each_batch_of_an_evaluation(watched):
     layer = model.fc1 if watched == "fc1" else model
     handle = layer.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
     try:
-        got = torch.cat([logits for *_, logits in network._logits(model, X, 100, "float32")])
+        got = evaluation_logits(model, X, "float32")
     finally:
         handle.remove()
     assert seen == [100, 100, 50]

@@ -7,7 +7,8 @@ conv → ReLU → max-pool 2 per entry of ``model.conv_channels``, then fc → R
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import torch
@@ -226,58 +227,62 @@ class _Inference:
             or not all(_layer_we_run(m) for _, m in modules)
             or any(f"{name}.weight" not in self.params for name, m in modules if _has_params(m))
         )
+        if self.plain:
+            return
         # up to the flatten in batches, the rest over the chunk (everything in batches if none)
         flatten = next(
             (i for i, (_, m) in enumerate(modules) if isinstance(m, nn.Flatten)), len(modules)
         )
-        self.features, self.head = modules[: flatten + 1], modules[flatten + 1 :]
+        self.features = self._steps(modules[: flatten + 1])
+        self.head = self._steps(modules[flatten + 1 :])
 
     def __call__(self, X: torch.Tensor, batch: int) -> torch.Tensor:
-        if self.plain:
-            forward = self.model
-            if self.bf16:  # the model's own forward, with the cast parameters
-                params = self.params
+        per_batch = self._own_forward if self.plain else partial(_apply, self.features)
+        x = torch.cat([per_batch(self._input(X[i : i + batch])) for i in range(0, len(X), batch)])
+        return x if self.plain else _apply(self.head, x)
 
-                def forward(x: torch.Tensor) -> torch.Tensor:
-                    return torch.func.functional_call(self.model, params, (x,))
-
-            return torch.cat(
-                [forward(self._input(X[i : i + batch])) for i in range(0, len(X), batch)]
-            )
-        x = torch.cat(
-            [
-                self._run(self.features, self._input(X[i : i + batch]))
-                for i in range(0, len(X), batch)
-            ]
-        )
-        return self._run(self.head, x)
+    def _own_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's own forward, with the cast parameters in bfloat16."""
+        if self.bf16:
+            return torch.func.functional_call(self.model, self.params, (x,))
+        return self.model(x)
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         x = channels_last(x)
         return x.to(torch.bfloat16) if self.bf16 else x
 
-    def _run(self, layers: list[tuple[str, nn.Module]], x: torch.Tensor) -> torch.Tensor:
-        i = 0
+    def _steps(self, layers: list[tuple[str, nn.Module]]) -> list[Callable]:
+        """The layers as functions, once per evaluation: a ReLU and max-pool pair as one."""
+        steps, i = [], 0
         while i < len(layers):
             name, module = layers[i]
-            pair = [m for _, m in layers[i : i + 2]]
-            if len(pair) == 2 and _relu_and_halving_pool(*pair):
-                x = _halve(x).clamp_min_(0)
+            if i + 1 < len(layers) and _relu_and_halving_pool(module, layers[i + 1][1]):
+                steps.append(_pool_and_relu)
                 i += 2
                 continue
             if type(module) in (nn.Conv2d, nn.Linear):
                 weight, bias = self.params[f"{name}.weight"], self.params.get(f"{name}.bias")
-                if isinstance(module, nn.Conv2d):
-                    conv = module
-                    x = F.conv2d(
-                        x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups
-                    )
+                if type(module) is nn.Conv2d:
+                    how = (module.stride, module.padding, module.dilation, module.groups)
+                    steps.append(partial(_conv, weight=weight, bias=bias, how=how))
                 else:
-                    x = F.linear(x, weight, bias)
+                    steps.append(partial(F.linear, weight=weight, bias=bias))
             else:
-                x = module(x)
+                steps.append(module)
             i += 1
-        return x
+        return steps
+
+
+def _apply(steps: list[Callable], x: torch.Tensor) -> torch.Tensor:
+    for step in steps:
+        x = step(x)
+    return x
+
+
+def _conv(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, how: tuple
+) -> torch.Tensor:
+    return F.conv2d(x, weight, bias, *how)
 
 
 def _layer_we_run(module: nn.Module) -> bool:
@@ -309,6 +314,10 @@ def _relu_and_halving_pool(a: nn.Module, b: nn.Module) -> bool:
 
 def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
     return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _pool_and_relu(x: torch.Tensor) -> torch.Tensor:
+    return _halve(x).clamp_min_(0)
 
 
 def _halve(x: torch.Tensor) -> torch.Tensor:
